@@ -1,0 +1,49 @@
+# Herald's entry points. Every target installs missing Debian packages first (scripts/deps.sh).
+#   make build   release binary at build/release/herald
+#   make run     build, then serve on 127.0.0.1:8080 with data in ./var (demo tenant created once)
+#   make test    release + sanitize (ASan+UBSan) builds, every test, short fuzz runs
+#   make fuzz    libFuzzer targets for longer (FUZZ_SECONDS, default 300)
+#   make soak    the long chaos run (bench/soak.sh)
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+LISTEN ?= 127.0.0.1:8080
+DATA ?= ./var
+FUZZ_SECONDS ?= 300
+
+.PHONY: deps build debug sanitize fuzz-build run test test-release test-sanitize test-fuzz fuzz soak clean
+
+deps:
+	@bash scripts/deps.sh
+
+build/%/build.ninja: | deps
+	cmake -S . -B build/$* -G Ninja -DHERALD_MODE=$* $(if $(filter fuzz,$*),-DCMAKE_CXX_COMPILER=clang++,)
+
+build: deps build/release/build.ninja
+	ninja -C build/release -j $(JOBS)
+
+sanitize: deps build/sanitize/build.ninja
+	ninja -C build/sanitize -j $(JOBS)
+
+debug: deps build/debug/build.ninja
+	ninja -C build/debug -j $(JOBS)
+
+fuzz-build: deps build/fuzz/build.ninja
+	ninja -C build/fuzz -j $(JOBS)
+
+run: build
+	./build/release/herald serve --listen $(LISTEN) --data $(DATA) --demo
+
+test: deps
+	bash scripts/test.sh
+
+test-release: build
+	bash scripts/test.sh release
+
+fuzz: fuzz-build
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+soak: build
+	bash bench/soak.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make test`: builds the release and sanitize (ASan+UBSan) modes and runs every test in both
+# (integration tests start the real binary on 127.0.0.1:0), then a short fuzz run of every
+# target. Modes can be chosen: scripts/test.sh release
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+modes=("${@:-release sanitize fuzz}")
+read -r -a modes <<<"${modes[*]}"
+jobs=$(nproc)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for mode in "${modes[@]}"; do
+  echo "=== $mode"
+  if [[ $mode == fuzz ]]; then
+    [[ -f build/fuzz/build.ninja ]] || cmake -S . -B build/fuzz -G Ninja -DHERALD_MODE=fuzz -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+    ninja -C build/fuzz -j "$jobs"
+    bash scripts/fuzz.sh "${HERALD_FUZZ_SECONDS:-30}"
+    continue
+  fi
+  [[ -f build/$mode/build.ninja ]] || cmake -S . -B "build/$mode" -G Ninja -DHERALD_MODE="$mode" >/dev/null
+  ninja -C "build/$mode" -j "$jobs"
+  ctest --test-dir "build/$mode" --output-on-failure -j "$jobs" --timeout 600
+done

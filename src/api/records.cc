@@ -1,0 +1,206 @@
+#include "api/records.h"
+
+#include <stdexcept>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "core/clock.h"
+
+namespace herald {
+namespace json = boost::json;
+namespace {
+
+std::string str(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+bool flag(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  return v != nullptr && v->is_bool() && v->get_bool();
+}
+std::int64_t num(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  return v != nullptr && v->is_int64() ? v->get_int64() : 0;
+}
+json::value opt_list(const std::optional<std::vector<std::string>>& l) {
+  if (!l) return nullptr;
+  json::array a;
+  for (const auto& s : *l) a.emplace_back(s);
+  return a;
+}
+std::optional<std::vector<std::string>> read_list(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  if (v == nullptr || !v->is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& e : v->get_array())
+    if (e.is_string()) out.emplace_back(e.get_string());
+  return out;
+}
+std::string key2(std::string_view a, std::string_view b) {
+  return std::string(a) + "/" + std::string(b);
+}
+status put(store& st, std::string_view kind, std::string_view key, const json::object& o) {
+  return st.put_record(kind, key, json::serialize(o));
+}
+
+}  // namespace
+
+json::object stored_json(const tenant_record& r) {
+  return {{"id", r.id}, {"parent", r.parent.empty() ? json::value(nullptr) : json::value(r.parent)},
+          {"created_ms", r.created_ms}};
+}
+json::object admin_json(const tenant_record& r) {
+  return {{"id", r.id}, {"parent", r.parent.empty() ? json::value(nullptr) : json::value(r.parent)},
+          {"created_at", format_rfc3339_ms(r.created_ms)}};
+}
+
+json::object stored_json(const app_record& r) {
+  json::array scopes;
+  for (auto& s : scope_names(r.scopes)) scopes.emplace_back(s);
+  return {{"id", r.id}, {"tenant", r.tenant}, {"name", r.name}, {"role", role_name(r.app_role)},
+          {"scopes", scopes}, {"client_id", r.client_id}, {"secret_hash", r.secret_hash},
+          {"api_key_hash", r.api_key_hash}, {"api_key_format", r.api_key_format},
+          {"created_ms", r.created_ms}};
+}
+json::object admin_json(const app_record& r) {
+  json::array scopes;
+  for (auto& s : scope_names(r.scopes)) scopes.emplace_back(s);
+  return {{"id", r.id}, {"tenant", r.tenant}, {"name", r.name}, {"role", role_name(r.app_role)},
+          {"scopes", scopes}, {"client_id", r.client_id}, {"api_key_format", r.api_key_format},
+          {"created_at", format_rfc3339_ms(r.created_ms)}};
+}
+
+json::object stored_json(const user_record& r) {
+  json::object o = admin_json(r);
+  o["password_hash"] = r.password_hash;
+  o["created_ms"] = r.created_ms;
+  return o;
+}
+json::object admin_json(const user_record& r) {
+  return {{"id", r.id}, {"tenant", r.tenant}, {"login", r.login}, {"name", r.name},
+          {"blocked", r.blocked}, {"extension_id", r.extension_id},
+          {"extension_number", r.extension_number}, {"admin", r.admin},
+          {"time_zone", r.time_zone}, {"trackers", opt_list(r.trackers)},
+          {"password_set", !r.password_hash.empty()}, {"created_at", format_rfc3339_ms(r.created_ms)}};
+}
+
+json::object stored_json(const login_record& r) {
+  return {{"id", r.id}, {"tenant", r.tenant}, {"user_id", r.user_id}, {"app_id", r.app_id},
+          {"dialect", r.dialect}, {"created_ms", r.created_ms}, {"expires_ms", r.expires_ms},
+          {"ended", r.ended}, {"counter", r.counter}};
+}
+
+json::object stored_json(const subject_record& r) {
+  json::object o = admin_json(r);
+  o["created_ms"] = r.created_ms;
+  return o;
+}
+json::object admin_json(const subject_record& r) {
+  boost::system::error_code ec;
+  json::value attrs = json::parse(r.attrs, ec);
+  if (ec) attrs = json::object{};
+  return {{"id", r.id}, {"tenant", r.tenant}, {"kind", r.kind}, {"label", r.label},
+          {"attrs", attrs}, {"blocked", r.blocked}, {"corrupted", r.corrupted},
+          {"created_at", format_rfc3339_ms(r.created_ms)}};
+}
+
+json::object stored_json(const jwt_record& r) {
+  return {{"jti", r.jti}, {"user_id", r.user_id}, {"client_id", r.client_id},
+          {"created_ms", r.created_ms},
+          {"expires_ms", r.expires_ms ? json::value(*r.expires_ms) : json::value(nullptr)}};
+}
+
+status persist(store& st, const tenant_record& r) { return put(st, "tenant", r.id, stored_json(r)); }
+status persist(store& st, const app_record& r) { return put(st, "app", r.id, stored_json(r)); }
+status persist(store& st, const user_record& r) { return put(st, "user", r.id, stored_json(r)); }
+status persist(store& st, const login_record& r) { return put(st, "login", r.id, stored_json(r)); }
+status persist(store& st, const subject_record& r) {
+  return put(st, "subject", key2(r.tenant, r.id), stored_json(r));
+}
+status persist(store& st, const jwt_record& r) { return put(st, "jwt", r.jti, stored_json(r)); }
+
+void load_directory(store& st, directory& dir) {
+  auto each = [&](std::string_view kind, auto&& fn) {
+    auto recs = st.load_records(kind);
+    if (!recs) throw std::runtime_error("loading " + std::string(kind) + ": " + recs.err().message);
+    for (const auto& r : *recs) {
+      boost::system::error_code ec;
+      auto v = json::parse(r.json, ec);
+      if (ec || !v.is_object()) continue;
+      fn(v.as_object());
+    }
+  };
+  each("tenant", [&](const json::object& o) {
+    dir.add_tenant({str(o, "id"), str(o, "parent"), num(o, "created_ms")});
+  });
+  each("app", [&](const json::object& o) {
+    app_record a;
+    a.id = str(o, "id");
+    a.tenant = str(o, "tenant");
+    a.name = str(o, "name");
+    a.app_role = parse_role(str(o, "role")).value_or(role::app);
+    a.scopes = 0;
+    if (auto l = read_list(o, "scopes"))
+      for (const auto& s : *l) a.scopes |= parse_scope(s).value_or(0);
+    a.client_id = str(o, "client_id");
+    a.secret_hash = str(o, "secret_hash");
+    a.api_key_hash = str(o, "api_key_hash");
+    a.api_key_format = str(o, "api_key_format");
+    a.created_ms = num(o, "created_ms");
+    dir.put_app(a);
+  });
+  each("user", [&](const json::object& o) {
+    user_record u;
+    u.id = str(o, "id");
+    u.tenant = str(o, "tenant");
+    u.login = str(o, "login");
+    u.name = str(o, "name");
+    u.password_hash = str(o, "password_hash");
+    u.blocked = flag(o, "blocked");
+    u.extension_id = str(o, "extension_id");
+    u.extension_number = str(o, "extension_number");
+    u.admin = flag(o, "admin");
+    u.time_zone = str(o, "time_zone");
+    u.trackers = read_list(o, "trackers");
+    u.created_ms = num(o, "created_ms");
+    dir.put_user(u);
+  });
+  each("login", [&](const json::object& o) {
+    login_record l;
+    l.id = str(o, "id");
+    l.tenant = str(o, "tenant");
+    l.user_id = str(o, "user_id");
+    l.app_id = str(o, "app_id");
+    l.dialect = str(o, "dialect");
+    l.created_ms = num(o, "created_ms");
+    l.expires_ms = num(o, "expires_ms");
+    l.ended = flag(o, "ended");
+    l.counter = num(o, "counter");
+    dir.put_login(l);
+  });
+  each("subject", [&](const json::object& o) {
+    subject_record s;
+    s.id = str(o, "id");
+    s.tenant = str(o, "tenant");
+    s.kind = str(o, "kind");
+    s.label = str(o, "label");
+    if (const auto* a = o.if_contains("attrs")) s.attrs = json::serialize(*a);
+    s.blocked = flag(o, "blocked");
+    s.corrupted = flag(o, "corrupted");
+    s.created_ms = num(o, "created_ms");
+    dir.put_subject(s);
+  });
+  each("jwt", [&](const json::object& o) {
+    jwt_record j;
+    j.jti = str(o, "jti");
+    j.user_id = str(o, "user_id");
+    j.client_id = str(o, "client_id");
+    j.created_ms = num(o, "created_ms");
+    if (const auto* e = o.if_contains("expires_ms"); e != nullptr && e->is_int64())
+      j.expires_ms = e->get_int64();
+    dir.put_jwt(j);
+  });
+}
+
+}  // namespace herald

@@ -1,0 +1,38 @@
+// Registry records as JSON: the stored form (with hashes) and the admin API's form (never a
+// secret or a hash). load_directory() fills the directory from the store at start.
+// Thread-safe: pure functions, plus load_directory (start-up only).
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include "core/directory.h"
+#include "store/store.h"
+
+namespace herald {
+
+// Stored forms.
+boost::json::object stored_json(const tenant_record& r);
+boost::json::object stored_json(const app_record& r);
+boost::json::object stored_json(const user_record& r);
+boost::json::object stored_json(const login_record& r);
+boost::json::object stored_json(const subject_record& r);
+boost::json::object stored_json(const jwt_record& r);
+
+// Admin API forms.
+boost::json::object admin_json(const tenant_record& r);
+boost::json::object admin_json(const app_record& r);
+boost::json::object admin_json(const user_record& r);
+boost::json::object admin_json(const subject_record& r);
+
+// Writes a record to the store (kind from its type); error when the store fails.
+status persist(store& st, const tenant_record& r);
+status persist(store& st, const app_record& r);
+status persist(store& st, const user_record& r);
+status persist(store& st, const login_record& r);
+status persist(store& st, const subject_record& r);
+status persist(store& st, const jwt_record& r);
+
+// Loads every record kind into `dir`. Throws on a store failure (start-up).
+void load_directory(store& st, directory& dir);
+
+}  // namespace herald

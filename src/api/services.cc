@@ -1,0 +1,39 @@
+#include "api/services.h"
+
+namespace herald {
+
+status connection_counter::acquire(const principal& who, std::size_t per_session_limit,
+                                   const core_limits& l) {
+  std::lock_guard g(mu_);
+  if (!who.login_session.empty()) {
+    if (logins_[who.login_session] >= per_session_limit)
+      return {errc::too_many_requests, "too many connections for this login session"};
+  } else {
+    if (apps_[who.app_id] >= l.max_connections_per_app)
+      return {errc::too_many_requests, "too many connections for this app"};
+    if (tenants_[who.tenant] >= l.max_connections_per_tenant)
+      return {errc::too_many_requests, "too many connections for this tenant"};
+  }
+  if (!who.login_session.empty()) ++logins_[who.login_session];
+  else {
+    ++apps_[who.app_id];
+    ++tenants_[who.tenant];
+  }
+  return {};
+}
+
+void connection_counter::release(const principal& who) {
+  std::lock_guard g(mu_);
+  auto dec = [](auto& m, const std::string& k) {
+    auto it = m.find(k);
+    if (it == m.end()) return;
+    if (--it->second == 0) m.erase(it);
+  };
+  if (!who.login_session.empty()) dec(logins_, who.login_session);
+  else {
+    dec(apps_, who.app_id);
+    dec(tenants_, who.tenant);
+  }
+}
+
+}  // namespace herald

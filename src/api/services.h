@@ -1,0 +1,54 @@
+// Everything a route or a dialect needs, built once by app/ and shared: configuration, the
+// directory, the store, the hub, the token signer, connection counting, validators.
+// Thread-safe: the members are thread-safe or immutable after start.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "api/limits.h"
+#include "auth/tokens.h"
+#include "core/directory.h"
+#include "core/hub.h"
+#include "store/store.h"
+
+namespace herald {
+
+// Counts open sockets per app, tenant and login session (design.md §4). Thread-safe.
+class connection_counter {
+ public:
+  // Takes a slot, or fails with too_many_requests naming the limit that was hit.
+  status acquire(const principal& who, std::size_t per_session_limit, const core_limits& l);
+  void release(const principal& who);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::size_t, std::less<>> apps_, tenants_, logins_;
+};
+
+// A publish validator a dialect registers for the types it reserves (design.md §3).
+using publish_validator = std::function<status(const event_draft&)>;
+
+struct services {
+  core_limits core;
+  native_limits native;
+  directory& dir;
+  store& st;
+  hub& h;
+  token_signer& signer;
+  std::string admin_key;
+  std::string token_key;   // raw bytes: signs tokens and JWT credentials
+  std::string public_url;  // "http://HOST:PORT" as the listener is reached; for ws `uri`
+  connection_counter connections;
+  std::vector<publish_validator> validators;
+
+  // Idempotency keys being processed right now (a concurrent retry waits its turn: 409).
+  std::mutex idem_mu;
+  std::set<std::string> idem_inflight;
+};
+
+}  // namespace herald

@@ -1,0 +1,33 @@
+// Configuration (design.md §4): a TOML file, then HERALD_<TABLE>_<KEY> environment variables,
+// then flags. Every key is listed once in config.cc with its default, unit and reason; unknown
+// keys are an error at start-up. Start-up only (throws std::runtime_error with the key named).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "api/limits.h"
+#include "transport/server.h"
+
+namespace herald {
+
+struct config {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./var";
+  std::string store = "sqlite";
+  std::size_t shards = 0;  // 0: CPUs in the affinity mask
+  std::size_t blocking_threads = 8;
+  std::string token_key_file;  // default DATA/token.key
+  std::string public_url;      // default: as each request's Host header says
+  bool metrics_public = true;
+  core_limits core;
+  native_limits native;
+};
+
+// Loads `file` (may be empty), then the environment, then `flags` ("table.key" → value).
+config load_config(const std::string& file, const std::map<std::string, std::string>& flags);
+
+// Every configuration key with its default and description, for the README and --help.
+std::string describe_config();
+
+}  // namespace herald

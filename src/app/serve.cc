@@ -1,0 +1,199 @@
+#include "app/serve.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <boost/json/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/json_util.h"
+#include "api/native_routes.h"
+#include "api/records.h"
+#include "auth/tokens.h"
+#include "core/clock.h"
+#include "dialect/dialect.h"
+#include "transport/server.h"
+
+namespace herald {
+namespace {
+
+std::pair<std::string, std::uint16_t> split_listen(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("core.listen: expected HOST:PORT, got '" + s + "'");
+  const long port = std::stol(s.substr(colon + 1));
+  if (port < 0 || port > 65535) throw std::runtime_error("core.listen: bad port in '" + s + "'");
+  return {s.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
+// Calls an admin route in-process with the admin key (same code path as the REST API).
+http_response admin_call(const router& admin, const std::string& key, const std::string& method,
+                         const std::string& path, const std::string& body) {
+  http_request r;
+  r.method = method;
+  r.target = r.path = path;
+  r.body = body;
+  r.headers["authorization"] = "Bearer " + key;
+  return admin.dispatch(r);
+}
+
+void demo_setup(const router& admin, services& svc, const std::string& data_dir,
+                const std::string& base) {
+  const std::string file = data_dir + "/demo.env";
+  if (!svc.dir.tenant_exists("demo")) {
+    admin_call(admin, svc.admin_key, "POST", "/v1/admin/tenants", R"({"id":"demo"})");
+    auto app = admin_call(admin, svc.admin_key, "POST", "/v1/admin/apps",
+                          R"({"tenant":"demo","name":"demo-app","role":"app"})");
+    auto pub = admin_call(admin, svc.admin_key, "POST", "/v1/admin/apps",
+                          R"({"tenant":"demo","name":"demo-publisher","role":"publisher"})");
+    auto key_of = [](const http_response& r) {
+      return std::string(boost::json::parse(r.body).as_object().at("api_key").as_string());
+    };
+    std::ofstream out(file, std::ios::trunc);
+    out << "HERALD_DEMO_APP_KEY=" << key_of(app) << "\nHERALD_DEMO_PUBLISHER_KEY=" << key_of(pub) << "\n";
+    out.close();
+    ::chmod(file.c_str(), 0600);
+  }
+  std::map<std::string, std::string> kv;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  const std::string exe = "./build/release/herald";
+  std::cout << "\nDemo tenant 'demo' (credentials in " << file << "). In another terminal:\n"
+            << "  " << exe << " tail --server " << base << " --api-key " << kv["HERALD_DEMO_APP_KEY"]
+            << " --topic '/demo/**'\n"
+            << "Then publish, with the CLI or curl:\n"
+            << "  " << exe << " publish --server " << base << " --api-key "
+            << kv["HERALD_DEMO_PUBLISHER_KEY"]
+            << " --topic /demo/hello --type greeting --data '{\"text\":\"hi\"}'\n"
+            << "  curl -s -X POST " << base << "/v1/events -H 'Authorization: Bearer "
+            << kv["HERALD_DEMO_PUBLISHER_KEY"]
+            << "' -H 'Content-Type: application/json' -d '{\"topic\":\"/demo/hello\",\"type\":\"greeting\",\"data\":{\"text\":\"hi\"}}'\n"
+            << std::endl;
+}
+
+}  // namespace
+
+int serve(const config& cfg, bool demo) {
+  // Signals go to the waiting thread below, not to the shards.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::filesystem::create_directories(cfg.data_dir);
+  const std::string key_file = cfg.token_key_file.empty() ? cfg.data_dir + "/token.key" : cfg.token_key_file;
+  std::string token_key;
+  if (const char* k = std::getenv("HERALD_TOKEN_KEY"); k && *k) {
+    auto parsed = parse_token_key(k);
+    if (!parsed) throw std::runtime_error("HERALD_TOKEN_KEY: " + parsed.err().message);
+    token_key = *parsed;
+  } else {
+    auto k2 = load_or_create_key(key_file);
+    if (!k2) throw std::runtime_error("token key " + key_file + ": " + k2.err().message);
+    token_key = *k2;
+  }
+  std::string admin_key;
+  if (const char* k = std::getenv("HERALD_ADMIN_KEY"); k && *k) {
+    admin_key = k;
+  } else {
+    auto k2 = load_or_create_admin_key(cfg.data_dir + "/admin.key");
+    if (!k2) throw std::runtime_error("admin key: " + k2.err().message);
+    admin_key = k2->first;
+    if (k2->second)
+      std::cerr << "herald: created admin key in " << cfg.data_dir << "/admin.key: " << admin_key << std::endl;
+  }
+
+  auto st = open_store(cfg.store, cfg.data_dir);
+  if (!st) throw std::runtime_error("store: " + st.err().message);
+  store& db = **st;
+  directory dir;
+  load_directory(db, dir);
+
+  auto [host, port] = split_listen(cfg.listen);
+  server_options so;
+  so.host = host;
+  so.port = port;
+  so.shards = cfg.shards;
+  so.blocking_threads = cfg.blocking_threads;
+  so.limits.send_queue_bytes = cfg.core.send_queue_bytes;
+  so.limits.close_timeout_ms = cfg.native.close_timeout_s * 1000;
+  so.limits.max_body_bytes = std::max<std::size_t>(cfg.native.max_publish_bytes, 65536);
+  so.limits.max_header_bytes = cfg.native.max_path_bytes + 8192;
+  server srv(so);
+
+  hub h(srv.shard_posts(), &dir,
+        hub_options{cfg.native.recovery_buffer, cfg.native.recovery_window_s * 1000});
+  db.set_append_listener([&h](std::vector<event_ptr> batch) { h.publish(std::move(batch)); });
+  token_signer signer(token_key);
+  services svc{cfg.core, cfg.native, dir, db, h, signer, admin_key, token_key, cfg.public_url, {}, {}, {}, {}};
+
+  router native_routes, admin_routes;
+  std::vector<ws_mount> mounts;
+  dialect_install native{svc, native_routes, mounts, ""};
+  install_native(native);
+  add_admin_routes(admin_routes, svc);
+  for (auto& m : mounts) srv.mount(m);
+
+  const bool metrics_public = cfg.metrics_public;
+  srv.set_http_handler([&, metrics_public](const http_request& req) -> http_response {
+    if (req.target.size() > cfg.native.max_path_bytes)
+      return error_response(errc::too_large, "request path longer than max_path_bytes");
+    if (req.path.rfind("/v1/admin/", 0) == 0 || req.path == "/v1/admin") return admin_routes.dispatch(req);
+    if (req.path == "/metrics" && !metrics_public) {
+      const auto* a = req.header("authorization");
+      if (a == nullptr || *a != "Bearer " + admin_key)
+        return error_response(errc::auth_failed, "metrics need the admin key");
+    }
+    return native_routes.dispatch(req);
+  });
+  srv.set_thread_init([](std::size_t shard) { hub::bind_thread(shard); });
+  srv.set_shard_tick([&h](std::size_t, std::int64_t now) { h.tick(now); });
+
+  const std::uint16_t bound = srv.listen();
+  const std::string base = "http://" + host + ":" + std::to_string(bound);
+  std::cout << "herald listening on " << base << std::endl;
+  spdlog::info("store={} data={} shards={}", db.name(), cfg.data_dir, srv.shard_count());
+  if (demo) demo_setup(admin_routes, svc, cfg.data_dir, base);
+
+  // Retention: prune the log about once a minute.
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::thread pruner([&] {
+    std::unique_lock l(stop_mu);
+    while (!stop_cv.wait_for(l, std::chrono::seconds(60), [&] { return stopping; }))
+      (void)db.prune(now_ms() - cfg.core.log_retention_s * 1000);
+  });
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == 0) return;
+    spdlog::info("signal {}: draining", sig);
+    srv.stop(cfg.native.close_timeout_s * 1000 + 2000);
+  });
+  srv.run();
+  {
+    std::lock_guard l(stop_mu);
+    stopping = true;
+  }
+  stop_cv.notify_all();
+  pruner.join();
+  db.close();
+  pthread_kill(waiter.native_handle(), SIGTERM);  // wakes sigwait if run() ended on its own
+  waiter.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace herald

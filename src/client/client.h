@@ -1,0 +1,58 @@
+// Herald's own C++ client: blocking HTTP requests and a WebSocket connection, on Beast. Used by
+// the command line (app create, publish, tail), `herald bench` and tests. One object per
+// thread; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace herald::client {
+
+struct url_parts {
+  std::string scheme, host, port, target;  // target: path + query ("/" when empty)
+};
+// Parses "http://host:port/path?q" (ws:// too). Throws std::invalid_argument.
+url_parts parse_url(const std::string& url);
+
+struct http_reply {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+
+// One request on a fresh connection. Throws std::runtime_error on network failure.
+http_reply http_call(const std::string& base_url, const std::string& method,
+                     const std::string& target, const std::string& body,
+                     const std::map<std::string, std::string>& headers = {});
+
+class ws_client {
+ public:
+  ws_client();
+  ~ws_client();
+  ws_client(const ws_client&) = delete;
+  ws_client& operator=(const ws_client&) = delete;
+
+  // Connects to base_url + target (e.g. "/v1/ws?access_token=…"). Throws on failure.
+  void connect(const std::string& base_url, const std::string& target,
+               const std::map<std::string, std::string>& headers = {});
+  void send(const std::string& text);
+  // The next text message; nullopt when the socket closed (close_code() tells why) or the
+  // timeout passed (timed_out() is then true).
+  std::optional<std::string> read(std::chrono::milliseconds timeout = std::chrono::hours(24));
+  bool timed_out() const noexcept { return timed_out_; }
+  int close_code() const noexcept { return close_code_; }
+  void close(int code = 1000);
+  // Drops the TCP connection without a closing handshake.
+  void abort();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  bool timed_out_ = false;
+  int close_code_ = 0;
+};
+
+}  // namespace herald::client

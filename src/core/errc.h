@@ -1,0 +1,91 @@
+// Herald's error codes: one enum for every layer, an error_category whose messages name the
+// problem, and a small result<T>. Dialects map errc to their wire codes in one table each.
+// Thread-safe: everything here is immutable or value-typed.
+#pragma once
+
+#include <string>
+#include <system_error>
+#include <utility>
+#include <variant>
+
+namespace herald {
+
+enum class errc {
+  ok = 0,
+  bad_json,           // the bytes are not JSON
+  bad_message,        // valid JSON of the wrong shape (the message names the field)
+  unknown_type,       // a client message type this dialect does not know
+  invalid_filter,     // a subscription filter that cannot be compiled
+  auth_failed,        // no, bad, expired, reused or revoked credential
+  auth_timeout,       // in-band authentication did not arrive in time
+  forbidden,          // authenticated, but not allowed
+  too_many_requests,  // a rate, in-flight or connection limit
+  too_large,          // a size limit
+  not_found,
+  conflict,
+  subject_corrupted,
+  already_corrupted,
+  unavailable,        // the store or another dependency is down
+  internal,
+};
+
+const std::error_category& herald_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), herald_category()};
+}
+
+// The snake_case wire name of a code ("bad_message"), as native.md §3.8 spells it.
+const char* errc_name(errc e) noexcept;
+
+// The HTTP status native REST answers a code with.
+int errc_http_status(errc e) noexcept;
+
+// An error: a code plus a human message naming the problem ("filters[2].topic: empty segment").
+struct error {
+  errc code = errc::internal;
+  std::string message;
+};
+
+// A value or an error. The data path returns these instead of throwing.
+template <class T>
+class result {
+ public:
+  result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  result(error e) : v_(std::move(e)) {}      // NOLINT(google-explicit-constructor)
+  result(errc code, std::string message) : v_(error{code, std::move(message)}) {}
+
+  bool ok() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  const error& err() const& { return std::get<1>(v_); }
+  error&& err() && { return std::get<1>(std::move(v_)); }
+
+ private:
+  std::variant<T, error> v_;
+};
+
+// result<void>: success or an error.
+struct status {
+  status() = default;
+  status(error e) : err_(std::move(e)), failed_(true) {}  // NOLINT(google-explicit-constructor)
+  status(errc code, std::string message) : err_{code, std::move(message)}, failed_(true) {}
+  bool ok() const noexcept { return !failed_; }
+  explicit operator bool() const noexcept { return ok(); }
+  const error& err() const { return err_; }
+
+ private:
+  error err_;
+  bool failed_ = false;
+};
+
+}  // namespace herald
+
+template <>
+struct std::is_error_code_enum<herald::errc> : std::true_type {};

@@ -1,0 +1,400 @@
+#include "core/hub.h"
+
+#include <algorithm>
+#include <cassert>
+#include <future>
+
+#include "core/clock.h"
+#include "core/directory.h"
+
+namespace herald {
+namespace {
+thread_local std::size_t this_shard = hub::npos;
+
+// Constant-time comparison for secrets of equal public length.
+bool same_secret(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff = static_cast<unsigned char>(diff | (a[i] ^ b[i]));
+  return diff == 0;
+}
+}  // namespace
+
+const char* recovery_error_name(recovery_error e) noexcept {
+  switch (e) {
+    case recovery_error::none: return "";
+    case recovery_error::expired: return "expired";
+    case recovery_error::buffer_overflow: return "buffer_overflow";
+    case recovery_error::unknown_session: return "unknown_session";
+    case recovery_error::forbidden: return "forbidden";
+  }
+  return "unknown_session";
+}
+
+struct hub::shard_state {
+  std::unordered_map<std::uint64_t, session_sink*> sinks;
+  std::unordered_map<std::string, std::unique_ptr<session>> sessions;
+  std::unordered_map<std::string, std::vector<session*>> by_tenant;
+  std::vector<session*> wide;  // admins and explicit tenant sets: checked against every event
+  // Per batch: deliveries for sinks on other shards, and local sinks to flush.
+  std::vector<std::vector<std::pair<std::uint64_t, delivery>>> outbox;
+  std::vector<session_sink*> touched;
+};
+
+hub::hub(std::vector<post_fn> shards, const directory* subjects, hub_options opts)
+    : shards_(std::move(shards)), dir_(subjects), opts_(opts) {
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    state_.push_back(std::make_unique<shard_state>());
+    state_.back()->outbox.resize(shards_.size());
+  }
+}
+
+hub::~hub() = default;
+
+std::size_t hub::current_shard() noexcept { return this_shard; }
+void hub::bind_thread(std::size_t shard) noexcept { this_shard = shard; }
+
+void hub::run_on(std::size_t shard, task t) {
+  if (shard == this_shard) t();
+  else shards_.at(shard)(std::move(t));
+}
+
+void hub::post(std::size_t shard, task t) { shards_.at(shard)(std::move(t)); }
+
+void hub::publish(std::vector<event_ptr> batch) {
+  if (batch.empty()) return;
+  stats_.published.fetch_add(batch.size(), std::memory_order_relaxed);
+  auto shared = std::make_shared<const std::vector<event_ptr>>(std::move(batch));
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    shards_[i]([this, i, shared] { fan_out(*state_[i], i, *shared); });
+}
+
+std::uint64_t hub::register_sink(session_sink* s) {
+  assert(this_shard != npos);
+  const std::uint64_t id = next_conn_.fetch_add(1, std::memory_order_relaxed);
+  state_[this_shard]->sinks.emplace(id, s);
+  return id;
+}
+
+void hub::unregister_sink(std::uint64_t conn) {
+  assert(this_shard != npos);
+  auto& sh = *state_[this_shard];
+  auto it = sh.sinks.find(conn);
+  if (it == sh.sinks.end()) return;
+  std::erase(sh.touched, it->second);  // it may be due a flush later in this batch
+  sh.sinks.erase(it);
+}
+
+session_sink* hub::find_sink(std::uint64_t conn) const {
+  const auto& sinks = state_[this_shard]->sinks;
+  auto it = sinks.find(conn);
+  return it == sinks.end() ? nullptr : it->second;
+}
+
+session_ref hub::open_session(const principal& who, std::string dialect, sink_ref sink,
+                              std::uint64_t seq_base) {
+  assert(this_shard != npos);
+  auto s = std::make_unique<session>();
+  s->id = new_id("ses_");
+  s->resume_token = s->id + "." + random_token(24);  // names its session; the rest is secret
+  s->who = who;
+  s->dialect = std::move(dialect);
+  s->home_shard = this_shard;
+  s->seq_base = seq_base;
+  s->ring_capacity = opts_.recovery_buffer;
+  s->recovery_window_ms = opts_.recovery_window_ms;
+  s->sink = sink;
+  session_ref ref{this_shard, s->id};
+  {
+    std::lock_guard l(registry_mu_);
+    home_of_[s->id] = this_shard;
+  }
+  state_[this_shard]->sessions.emplace(s->id, std::move(s));
+  stats_.sessions_open.fetch_add(1, std::memory_order_relaxed);
+  return ref;
+}
+
+void hub::with_session(const session_ref& ref, std::function<void(session*)> fn) {
+  run_on(ref.shard, [this, ref, fn = std::move(fn)] {
+    auto& sessions = state_[ref.shard]->sessions;
+    auto it = sessions.find(ref.id);
+    fn(it == sessions.end() ? nullptr : it->second.get());
+  });
+}
+
+bool hub::wants(const session& s, const event& e) const {
+  if (!s.sub) return false;
+  const tenant_set& ts = s.sub->tenants;
+  if (!ts.root.empty()) {
+    if (ts.subtree ? !(dir_ != nullptr && dir_->in_subtree(e.tenant, ts.root))
+                   : e.tenant != ts.root)
+      return false;
+  }
+  if (!may_see(s.who, e, dir_)) return false;
+  if (!s.snapshot_floor.empty() && !e.subject.empty()) {
+    auto it = s.snapshot_floor.find(e.subject);
+    if (it != s.snapshot_floor.end() && e.offset <= it->second) return false;
+  }
+  return any_matches(s.sub->filters, e);
+}
+
+void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot) {
+  ++s.seq;
+  s.ring.emplace_back(s.seq, e);
+  while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
+  stats_.deliveries.fetch_add(1, std::memory_order_relaxed);
+  if (!s.sink) return;
+  delivery d{s.seq, e, s.sub_id, snapshot};
+  if (s.sink.shard == s.home_shard && !s.route_via_post) {
+    if (session_sink* k = find_sink(s.sink.conn)) {
+      k->on_deliver(d);
+      if (sh.touched.empty() || sh.touched.back() != k) sh.touched.push_back(k);
+    }
+  } else {
+    sh.outbox[s.sink.shard].emplace_back(s.sink.conn, std::move(d));
+  }
+}
+
+void hub::flush_outboxes(shard_state& sh) {
+  for (session_sink* k : sh.touched) k->on_batch_end();
+  sh.touched.clear();
+  for (std::size_t t = 0; t < sh.outbox.size(); ++t) {
+    if (sh.outbox[t].empty()) continue;
+    post(t, [this, items = std::move(sh.outbox[t])] {
+      session_sink* last = nullptr;
+      std::vector<session_sink*> flush;
+      for (const auto& [conn, d] : items) {
+        session_sink* k = find_sink(conn);
+        if (k == nullptr) continue;
+        k->on_deliver(d);
+        if (k != last) flush.push_back(last = k);
+      }
+      std::sort(flush.begin(), flush.end());
+      flush.erase(std::unique(flush.begin(), flush.end()), flush.end());
+      for (session_sink* k : flush) k->on_batch_end();
+    });
+    sh.outbox[t] = {};
+  }
+}
+
+void hub::fan_out(shard_state& sh, std::size_t shard, const std::vector<event_ptr>& batch) {
+  (void)shard;
+  for (const event_ptr& e : batch) {
+    auto consider = [&](session* s) {
+      if (!wants(*s, *e)) return;
+      if (s->gathering) s->pending.push_back(e);
+      else emit(sh, *s, e, false);
+    };
+    if (auto it = sh.by_tenant.find(e->tenant); it != sh.by_tenant.end())
+      for (session* s : it->second) consider(s);
+    for (session* s : sh.wide) consider(s);
+  }
+  flush_outboxes(sh);
+}
+
+void hub::index_add(shard_state& sh, session& s) {
+  if (s.in_index) return;
+  if (s.sub->tenants.root.empty() && !s.who.is_admin_app())
+    sh.by_tenant[s.who.tenant].push_back(&s);
+  else
+    sh.wide.push_back(&s);
+  s.in_index = true;
+}
+
+void hub::index_remove(shard_state& sh, session& s) {
+  if (!s.in_index) return;
+  auto drop = [&](std::vector<session*>& v) { std::erase(v, &s); };
+  if (auto it = sh.by_tenant.find(s.who.tenant); it != sh.by_tenant.end()) {
+    drop(it->second);
+    if (it->second.empty()) sh.by_tenant.erase(it);
+  }
+  drop(sh.wide);
+  s.in_index = false;
+}
+
+void hub::set_subscription(session& s, subscription sub, bool gathering) {
+  auto& sh = *state_[s.home_shard];
+  index_remove(sh, s);
+  s.sub_id = std::make_shared<const std::string>(sub.id);
+  s.sub = std::move(sub);
+  s.gathering = gathering;
+  s.pending.clear();
+  s.snapshot_floor.clear();
+  index_add(sh, s);
+}
+
+void hub::clear_subscription(session& s) {
+  index_remove(*state_[s.home_shard], s);
+  s.sub.reset();
+  s.gathering = false;
+  s.pending.clear();
+}
+
+void hub::release_snapshot(session& s, const std::vector<event_ptr>& copies) {
+  auto& sh = *state_[s.home_shard];
+  for (const event_ptr& c : copies) {
+    emit(sh, s, c, true);
+    if (!c->subject.empty()) s.snapshot_floor[c->subject] = c->offset;
+  }
+  s.gathering = false;
+  std::vector<event_ptr> held;
+  held.swap(s.pending);
+  for (const event_ptr& e : held)
+    if (wants(s, *e)) emit(sh, s, e, false);
+  flush_outboxes(sh);
+}
+
+void hub::detach(session& s, std::uint64_t conn, bool resumable) {
+  if (s.sink.conn != conn) return;  // already replaced by a resume
+  s.sink = {};
+  s.detached_at_ms = now_ms();
+  if (!resumable) drop_session(*state_[s.home_shard], s.id);
+}
+
+void hub::drop_session(shard_state& sh, const std::string& id) {
+  auto it = sh.sessions.find(id);
+  if (it == sh.sessions.end()) return;
+  index_remove(sh, *it->second);
+  {
+    std::lock_guard l(registry_mu_);
+    home_of_.erase(id);
+  }
+  sh.sessions.erase(it);
+  stats_.sessions_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void hub::resume(const std::string& token, std::uint64_t last_seq, const principal& who,
+                 sink_ref sink, std::function<void(resume_outcome)> done) {
+  const std::string id = token.substr(0, std::min(token.find('.'), token.size()));
+  std::size_t home = npos;
+  {
+    std::lock_guard l(registry_mu_);
+    if (auto it = home_of_.find(id); it != home_of_.end()) home = it->second;
+  }
+  if (home == npos) {
+    stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
+    post(sink.shard, [done = std::move(done)] {
+      done(resume_outcome{recovery_error::unknown_session, {}, {}, 0, 0, nullptr});
+    });
+    return;
+  }
+  run_on(home, [this, id, token, last_seq, who, sink, done = std::move(done)]() mutable {
+    resume_on_home(id, token, last_seq, who, sink, std::move(done));
+  });
+}
+
+void hub::resume_on_home(const std::string& id, const std::string& token, std::uint64_t last_seq,
+                         const principal& who, sink_ref sink,
+                         std::function<void(resume_outcome)> done) {
+  auto& sh = *state_[this_shard];
+  auto fail = [&](recovery_error e) {
+    stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
+    post(sink.shard, [done = std::move(done), e] { done(resume_outcome{e, {}, {}, 0, 0, nullptr}); });
+  };
+  auto it = sh.sessions.find(id);
+  if (it == sh.sessions.end() || !same_secret(it->second->resume_token, token))
+    return fail(recovery_error::unknown_session);
+  session& s = *it->second;
+  if (!s.who.same_as(who)) return fail(recovery_error::forbidden);
+  if (!s.sink && now_ms() - s.detached_at_ms > s.recovery_window_ms) {
+    drop_session(sh, id);
+    return fail(recovery_error::expired);
+  }
+  if (last_seq > s.seq) return fail(recovery_error::unknown_session);
+  if (last_seq < s.seq && (s.ring.empty() || s.ring.front().first > last_seq + 1))
+    return fail(recovery_error::buffer_overflow);
+
+  if (s.sink) {
+    const sink_ref old = s.sink;
+    post(old.shard, [this, old] {
+      if (session_sink* k = find_sink(old.conn)) k->on_kick(1000, "replaced", true);
+    });
+  }
+  s.sink = sink;
+  s.route_via_post = true;  // until the hand-over below has run on the sink's shard
+  std::vector<delivery> replay;
+  for (const auto& [seq, e] : s.ring)
+    if (seq > last_seq) replay.push_back(delivery{seq, e, s.sub_id, false});
+  resume_outcome out{recovery_error::none, session_ref{s.home_shard, s.id}, s.resume_token,
+                     last_seq, s.seq_base, s.sub_id};
+  stats_.recoveries_ok.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t home = s.home_shard;
+  post(sink.shard, [this, sink, home, id, out = std::move(out), replay = std::move(replay),
+                    done = std::move(done)] {
+    done(out);
+    if (session_sink* k = find_sink(sink.conn)) {
+      for (const delivery& d : replay) k->on_deliver(d);
+      k->on_batch_end();
+    }
+    if (home == this_shard) {
+      auto& sessions = state_[home]->sessions;
+      if (auto it2 = sessions.find(id); it2 != sessions.end()) it2->second->route_via_post = false;
+    }
+  });
+}
+
+void hub::kick_where(std::function<bool(const principal&)> pred, int code, std::string reason,
+                     bool resumable) {
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    post(i, [this, i, pred, code, reason, resumable] {
+      std::vector<std::uint64_t> hit;
+      for (const auto& [conn, k] : state_[i]->sinks)
+        if (pred(k->who())) hit.push_back(conn);
+      for (std::uint64_t c : hit)
+        if (session_sink* k = find_sink(c)) k->on_kick(code, reason, resumable);
+    });
+  }
+}
+
+bool hub::kick_connection(const std::string& con_id, int code, std::string reason) {
+  assert(this_shard == npos);
+  std::vector<std::future<bool>> results;
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    auto p = std::make_shared<std::promise<bool>>();
+    results.push_back(p->get_future());
+    post(i, [this, i, p, con_id, code, reason] {
+      for (const auto& [conn, k] : state_[i]->sinks) {
+        if (k->info().id == con_id) {
+          k->on_kick(code, reason, true);
+          p->set_value(true);
+          return;
+        }
+      }
+      p->set_value(false);
+    });
+  }
+  bool found = false;
+  for (auto& f : results) found = f.get() || found;
+  return found;
+}
+
+std::vector<connection_info> hub::connections() {
+  assert(this_shard == npos);
+  std::vector<std::future<std::vector<connection_info>>> results;
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    auto p = std::make_shared<std::promise<std::vector<connection_info>>>();
+    results.push_back(p->get_future());
+    post(i, [this, i, p] {
+      std::vector<connection_info> out;
+      for (const auto& [conn, k] : state_[i]->sinks) out.push_back(k->info());
+      p->set_value(std::move(out));
+    });
+  }
+  std::vector<connection_info> all;
+  for (auto& f : results) {
+    auto part = f.get();
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  return all;
+}
+
+void hub::tick(std::int64_t now) {
+  auto& sh = *state_[this_shard];
+  std::vector<std::string> expired;
+  for (const auto& [id, s] : sh.sessions)
+    if (!s->sink && now - s->detached_at_ms > s->recovery_window_ms) expired.push_back(id);
+  for (const auto& id : expired) drop_session(sh, id);
+}
+
+}  // namespace herald

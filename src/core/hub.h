@@ -1,0 +1,175 @@
+// The hub: N shards (one per worker thread), each with its own subscription index, sessions and
+// sink table, so fan-out takes no lock. publish() posts one batch per shard; each shard matches
+// it against its index, assigns seq, fills recovery rings and hands deliveries to the
+// connections (sinks) — directly when the connection is on the same shard, else one post per
+// target shard per batch. Thread-safe where stated; "shard-only" functions must run on the
+// thread of the shard they name (current_shard()).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/errc.h"
+#include "core/session.h"
+
+namespace herald {
+
+class directory;
+
+// One delivered event as a connection sees it.
+struct delivery {
+  std::uint64_t seq = 0;  // the session's seq (without seq_base)
+  event_ptr ev;
+  std::shared_ptr<const std::string> subscription_id;
+  bool snapshot = false;  // a retained-state copy
+};
+
+// What an admin listing shows of a socket.
+struct connection_info {
+  std::string id, dialect, tenant, app, user, login, session, remote;
+  std::int64_t opened_ms = 0;
+  std::string extras_json = "{}";  // a dialect's extra fields, as a JSON object
+};
+
+// A connection as the hub sees it. Implemented by dialects; every call comes on the
+// connection's own shard.
+class session_sink {
+ public:
+  virtual ~session_sink() = default;
+  virtual void on_deliver(const delivery& d) = 0;
+  // The end of one batch of on_deliver calls: a good time to write.
+  virtual void on_batch_end() = 0;
+  // The hub wants the socket closed: replaced by a resume, revoked, closed by an admin, drain.
+  virtual void on_kick(int close_code, const std::string& reason, bool resumable) = 0;
+  virtual const principal& who() const = 0;
+  virtual connection_info info() const = 0;
+};
+
+struct hub_options {
+  std::size_t recovery_buffer = 1000;
+  std::int64_t recovery_window_ms = 180000;
+};
+
+enum class recovery_error { none, expired, buffer_overflow, unknown_session, forbidden };
+const char* recovery_error_name(recovery_error e) noexcept;
+
+struct session_ref {
+  std::size_t shard = 0;
+  std::string id;
+};
+
+struct resume_outcome {
+  recovery_error error = recovery_error::none;
+  session_ref ref;
+  std::string resume_token;
+  std::uint64_t seq = 0;       // the session's seq at the hand-over (recovered) or 0
+  std::uint64_t seq_base = 0;
+  std::shared_ptr<const std::string> sub_id;  // the restored subscription's id, if any
+};
+
+// Counters the hub keeps for /metrics. Thread-safe (relaxed atomics).
+struct hub_stats {
+  std::atomic<std::uint64_t> published{0}, deliveries{0}, sessions_open{0};
+  std::atomic<std::uint64_t> recoveries_ok{0}, recoveries_failed{0};
+};
+
+class hub {
+ public:
+  using task = std::function<void()>;
+  using post_fn = std::function<void(task)>;
+
+  // `shards[i]` runs a task on shard i's thread. `subjects` supplies subject flags to the policy.
+  hub(std::vector<post_fn> shards, const directory* subjects, hub_options opts);
+  ~hub();
+  hub(const hub&) = delete;
+  hub& operator=(const hub&) = delete;
+
+  std::size_t shard_count() const noexcept { return shards_.size(); }
+  // The shard whose thread calls this, or npos on other threads. Set by bind_thread().
+  static std::size_t current_shard() noexcept;
+  static void bind_thread(std::size_t shard) noexcept;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  // Runs `t` on `shard` (inline when already there). Thread-safe.
+  void run_on(std::size_t shard, task t);
+  // Posts `t` to `shard` even when already there (FIFO behind earlier posts). Thread-safe.
+  void post(std::size_t shard, task t);
+
+  // Fans a batch of appended events out to every shard. Thread-safe; callers must call it in
+  // offset order (the store's single writer does).
+  void publish(std::vector<event_ptr> batch);
+
+  // --- shard-only: sinks of this shard.
+  std::uint64_t register_sink(session_sink* s);
+  void unregister_sink(std::uint64_t conn);
+  session_sink* find_sink(std::uint64_t conn) const;
+
+  // --- shard-only: sessions homed on this shard.
+  // Creates a session attached to `sink` (a sink on this shard).
+  session_ref open_session(const principal& who, std::string dialect, sink_ref sink,
+                           std::uint64_t seq_base = 0);
+  // Runs `fn` with the session on its home shard (posted there); fn gets nullptr when gone.
+  void with_session(const session_ref& ref, std::function<void(session*)> fn);
+
+  // Thread-safe. Tries to move session `id` to `sink` (native.md §3.6): validates on the home
+  // shard, kicks the previous sink (1000 replaced), then runs `done` on the sink's shard
+  // followed — in order, on the same shard — by the missed deliveries and then live ones.
+  // `token` is a resume token ("ses_….secret"): it names its session.
+  void resume(const std::string& token, std::uint64_t last_seq, const principal& who,
+              sink_ref sink, std::function<void(resume_outcome)> done);
+
+  // Home-shard: installs `sub` (replacing any). While `gathering`, matches wait for
+  // release_snapshot(). Returns the session's new subscription id pointer.
+  void set_subscription(session& s, subscription sub, bool gathering);
+  void clear_subscription(session& s);
+  // Home-shard: delivers snapshot copies (already scoped and matched by the caller, offset
+  // order), then the live events held while gathering.
+  void release_snapshot(session& s, const std::vector<event_ptr>& copies);
+  // Home-shard: the session's socket went away. resumable=false ends the session now.
+  void detach(session& s, std::uint64_t conn, bool resumable);
+
+  // Thread-safe: kicks every socket whose principal matches `pred`, on every shard.
+  void kick_where(std::function<bool(const principal&)> pred, int code, std::string reason,
+                  bool resumable);
+  // Thread-safe: kicks the socket with this connection id ("con_…"); false when none.
+  bool kick_connection(const std::string& con_id, int code, std::string reason);
+  // Thread-safe, blocking (not on a shard thread): every socket's info.
+  std::vector<connection_info> connections();
+
+  // Shard-only: expire detached sessions past their window. Call about once a second.
+  void tick(std::int64_t now_ms);
+
+  hub_stats& stats() noexcept { return stats_; }
+
+ private:
+  struct shard_state;
+  void fan_out(shard_state& sh, std::size_t shard, const std::vector<event_ptr>& batch);
+  bool wants(const session& s, const event& e) const;
+  void emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot);
+  void flush_outboxes(shard_state& sh);
+  void index_add(shard_state& sh, session& s);
+  void index_remove(shard_state& sh, session& s);
+  void drop_session(shard_state& sh, const std::string& id);
+  void resume_on_home(const std::string& id, const std::string& token, std::uint64_t last_seq,
+                      const principal& who, sink_ref sink,
+                      std::function<void(resume_outcome)> done);
+
+  std::vector<post_fn> shards_;
+  std::vector<std::unique_ptr<shard_state>> state_;
+  const directory* dir_;
+  hub_options opts_;
+  hub_stats stats_;
+  std::atomic<std::uint64_t> next_conn_{1};
+
+  // Global: which shard each live session is homed on.
+  mutable std::mutex registry_mu_;
+  std::unordered_map<std::string, std::size_t> home_of_;
+};
+
+}  // namespace herald

@@ -1,0 +1,236 @@
+#include "core/hub.h"
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "core/directory.h"
+
+namespace herald {
+namespace {
+
+// A shard stand-in: one thread draining a FIFO of tasks.
+class test_shard {
+ public:
+  explicit test_shard(std::size_t i) : thread_([this, i] {
+    hub::bind_thread(i);
+    for (;;) {
+      std::function<void()> t;
+      {
+        std::unique_lock l(mu_);
+        cv_.wait(l, [&] { return stop_ || !q_.empty(); });
+        if (q_.empty()) return;
+        t = std::move(q_.front());
+        q_.pop_front();
+      }
+      t();
+    }
+  }) {}
+  ~test_shard() {
+    {
+      std::lock_guard l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void post(std::function<void()> t) {
+    {
+      std::lock_guard l(mu_);
+      q_.push_back(std::move(t));
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> q_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+struct recording_sink : session_sink {
+  principal p;
+  std::vector<std::uint64_t> seqs;
+  std::vector<std::int64_t> offsets;
+  int kicked = 0;
+  void on_deliver(const delivery& d) override {
+    seqs.push_back(d.seq);
+    offsets.push_back(d.ev->offset);
+  }
+  void on_batch_end() override {}
+  void on_kick(int code, const std::string&, bool) override { kicked = code; }
+  const principal& who() const override { return p; }
+  connection_info info() const override { return {}; }
+};
+
+class hub_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (std::size_t i = 0; i < 2; ++i) shards_.push_back(std::make_unique<test_shard>(i));
+    std::vector<hub::post_fn> posts;
+    for (auto& s : shards_) posts.push_back([p = s.get()](hub::task t) { p->post(std::move(t)); });
+    hub_ = std::make_unique<hub>(posts, &dir_, hub_options{5, 60000});
+    who_.tenant = "t1";
+    who_.app_id = "app_1";
+    who_.scopes = scope_subscribe;
+  }
+  void TearDown() override {
+    shards_.clear();  // stop threads before the hub goes
+    hub_.reset();
+  }
+  // Runs fn on shard i and waits.
+  template <class F>
+  void on(std::size_t i, F fn) {
+    std::promise<void> done;
+    shards_[i]->post([&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().get();
+  }
+  void sync() {
+    for (std::size_t i = 0; i < shards_.size(); ++i) on(i, [] {});
+    for (std::size_t i = 0; i < shards_.size(); ++i) on(i, [] {});
+  }
+  void publish(int n, const std::string& subject = "") {
+    std::vector<event_ptr> batch;
+    for (int i = 0; i < n; ++i) {
+      auto e = std::make_shared<event>();
+      e->offset = ++offset_;
+      e->tenant = "t1";
+      e->topic = "/a";
+      e->type = "t";
+      e->subject = subject;
+      e->data = "{}";
+      batch.push_back(e);
+    }
+    hub_->publish(std::move(batch));
+    sync();
+  }
+  subscription all() {
+    subscription s;
+    s.id = "sub_1";
+    s.filters.push_back(*filter::compile({"/**", {}, {}, {}}, "t1", {}));
+    return s;
+  }
+
+  directory dir_;
+  std::vector<std::unique_ptr<test_shard>> shards_;
+  std::unique_ptr<hub> hub_;
+  principal who_;
+  std::int64_t offset_ = 0;
+};
+
+TEST_F(hub_test, delivers_in_order_with_contiguous_seq) {
+  recording_sink sink;
+  session_ref ref;
+  std::uint64_t conn = 0;
+  on(0, [&] {
+    conn = hub_->register_sink(&sink);
+    ref = hub_->open_session(who_, "native", {0, conn});
+    hub_->with_session(ref, [&](session* s) { hub_->set_subscription(*s, all(), false); });
+  });
+  publish(3);
+  publish(2);
+  EXPECT_EQ(sink.seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(sink.offsets, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+}
+
+TEST_F(hub_test, resume_on_other_shard_replays_then_goes_live) {
+  recording_sink first, second;
+  session_ref ref;
+  std::string token;
+  std::uint64_t c1 = 0, c2 = 0;
+  on(0, [&] {
+    c1 = hub_->register_sink(&first);
+    ref = hub_->open_session(who_, "native", {0, c1});
+    hub_->with_session(ref, [&](session* s) {
+      hub_->set_subscription(*s, all(), false);
+      token = s->resume_token;
+    });
+  });
+  publish(2);
+  on(0, [&] {
+    hub_->with_session(ref, [&](session* s) { hub_->detach(*s, c1, true); });
+  });
+  publish(2);  // seq 3, 4 while detached
+  std::promise<resume_outcome> out;
+  on(1, [&] {
+    c2 = hub_->register_sink(&second);
+    hub_->resume(token, 2, who_, {1, c2}, [&](resume_outcome o) { out.set_value(o); });
+  });
+  auto o = out.get_future().get();
+  ASSERT_EQ(o.error, recovery_error::none);
+  publish(1);
+  EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{3, 4, 5}));
+  EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{3, 4, 5}));
+}
+
+TEST_F(hub_test, resume_failures_are_explicit) {
+  recording_sink sink, other;
+  session_ref ref;
+  std::string token;
+  std::uint64_t c1 = 0;
+  on(0, [&] {
+    c1 = hub_->register_sink(&sink);
+    ref = hub_->open_session(who_, "native", {0, c1});
+    hub_->with_session(ref, [&](session* s) {
+      hub_->set_subscription(*s, all(), false);
+      token = s->resume_token;
+    });
+  });
+  publish(8);  // ring holds the last 5: seq 4..8
+  auto try_resume = [&](const std::string& t, std::uint64_t last, const principal& p) {
+    std::promise<resume_outcome> out;
+    on(1, [&] {
+      auto c = hub_->register_sink(&other);
+      hub_->resume(t, last, p, {1, c}, [&](resume_outcome o) { out.set_value(o); });
+    });
+    return out.get_future().get().error;
+  };
+  EXPECT_EQ(try_resume(token, 1, who_), recovery_error::buffer_overflow);
+  EXPECT_EQ(try_resume("ses_nope.x", 1, who_), recovery_error::unknown_session);
+  EXPECT_EQ(try_resume(token + "x", 1, who_), recovery_error::unknown_session);
+  EXPECT_EQ(try_resume(token, 99, who_), recovery_error::unknown_session);
+  principal stranger = who_;
+  stranger.app_id = "app_2";
+  EXPECT_EQ(try_resume(token, 7, stranger), recovery_error::forbidden);
+  // A socket still attached is replaced.
+  EXPECT_EQ(try_resume(token, 7, who_), recovery_error::none);
+  sync();
+  EXPECT_EQ(sink.kicked, 1000);
+}
+
+TEST_F(hub_test, snapshot_copies_come_first_and_suppress_older_live_events) {
+  recording_sink sink;
+  session_ref ref;
+  on(0, [&] {
+    auto c = hub_->register_sink(&sink);
+    ref = hub_->open_session(who_, "native", {0, c});
+    hub_->with_session(ref, [&](session* s) { hub_->set_subscription(*s, all(), true); });
+  });
+  publish(2, "s1");  // held while gathering
+  auto copy = std::make_shared<event>();
+  copy->offset = 2;
+  copy->subject = "s1";
+  copy->tenant = "t1";
+  copy->topic = "/a";
+  copy->type = "t";
+  copy->data = "{}";
+  on(0, [&] {
+    hub_->with_session(ref, [&](session* s) { hub_->release_snapshot(*s, {copy}); });
+  });
+  publish(1, "s1");
+  publish(1, "s2");
+  // The copy (offset 2) first; held live events of s1 at offsets <= 2 are skipped.
+  EXPECT_EQ(sink.seqs, (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(sink.offsets, (std::vector<std::int64_t>{2, 3, 4}));
+}
+
+}  // namespace
+}  // namespace herald

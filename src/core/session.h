@@ -1,0 +1,68 @@
+// A session (native.md §1): the unit of delivery a connection belongs to. It holds the one
+// subscription, the contiguous per-session `seq`, and the recovery ring of its last deliveries.
+// Owned by its home shard (the shard it was created on) and touched only on that shard's thread;
+// a connection on another shard reaches it through hub calls. Outlives its socket for the
+// recovery window.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/event.h"
+#include "core/filter.h"
+#include "core/principal.h"
+
+namespace herald {
+
+// Where a connection lives: its shard and its id on that shard's sink table. conn == 0: none.
+struct sink_ref {
+  std::size_t shard = 0;
+  std::uint64_t conn = 0;
+  explicit operator bool() const noexcept { return conn != 0; }
+};
+
+// The tenant set a subscription matches in (native.md §1).
+struct tenant_set {
+  std::string root;      // "" = the principal's default reach (own tenant, or all for admins)
+  bool subtree = false;  // root and its descendants
+};
+
+struct subscription {
+  std::string id;  // "sub_…" (or a dialect's id)
+  std::vector<filter> filters;
+  bool snapshot = false;
+  tenant_set tenants;
+};
+
+struct session {
+  std::string id;
+  std::string resume_token;
+  principal who;
+  std::string dialect;
+  std::size_t home_shard = 0;
+
+  std::optional<subscription> sub;
+  std::shared_ptr<const std::string> sub_id;  // rendered once, shared by every delivery
+  std::uint64_t seq = 0;
+  std::uint64_t seq_base = 0;  // a dialect's fixed offset (RingCentral wsc base)
+  std::deque<std::pair<std::uint64_t, event_ptr>> ring;
+  std::size_t ring_capacity = 1000;
+  std::int64_t recovery_window_ms = 180000;
+
+  sink_ref sink;
+  std::int64_t detached_at_ms = 0;  // valid while !sink
+  bool in_index = false;
+  bool route_via_post = false;  // a resume hand-over is in flight: keep deliveries FIFO
+
+  // Snapshot gating: while gathering, live matches wait in `pending` (no seq yet).
+  bool gathering = false;
+  std::vector<event_ptr> pending;
+  std::unordered_map<std::string, std::int64_t> snapshot_floor;  // subject -> copy's offset
+};
+
+}  // namespace herald

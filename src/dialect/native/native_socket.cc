@@ -1,0 +1,510 @@
+#include "dialect/native/native_socket.h"
+
+#include <algorithm>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "api/authn.h"
+#include "api/json_util.h"
+#include "core/clock.h"
+#include "core/metrics.h"
+#include "dialect/dialect.h"
+
+namespace herald {
+namespace json = boost::json;
+namespace {
+
+// A filter object of a subscribe (native.md §1): {topic, types?, subjects?, where?}.
+result<filter_spec> parse_filter(const json::value& v, const std::string& at) {
+  auto bad = [&](const std::string& m) { return error{errc::invalid_filter, at + m}; };
+  if (!v.is_object()) return bad(": must be an object");
+  const auto& o = v.as_object();
+  filter_spec f;
+  const auto* topic = o.if_contains("topic");
+  if (topic == nullptr || !topic->is_string()) return bad(".topic: required string");
+  f.topic = std::string(topic->get_string());
+  auto list = [&](const char* name, std::optional<std::vector<std::string>>& dst) -> status {
+    const auto* l = o.if_contains(name);
+    if (l == nullptr || l->is_null()) return {};
+    if (!l->is_array()) return bad(std::string(".") + name + ": must be an array of strings");
+    std::vector<std::string> out;
+    for (const auto& e : l->get_array()) {
+      if (!e.is_string()) return bad(std::string(".") + name + ": must be an array of strings");
+      out.emplace_back(e.get_string());
+    }
+    dst = std::move(out);
+    return {};
+  };
+  if (status s = list("types", f.types); !s) return s.err();
+  if (status s = list("subjects", f.subjects); !s) return s.err();
+  if (const auto* w = o.if_contains("where"); w != nullptr && !w->is_null()) {
+    if (!w->is_object()) return bad(".where: must be an object");
+    for (const auto& kv : w->get_object()) {
+      const json::value& val = kv.value();
+      if (val.is_string()) f.where.emplace_back(std::string(kv.key()), std::string(val.get_string()));
+      else if (val.is_number()) f.where.emplace_back(std::string(kv.key()), val.to_number<double>());
+      else return bad(".where." + std::string(kv.key()) + ": a string or a number");
+    }
+  }
+  return f;
+}
+
+json::object spec_json(const filter_spec& f) {
+  json::object o{{"topic", f.topic}};
+  auto arr = [](const std::vector<std::string>& l) {
+    json::array a;
+    for (const auto& s : l) a.emplace_back(s);
+    return a;
+  };
+  if (f.types) o["types"] = arr(*f.types);
+  if (f.subjects) o["subjects"] = arr(*f.subjects);
+  if (!f.where.empty()) {
+    json::object w;
+    for (const auto& [k, v] : f.where) {
+      if (const auto* s = std::get_if<std::string>(&v)) w[k] = *s;
+      else w[k] = std::get<double>(v);
+    }
+    o["where"] = std::move(w);
+  }
+  return o;
+}
+
+bool same_spec(const filter_spec& a, const filter_spec& b) {
+  return json::serialize(spec_json(a)) == json::serialize(spec_json(b));
+}
+
+std::string subject_status(services& svc, const principal& who, const std::string& subject) {
+  if (auto r = svc.dir.subject(who.tenant, subject)) {
+    if (r->corrupted) return "unknown";
+    if (who.kind == principal_kind::user && who.trackers && r->kind == "tracker" &&
+        std::find(who.trackers->begin(), who.trackers->end(), subject) == who.trackers->end())
+      return "forbidden";
+    return r->blocked ? "blocked" : "ok";
+  }
+  auto seen = svc.st.subject_seen(who.tenant, subject);
+  return seen && *seen ? "ok" : "unknown";
+}
+
+}  // namespace
+
+native_socket::native_socket(services& svc, const router& routes, ws_connection& conn,
+                             const http_request& up)
+    : svc_(svc), routes_(routes), conn_(conn), upgrade_(up), con_id_(new_id("con_")) {
+  opened_ms_ = last_in_ms_ = last_out_ms_ = last_activity_ms_ = now_ms();
+}
+
+native_socket::~native_socket() = default;
+
+void native_socket::send_text(std::string text) {
+  last_out_ms_ = now_ms();
+  if (!conn_.send(out_frame{std::move(text), nullptr, {}})) slow_consumer();
+}
+
+void native_socket::send_error(const std::string& id, errc code, const std::string& message) {
+  std::string out = "{\"type\":\"error\"";
+  if (!id.empty()) out += ",\"id\":" + json_quote(id);
+  out += ",\"code\":\"" + std::string(errc_name(code)) + "\",\"message\":" + json_quote(message) + "}";
+  send_text(std::move(out));
+}
+
+void native_socket::fail(errc code, const std::string& message, int close_code) {
+  send_error("", code, message);
+  phase_ = phase::closed;
+  conn_.close(close_code, message);
+}
+
+void native_socket::slow_consumer() {
+  if (slow_) return;
+  slow_ = true;
+  // Stop queuing, send the close frame as soon as the socket takes it (native.md §3.7).
+  conn_.close(4010, "slow consumer", true);
+}
+
+void native_socket::on_open() {
+  auth_request r;
+  if (auto t = query_param(upgrade_.query, "access_token"); t && !t->empty()) {
+    r.credential = *t;
+    r.ws_token = true;
+  } else if (const auto* h = upgrade_.header("authorization")) {
+    std::string_view v = *h;
+    if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer "))
+      r.credential = std::string(v.substr(7));
+  }
+  if (auto res = query_param(upgrade_.query, "resume")) r.resume = *res;
+  if (auto ls = query_param(upgrade_.query, "last_seq")) {
+    try {
+      r.last_seq = std::stoull(*ls);
+    } catch (...) {
+      r.last_seq = std::nullopt;
+    }
+  }
+  if (!r.credential.empty()) start_auth(std::move(r));
+}
+
+void native_socket::start_auth(auth_request r) {
+  phase_ = phase::authenticating;
+  auto out = std::make_shared<std::optional<result<principal>>>();
+  conn_.offload(
+      [this, out, cred = r.credential, ws = r.ws_token] {
+        // Runs on the blocking pool: the replay guard is a store write.
+        *out = ws ? authenticate_ws_token(svc_, cred, "native", true)
+                  : authenticate_credential(svc_, cred, "native");
+      },
+      [this, out, r] { authenticated(std::move(**out), r); });
+}
+
+void native_socket::authenticated(result<principal> p, const auth_request& r) {
+  if (phase_ == phase::closed) return;
+  if (!p) return fail(errc::auth_failed, p.err().message, 4001);
+  if (!p->has(scope_subscribe)) return fail(errc::forbidden, "the subscribe scope is required", 4003);
+  if (status st = svc_.connections.acquire(*p, svc_.native.max_connections_per_session, svc_.core); !st)
+    return fail(errc::too_many_requests, st.err().message, 4029);
+  counted_ = true;
+  who_ = std::move(*p);
+  sink_id_ = svc_.h.register_sink(this);
+  phase_ = phase::open;
+  const sink_ref me{conn_.shard(), sink_id_};
+  if (!r.resume.empty()) {
+    svc_.h.resume(r.resume, r.last_seq.value_or(0), who_, me, [this](resume_outcome o) {
+      if (phase_ == phase::closed) return;
+      if (o.error == recovery_error::none) {
+        session_ = o.ref;
+        resume_token_ = o.resume_token;
+        global_metrics().recoveries_by_outcome.add("recovered");
+        send_welcome(&o, recovery_error::none);
+      } else {
+        global_metrics().recoveries_by_outcome.add(recovery_error_name(o.error));
+        send_welcome(nullptr, o.error);
+      }
+    });
+    return;
+  }
+  send_welcome(nullptr, recovery_error::none);
+}
+
+void native_socket::send_welcome(const resume_outcome* recovered, recovery_error failed) {
+  std::uint64_t seq = 0;
+  if (recovered != nullptr) {
+    seq = recovered->seq;
+  } else {
+    session_ = svc_.h.open_session(who_, "native", sink_ref{conn_.shard(), sink_id_});
+    svc_.h.with_session(session_, [this](session* s) {
+      if (s != nullptr) resume_token_ = s->resume_token;
+    });
+  }
+  const auto& n = svc_.native;
+  json::object limits{{"heartbeat_interval", n.heartbeat_interval_s},
+                      {"idle_timeout", n.idle_timeout_s},
+                      {"absolute_timeout", n.absolute_timeout_s},
+                      {"recovery_window", n.recovery_window_s},
+                      {"recovery_buffer", n.recovery_buffer},
+                      {"max_inflight", n.max_inflight},
+                      {"max_message_bytes", n.max_message_bytes},
+                      {"max_connections_per_session", n.max_connections_per_session}};
+  json::object w{{"type", "welcome"}, {"session", session_.id}, {"resume_token", resume_token_},
+                 {"seq", seq}, {"recovered", recovered != nullptr}, {"limits", limits}};
+  if (failed != recovery_error::none) w["recovery_error"] = recovery_error_name(failed);
+  if (recovered != nullptr && recovered->sub_id) w["subscription"] = *recovered->sub_id;
+  send_text(json::serialize(w));
+}
+
+void native_socket::on_traffic() { last_in_ms_ = now_ms(); }
+
+void native_socket::on_message(std::string_view text, bool binary) {
+  if (phase_ == phase::closed) return;
+  boost::system::error_code ec;
+  json::value v = binary ? json::value() : json::parse(text, ec);
+  if (phase_ != phase::open) {
+    if (phase_ == phase::authenticating) return;  // one auth at a time; the rest is ignored
+    // The first message must authenticate (native.md §3.1).
+    const json::object* o = (!ec && v.is_object()) ? &v.as_object() : nullptr;
+    const json::value* type = o ? o->if_contains("type") : nullptr;
+    if (type == nullptr || !type->is_string() || type->get_string() != "auth")
+      return fail(errc::auth_failed, "the first message must be {\"type\":\"auth\",...}", 4001);
+    auth_request r;
+    if (auto t = get_string(*o, "token"); t && *t) r.credential = **t;
+    else if (auto k = get_string(*o, "api_key"); k && *k) r.credential = **k;
+    if (r.credential.empty()) return fail(errc::auth_failed, "auth: token or api_key required", 4001);
+    r.ws_token = true;
+    if (auto res = get_string(*o, "resume"); res && *res) r.resume = **res;
+    if (auto ls = get_int(*o, "last_seq"); ls && *ls && **ls >= 0)
+      r.last_seq = static_cast<std::uint64_t>(**ls);
+    return start_auth(std::move(r));
+  }
+  if (binary) return send_error("", errc::bad_message, "binary frames are not part of the protocol");
+  if (ec) return send_error("", errc::bad_json, "not valid JSON: " + ec.message());
+  if (!v.is_object()) return send_error("", errc::bad_message, "a message must be a JSON object");
+  handle(v.as_object());
+}
+
+bool native_socket::begin_request(const std::string& id) {
+  if (inflight_ >= svc_.native.max_inflight) {
+    send_error(id, errc::too_many_requests,
+               "more than " + std::to_string(svc_.native.max_inflight) + " requests in flight");
+    return false;
+  }
+  ++inflight_;
+  return true;
+}
+
+void native_socket::end_request() {
+  if (inflight_ > 0) --inflight_;
+}
+
+void native_socket::handle(const json::object& msg) {
+  std::string id;
+  if (const auto* i = msg.if_contains("id")) {
+    if (i->is_string()) id = std::string(i->get_string());
+    else if (i->is_int64()) id = std::to_string(i->get_int64());
+  }
+  const auto* type = msg.if_contains("type");
+  if (type == nullptr || !type->is_string())
+    return send_error(id, errc::bad_message, "type: required string");
+  const std::string_view t = type->get_string();
+  if (t == "pong") return;
+  last_activity_ms_ = now_ms();
+  if (t == "ping") return send_text("{\"type\":\"pong\"" + (id.empty() ? std::string() : ",\"id\":" + json_quote(id)) + "}");
+  if (t == "subscribe") return handle_subscribe(msg, id);
+  if (t == "unsubscribe") return handle_unsubscribe(msg, id);
+  if (t == "request") return handle_request(msg, id);
+  if (t == "auth") return send_error(id, errc::bad_message, "already authenticated");
+  send_error(id, errc::unknown_type, "unknown message type '" + std::string(t) + "'");
+}
+
+void native_socket::handle_subscribe(const json::object& msg, const std::string& id) {
+  const auto* fl = msg.if_contains("filters");
+  if (fl == nullptr || !fl->is_array()) return send_error(id, errc::bad_message, "filters: required array");
+  const auto& arr = fl->get_array();
+  if (arr.empty()) return send_error(id, errc::invalid_filter, "filters: at least one filter");
+  if (arr.size() > svc_.native.filters.max_filters)
+    return send_error(id, errc::invalid_filter, "filters: more than " + std::to_string(svc_.native.filters.max_filters));
+  auto snap = get_bool(msg, "snapshot");
+  if (!snap) return send_error(id, errc::bad_message, snap.err().message);
+  subscription sub;
+  sub.id = new_id("sub_");
+  sub.snapshot = snap->value_or(false);
+  std::vector<std::string> listed;
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    auto spec = parse_filter(arr[i], "filters[" + std::to_string(i) + "]");
+    if (!spec) return send_error(id, spec.err().code, spec.err().message);
+    auto f = filter::compile(*spec, who_.tenant, svc_.native.filters);
+    if (!f) return send_error(id, errc::invalid_filter, "filters[" + std::to_string(i) + "]." + f.err().message);
+    if (spec->subjects) listed.insert(listed.end(), spec->subjects->begin(), spec->subjects->end());
+    sub.filters.push_back(std::move(*f));
+  }
+  if (!begin_request(id)) return;
+  // Subject statuses read the store: off the shard, then install on the session's shard.
+  auto statuses = std::make_shared<json::object>();
+  conn_.offload(
+      [this, statuses, listed] {
+        for (const auto& s : listed) (*statuses)[s] = subject_status(svc_, who_, s);
+      },
+      [this, statuses, id, sub = std::move(sub)]() mutable {
+        end_request();
+        json::array echoed;
+        for (const auto& f : sub.filters) echoed.push_back(spec_json(f.spec()));
+        json::object ack{{"type", "ack"}, {"id", id},
+                         {"subscription", json::object{{"id", sub.id}, {"filters", echoed},
+                                                       {"subjects", *statuses}}}};
+        const bool snapshot = sub.snapshot;
+        const std::size_t shard = conn_.shard();
+        const std::uint64_t me = sink_id_;
+        std::string ack_text = json::serialize(ack);
+        hub* h = &svc_.h;
+        svc_.h.with_session(session_, [this, h, shard, me, snapshot, ack_text, sub = std::move(sub)](session* s) mutable {
+          if (s == nullptr) return;
+          auto filters = sub.filters;
+          const principal who = s->who;
+          h->set_subscription(*s, std::move(sub), snapshot);
+          // The ack goes out before any event of the new subscription (FIFO to the shard).
+          h->run_on(shard, [this, h, me, ack_text] {
+            if (h->find_sink(me) == this) send_text(ack_text);
+          });
+          if (!snapshot) return;
+          const session_ref ref{s->home_shard, s->id};
+          svc_.h.post(shard, [this, h, me, ref, filters, who] {
+            if (h->find_sink(me) != this) return;
+            auto copies = std::make_shared<std::vector<event_ptr>>();
+            conn_.offload(
+                [this, copies, filters, who] {
+                  std::vector<std::string> tenants;
+                  if (!who.is_admin_app()) tenants.push_back(who.tenant);
+                  auto states = svc_.st.states(tenants);
+                  if (!states) return;
+                  for (const auto& e : *states)
+                    if (may_see(who, *e, &svc_.dir) && any_matches(filters, *e)) copies->push_back(e);
+                },
+                [h, ref, copies] {
+                  h->with_session(ref, [h, copies](session* s2) {
+                    if (s2 != nullptr) h->release_snapshot(*s2, *copies);
+                  });
+                });
+          });
+        });
+      });
+}
+
+void native_socket::handle_unsubscribe(const json::object& msg, const std::string& id) {
+  std::vector<filter_spec> remove;
+  if (const auto* fl = msg.if_contains("filters"); fl != nullptr && !fl->is_null()) {
+    if (!fl->is_array()) return send_error(id, errc::bad_message, "filters: must be an array");
+    for (std::size_t i = 0; i < fl->get_array().size(); ++i) {
+      auto spec = parse_filter(fl->get_array()[i], "filters[" + std::to_string(i) + "]");
+      if (!spec) return send_error(id, spec.err().code, spec.err().message);
+      auto f = filter::compile(*spec, who_.tenant, svc_.native.filters);
+      if (!f) return send_error(id, errc::invalid_filter, f.err().message);
+      remove.push_back(f->spec());
+    }
+  }
+  const std::size_t shard = conn_.shard();
+  const std::uint64_t me = sink_id_;
+  hub* h = &svc_.h;
+  h->with_session(session_, [this, h, shard, me, remove, id](session* s) {
+    if (s == nullptr) return;
+    if (s->sub && !remove.empty()) {
+      subscription next = *s->sub;
+      std::erase_if(next.filters, [&](const filter& f) {
+        return std::any_of(remove.begin(), remove.end(), [&](const filter_spec& r) { return same_spec(r, f.spec()); });
+      });
+      if (next.filters.empty()) h->clear_subscription(*s);
+      else h->set_subscription(*s, std::move(next), false);
+    } else {
+      h->clear_subscription(*s);
+    }
+    h->run_on(shard, [this, h, me, id] {
+      if (h->find_sink(me) == this) send_text("{\"type\":\"ack\",\"id\":" + json_quote(id) + "}");
+    });
+  });
+}
+
+void native_socket::handle_request(const json::object& msg, const std::string& id) {
+  auto method = get_string(msg, "method");
+  auto path = get_string(msg, "path");
+  if (!method || !*method) return send_error(id, errc::bad_message, "method: required string");
+  if (!path || !*path || (*path)->empty() || (**path)[0] != '/')
+    return send_error(id, errc::bad_message, "path: required, starting with '/'");
+  if ((*path)->size() > svc_.native.max_path_bytes) return send_error(id, errc::too_large, "path: too long");
+  if (!begin_request(id)) return;
+  http_request req;
+  req.method = **method;
+  req.target = **path;
+  const auto q = req.target.find('?');
+  req.path = req.target.substr(0, q);
+  req.query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
+  req.remote = conn_.remote();
+  req.host = upgrade_.host;
+  if (const auto* b = msg.if_contains("body"); b != nullptr && !b->is_null())
+    req.body = b->is_string() ? std::string(b->get_string()) : json::serialize(*b);
+  // The socket's identity, as a short-lived access token of its principal.
+  token_claims c;
+  c.aud = "native";
+  c.kind = "access";
+  c.jti = random_token(12);
+  c.principal_kind = who_.kind == principal_kind::app ? "app" : "user";
+  c.tenant = who_.tenant;
+  c.app_id = who_.app_id;
+  c.user_id = who_.user_id;
+  c.login_session = who_.login_session;
+  c.iat_ms = now_ms();
+  c.exp_ms = c.iat_ms + 60000;
+  req.headers["authorization"] = "Bearer " + svc_.signer.issue(c);
+  if (const auto* k = msg.if_contains("idempotency_key"); k != nullptr && k->is_string())
+    req.headers["idempotency-key"] = std::string(k->get_string());
+  auto res = std::make_shared<http_response>();
+  conn_.offload([this, res, req = std::move(req)] { *res = routes_.dispatch(req); },
+                [this, res, id] {
+                  end_request();
+                  std::string out = "{\"type\":\"ack\",\"id\":" + json_quote(id) +
+                                    ",\"status\":" + std::to_string(res->status) + ",\"body\":";
+                  out += res->body.empty() ? std::string("null") : res->body;
+                  out += '}';
+                  send_text(std::move(out));
+                });
+}
+
+void native_socket::on_deliver(const delivery& d) {
+  if (phase_ != phase::open || slow_) return;
+  const std::string& body = d.ev->rendered(render_slot::native_event, render_event_json);
+  std::string head = "{\"type\":\"event\",\"seq\":" + std::to_string(d.seq) + ",\"subscription\":";
+  head += d.subscription_id ? json_quote(*d.subscription_id) : std::string("null");
+  head += ",\"event\":";
+  // Share the rendered body across connections: aliasing shared_ptr keeps the event alive.
+  out_frame f{std::move(head), std::shared_ptr<const std::string>(d.ev, &body), "}"};
+  last_out_ms_ = last_activity_ms_ = now_ms();
+  if (!conn_.send(std::move(f))) slow_consumer();
+}
+
+void native_socket::on_kick(int close_code, const std::string& reason, bool resumable) {
+  (void)resumable;
+  if (phase_ == phase::closed) return;
+  if (close_code == 4001) return fail(errc::auth_failed, reason, 4001);
+  phase_ = phase::closed;
+  conn_.close(close_code, reason);
+}
+
+void native_socket::on_tick(std::int64_t now) {
+  if (phase_ == phase::closed) return;
+  const auto& n = svc_.native;
+  if (phase_ != phase::open) {
+    if (now - opened_ms_ > n.auth_timeout_s * 1000) {
+      send_error("", errc::auth_timeout, "no authentication within auth_timeout");
+      phase_ = phase::closed;
+      conn_.close(4002, "auth timeout");
+    }
+    return;
+  }
+  if (now - opened_ms_ > n.absolute_timeout_s * 1000) {
+    phase_ = phase::closed;
+    return conn_.close(4009, "absolute timeout");
+  }
+  if (now - last_in_ms_ > 2 * n.heartbeat_interval_s * 1000) {
+    phase_ = phase::closed;
+    return conn_.close(4008, "heartbeat timeout");
+  }
+  if (now - last_activity_ms_ > n.idle_timeout_s * 1000) {
+    phase_ = phase::closed;
+    return conn_.close(4008, "idle timeout");
+  }
+  if (now - std::max(last_in_ms_, last_out_ms_) >= n.heartbeat_interval_s * 1000) {
+    send_text("{\"type\":\"ping\"}");
+    conn_.ping();
+  }
+}
+
+void native_socket::on_drain() {
+  if (phase_ == phase::closed) return;
+  phase_ = phase::closed;
+  conn_.close(1012, "service restart");
+}
+
+void native_socket::on_closed(int close_code) {
+  phase_ = phase::closed;
+  if (sink_id_ != 0) svc_.h.unregister_sink(sink_id_);
+  if (counted_) svc_.connections.release(who_);
+  counted_ = false;
+  if (!session_.id.empty()) {
+    const std::uint64_t me = sink_id_;
+    const bool resumable = close_code != 4001;
+    hub* h = &svc_.h;
+    h->with_session(session_, [h, me, resumable](session* s) {
+      if (s != nullptr) h->detach(*s, me, resumable);
+    });
+  }
+}
+
+connection_info native_socket::info() const {
+  connection_info c;
+  c.id = con_id_;
+  c.dialect = "native";
+  c.tenant = who_.tenant;
+  c.app = who_.app_id;
+  c.user = who_.user_id;
+  c.login = who_.login_session;
+  c.session = session_.id;
+  c.remote = conn_.remote();
+  c.opened_ms = opened_ms_;
+  return c;
+}
+
+}  // namespace herald

@@ -1,0 +1,850 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "core/clock.h"
+#include "store/batch_check.h"
+
+namespace herald {
+
+namespace {
+
+constexpr const char* schema_sql = R"sql(
+CREATE TABLE IF NOT EXISTS events(
+  off INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  type TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  app TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  retain INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_tenant ON events(tenant, off);
+CREATE INDEX IF NOT EXISTS events_subject ON events(tenant, subject, off);
+CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);
+CREATE TABLE IF NOT EXISTS states(
+  tenant TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  off INTEGER NOT NULL,
+  PRIMARY KEY(tenant, subject)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS states_off ON states(off);
+CREATE TABLE IF NOT EXISTS subjects_seen(
+  tenant TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  first_ms INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  app TEXT NOT NULL,
+  PRIMARY KEY(tenant, subject)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records(
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY(kind, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS once(
+  key TEXT PRIMARY KEY,
+  expires_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS once_expires ON once(expires_ms);
+CREATE TABLE IF NOT EXISTS meta(
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 1);
+)sql";
+
+// The event columns, in the order row_event() reads them.
+#define HERALD_EVENT_COLS "e.off, e.id, e.topic, e.type, e.tenant, e.app, e.subject, e.time_ms, " \
+                          "e.data, e.retain"
+
+error sql_error(sqlite3* db, std::string_view what, int rc) {
+  errc code = errc::unavailable;  // I/O, busy, locked, full, corrupt: the store is not usable
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT: code = errc::conflict; break;
+    case SQLITE_ERROR:
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE:
+    case SQLITE_MISMATCH: code = errc::internal; break;
+    default: break;
+  }
+  std::string msg = "sqlite store: ";
+  msg.append(what);
+  msg += ": ";
+  msg += sqlite3_errstr(rc);
+  if (db != nullptr) {
+    const char* detail = sqlite3_errmsg(db);
+    if (detail != nullptr && std::string_view(detail) != sqlite3_errstr(rc)) {
+      msg += " (";
+      msg += detail;
+      msg += ")";
+    }
+  }
+  return {code, std::move(msg)};
+}
+
+error closed_error() { return {errc::unavailable, "store is closed"}; }
+
+// A prepared statement in use: bind, step, read columns; reset and unbound when it goes.
+// Text is bound without copying (SQLITE_STATIC): the bound strings must outlive the stepping.
+class stmt_use {
+ public:
+  explicit stmt_use(sqlite3_stmt* s) : s_(s) {}
+  ~stmt_use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  stmt_use(const stmt_use&) = delete;
+  stmt_use& operator=(const stmt_use&) = delete;
+
+  void text(int i, std::string_view v) {
+    // A null pointer would bind SQL NULL; an empty view must stay an empty string.
+    const char* p = v.data() != nullptr ? v.data() : "";
+    sqlite3_bind_text(s_, i, p, static_cast<int>(v.size()), nullptr);
+  }
+  void i64(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); }
+  int step() { return sqlite3_step(s_); }
+
+  std::int64_t col_i64(int i) const { return sqlite3_column_int64(s_, i); }
+  bool col_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
+  std::string col_text(int i) const {
+    const unsigned char* p = sqlite3_column_text(s_, i);
+    const int n = sqlite3_column_bytes(s_, i);
+    if (p == nullptr || n <= 0) return {};
+    return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+  }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+// Fills an event from a row of HERALD_EVENT_COLS.
+event_ptr row_event(const stmt_use& s) {
+  auto ev = std::make_shared<event>();
+  ev->offset = s.col_i64(0);
+  ev->id = s.col_text(1);
+  ev->topic = s.col_text(2);
+  ev->type = s.col_text(3);
+  ev->tenant = s.col_text(4);
+  ev->app = s.col_text(5);
+  ev->subject = s.col_text(6);
+  ev->time_ms = s.col_i64(7);
+  ev->data = s.col_text(8);
+  ev->retain = s.col_i64(9) != 0;
+  return ev;
+}
+
+// A JSON array of strings, for `IN (SELECT value FROM json_each(?))`.
+std::string json_string_array(const std::vector<std::string>& items) {
+  boost::json::array a;
+  a.reserve(items.size());
+  for (const std::string& s : items) a.emplace_back(boost::json::string_view(s));
+  return boost::json::serialize(a);
+}
+
+}  // namespace
+
+// One SQLite connection with its prepared statements, used by one thread at a time.
+struct sqlite_store::conn {
+  sqlite3* db = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*> stmts;
+
+  conn() = default;
+  conn(const conn&) = delete;
+  conn& operator=(const conn&) = delete;
+  ~conn() {
+    for (auto& kv : stmts) sqlite3_finalize(kv.second);
+    if (db != nullptr) sqlite3_close_v2(db);
+  }
+
+  static result<std::unique_ptr<conn>> open(const std::string& path, bool create,
+                                            int busy_timeout_ms) {
+    auto c = std::make_unique<conn>();
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (create) flags |= SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path.c_str(), &c->db, flags, nullptr);
+    if (rc != SQLITE_OK) return sql_error(c->db, "open " + path, rc);
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, busy_timeout_ms);
+    return c;
+  }
+
+  result<sqlite3_stmt*> prepare(const std::string& sql) {
+    auto it = stmts.find(sql);
+    if (it != stmts.end()) return it->second;
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    if (rc != SQLITE_OK) return sql_error(db, "prepare", rc);
+    stmts.emplace(sql, s);
+    return s;
+  }
+
+  status exec(const char* sql) {
+    int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return sql_error(db, sql, rc);
+    return {};
+  }
+
+  // Runs a statement that returns no rows (or ignores them).
+  template <class Bind>
+  status run(const std::string& sql, Bind&& bind) {
+    auto s = prepare(sql);
+    if (!s) return s.err();
+    stmt_use u(*s);
+    bind(u);
+    int rc = u.step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sql_error(db, "step", rc);
+    return {};
+  }
+
+  // Collects every row through `row(stmt_use&)`.
+  template <class Bind, class Row>
+  status query(const std::string& sql, Bind&& bind, Row&& row) {
+    auto s = prepare(sql);
+    if (!s) return s.err();
+    stmt_use u(*s);
+    bind(u);
+    for (;;) {
+      int rc = u.step();
+      if (rc == SQLITE_DONE) return {};
+      if (rc != SQLITE_ROW) return sql_error(db, "step", rc);
+      row(u);
+    }
+  }
+
+  // The single integer a query answers; nullopt when it answers no row or NULL.
+  template <class Bind>
+  result<std::optional<std::int64_t>> scalar(const std::string& sql, Bind&& bind) {
+    std::optional<std::int64_t> out;
+    status st = query(sql, std::forward<Bind>(bind), [&](stmt_use& u) {
+      if (!u.col_null(0)) out = u.col_i64(0);
+    });
+    if (!st) return st.err();
+    return out;
+  }
+};
+
+// One queued write: an append batch, or another write operation.
+struct sqlite_store::job {
+  bool is_append = false;
+  std::vector<event_draft> drafts;
+  std::vector<event_ptr> events;     // the appended events (append jobs)
+  std::function<status(conn&)> op;   // the operation (other jobs)
+  status st;
+  bool done = false;                 // guarded by mu_
+};
+
+sqlite_store::sqlite_store(sqlite_options opts) : opts_(opts) {}
+
+result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::string& data_dir,
+                                                         sqlite_options opts) {
+  if (sqlite3_threadsafe() == 0) {
+    return error{errc::internal, "sqlite store: libsqlite3 was built without thread support"};
+  }
+  std::unique_ptr<sqlite_store> s(new sqlite_store(opts));
+  if (status st = s->start(data_dir); !st) return st.err();
+  return s;
+}
+
+status sqlite_store::start(const std::string& data_dir) {
+  std::string dir = data_dir.empty() ? std::string(".") : data_dir;
+  if (dir.back() != '/') dir += '/';
+  const std::string lock_path = dir + "herald.lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) {
+    return {errc::unavailable, "sqlite store: open " + lock_path + ": " + std::strerror(errno)};
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return {errc::unavailable, "sqlite store: " + data_dir + " is in use by another store (" +
+                                   lock_path + " is locked)"};
+  }
+  const std::string path = dir + "herald.db";
+  path_ = path;
+  auto c = conn::open(path, true, opts_.busy_timeout_ms);
+  if (!c) return c.err();
+  writer_conn_ = std::move(*c);
+  conn& w = *writer_conn_;
+
+  std::string mode;
+  status st = w.query("PRAGMA journal_mode=WAL", [](stmt_use&) {},
+                      [&](stmt_use& u) { mode = u.col_text(0); });
+  if (!st) return st;
+  if (mode != "wal") {
+    return {errc::unavailable, "sqlite store: " + path + ": cannot enable WAL (mode " + mode + ")"};
+  }
+  if (st = w.exec("PRAGMA synchronous=FULL"); !st) return st;
+  if (st = w.exec("BEGIN IMMEDIATE"); !st) return st;
+  st = w.exec(schema_sql);
+  if (st) st = w.exec("COMMIT");
+  if (!st) {
+    w.exec("ROLLBACK");
+    return st;
+  }
+
+  // Where assignment resumes: the larger of what meta recorded and what the log holds.
+  auto get = [&](const char* sql) -> result<std::int64_t> {
+    auto v = w.scalar(sql, [](stmt_use&) {});
+    if (!v) return v.err();
+    return v->value_or(0);
+  };
+  auto meta_off = get("SELECT value FROM meta WHERE key = 'last_offset'");
+  auto max_off = get("SELECT max(off) FROM events");
+  auto meta_time = get("SELECT value FROM meta WHERE key = 'last_time_ms'");
+  auto max_time = get("SELECT max(time_ms) FROM events");
+  for (auto* r : {&meta_off, &max_off, &meta_time, &max_time}) {
+    if (!*r) return r->err();
+  }
+  last_offset_ = std::max(*meta_off, *max_off);
+  last_time_ms_ = std::max(*meta_time, *max_time);
+
+  writer_ = std::thread([this] { writer_loop(); });
+  return {};
+}
+
+sqlite_store::~sqlite_store() {
+  close();
+  std::lock_guard lk(pool_mu_);
+  pool_.clear();
+  writer_conn_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+void sqlite_store::close() {
+  {
+    std::lock_guard lk(mu_);
+    closed_ = true;
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  std::lock_guard lk(close_mu_);
+  if (writer_.joinable() && writer_.get_id() != std::this_thread::get_id()) writer_.join();
+}
+
+void sqlite_store::set_append_listener(append_listener l) {
+  std::lock_guard lk(mu_);
+  listener_ = std::move(l);
+}
+
+status sqlite_store::submit(std::shared_ptr<job> j) {
+  std::unique_lock lk(mu_);
+  if (closed_) return closed_error();
+  queue_.push_back(j);
+  work_cv_.notify_one();
+  done_cv_.wait(lk, [&] { return j->done; });
+  return j->st;
+}
+
+void sqlite_store::writer_loop() {
+  std::vector<std::shared_ptr<job>> jobs;
+  for (;;) {
+    append_listener listener;
+    {
+      std::unique_lock lk(mu_);
+      work_cv_.wait(lk, [&] { return stopping_ || (!paused_ && !queue_.empty()); });
+      if (queue_.empty()) return;  // stopping, and everything queued has been committed
+      jobs.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      queue_.clear();
+      listener = listener_;
+    }
+    run_jobs(jobs);
+    // Listener calls come after the commit and before the callers wake, in offset order.
+    if (listener) {
+      for (auto& j : jobs) {
+        if (j->is_append && j->st.ok() && !j->events.empty()) listener(j->events);
+      }
+    }
+    {
+      std::lock_guard lk(mu_);
+      for (auto& j : jobs) j->done = true;
+    }
+    done_cv_.notify_all();
+    jobs.clear();
+  }
+}
+
+void sqlite_store::run_jobs(std::vector<std::shared_ptr<job>>& jobs) {
+  conn& w = *writer_conn_;
+  auto fail_all = [&](const error& e) {
+    for (auto& j : jobs) {
+      j->st = e;
+      j->events.clear();
+    }
+  };
+  if (status st = w.exec("BEGIN IMMEDIATE"); !st) {
+    fail_all(st.err());
+    return;
+  }
+  const std::int64_t tx_offset = last_offset_;
+  const std::int64_t tx_time = last_time_ms_;
+  std::function<bool(const event_draft&)> fault;
+  {
+    std::lock_guard lk(mu_);
+    fault = insert_fault_;
+  }
+
+  auto abort_tx = [&](const error& e) {
+    if (sqlite3_get_autocommit(w.db) == 0) w.exec("ROLLBACK");
+    last_offset_ = tx_offset;
+    last_time_ms_ = tx_time;
+    fail_all(e);
+  };
+
+  for (auto& j : jobs) {
+    if (status st = w.run("SAVEPOINT job", [](stmt_use&) {}); !st) return abort_tx(st.err());
+    const std::int64_t job_offset = last_offset_;
+    const std::int64_t job_time = last_time_ms_;
+    if (j->is_append) {
+      if (fault) {
+        for (const event_draft& d : j->drafts) {
+          if (fault(d)) {
+            j->st = status(errc::conflict, "sqlite store: insert failed (injected fault)");
+            break;
+          }
+        }
+      }
+      if (j->st.ok()) j->st = run_append(*j);
+    } else {
+      j->st = j->op(w);
+    }
+    if (!j->st.ok()) {
+      j->events.clear();
+      last_offset_ = job_offset;
+      last_time_ms_ = job_time;
+      if (status st = w.run("ROLLBACK TO job", [](stmt_use&) {}); !st) return abort_tx(st.err());
+    }
+    if (status st = w.run("RELEASE job", [](stmt_use&) {}); !st) return abort_tx(st.err());
+  }
+
+  if (last_offset_ != tx_offset || last_time_ms_ != tx_time) {
+    status st = w.run(
+        "INSERT INTO meta(key, value) VALUES('last_offset', ?1), ('last_time_ms', ?2) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [&](stmt_use& u) {
+          u.i64(1, last_offset_);
+          u.i64(2, last_time_ms_);
+        });
+    if (!st) return abort_tx(st.err());
+  }
+  if (status st = w.exec("COMMIT"); !st) return abort_tx(st.err());
+  std::lock_guard lk(mu_);
+  ++transactions_;
+}
+
+status sqlite_store::run_append(job& j) {
+  conn& w = *writer_conn_;
+  const std::int64_t now = now_ms();
+  j.events.reserve(j.drafts.size());
+  for (event_draft& d : j.drafts) {
+    auto ev = std::make_shared<event>();
+    ev->id = new_id("evt_");
+    ev->offset = ++last_offset_;
+    last_time_ms_ = std::max(now, last_time_ms_);
+    ev->time_ms = last_time_ms_;
+    ev->topic = std::move(d.topic);
+    ev->type = std::move(d.type);
+    ev->tenant = std::move(d.tenant);
+    ev->app = std::move(d.app);
+    ev->subject = std::move(d.subject);
+    ev->data = std::move(d.data);
+    ev->retain = d.retain;
+    const event& e = *ev;
+    status st = w.run(
+        "INSERT INTO events(off, id, topic, type, tenant, app, subject, time_ms, data, retain) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        [&](stmt_use& u) {
+          u.i64(1, e.offset);
+          u.text(2, e.id);
+          u.text(3, e.topic);
+          u.text(4, e.type);
+          u.text(5, e.tenant);
+          u.text(6, e.app);
+          u.text(7, e.subject);
+          u.i64(8, e.time_ms);
+          u.text(9, e.data);
+          u.i64(10, e.retain ? 1 : 0);
+        });
+    if (!st) return st;
+    if (!e.subject.empty()) {
+      if (e.retain) {
+        st = w.run(
+            "INSERT INTO states(tenant, subject, off) VALUES(?1, ?2, ?3) "
+            "ON CONFLICT(tenant, subject) DO UPDATE SET off = excluded.off",
+            [&](stmt_use& u) {
+              u.text(1, e.tenant);
+              u.text(2, e.subject);
+              u.i64(3, e.offset);
+            });
+        if (!st) return st;
+      }
+      st = w.run(
+          "INSERT OR IGNORE INTO subjects_seen(tenant, subject, first_ms, type, app) "
+          "VALUES(?1, ?2, ?3, ?4, ?5)",
+          [&](stmt_use& u) {
+            u.text(1, e.tenant);
+            u.text(2, e.subject);
+            u.i64(3, e.time_ms);
+            u.text(4, e.type);
+            u.text(5, e.app);
+          });
+      if (!st) return st;
+    }
+    j.events.push_back(std::move(ev));
+  }
+  return {};
+}
+
+result<std::vector<event_ptr>> sqlite_store::append(std::vector<event_draft> batch) {
+  if (status st = store_detail::check_batch(batch); !st) return st.err();
+  if (batch.empty()) {
+    std::lock_guard lk(mu_);
+    if (closed_) return closed_error();
+    return std::vector<event_ptr>{};
+  }
+  auto j = std::make_shared<job>();
+  j->is_append = true;
+  j->drafts = std::move(batch);
+  if (status st = submit(j); !st) return st.err();
+  return std::move(j->events);
+}
+
+// ---- reads ----
+
+result<std::unique_ptr<sqlite_store::conn>> sqlite_store::acquire_reader() {
+  {
+    std::lock_guard lk(pool_mu_);
+    if (!pool_.empty()) {
+      auto c = std::move(pool_.back());
+      pool_.pop_back();
+      return c;
+    }
+  }
+  auto c = conn::open(path_, false, opts_.busy_timeout_ms);
+  if (!c) return c.err();
+  if (status st = (*c)->exec("PRAGMA query_only=1"); !st) return st.err();
+  return std::move(*c);
+}
+
+void sqlite_store::release_reader(std::unique_ptr<conn> c) {
+  std::lock_guard lk(pool_mu_);
+  if (pool_.size() < opts_.read_pool_max) pool_.push_back(std::move(c));
+}
+
+// Borrows a read connection for one call and gives it back to the pool.
+class sqlite_store::reader_lease {
+ public:
+  explicit reader_lease(sqlite_store& s) : s_(s) {
+    auto c = s.acquire_reader();
+    if (c) {
+      c_ = std::move(*c);
+    } else {
+      err_ = std::move(c).err();
+    }
+  }
+  ~reader_lease() {
+    if (c_) s_.release_reader(std::move(c_));
+  }
+  reader_lease(const reader_lease&) = delete;
+  reader_lease& operator=(const reader_lease&) = delete;
+
+  bool ok() const noexcept { return c_ != nullptr; }
+  const error& err() const noexcept { return err_; }
+  conn& operator*() noexcept { return *c_; }
+
+ private:
+  sqlite_store& s_;
+  std::unique_ptr<conn> c_;
+  error err_;
+};
+
+
+result<std::vector<event_ptr>> sqlite_store::read(const log_query& q) {
+  std::vector<event_ptr> out;
+  if (q.limit == 0) return out;
+  reader_lease lease(*this);
+  if (!lease.ok()) return lease.err();
+  conn& c = *lease;
+
+  // Time never decreases along offsets, so time bounds become offset bounds (time index).
+  std::int64_t after = q.after_offset;
+  std::optional<std::int64_t> before_off;
+  const std::string first_at = "SELECT min(off) FROM events WHERE time_ms >= ?1";
+  if (q.since_ms) {
+    auto m = c.scalar(first_at, [&](stmt_use& u) { u.i64(1, *q.since_ms); });
+    if (!m) return m.err();
+    if (!*m) return out;
+    after = std::max(after, **m - 1);
+  }
+  if (q.until_ms) {
+    auto m = c.scalar(first_at, [&](stmt_use& u) { u.i64(1, *q.until_ms); });
+    if (!m) return m.err();
+    before_off = *m;
+  }
+
+  std::string sql = "SELECT " HERALD_EVENT_COLS " FROM events e WHERE e.off > ?1";
+  if (before_off) sql += " AND e.off < ?2";
+  if (q.since_ms) sql += " AND e.time_ms >= ?3";
+  if (q.until_ms) sql += " AND e.time_ms < ?4";
+  std::string tenants_json;
+  if (q.tenants.size() == 1) {
+    sql += " AND e.tenant = ?5";
+  } else if (q.tenants.size() > 1) {
+    sql += " AND e.tenant IN (SELECT value FROM json_each(?5))";
+    tenants_json = json_string_array(q.tenants);
+  }
+  if (q.subject) sql += " AND e.subject = ?6";
+  sql += " ORDER BY e.off LIMIT ?7";
+
+  const std::int64_t limit = q.limit > static_cast<std::size_t>(
+                                           std::numeric_limits<std::int64_t>::max())
+                                 ? std::numeric_limits<std::int64_t>::max()
+                                 : static_cast<std::int64_t>(q.limit);
+  status st = c.query(
+      sql,
+      [&](stmt_use& u) {
+        u.i64(1, after);
+        if (before_off) u.i64(2, *before_off);
+        if (q.since_ms) u.i64(3, *q.since_ms);
+        if (q.until_ms) u.i64(4, *q.until_ms);
+        if (q.tenants.size() == 1) u.text(5, q.tenants.front());
+        if (q.tenants.size() > 1) u.text(5, tenants_json);
+        if (q.subject) u.text(6, *q.subject);
+        u.i64(7, limit);
+      },
+      [&](stmt_use& u) { out.push_back(row_event(u)); });
+  if (!st) return st.err();
+  return out;
+}
+
+result<std::optional<event_ptr>> sqlite_store::state(std::string_view tenant,
+                                                     std::string_view subject) {
+  reader_lease lease(*this);
+  if (!lease.ok()) return lease.err();
+  conn& c = *lease;
+  std::optional<event_ptr> out;
+  status st = c.query(
+      "SELECT " HERALD_EVENT_COLS " FROM states s JOIN events e ON e.off = s.off "
+      "WHERE s.tenant = ?1 AND s.subject = ?2",
+      [&](stmt_use& u) {
+        u.text(1, tenant);
+        u.text(2, subject);
+      },
+      [&](stmt_use& u) { out = row_event(u); });
+  if (!st) return st.err();
+  return out;
+}
+
+result<std::vector<event_ptr>> sqlite_store::states(const std::vector<std::string>& tenants) {
+  reader_lease lease(*this);
+  if (!lease.ok()) return lease.err();
+  conn& c = *lease;
+  std::string sql = "SELECT " HERALD_EVENT_COLS " FROM states s JOIN events e ON e.off = s.off";
+  std::string tenants_json;
+  if (tenants.size() == 1) {
+    sql += " WHERE s.tenant = ?1";
+  } else if (tenants.size() > 1) {
+    sql += " WHERE s.tenant IN (SELECT value FROM json_each(?1))";
+    tenants_json = json_string_array(tenants);
+  }
+  sql += " ORDER BY s.off";
+  std::vector<event_ptr> out;
+  status st = c.query(
+      sql,
+      [&](stmt_use& u) {
+        if (tenants.size() == 1) u.text(1, tenants.front());
+        if (tenants.size() > 1) u.text(1, tenants_json);
+      },
+      [&](stmt_use& u) { out.push_back(row_event(u)); });
+  if (!st) return st.err();
+  return out;
+}
+
+result<bool> sqlite_store::subject_seen(std::string_view tenant, std::string_view subject) {
+  reader_lease lease(*this);
+  if (!lease.ok()) return lease.err();
+  conn& c = *lease;
+  auto v = c.scalar("SELECT 1 FROM subjects_seen WHERE tenant = ?1 AND subject = ?2",
+                    [&](stmt_use& u) {
+                      u.text(1, tenant);
+                      u.text(2, subject);
+                    });
+  if (!v) return v.err();
+  return v->has_value();
+}
+
+result<std::optional<std::string>> sqlite_store::get_record(std::string_view kind,
+                                                            std::string_view key) {
+  reader_lease lease(*this);
+  if (!lease.ok()) return lease.err();
+  conn& c = *lease;
+  std::optional<std::string> out;
+  status st = c.query(
+      "SELECT value FROM records WHERE kind = ?1 AND key = ?2",
+      [&](stmt_use& u) {
+        u.text(1, kind);
+        u.text(2, key);
+      },
+      [&](stmt_use& u) { out = u.col_text(0); });
+  if (!st) return st.err();
+  return out;
+}
+
+result<std::vector<stored_record>> sqlite_store::load_records(std::string_view kind) {
+  reader_lease lease(*this);
+  if (!lease.ok()) return lease.err();
+  conn& c = *lease;
+  std::vector<stored_record> out;
+  status st = c.query(
+      "SELECT key, value FROM records WHERE kind = ?1 ORDER BY key",
+      [&](stmt_use& u) { u.text(1, kind); },
+      [&](stmt_use& u) { out.push_back(stored_record{u.col_text(0), u.col_text(1)}); });
+  if (!st) return st.err();
+  return out;
+}
+
+status sqlite_store::ping() {
+  {
+    std::lock_guard lk(mu_);
+    if (closed_) return closed_error();
+  }
+  reader_lease lease(*this);
+  if (!lease.ok()) return lease.err();
+  conn& c = *lease;
+  auto v = c.scalar("SELECT 1", [](stmt_use&) {});
+  if (!v) return v.err();
+  return {};
+}
+
+// ---- other writes (through the writer, group-committed with the appends) ----
+
+status sqlite_store::put_record(std::string_view kind, std::string_view key,
+                                std::string_view json) {
+  auto j = std::make_shared<job>();
+  j->op = [&](conn& w) {
+    return w.run("INSERT OR REPLACE INTO records(kind, key, value) VALUES(?1, ?2, ?3)",
+                 [&](stmt_use& u) {
+                   u.text(1, kind);
+                   u.text(2, key);
+                   u.text(3, json);
+                 });
+  };
+  return submit(std::move(j));
+}
+
+status sqlite_store::erase_record(std::string_view kind, std::string_view key) {
+  auto j = std::make_shared<job>();
+  j->op = [&](conn& w) {
+    return w.run("DELETE FROM records WHERE kind = ?1 AND key = ?2", [&](stmt_use& u) {
+      u.text(1, kind);
+      u.text(2, key);
+    });
+  };
+  return submit(std::move(j));
+}
+
+result<bool> sqlite_store::claim_once(std::string_view key, std::int64_t expires_ms) {
+  bool claimed = false;
+  auto j = std::make_shared<job>();
+  j->op = [&](conn& w) {
+    status st = w.run("INSERT OR IGNORE INTO once(key, expires_ms) VALUES(?1, ?2)",
+                      [&](stmt_use& u) {
+                        u.text(1, key);
+                        u.i64(2, expires_ms);
+                      });
+    if (st) claimed = sqlite3_changes(w.db) == 1;
+    return st;
+  };
+  if (status st = submit(std::move(j)); !st) return st.err();
+  return claimed;
+}
+
+status sqlite_store::prune(std::int64_t before_ms) {
+  // Deletes in chunks of opts_.prune_chunk rows (by offset), one write job each, so appends
+  // queued meanwhile are not held behind one long transaction.
+  std::optional<std::int64_t> end;  // first offset to keep, fixed by the first job
+  std::int64_t cursor = 0;          // offsets <= cursor are done
+  const auto chunk = static_cast<std::int64_t>(std::max<std::size_t>(opts_.prune_chunk, 1));
+  for (bool more = true; more;) {
+    auto j = std::make_shared<job>();
+    j->op = [&](conn& w) -> status {
+      if (!end) {
+        auto first_kept = w.scalar("SELECT min(off) FROM events WHERE time_ms >= ?1",
+                                   [&](stmt_use& u) { u.i64(1, before_ms); });
+        if (!first_kept) return first_kept.err();
+        auto last = w.scalar("SELECT max(off) FROM events", [](stmt_use&) {});
+        if (!last) return last.err();
+        end = first_kept->value_or(last->value_or(0) + 1);
+        auto first = w.scalar("SELECT min(off) FROM events", [](stmt_use&) {});
+        if (!first) return first.err();
+        cursor = first->value_or(1) - 1;
+      }
+      auto upto = w.scalar(
+          "SELECT max(off) FROM (SELECT off FROM events WHERE off > ?1 AND off < ?2 "
+          "ORDER BY off LIMIT ?3)",
+          [&](stmt_use& u) {
+            u.i64(1, cursor);
+            u.i64(2, *end);
+            u.i64(3, chunk);
+          });
+      if (!upto) return upto.err();
+      if (!*upto) {
+        more = false;
+        return {};
+      }
+      status st = w.run(
+          "DELETE FROM events WHERE off > ?1 AND off <= ?2 AND off NOT IN (SELECT off FROM states)",
+          [&](stmt_use& u) {
+            u.i64(1, cursor);
+            u.i64(2, **upto);
+          });
+      if (st) cursor = **upto;
+      return st;
+    };
+    if (status st = submit(std::move(j)); !st) return st;
+  }
+  auto j = std::make_shared<job>();
+  const std::int64_t now = now_ms();
+  j->op = [&](conn& w) {
+    return w.run("DELETE FROM once WHERE expires_ms < ?1", [&](stmt_use& u) { u.i64(1, now); });
+  };
+  return submit(std::move(j));
+}
+
+// ---- test hooks ----
+
+std::uint64_t sqlite_store::transactions_for_test() const {
+  std::lock_guard lk(mu_);
+  return transactions_;
+}
+
+void sqlite_store::pause_writer_for_test(bool paused) {
+  {
+    std::lock_guard lk(mu_);
+    paused_ = paused;
+  }
+  work_cv_.notify_all();
+}
+
+std::size_t sqlite_store::queued_for_test() const {
+  std::lock_guard lk(mu_);
+  return queue_.size();
+}
+
+void sqlite_store::set_insert_fault_for_test(std::function<bool(const event_draft&)> f) {
+  std::lock_guard lk(mu_);
+  insert_fault_ = std::move(f);
+}
+
+}  // namespace herald

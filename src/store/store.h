@@ -1,0 +1,86 @@
+// The one narrow storage interface: the event log, the registry's records, retained state, the
+// single-use token guard. Back ends: store/sqlite (embedded default), store/memory (tests).
+// Thread-safe: every member may be called from any thread except a shard's (calls block on
+// I/O). append() is group-committed by the back end and returns only once the batch is
+// durable; the append listener then sees every batch in offset order.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/errc.h"
+#include "core/event.h"
+
+namespace herald {
+
+// Which events a history read scans, oldest first.
+struct log_query {
+  std::vector<std::string> tenants;  // empty: every tenant
+  std::int64_t after_offset = 0;     // offset > after_offset
+  std::optional<std::int64_t> since_ms;  // time >= since
+  std::optional<std::int64_t> until_ms;  // time < until
+  std::optional<std::string> subject;
+  std::size_t limit = 100;           // rows scanned at most
+};
+
+struct stored_record {
+  std::string key;
+  std::string json;
+};
+
+class store {
+ public:
+  using append_listener = std::function<void(std::vector<event_ptr>)>;
+  virtual ~store() = default;
+
+  // Called by the writer, in offset order, right after each durable commit (before append()
+  // returns to the publishers of that batch). Set once, before the first append.
+  virtual void set_append_listener(append_listener l) = 0;
+
+  // Appends one batch atomically (all or nothing): assigns id, offset and time (never
+  // decreasing), records retained states and first-seen subjects, and returns the events.
+  virtual result<std::vector<event_ptr>> append(std::vector<event_draft> batch) = 0;
+
+  // Up to q.limit events matching the bounds, in offset order.
+  virtual result<std::vector<event_ptr>> read(const log_query& q) = 0;
+
+  // The retained state of (tenant, subject): the latest retained event, if any.
+  virtual result<std::optional<event_ptr>> state(std::string_view tenant,
+                                                 std::string_view subject) = 0;
+  // Every retained state in `tenants` (empty: all), offset order.
+  virtual result<std::vector<event_ptr>> states(const std::vector<std::string>& tenants) = 0;
+  // Whether any event of (tenant, subject) was ever appended.
+  virtual result<bool> subject_seen(std::string_view tenant, std::string_view subject) = 0;
+
+  // Registry records: JSON documents by (kind, key). put replaces.
+  virtual status put_record(std::string_view kind, std::string_view key, std::string_view json) = 0;
+  virtual status erase_record(std::string_view kind, std::string_view key) = 0;
+  virtual result<std::optional<std::string>> get_record(std::string_view kind,
+                                                        std::string_view key) = 0;
+  virtual result<std::vector<stored_record>> load_records(std::string_view kind) = 0;
+
+  // The replay guard: true the first time `key` is claimed, false ever after (until
+  // `expires_ms` has passed and the key has been pruned).
+  virtual result<bool> claim_once(std::string_view key, std::int64_t expires_ms) = 0;
+
+  // Drops events older than `before_ms` (retained states' events are kept) and expired guards.
+  virtual status prune(std::int64_t before_ms) = 0;
+
+  // Reachability for /readyz.
+  virtual status ping() = 0;
+
+  // Commits anything pending and stops the writer; later appends fail with unavailable.
+  virtual void close() = 0;
+
+  virtual const char* name() const noexcept = 0;
+};
+
+// Opens a back end from `[core] store`: "sqlite" (data in `data_dir`) or "memory".
+result<std::unique_ptr<store>> open_store(std::string_view spec, const std::string& data_dir);
+
+}  // namespace herald

@@ -1,0 +1,818 @@
+// The store contract: one suite run against every back end (memory, and sqlite in a fresh
+// temporary directory), plus the sqlite-only guarantees (group commit, savepoints, reopen).
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "store/memory/memory_store.h"
+#include "store/sqlite/sqlite_store.h"
+#include "store/store.h"
+
+namespace herald {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string make_temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "herald_store_test_XXXXXX").string();
+  char* p = mkdtemp(tmpl.data());
+  EXPECT_NE(p, nullptr);
+  return tmpl;
+}
+
+event_draft draft(std::string tenant, std::string subject = "", bool retain = false,
+                  std::string data = R"({"n":1})", std::string type = "thing.happened") {
+  event_draft d;
+  d.topic = "/t/" + tenant + "/things";
+  d.type = std::move(type);
+  d.tenant = std::move(tenant);
+  d.subject = std::move(subject);
+  d.data = std::move(data);
+  d.retain = retain;
+  return d;
+}
+
+std::vector<event_draft> one(event_draft d) {
+  std::vector<event_draft> v;
+  v.push_back(std::move(d));
+  return v;
+}
+
+void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+std::vector<std::int64_t> offsets_of(const std::vector<event_ptr>& evs) {
+  std::vector<std::int64_t> out;
+  for (const auto& e : evs) out.push_back(e->offset);
+  return out;
+}
+
+// Records what the append listener sees.
+struct listener_log {
+  std::mutex mu;
+  std::vector<std::vector<event_ptr>> batches;
+
+  store::append_listener fn() {
+    return [this](std::vector<event_ptr> b) {
+      std::lock_guard lk(mu);
+      batches.push_back(std::move(b));
+    };
+  }
+  std::vector<std::int64_t> offsets() {
+    std::lock_guard lk(mu);
+    std::vector<std::int64_t> out;
+    for (const auto& b : batches) {
+      for (const auto& e : b) out.push_back(e->offset);
+    }
+    return out;
+  }
+  std::size_t count() {
+    std::lock_guard lk(mu);
+    return batches.size();
+  }
+};
+
+class store_contract : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir();
+    auto s = open_store(GetParam(), dir_);
+    ASSERT_TRUE(s.ok()) << s.err().message;
+    st_ = std::move(*s);
+  }
+  void TearDown() override {
+    if (st_) st_->close();
+    st_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  event_ptr append1(event_draft d) {
+    auto r = st_->append(one(std::move(d)));
+    EXPECT_TRUE(r.ok()) << r.err().message;
+    if (!r.ok() || r->size() != 1) return nullptr;
+    return r->front();
+  }
+
+  std::vector<event_ptr> read(log_query q) {
+    auto r = st_->read(q);
+    EXPECT_TRUE(r.ok()) << r.err().message;
+    return r.ok() ? std::move(*r) : std::vector<event_ptr>{};
+  }
+
+  std::string dir_;
+  std::unique_ptr<store> st_;
+};
+
+TEST_P(store_contract, append_fills_every_field) {
+  const std::int64_t t0 = now_ms();
+  std::vector<event_draft> batch;
+  batch.push_back(draft("acme", "msg-1", false, "{ \"a\" : 1,\n \"s\":\"\\u00e9 é\" }"));
+  batch.push_back(draft("acme"));
+  batch.back().app = "app_1";
+  batch.push_back(draft("acme", "msg-2", true));
+  auto r = st_->append(std::move(batch));
+  const std::int64_t t1 = now_ms();
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  ASSERT_EQ(r->size(), 3u);
+  const auto& e = *r;
+  EXPECT_EQ(offsets_of(e), (std::vector<std::int64_t>{1, 2, 3}));
+  std::set<std::string> ids;
+  for (const auto& ev : e) {
+    EXPECT_EQ(ev->id.rfind("evt_", 0), 0u) << ev->id;
+    ids.insert(ev->id);
+    EXPECT_GE(ev->time_ms, t0);
+    EXPECT_LE(ev->time_ms, t1);
+    EXPECT_EQ(ev->tenant, "acme");
+    EXPECT_EQ(ev->topic, "/t/acme/things");
+    EXPECT_EQ(ev->type, "thing.happened");
+  }
+  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_EQ(e[0]->data, "{ \"a\" : 1,\n \"s\":\"\\u00e9 é\" }");
+  EXPECT_EQ(e[0]->subject, "msg-1");
+  EXPECT_FALSE(e[0]->retain);
+  EXPECT_EQ(e[1]->app, "app_1");
+  EXPECT_EQ(e[1]->subject, "");
+  EXPECT_TRUE(e[2]->retain);
+
+  // What read() returns is the same, byte for byte.
+  auto back = read(log_query{});
+  ASSERT_EQ(back.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(back[i]->id, e[i]->id);
+    EXPECT_EQ(back[i]->offset, e[i]->offset);
+    EXPECT_EQ(back[i]->time_ms, e[i]->time_ms);
+    EXPECT_EQ(back[i]->data, e[i]->data);
+    EXPECT_EQ(back[i]->app, e[i]->app);
+    EXPECT_EQ(back[i]->subject, e[i]->subject);
+    EXPECT_EQ(back[i]->retain, e[i]->retain);
+    EXPECT_EQ(back[i]->topic, e[i]->topic);
+    EXPECT_EQ(back[i]->type, e[i]->type);
+  }
+  ASSERT_NE(back[0]->data_object(), nullptr);
+}
+
+TEST_P(store_contract, offsets_increase_and_times_never_decrease) {
+  std::int64_t last_off = 0, last_time = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto e = append1(draft(i % 2 ? "a" : "b"));
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->offset, last_off + 1);
+    EXPECT_GE(e->time_ms, last_time);
+    last_off = e->offset;
+    last_time = e->time_ms;
+  }
+}
+
+TEST_P(store_contract, invalid_batch_stores_nothing) {
+  auto bad = [&](event_draft d, const std::string& field) {
+    std::vector<event_draft> batch;
+    batch.push_back(draft("acme", "s1", true));
+    batch.push_back(std::move(d));
+    auto r = st_->append(std::move(batch));
+    ASSERT_FALSE(r.ok()) << field;
+    EXPECT_EQ(r.err().code, errc::bad_message) << field;
+    EXPECT_NE(r.err().message.find("events[1]." + field), std::string::npos) << r.err().message;
+  };
+  bad(draft(""), "tenant");
+  bad(draft("acme", "", false, R"({"a":1})", ""), "type");
+  auto no_topic = draft("acme");
+  no_topic.topic = "";
+  bad(std::move(no_topic), "topic");
+  bad(draft("acme", "", true), "retain");
+  bad(draft("acme", "", false, "[1,2]"), "data");
+  bad(draft("acme", "", false, "{\"a\":"), "data");
+  bad(draft("acme", "", false, ""), "data");
+  bad(draft("acme", "", false, "{} {}"), "data");
+
+  EXPECT_TRUE(read(log_query{}).empty());
+  auto st = st_->state("acme", "s1");
+  ASSERT_TRUE(st.ok());
+  EXPECT_FALSE(st->has_value());
+  auto seen = st_->subject_seen("acme", "s1");
+  ASSERT_TRUE(seen.ok());
+  EXPECT_FALSE(*seen);
+  // Nothing was consumed: the next offset is still 1.
+  auto e = append1(draft("acme"));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->offset, 1);
+}
+
+TEST_P(store_contract, empty_batch_is_a_no_op) {
+  auto r = st_->append({});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+  EXPECT_TRUE(read(log_query{}).empty());
+}
+
+TEST_P(store_contract, listener_sees_every_batch_in_offset_order_before_append_returns) {
+  listener_log log;
+  st_->set_append_listener(log.fn());
+  for (int i = 0; i < 5; ++i) {
+    std::vector<event_draft> b;
+    for (int k = 0; k <= i; ++k) b.push_back(draft("acme"));
+    auto r = st_->append(std::move(b));
+    ASSERT_TRUE(r.ok());
+    // The listener already saw this batch.
+    auto seen = log.offsets();
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.back(), r->back()->offset);
+  }
+  EXPECT_EQ(log.count(), 5u);
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        std::vector<event_draft> b;
+        b.push_back(draft("acme"));
+        b.push_back(draft("beta"));
+        EXPECT_TRUE(st_->append(std::move(b)).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto offs = log.offsets();
+  ASSERT_EQ(offs.size(), 15u + 200u);
+  for (std::size_t i = 0; i < offs.size(); ++i) {
+    EXPECT_EQ(offs[i], static_cast<std::int64_t>(i + 1));
+  }
+  EXPECT_EQ(log.count(), 5u + 100u);
+  // Each batch arrives whole.
+  std::lock_guard lk(log.mu);
+  for (std::size_t i = 5; i < log.batches.size(); ++i) EXPECT_EQ(log.batches[i].size(), 2u);
+}
+
+TEST_P(store_contract, listener_may_read_what_was_just_committed) {
+  std::mutex mu;
+  std::vector<std::size_t> visible;  // per batch: how many of its events read() returned
+  st_->set_append_listener([&](std::vector<event_ptr> b) {
+    log_query q;
+    q.after_offset = b.front()->offset - 1;
+    auto r = st_->read(q);
+    auto s = st_->state(b.front()->tenant, b.front()->subject);
+    std::lock_guard lk(mu);
+    visible.push_back(r.ok() ? r->size() : 0);
+    EXPECT_TRUE(s.ok() && s->has_value());
+  });
+  std::vector<event_draft> b;
+  b.push_back(draft("acme", "dev-1", true));
+  b.push_back(draft("acme", "dev-1"));
+  ASSERT_TRUE(st_->append(std::move(b)).ok());
+  ASSERT_NE(append1(draft("acme", "dev-1", true)), nullptr);
+  std::lock_guard lk(mu);
+  EXPECT_EQ(visible, (std::vector<std::size_t>{2, 1}));
+}
+
+TEST_P(store_contract, read_bounds) {
+  // acme: s1 s2 s1 | beta: s1 | gamma: -   (times spaced apart)
+  std::vector<event_ptr> e;
+  e.push_back(append1(draft("acme", "s1")));
+  sleep_ms(3);
+  e.push_back(append1(draft("beta", "s1")));
+  sleep_ms(3);
+  e.push_back(append1(draft("acme", "s2")));
+  sleep_ms(3);
+  e.push_back(append1(draft("gamma")));
+  sleep_ms(3);
+  e.push_back(append1(draft("acme", "s1")));
+  for (const auto& p : e) ASSERT_NE(p, nullptr);
+
+  EXPECT_EQ(offsets_of(read(log_query{})), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+
+  log_query q;
+  q.tenants = {"acme"};
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{1, 3, 5}));
+  q.tenants = {"acme", "gamma"};
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{1, 3, 4, 5}));
+  q.tenants = {"nobody"};
+  EXPECT_TRUE(read(q).empty());
+
+  q = {};
+  q.after_offset = 3;
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{4, 5}));
+  q.after_offset = 5;
+  EXPECT_TRUE(read(q).empty());
+
+  q = {};
+  q.since_ms = e[2]->time_ms;
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{3, 4, 5}));
+  q.until_ms = e[4]->time_ms;
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{3, 4}));
+  q.since_ms.reset();
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{1, 2, 3, 4}));
+  q.until_ms = e[0]->time_ms;
+  EXPECT_TRUE(read(q).empty());
+  q = {};
+  q.since_ms = e[4]->time_ms + 1000;
+  EXPECT_TRUE(read(q).empty());
+  q = {};
+  q.until_ms = e[4]->time_ms + 1000;
+  EXPECT_EQ(read(q).size(), 5u);
+
+  q = {};
+  q.subject = "s1";
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{1, 2, 5}));
+  q.tenants = {"acme"};
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{1, 5}));
+  q.after_offset = 1;
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{5}));
+
+  q = {};
+  q.limit = 2;
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{1, 2}));
+  q.tenants = {"acme"};
+  q.after_offset = 1;
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{3, 5}));
+  q.limit = 0;
+  EXPECT_TRUE(read(q).empty());
+}
+
+TEST_P(store_contract, retained_state_latest_wins) {
+  auto a = append1(draft("acme", "dev-1", true, R"({"v":1})"));
+  auto b = append1(draft("acme", "dev-2", true, R"({"v":2})"));
+  append1(draft("acme", "dev-1", false, R"({"v":"live"})"));  // not retained
+  auto c = append1(draft("acme", "dev-1", true, R"({"v":3})"));
+  auto d = append1(draft("beta", "dev-1", true, R"({"v":4})"));
+  ASSERT_TRUE(a && b && c && d);
+
+  auto s = st_->state("acme", "dev-1");
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(s->has_value());
+  EXPECT_EQ((**s)->offset, c->offset);
+  EXPECT_EQ((**s)->data, R"({"v":3})");
+  EXPECT_EQ((**s)->id, c->id);
+  EXPECT_EQ((**s)->time_ms, c->time_ms);
+  EXPECT_TRUE((**s)->retain);
+
+  s = st_->state("beta", "dev-1");
+  ASSERT_TRUE(s.ok() && s->has_value());
+  EXPECT_EQ((**s)->offset, d->offset);
+  s = st_->state("acme", "dev-9");
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(s->has_value());
+  s = st_->state("gamma", "dev-1");
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(s->has_value());
+
+  auto all = st_->states({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(offsets_of(*all), (std::vector<std::int64_t>{b->offset, c->offset, d->offset}));
+  auto acme = st_->states({"acme"});
+  ASSERT_TRUE(acme.ok());
+  EXPECT_EQ(offsets_of(*acme), (std::vector<std::int64_t>{b->offset, c->offset}));
+  auto two = st_->states({"beta", "acme"});
+  ASSERT_TRUE(two.ok());
+  EXPECT_EQ(two->size(), 3u);
+  auto none = st_->states({"gamma"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_P(store_contract, subject_seen_per_tenant) {
+  append1(draft("acme", "msg-1"));
+  append1(draft("acme"));
+  auto seen = [&](const char* t, const char* s) {
+    auto r = st_->subject_seen(t, s);
+    EXPECT_TRUE(r.ok());
+    return r.ok() && *r;
+  };
+  EXPECT_TRUE(seen("acme", "msg-1"));
+  EXPECT_FALSE(seen("beta", "msg-1"));
+  EXPECT_FALSE(seen("acme", "msg-2"));
+  EXPECT_FALSE(seen("acme", ""));
+}
+
+TEST_P(store_contract, records_put_get_erase_load) {
+  ASSERT_TRUE(st_->put_record("app", "app_1", R"({"name":"one"})").ok());
+  ASSERT_TRUE(st_->put_record("app", "app_2", R"({"name":"two"})").ok());
+  ASSERT_TRUE(st_->put_record("tenant", "app_1", R"({"other":"kind"})").ok());
+  auto g = st_->get_record("app", "app_1");
+  ASSERT_TRUE(g.ok());
+  ASSERT_TRUE(g->has_value());
+  EXPECT_EQ(**g, R"({"name":"one"})");
+
+  ASSERT_TRUE(st_->put_record("app", "app_1", R"({"name":"uno"})").ok());  // replaces
+  g = st_->get_record("app", "app_1");
+  ASSERT_TRUE(g.ok() && g->has_value());
+  EXPECT_EQ(**g, R"({"name":"uno"})");
+
+  auto all = st_->load_records("app");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  std::set<std::string> keys;
+  for (const auto& r : *all) keys.insert(r.key + "=" + r.json);
+  EXPECT_EQ(keys, (std::set<std::string>{R"(app_1={"name":"uno"})", R"(app_2={"name":"two"})"}));
+
+  ASSERT_TRUE(st_->erase_record("app", "app_1").ok());
+  ASSERT_TRUE(st_->erase_record("app", "missing").ok());
+  g = st_->get_record("app", "app_1");
+  ASSERT_TRUE(g.ok());
+  EXPECT_FALSE(g->has_value());
+  all = st_->load_records("app");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 1u);
+  auto other = st_->get_record("tenant", "app_1");
+  ASSERT_TRUE(other.ok() && other->has_value());
+  auto empty = st_->load_records("nothing");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST_P(store_contract, claim_once_true_then_false) {
+  const std::int64_t exp = now_ms() + 60000;
+  auto a = st_->claim_once("tok-1", exp);
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(*a);
+  auto b = st_->claim_once("tok-1", exp);
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(*b);
+  auto c = st_->claim_once("tok-2", exp);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(*c);
+
+  // Concurrent claims of one key: exactly one wins.
+  std::atomic<int> wins{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      auto r = st_->claim_once("race", exp);
+      if (r.ok() && *r) ++wins;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wins.load(), 1);
+}
+
+TEST_P(store_contract, prune_keeps_retained_states_and_drops_expired_guards) {
+  auto old_state_superseded = append1(draft("acme", "dev-1", true, R"({"v":1})"));
+  auto old_plain = append1(draft("acme", "msg-1"));
+  auto old_state = append1(draft("acme", "dev-2", true, R"({"v":2})"));
+  auto cur_state = append1(draft("acme", "dev-1", true, R"({"v":3})"));
+  sleep_ms(5);
+  const std::int64_t cut = now_ms();
+  sleep_ms(5);
+  auto fresh = append1(draft("acme", "msg-2"));
+  ASSERT_TRUE(old_state_superseded && old_plain && old_state && cur_state && fresh);
+
+  ASSERT_TRUE(st_->claim_once("expired", now_ms() - 1000).ok());
+  ASSERT_TRUE(st_->claim_once("live", now_ms() + 600000).ok());
+
+  ASSERT_TRUE(st_->prune(cut).ok());
+  EXPECT_EQ(offsets_of(read(log_query{})),
+            (std::vector<std::int64_t>{old_state->offset, cur_state->offset, fresh->offset}));
+  auto s1 = st_->state("acme", "dev-1");
+  ASSERT_TRUE(s1.ok() && s1->has_value());
+  EXPECT_EQ((**s1)->data, R"({"v":3})");
+  auto s2 = st_->state("acme", "dev-2");
+  ASSERT_TRUE(s2.ok() && s2->has_value());
+  EXPECT_EQ((**s2)->data, R"({"v":2})");
+  // First-seen subjects are registry data, not log data: they survive.
+  auto seen = st_->subject_seen("acme", "msg-1");
+  ASSERT_TRUE(seen.ok());
+  EXPECT_TRUE(*seen);
+
+  auto again = st_->claim_once("expired", now_ms() + 1000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(*again);
+  auto live = st_->claim_once("live", now_ms() + 1000);
+  ASSERT_TRUE(live.ok());
+  EXPECT_FALSE(*live);
+
+  // Pruning everything keeps only the states; offsets continue after the pruned ones.
+  ASSERT_TRUE(st_->prune(now_ms() + 60000).ok());
+  EXPECT_EQ(offsets_of(read(log_query{})),
+            (std::vector<std::int64_t>{old_state->offset, cur_state->offset}));
+  auto next = append1(draft("acme"));
+  ASSERT_NE(next, nullptr);
+  EXPECT_EQ(next->offset, fresh->offset + 1);
+  EXPECT_GE(next->time_ms, fresh->time_ms);
+}
+
+TEST_P(store_contract, concurrent_appends_get_unique_contiguous_offsets) {
+  constexpr int threads_n = 8, per_thread = 200;
+  std::mutex mu;
+  std::vector<std::int64_t> offs;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < threads_n; ++t) {
+    threads.emplace_back([&, t] {
+      std::int64_t last_off = 0, last_time = 0;
+      for (int i = 0; i < per_thread; ++i) {
+        auto r = st_->append(one(draft("t" + std::to_string(t), "s" + std::to_string(i % 7),
+                                       i % 3 == 0)));
+        if (!r.ok() || r->size() != 1) {
+          ++failures;
+          continue;
+        }
+        const auto& e = r->front();
+        // Each publisher's own events go forward in offset and time.
+        if (e->offset <= last_off || e->time_ms < last_time) ++failures;
+        last_off = e->offset;
+        last_time = e->time_ms;
+        std::lock_guard lk(mu);
+        offs.push_back(e->offset);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::sort(offs.begin(), offs.end());
+  ASSERT_EQ(offs.size(), static_cast<std::size_t>(threads_n * per_thread));
+  for (std::size_t i = 0; i < offs.size(); ++i) {
+    ASSERT_EQ(offs[i], static_cast<std::int64_t>(i + 1));
+  }
+  // And the log agrees: times never decrease along offsets.
+  log_query q;
+  q.limit = 10000;
+  auto all = read(q);
+  ASSERT_EQ(all.size(), offs.size());
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    ASSERT_GE(all[i]->time_ms, all[i - 1]->time_ms);
+    ASSERT_EQ(all[i]->offset, all[i - 1]->offset + 1);
+  }
+}
+
+TEST_P(store_contract, close_makes_appends_unavailable) {
+  ASSERT_NE(append1(draft("acme")), nullptr);
+  EXPECT_TRUE(st_->ping().ok());
+  st_->close();
+  auto r = st_->append(one(draft("acme")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::unavailable);
+  EXPECT_FALSE(st_->ping().ok());
+  st_->close();  // idempotent
+}
+
+INSTANTIATE_TEST_SUITE_P(backends, store_contract, ::testing::Values("memory", "sqlite"),
+                         [](const ::testing::TestParamInfo<std::string>& tp) { return tp.param; });
+
+TEST(open_store, rejects_unknown_specs) {
+  auto r = open_store("postgres", "/tmp");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::bad_message);
+  EXPECT_NE(r.err().message.find("postgres"), std::string::npos);
+  auto redis = open_store("redis://localhost:6379", "/tmp");
+  ASSERT_FALSE(redis.ok());
+  EXPECT_EQ(redis.err().code, errc::unavailable);
+  EXPECT_EQ(redis.err().message, "redis store not built in this version");
+  auto m = open_store("memory", "");
+  ASSERT_TRUE(m.ok());
+  EXPECT_STREQ((*m)->name(), "memory");
+}
+
+TEST(open_store, sqlite_creates_data_dir) {
+  const std::string base = make_temp_dir();
+  const std::string dir = base + "/nested/data";
+  {
+    auto s = open_store("sqlite", dir);
+    ASSERT_TRUE(s.ok()) << s.err().message;
+    EXPECT_STREQ((*s)->name(), "sqlite");
+    EXPECT_TRUE(fs::exists(dir + "/herald.db"));
+  }
+  std::error_code ec;
+  fs::remove_all(base, ec);
+}
+
+// ---- sqlite only ----
+
+class sqlite_only : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir();
+    reopen();
+  }
+  void TearDown() override {
+    if (st_) st_->close();
+    st_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  void reopen() {
+    if (st_) st_->close();
+    st_.reset();
+    auto s = sqlite_store::open(dir_);
+    ASSERT_TRUE(s.ok()) << s.err().message;
+    st_ = std::move(*s);
+  }
+  // Starts `n` threads that each append one batch made by make(i), and waits until all n
+  // batches sit in the (paused) writer's queue.
+  using append_result = std::optional<result<std::vector<event_ptr>>>;
+  template <class Make>
+  std::vector<std::thread> queue_appends(int n, Make make, std::vector<append_result>& out) {
+    out.resize(static_cast<std::size_t>(n));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([this, i, make, &out] {
+        out[static_cast<std::size_t>(i)].emplace(st_->append(make(i)));
+      });
+    }
+    for (int spin = 0; spin < 5000 && st_->queued_for_test() < static_cast<std::size_t>(n);
+         ++spin) {
+      sleep_ms(1);
+    }
+    EXPECT_EQ(st_->queued_for_test(), static_cast<std::size_t>(n));
+    return threads;
+  }
+
+  std::string dir_;
+  std::unique_ptr<sqlite_store> st_;
+};
+
+TEST_F(sqlite_only, group_commit_drains_a_burst_in_one_transaction) {
+  listener_log log;
+  st_->set_append_listener(log.fn());
+  const auto tx0 = st_->transactions_for_test();
+  st_->pause_writer_for_test(true);
+  std::vector<append_result> results;
+  auto threads = queue_appends(
+      16, [](int i) { return one(draft("t", "s" + std::to_string(i), true)); }, results);
+  // Reads do not wait on the writer.
+  auto before = st_->read(log_query{});
+  EXPECT_TRUE(before.ok() && before->empty());
+  st_->pause_writer_for_test(false);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(st_->transactions_for_test() - tx0, 1u);
+  EXPECT_EQ(log.count(), 16u);
+  auto offs = log.offsets();
+  for (std::size_t i = 0; i < offs.size(); ++i) {
+    EXPECT_EQ(offs[i], static_cast<std::int64_t>(i + 1));
+  }
+  for (auto& r : results) {
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(r->ok());
+  }
+  auto states = st_->states({});
+  ASSERT_TRUE(states.ok());
+  EXPECT_EQ(states->size(), 16u);
+}
+
+TEST_F(sqlite_only, a_failing_batch_does_not_fail_its_neighbours) {
+  listener_log log;
+  st_->set_append_listener(log.fn());
+  st_->set_insert_fault_for_test([](const event_draft& d) { return d.data == R"({"bad":1})"; });
+  const auto tx0 = st_->transactions_for_test();
+  st_->pause_writer_for_test(true);
+  std::vector<append_result> results;
+  auto threads = queue_appends(
+      5,
+      [](int i) {
+        std::vector<event_draft> b;
+        b.push_back(draft("t", "s" + std::to_string(i), true));
+        b.push_back(draft("t", "", false, i == 2 ? R"({"bad":1})" : R"({"ok":1})"));
+        return b;
+      },
+      results);
+  st_->pause_writer_for_test(false);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(st_->transactions_for_test() - tx0, 1u);
+  int ok = 0, failed = 0;
+  for (auto& r : results) {
+    ASSERT_TRUE(r.has_value());
+    if (r->ok()) {
+      ++ok;
+    } else {
+      ++failed;
+      EXPECT_EQ(r->err().code, errc::conflict);
+    }
+  }
+  EXPECT_EQ(ok, 4);
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(log.count(), 4u);
+  // The failed batch left nothing behind and consumed no offsets.
+  auto all = st_->read(log_query{});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(offsets_of(*all), (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  for (const auto& e : *all) EXPECT_NE(e->data, R"({"bad":1})");
+  auto seen = st_->subject_seen("t", "s2");
+  ASSERT_TRUE(seen.ok());
+  EXPECT_FALSE(*seen);
+  auto s2 = st_->state("t", "s2");
+  ASSERT_TRUE(s2.ok());
+  EXPECT_FALSE(s2->has_value());
+}
+
+TEST_F(sqlite_only, concurrent_appends_share_transactions) {
+  const auto tx0 = st_->transactions_for_test();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) EXPECT_TRUE(st_->append(one(draft("t"))).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  const auto tx = st_->transactions_for_test() - tx0;
+  EXPECT_GE(tx, 1u);
+  EXPECT_LE(tx, 1600u);
+  std::printf("[ info ] 1600 concurrent appends took %llu transactions\n",
+              static_cast<unsigned long long>(tx));
+}
+
+TEST_F(sqlite_only, data_survives_reopen_and_offsets_continue) {
+  std::vector<event_draft> b;
+  b.push_back(draft("acme", "dev-1", true, "{\"x\": [1, 2.50, \"\\u0000\"] }"));
+  b.push_back(draft("acme", "msg-1"));
+  auto r = st_->append(std::move(b));
+  ASSERT_TRUE(r.ok());
+  const auto first = *r;
+  ASSERT_TRUE(st_->put_record("app", "app_1", R"({"n":1})").ok());
+  ASSERT_TRUE(st_->claim_once("tok", now_ms() + 60000).ok());
+
+  reopen();
+  auto all = st_->read(log_query{});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ((*all)[i]->id, first[i]->id);
+    EXPECT_EQ((*all)[i]->offset, first[i]->offset);
+    EXPECT_EQ((*all)[i]->time_ms, first[i]->time_ms);
+    EXPECT_EQ((*all)[i]->data, first[i]->data);
+  }
+  auto s = st_->state("acme", "dev-1");
+  ASSERT_TRUE(s.ok() && s->has_value());
+  EXPECT_EQ((**s)->id, first[0]->id);
+  auto seen = st_->subject_seen("acme", "msg-1");
+  ASSERT_TRUE(seen.ok() && *seen);
+  auto rec = st_->get_record("app", "app_1");
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  auto claim = st_->claim_once("tok", now_ms() + 60000);
+  ASSERT_TRUE(claim.ok());
+  EXPECT_FALSE(*claim);
+
+  auto next = st_->append(one(draft("acme")));
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->front()->offset, 3);
+  EXPECT_GE(next->front()->time_ms, first[1]->time_ms);
+
+  // Offsets are never reused, even when the newest events were pruned before a restart.
+  ASSERT_TRUE(st_->prune(now_ms() + 60000).ok());
+  reopen();
+  auto after = st_->append(one(draft("acme")));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->front()->offset, 4);
+}
+
+TEST_F(sqlite_only, one_store_per_data_dir) {
+  auto second = sqlite_store::open(dir_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.err().code, errc::unavailable);
+  EXPECT_NE(second.err().message.find("in use"), std::string::npos) << second.err().message;
+  st_->close();
+  st_.reset();  // releases the data_dir
+  auto third = sqlite_store::open(dir_);
+  ASSERT_TRUE(third.ok()) << third.err().message;
+}
+
+TEST_F(sqlite_only, prune_in_chunks) {
+  st_->close();
+  st_.reset();
+  sqlite_options opts;
+  opts.prune_chunk = 7;
+  auto s = sqlite_store::open(dir_, opts);
+  ASSERT_TRUE(s.ok());
+  st_ = std::move(*s);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(st_->append(one(draft("t", "s" + std::to_string(i % 10), i % 10 == 0))).ok());
+  }
+  const auto tx0 = st_->transactions_for_test();
+  ASSERT_TRUE(st_->prune(now_ms() + 60000).ok());
+  EXPECT_GT(st_->transactions_for_test() - tx0, 10u);
+  auto all = st_->read(log_query{});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);  // only s0's latest retained event
+  EXPECT_EQ(all->front()->offset, 91);
+}
+
+TEST_F(sqlite_only, closing_commits_what_is_queued) {
+  listener_log log;
+  st_->set_append_listener(log.fn());
+  st_->pause_writer_for_test(true);
+  std::vector<append_result> results;
+  auto threads = queue_appends(3, [](int) { return one(draft("t")); }, results);
+  st_->close();  // drains despite the pause
+  for (auto& t : threads) t.join();
+  for (auto& r : results) {
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(r->ok());
+  }
+  EXPECT_EQ(log.count(), 3u);
+  reopen();
+  auto all = st_->read(log_query{});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
+}
+
+}  // namespace
+}  // namespace herald

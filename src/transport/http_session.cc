@@ -1,0 +1,120 @@
+// HTTP/1.1 keep-alive sessions: read a bounded request, hand upgrades to the WebSocket side,
+// run everything else on the blocking pool through the router, write the reply.
+#include <boost/url/parse.hpp>
+
+#include "core/metrics.h"
+#include "transport/server_impl.h"
+
+namespace herald {
+namespace {
+
+http_response error_reply(int status, std::string_view code, std::string_view message) {
+  http_response r;
+  r.status = status;
+  r.body = std::string("{\"error\":{\"code\":\"") + std::string(code) + "\",\"message\":\"" +
+           std::string(message) + "\"}}";
+  return r;
+}
+
+http::response<http::string_body> to_beast(const http_response& r, unsigned version,
+                                            bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "herald");
+  if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
+  for (const auto& [k, v] : r.headers) res.set(k, v);
+  res.body() = r.body;
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+// Fills our plain request from Beast's; false when the target cannot be parsed.
+bool convert(const http::request<http::string_body>& req, http_request& out) {
+  out.method = std::string(req.method_string());
+  out.target = std::string(req.target());
+  for (const auto& f : req) {
+    std::string name(f.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers[name] = std::string(f.value());
+  }
+  if (auto* h = out.header("host")) out.host = *h;
+  auto u = boost::urls::parse_origin_form(out.target);
+  if (!u) return false;
+  out.path = u->path();
+  out.query = std::string(u->encoded_query());
+  return true;
+}
+
+}  // namespace
+
+net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buf;
+  std::string remote;
+  {
+    beast::error_code ec;
+    auto ep = stream.socket().remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  ++sh.http_sessions;
+  struct guard {
+    shard_ctx& s;
+    ~guard() { --s.http_sessions; }
+  } g{sh};
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(srv.opts.limits.max_header_bytes));
+    parser.body_limit(srv.opts.limits.max_body_bytes);
+    stream.expires_after(std::chrono::milliseconds(srv.opts.limits.http_idle_ms));
+    auto [ec, n] = co_await http::async_read(stream, buf, parser, use_nothrow);
+    if (ec == http::error::body_limit || ec == http::error::header_limit) {
+      const bool body = ec == http::error::body_limit;
+      auto res = to_beast(body ? error_reply(413, "too_large", "request body too large")
+                               : error_reply(414, "too_large", "request line or headers too large"),
+                          11, false);
+      co_await http::async_write(stream, res, use_nothrow);
+      break;
+    }
+    if (ec) break;
+    auto req = parser.release();
+    http_request r;
+    r.remote = remote;
+    const bool parsed = convert(req, r);
+    if (parsed && websocket::is_upgrade(req) && !srv.draining.load()) {
+      if (const ws_mount* m = srv.find_mount(r.path)) {
+        stream.expires_never();
+        start_ws_session(srv, sh, stream.release_socket(), std::move(req), std::move(r), *m);
+        co_return;
+      }
+    }
+    http_response resp;
+    if (!parsed) {
+      resp = error_reply(400, "bad_message", "malformed request target");
+    } else {
+      r.body = std::move(req.body());
+      global_metrics().http_requests.fetch_add(1, std::memory_order_relaxed);
+      stream.expires_never();
+      ++srv.inflight_http;
+      resp = co_await net::co_spawn(
+          srv.pool.get_executor(),
+          [&srv, &r]() -> net::awaitable<http_response> {
+            try {
+              co_return srv.http(r);
+            } catch (const std::exception& e) {
+              co_return error_reply(500, "internal", "internal error");
+            }
+          },
+          net::use_awaitable);
+      --srv.inflight_http;
+    }
+    const bool keep = req.keep_alive() && !srv.draining.load();
+    auto res = to_beast(resp, req.version(), keep);
+    stream.expires_after(std::chrono::milliseconds(srv.opts.limits.http_idle_ms));
+    auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
+    if (wec || !keep) break;
+  }
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace herald

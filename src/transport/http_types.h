@@ -1,0 +1,37 @@
+// Plain HTTP request and response values exchanged between transport/ and the routers above
+// it. No Asio or Beast here, so api/ and dialect/ never compile them. Thread-safe: values.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace herald {
+
+struct http_request {
+  std::string method;  // "GET", "POST", …
+  std::string target;  // path and query as received
+  std::string path;    // percent-decoded path
+  std::string query;   // raw query string, without '?'
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+  std::string remote;  // "ip:port"
+  std::string host;    // Host header, or the listener's address
+  std::string scheme = "http";
+
+  const std::string* header(std::string_view lower_name) const {
+    auto it = headers.find(std::string(lower_name));
+    return it == headers.end() ? nullptr : &it->second;
+  }
+};
+
+struct http_response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+}  // namespace herald

@@ -1,0 +1,81 @@
+// The listener: N shards (one io_context{1} and one thread each), a blocking pool for store
+// and router work, HTTP/1.1 keep-alive sessions and WebSocket sessions on Boost.Beast.
+// Accepted connections are spread over the shards and stay on theirs for life. No Asio in
+// this header. Thread-safety: configure (mount, set_*) before listen(); stop() is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "transport/http_types.h"
+#include "transport/ws_types.h"
+
+namespace herald {
+
+struct transport_limits {
+  std::size_t send_queue_bytes = 4194304;  // per socket; past it send() refuses (slow consumer)
+  std::int64_t close_timeout_ms = 10000;   // closing handshake, then the TCP connection drops
+  std::size_t max_body_bytes = 1048576;    // largest HTTP body read (routes enforce their own)
+  std::size_t max_header_bytes = 16384;    // request line + headers (max_path_bytes fits)
+  std::int64_t http_idle_ms = 30000;       // an HTTP keep-alive connection with no request
+};
+
+struct ws_mount {
+  std::string path;  // exact path, e.g. "/v1/ws"
+  ws_handler_factory factory;
+  std::size_t max_message_bytes = 65536;  // inbound; past it: close 1009
+  bool compress = false;                  // accept permessage-deflate
+};
+
+struct server_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::size_t shards = 0;            // 0: the CPUs in this process's affinity mask
+  std::size_t blocking_threads = 8;  // store and router work
+  transport_limits limits;
+};
+
+using http_handler = std::function<http_response(const http_request&)>;
+using shard_tick = std::function<void(std::size_t shard, std::int64_t now_ms)>;
+
+class server {
+ public:
+  explicit server(server_options opts);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  std::size_t shard_count() const;
+  // Post functions, one per shard, for the hub.
+  std::vector<std::function<void(std::function<void()>)>> shard_posts();
+  // Runs on the blocking pool; must not block forever.
+  void set_http_handler(http_handler h);
+  void mount(ws_mount m);
+  // Called on each shard about once a second.
+  void set_shard_tick(shard_tick t);
+  // Runs first on each shard thread (e.g. hub::bind_thread).
+  void set_thread_init(std::function<void(std::size_t)> f);
+  // Runs a task on the blocking pool.
+  void offload(std::function<void()> task);
+
+  // Binds and listens; returns the bound port (for port 0). Throws on failure (start-up).
+  std::uint16_t listen();
+  // Starts the shard threads and serves until stop() has drained; blocks.
+  void run();
+  // Thread-safe: stops accepting, asks every socket to close (handlers' on_drain), waits up to
+  // `deadline_ms` for them, then stops the shards. run() returns after.
+  void stop(std::int64_t deadline_ms);
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+// CPUs in this process's affinity mask (at least 1).
+std::size_t affinity_cpus();
+
+}  // namespace herald

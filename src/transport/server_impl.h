@@ -1,0 +1,52 @@
+// transport/ internals shared by server.cc, http_session.cc and ws_session.cc.
+#pragma once
+
+#include <atomic>
+#include <list>
+#include <thread>
+#include <unordered_set>
+
+#include "transport/net.h"
+#include "transport/server.h"
+
+namespace herald {
+
+class ws_session;
+
+struct shard_ctx {
+  explicit shard_ctx(std::size_t i) : index(i), ctx(1), tick(ctx) {}
+  std::size_t index;
+  net::io_context ctx;
+  net::steady_timer tick;
+  std::unordered_set<ws_session*> sockets;  // live WebSocket sessions of this shard
+  std::size_t http_sessions = 0;
+  std::thread thread;
+};
+
+struct server::impl {
+  server_options opts;
+  std::vector<std::unique_ptr<shard_ctx>> shards;
+  net::thread_pool pool;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  http_handler http;
+  std::vector<ws_mount> mounts;
+  shard_tick tick;
+  std::function<void(std::size_t)> thread_init;
+  std::atomic<std::size_t> inflight_http{0};
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stopped{false};
+  std::size_t next_shard = 0;
+
+  explicit impl(server_options o);
+  const ws_mount* find_mount(std::string_view path) const;
+};
+
+// Serves one accepted TCP connection (HTTP, then maybe a WebSocket upgrade). Runs on `sh`.
+net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::socket socket);
+
+// Takes over an upgraded connection.
+void start_ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
+                      http::request<http::string_body> req, http_request parsed,
+                      const ws_mount& mount);
+
+}  // namespace herald

@@ -1,0 +1,235 @@
+#include "transport/ws_session.h"
+
+#include <chrono>
+
+#include "core/clock.h"
+
+namespace herald {
+
+ws_session::ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
+                       const ws_mount& mount)
+    : srv_(srv), sh_(sh), mount_(mount), ws_(std::move(socket)) {
+  beast::error_code ec;
+  const auto ep = ws_.next_layer().remote_endpoint(ec);
+  if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  auto& m = global_metrics();
+  m.connections_open.fetch_add(1, std::memory_order_relaxed);
+  m.connections_total.fetch_add(1, std::memory_order_relaxed);
+}
+
+ws_session::~ws_session() {
+  global_metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+  global_metrics().queued_bytes.fetch_sub(static_cast<std::int64_t>(queued_),
+                                          std::memory_order_relaxed);
+}
+
+void ws_session::start(http::request<http::string_body> req, http_request parsed) {
+  net::co_spawn(sh_.ctx, read_loop(std::move(req), std::move(parsed)),
+                [self = shared_from_this()](std::exception_ptr) {});
+}
+
+net::awaitable<void> ws_session::read_loop(http::request<http::string_body> req,
+                                           http_request parsed) {
+  auto self = shared_from_this();
+  websocket::stream_base::timeout t{};
+  t.handshake_timeout = std::chrono::seconds(30);
+  t.idle_timeout = websocket::stream_base::none();  // our own tick enforces the dialect's timers
+  t.keep_alive_pings = false;
+  ws_.set_option(t);
+  ws_.read_message_max(mount_.max_message_bytes);
+  if (mount_.compress) {
+    websocket::permessage_deflate pmd;
+    pmd.server_enable = true;
+    pmd.msg_size_threshold = 0;  // compress every message when the client offered it
+    ws_.set_option(pmd);
+  }
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "herald"); }));
+  ws_.auto_fragment(false);
+  auto [ec] = co_await ws_.async_accept(req, use_nothrow);
+  if (ec) {
+    finish(1006);
+    co_return;
+  }
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+    if (handler_ && !finished_) handler_->on_traffic();
+  });
+  handler_ = mount_.factory(*this, parsed);
+  sh_.sockets.insert(this);
+  handler_->on_open();
+  for (;;) {
+    auto [rec, n] = co_await ws_.async_read(buf_, use_nothrow);
+    if (rec) {
+      int code = 1006;
+      if (rec == websocket::error::message_too_big) code = 1009;
+      else if (close_sent_) code = close_code_;
+      else if (rec == websocket::error::closed) code = ws_.reason().code;
+      finish(code);
+      co_return;
+    }
+    if (finished_) co_return;
+    handler_->on_traffic();
+    const auto data = buf_.cdata();
+    handler_->on_message(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                         ws_.got_binary());
+    buf_.consume(buf_.size());
+    if (buf_.capacity() > 65536) buf_.shrink_to_fit();  // keep idle sockets small
+  }
+}
+
+bool ws_session::send(out_frame f) {
+  if (closing_ || finished_) return false;
+  const std::size_t n = f.size();
+  if (queued_ + n > srv_.opts.limits.send_queue_bytes) return false;
+  queued_ += n;
+  queued_total_ += n;
+  global_metrics().queued_bytes.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+  queue_.push_back(std::move(f));
+  pump();
+  return true;
+}
+
+void ws_session::pump() {
+  if (writing_ || finished_) return;
+  writing_ = true;
+  net::co_spawn(sh_.ctx, write_loop(), [self = shared_from_this()](std::exception_ptr) {});
+}
+
+net::awaitable<void> ws_session::write_loop() {
+  auto self = shared_from_this();
+  while (!finished_) {
+    if (!queue_.empty() && !holding_ && !discard_) {
+      const out_frame& f = queue_.front();
+      std::array<net::const_buffer, 3> bufs{
+          net::buffer(f.head), f.shared ? net::buffer(*f.shared) : net::const_buffer{},
+          net::buffer(f.tail)};
+      ws_.text(true);
+      auto [ec, n] = co_await ws_.async_write(bufs, use_nothrow);
+      if (ec) break;
+      const std::size_t sz = queue_.front().size();
+      queue_.pop_front();
+      queued_ -= sz;
+      written_total_ += sz;
+      global_metrics().queued_bytes.fetch_sub(static_cast<std::int64_t>(sz),
+                                              std::memory_order_relaxed);
+      global_metrics().frames_sent.fetch_add(1, std::memory_order_relaxed);
+      while (!after_written_.empty() && after_written_.front().first <= written_total_) {
+        auto fn = std::move(after_written_.front().second);
+        after_written_.pop_front();
+        fn();
+      }
+      continue;
+    }
+    if (ping_pending_ && !closing_) {
+      ping_pending_ = false;
+      auto [ec] = co_await ws_.async_ping({}, use_nothrow);
+      if (ec) break;
+      continue;
+    }
+    if (closing_ && !close_sent_ && (queue_.empty() || discard_)) {
+      close_sent_ = true;
+      websocket::close_reason cr(static_cast<std::uint16_t>(close_code_));
+      cr.reason = close_reason_.substr(0, 120);
+      auto [ec] = co_await ws_.async_close(cr, use_nothrow);
+      (void)ec;
+      finish(close_code_);
+    }
+    break;
+  }
+  writing_ = false;
+}
+
+void ws_session::drop_queue() {
+  global_metrics().queued_bytes.fetch_sub(static_cast<std::int64_t>(queued_),
+                                          std::memory_order_relaxed);
+  // The front frame may be mid-write; the loop stops after it (discard_).
+  queue_.clear();
+  queued_ = 0;
+}
+
+void ws_session::close(int code, std::string reason, bool discard_queue) {
+  if (closing_ || finished_) return;
+  closing_ = true;
+  discard_ = discard_queue;
+  close_code_ = code;
+  close_reason_ = std::move(reason);
+  close_started_ms_ = now_ms();
+  if (discard_queue && !writing_) drop_queue();
+  holding_ = false;
+  pump();
+}
+
+void ws_session::hold(bool on) {
+  holding_ = on;
+  if (!on) pump();
+}
+
+void ws_session::ping() {
+  ping_pending_ = true;
+  pump();
+}
+
+void ws_session::after_written(std::function<void()> done) {
+  if (written_total_ >= queued_total_) {
+    net::post(sh_.ctx, [self = shared_from_this(), done = std::move(done)] {
+      if (!self->finished_) done();
+    });
+    return;
+  }
+  after_written_.emplace_back(queued_total_, std::move(done));
+}
+
+void ws_session::offload(std::function<void()> work, std::function<void()> then) {
+  std::weak_ptr<ws_session> weak = shared_from_this();
+  net::post(srv_.pool, [weak, &ctx = sh_.ctx, work = std::move(work), then = std::move(then)] {
+    work();
+    net::post(ctx, [weak, then] {
+      if (auto s = weak.lock(); s && !s->finished_) then();
+    });
+  });
+}
+
+void ws_session::after(std::int64_t delay_ms, std::function<void()> fn) {
+  auto t = std::make_shared<net::steady_timer>(sh_.ctx, std::chrono::milliseconds(delay_ms));
+  std::weak_ptr<ws_session> weak = shared_from_this();
+  t->async_wait([t, weak, fn = std::move(fn)](beast::error_code ec) {
+    if (ec) return;
+    if (auto s = weak.lock(); s && !s->finished_) fn();
+  });
+}
+
+void ws_session::tick(std::int64_t now) {
+  if (finished_) return;
+  if (closing_ && now - close_started_ms_ > srv_.opts.limits.close_timeout_ms) {
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).close(ec);  // the peer never completed the handshake
+    finish(close_code_);
+    return;
+  }
+  if (handler_) handler_->on_tick(now);
+}
+
+void ws_session::drain() {
+  if (handler_ && !finished_) handler_->on_drain();
+}
+
+void ws_session::finish(int code) {
+  if (finished_) return;
+  finished_ = true;
+  sh_.sockets.erase(this);
+  drop_queue();
+  after_written_.clear();
+  global_metrics().closes_by_code.add(std::to_string(code));
+  beast::error_code ec;
+  beast::get_lowest_layer(ws_).close(ec);
+  if (handler_) handler_->on_closed(code);
+}
+
+void start_ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
+                      http::request<http::string_body> req, http_request parsed,
+                      const ws_mount& mount) {
+  auto s = std::make_shared<ws_session>(srv, sh, std::move(socket), mount);
+  s->start(std::move(req), std::move(parsed));
+}
+
+}  // namespace herald

@@ -1,0 +1,61 @@
+// One WebSocket connection: Beast stream, bounded send queue, the single writer loop, the
+// closing handshake with its deadline. Owned by one shard (shared_ptr held by its coroutines);
+// every member runs on that shard's thread. The dialect's ws_handler is owned here.
+#pragma once
+
+#include <deque>
+
+#include "core/metrics.h"
+#include "transport/server_impl.h"
+
+namespace herald {
+
+class ws_session final : public ws_connection, public std::enable_shared_from_this<ws_session> {
+ public:
+  ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket, const ws_mount& mount);
+  ~ws_session() override;
+
+  // Completes the upgrade, creates the handler and reads until the socket closes.
+  void start(http::request<http::string_body> req, http_request parsed);
+  void tick(std::int64_t now_ms);
+  void drain();
+
+  bool send(out_frame f) override;
+  void close(int code, std::string reason, bool discard_queue) override;
+  void hold(bool on) override;
+  void ping() override;
+  void after_written(std::function<void()> done) override;
+  std::size_t queued_bytes() const override { return queued_; }
+  bool closing() const override { return closing_ || finished_; }
+  std::size_t shard() const override { return sh_.index; }
+  const std::string& remote() const override { return remote_; }
+  void offload(std::function<void()> work, std::function<void()> then) override;
+  void after(std::int64_t delay_ms, std::function<void()> fn) override;
+
+ private:
+  net::awaitable<void> read_loop(http::request<http::string_body> req, http_request parsed);
+  net::awaitable<void> write_loop();
+  void pump();
+  void drop_queue();
+  void finish(int code);
+
+  server::impl& srv_;
+  shard_ctx& sh_;
+  const ws_mount& mount_;
+  websocket::stream<tcp::socket> ws_;
+  beast::flat_buffer buf_;
+  std::string remote_;
+  std::unique_ptr<ws_handler> handler_;
+
+  std::deque<out_frame> queue_;
+  std::size_t queued_ = 0;
+  std::uint64_t queued_total_ = 0, written_total_ = 0;
+  std::deque<std::pair<std::uint64_t, std::function<void()>>> after_written_;
+  bool writing_ = false, holding_ = false, ping_pending_ = false;
+  bool closing_ = false, discard_ = false, close_sent_ = false, finished_ = false;
+  int close_code_ = 0;
+  std::string close_reason_;
+  std::int64_t close_started_ms_ = 0;
+};
+
+}  // namespace herald
