@@ -8,9 +8,13 @@ pkgs=(
   libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev
-  python3-websockets curl
+  python3-websockets python3-pytest curl
 )
 missing=()
+# Node and npm run the compatibility suites. The machines ship Node 20 with its own npm (not
+# Debian's package, which would conflict with it): only a machine without them gets Debian's.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
