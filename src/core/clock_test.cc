@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/event.h"
+
 namespace herald {
 namespace {
 
