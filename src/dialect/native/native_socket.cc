@@ -10,68 +10,14 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "dialect/dialect.h"
+#include "dialect/native/native_codec.h"
 
 namespace herald {
 namespace json = boost::json;
 namespace {
 
-// A filter object of a subscribe (native.md §1): {topic, types?, subjects?, where?}.
-result<filter_spec> parse_filter(const json::value& v, const std::string& at) {
-  auto bad = [&](const std::string& m) { return error{errc::invalid_filter, at + m}; };
-  if (!v.is_object()) return bad(": must be an object");
-  const auto& o = v.as_object();
-  filter_spec f;
-  const auto* topic = o.if_contains("topic");
-  if (topic == nullptr || !topic->is_string()) return bad(".topic: required string");
-  f.topic = std::string(topic->get_string());
-  auto list = [&](const char* name, std::optional<std::vector<std::string>>& dst) -> status {
-    const auto* l = o.if_contains(name);
-    if (l == nullptr || l->is_null()) return {};
-    if (!l->is_array()) return bad(std::string(".") + name + ": must be an array of strings");
-    std::vector<std::string> out;
-    for (const auto& e : l->get_array()) {
-      if (!e.is_string()) return bad(std::string(".") + name + ": must be an array of strings");
-      out.emplace_back(e.get_string());
-    }
-    dst = std::move(out);
-    return {};
-  };
-  if (status s = list("types", f.types); !s) return s.err();
-  if (status s = list("subjects", f.subjects); !s) return s.err();
-  if (const auto* w = o.if_contains("where"); w != nullptr && !w->is_null()) {
-    if (!w->is_object()) return bad(".where: must be an object");
-    for (const auto& kv : w->get_object()) {
-      const json::value& val = kv.value();
-      if (val.is_string()) f.where.emplace_back(std::string(kv.key()), std::string(val.get_string()));
-      else if (val.is_number()) f.where.emplace_back(std::string(kv.key()), val.to_number<double>());
-      else return bad(".where." + std::string(kv.key()) + ": a string or a number");
-    }
-  }
-  return f;
-}
-
-json::object spec_json(const filter_spec& f) {
-  json::object o{{"topic", f.topic}};
-  auto arr = [](const std::vector<std::string>& l) {
-    json::array a;
-    for (const auto& s : l) a.emplace_back(s);
-    return a;
-  };
-  if (f.types) o["types"] = arr(*f.types);
-  if (f.subjects) o["subjects"] = arr(*f.subjects);
-  if (!f.where.empty()) {
-    json::object w;
-    for (const auto& [k, v] : f.where) {
-      if (const auto* s = std::get_if<std::string>(&v)) w[k] = *s;
-      else w[k] = std::get<double>(v);
-    }
-    o["where"] = std::move(w);
-  }
-  return o;
-}
-
 bool same_spec(const filter_spec& a, const filter_spec& b) {
-  return json::serialize(spec_json(a)) == json::serialize(spec_json(b));
+  return json::serialize(filter_json(a)) == json::serialize(filter_json(b));
 }
 
 std::string subject_status(services& svc, const principal& who, const std::string& subject) {
@@ -213,29 +159,23 @@ void native_socket::on_traffic() { last_in_ms_ = now_ms(); }
 
 void native_socket::on_message(std::string_view text, bool binary) {
   if (phase_ == phase::closed) return;
-  boost::system::error_code ec;
-  json::value v = binary ? json::value() : json::parse(text, ec);
+  native_decoded d = binary ? native_decoded{{}, error{errc::bad_message, "binary frames are not part of the protocol"}}
+                            : decode_native(text, svc_.native.filters.max_filters);
   if (phase_ != phase::open) {
     if (phase_ == phase::authenticating) return;  // one auth at a time; the rest is ignored
     // The first message must authenticate (native.md §3.1).
-    const json::object* o = (!ec && v.is_object()) ? &v.as_object() : nullptr;
-    const json::value* type = o ? o->if_contains("type") : nullptr;
-    if (type == nullptr || !type->is_string() || type->get_string() != "auth")
+    if (d.err || d.msg.type != native_msg::kind::auth)
       return fail(errc::auth_failed, "the first message must be {\"type\":\"auth\",...}", 4001);
     auth_request r;
-    if (auto t = get_string(*o, "token"); t && *t) r.credential = **t;
-    else if (auto k = get_string(*o, "api_key"); k && *k) r.credential = **k;
+    r.credential = !d.msg.token.empty() ? d.msg.token : d.msg.api_key;
     if (r.credential.empty()) return fail(errc::auth_failed, "auth: token or api_key required", 4001);
     r.ws_token = true;
-    if (auto res = get_string(*o, "resume"); res && *res) r.resume = **res;
-    if (auto ls = get_int(*o, "last_seq"); ls && *ls && **ls >= 0)
-      r.last_seq = static_cast<std::uint64_t>(**ls);
+    r.resume = d.msg.resume;
+    r.last_seq = d.msg.last_seq;
     return start_auth(std::move(r));
   }
-  if (binary) return send_error("", errc::bad_message, "binary frames are not part of the protocol");
-  if (ec) return send_error("", errc::bad_json, "not valid JSON: " + ec.message());
-  if (!v.is_object()) return send_error("", errc::bad_message, "a message must be a JSON object");
-  handle(v.as_object());
+  if (d.err) return send_error(d.msg.id, d.err->code, d.err->message);
+  handle(d.msg);
 }
 
 bool native_socket::begin_request(const std::string& id) {
@@ -252,45 +192,32 @@ void native_socket::end_request() {
   if (inflight_ > 0) --inflight_;
 }
 
-void native_socket::handle(const json::object& msg) {
-  std::string id;
-  if (const auto* i = msg.if_contains("id")) {
-    if (i->is_string()) id = std::string(i->get_string());
-    else if (i->is_int64()) id = std::to_string(i->get_int64());
-  }
-  const auto* type = msg.if_contains("type");
-  if (type == nullptr || !type->is_string())
-    return send_error(id, errc::bad_message, "type: required string");
-  const std::string_view t = type->get_string();
-  if (t == "pong") return;
+void native_socket::handle(const native_msg& msg) {
+  if (msg.type == native_msg::kind::pong) return;
   last_activity_ms_ = now_ms();
-  if (t == "ping") return send_text("{\"type\":\"pong\"" + (id.empty() ? std::string() : ",\"id\":" + json_quote(id)) + "}");
-  if (t == "subscribe") return handle_subscribe(msg, id);
-  if (t == "unsubscribe") return handle_unsubscribe(msg, id);
-  if (t == "request") return handle_request(msg, id);
-  if (t == "auth") return send_error(id, errc::bad_message, "already authenticated");
-  send_error(id, errc::unknown_type, "unknown message type '" + std::string(t) + "'");
+  switch (msg.type) {
+    case native_msg::kind::ping:
+      return send_text("{\"type\":\"pong\"" +
+                       (msg.id.empty() ? std::string() : ",\"id\":" + json_quote(msg.id)) + "}");
+    case native_msg::kind::subscribe: return handle_subscribe(msg);
+    case native_msg::kind::unsubscribe: return handle_unsubscribe(msg);
+    case native_msg::kind::request: return handle_request(msg);
+    case native_msg::kind::auth: return send_error(msg.id, errc::bad_message, "already authenticated");
+    case native_msg::kind::pong: return;
+  }
 }
 
-void native_socket::handle_subscribe(const json::object& msg, const std::string& id) {
-  const auto* fl = msg.if_contains("filters");
-  if (fl == nullptr || !fl->is_array()) return send_error(id, errc::bad_message, "filters: required array");
-  const auto& arr = fl->get_array();
-  if (arr.empty()) return send_error(id, errc::invalid_filter, "filters: at least one filter");
-  if (arr.size() > svc_.native.filters.max_filters)
-    return send_error(id, errc::invalid_filter, "filters: more than " + std::to_string(svc_.native.filters.max_filters));
-  auto snap = get_bool(msg, "snapshot");
-  if (!snap) return send_error(id, errc::bad_message, snap.err().message);
+void native_socket::handle_subscribe(const native_msg& msg) {
+  const std::string& id = msg.id;
   subscription sub;
   sub.id = new_id("sub_");
-  sub.snapshot = snap->value_or(false);
+  sub.snapshot = msg.snapshot;
   std::vector<std::string> listed;
-  for (std::size_t i = 0; i < arr.size(); ++i) {
-    auto spec = parse_filter(arr[i], "filters[" + std::to_string(i) + "]");
-    if (!spec) return send_error(id, spec.err().code, spec.err().message);
-    auto f = filter::compile(*spec, who_.tenant, svc_.native.filters);
+  for (std::size_t i = 0; i < msg.filters.size(); ++i) {
+    const filter_spec& spec = msg.filters[i];
+    auto f = filter::compile(spec, who_.tenant, svc_.native.filters);
     if (!f) return send_error(id, errc::invalid_filter, "filters[" + std::to_string(i) + "]." + f.err().message);
-    if (spec->subjects) listed.insert(listed.end(), spec->subjects->begin(), spec->subjects->end());
+    if (spec.subjects) listed.insert(listed.end(), spec.subjects->begin(), spec.subjects->end());
     sub.filters.push_back(std::move(*f));
   }
   if (!begin_request(id)) return;
@@ -303,7 +230,7 @@ void native_socket::handle_subscribe(const json::object& msg, const std::string&
       [this, statuses, id, sub = std::move(sub)]() mutable {
         end_request();
         json::array echoed;
-        for (const auto& f : sub.filters) echoed.push_back(spec_json(f.spec()));
+        for (const auto& f : sub.filters) echoed.push_back(filter_json(f.spec()));
         json::object ack{{"type", "ack"}, {"id", id},
                          {"subscription", json::object{{"id", sub.id}, {"filters", echoed},
                                                        {"subjects", *statuses}}}};
@@ -345,17 +272,13 @@ void native_socket::handle_subscribe(const json::object& msg, const std::string&
       });
 }
 
-void native_socket::handle_unsubscribe(const json::object& msg, const std::string& id) {
+void native_socket::handle_unsubscribe(const native_msg& msg) {
+  const std::string& id = msg.id;
   std::vector<filter_spec> remove;
-  if (const auto* fl = msg.if_contains("filters"); fl != nullptr && !fl->is_null()) {
-    if (!fl->is_array()) return send_error(id, errc::bad_message, "filters: must be an array");
-    for (std::size_t i = 0; i < fl->get_array().size(); ++i) {
-      auto spec = parse_filter(fl->get_array()[i], "filters[" + std::to_string(i) + "]");
-      if (!spec) return send_error(id, spec.err().code, spec.err().message);
-      auto f = filter::compile(*spec, who_.tenant, svc_.native.filters);
-      if (!f) return send_error(id, errc::invalid_filter, f.err().message);
-      remove.push_back(f->spec());
-    }
+  for (std::size_t i = 0; i < msg.filters.size(); ++i) {
+    auto f = filter::compile(msg.filters[i], who_.tenant, svc_.native.filters);
+    if (!f) return send_error(id, errc::invalid_filter, "filters[" + std::to_string(i) + "]." + f.err().message);
+    remove.push_back(f->spec());
   }
   const std::size_t shard = conn_.shard();
   const std::uint64_t me = sink_id_;
@@ -378,24 +301,19 @@ void native_socket::handle_unsubscribe(const json::object& msg, const std::strin
   });
 }
 
-void native_socket::handle_request(const json::object& msg, const std::string& id) {
-  auto method = get_string(msg, "method");
-  auto path = get_string(msg, "path");
-  if (!method || !*method) return send_error(id, errc::bad_message, "method: required string");
-  if (!path || !*path || (*path)->empty() || (**path)[0] != '/')
-    return send_error(id, errc::bad_message, "path: required, starting with '/'");
-  if ((*path)->size() > svc_.native.max_path_bytes) return send_error(id, errc::too_large, "path: too long");
+void native_socket::handle_request(const native_msg& msg) {
+  const std::string& id = msg.id;
+  if (msg.path.size() > svc_.native.max_path_bytes) return send_error(id, errc::too_large, "path: too long");
   if (!begin_request(id)) return;
   http_request req;
-  req.method = **method;
-  req.target = **path;
+  req.method = msg.method;
+  req.target = msg.path;
   const auto q = req.target.find('?');
   req.path = req.target.substr(0, q);
   req.query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
   req.remote = conn_.remote();
   req.host = upgrade_.host;
-  if (const auto* b = msg.if_contains("body"); b != nullptr && !b->is_null())
-    req.body = b->is_string() ? std::string(b->get_string()) : json::serialize(*b);
+  req.body = msg.body;
   // The socket's identity, as a short-lived access token of its principal.
   token_claims c;
   c.aud = "native";
@@ -409,8 +327,7 @@ void native_socket::handle_request(const json::object& msg, const std::string& i
   c.iat_ms = now_ms();
   c.exp_ms = c.iat_ms + 60000;
   req.headers["authorization"] = "Bearer " + svc_.signer.issue(c);
-  if (const auto* k = msg.if_contains("idempotency_key"); k != nullptr && k->is_string())
-    req.headers["idempotency-key"] = std::string(k->get_string());
+  if (!msg.idempotency_key.empty()) req.headers["idempotency-key"] = msg.idempotency_key;
   auto res = std::make_shared<http_response>();
   conn_.offload([this, res, req = std::move(req)] { *res = routes_.dispatch(req); },
                 [this, res, id] {

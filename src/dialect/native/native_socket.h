@@ -9,6 +9,7 @@
 #include "api/router.h"
 #include "api/services.h"
 #include "core/hub.h"
+#include "dialect/native/native_codec.h"
 #include "transport/ws_types.h"
 
 namespace herald {
@@ -45,10 +46,10 @@ class native_socket final : public ws_handler, public session_sink {
   void start_auth(auth_request r);
   void authenticated(result<principal> p, const auth_request& r);
   void send_welcome(const resume_outcome* recovered, recovery_error failed);
-  void handle(const boost::json::object& msg);
-  void handle_subscribe(const boost::json::object& msg, const std::string& id);
-  void handle_unsubscribe(const boost::json::object& msg, const std::string& id);
-  void handle_request(const boost::json::object& msg, const std::string& id);
+  void handle(const native_msg& msg);
+  void handle_subscribe(const native_msg& msg);
+  void handle_unsubscribe(const native_msg& msg);
+  void handle_request(const native_msg& msg);
   void send_text(std::string text);
   void send_error(const std::string& id, errc code, const std::string& message);
   void fail(errc code, const std::string& message, int close_code);
