@@ -22,6 +22,7 @@ struct native_limits {
   std::int64_t absolute_timeout_s = 86400;  // connection age: 4009
   std::int64_t recovery_window_s = 180;     // a session outlives its socket this long
   std::size_t recovery_buffer = 1000;       // last deliveries kept for resume
+  std::size_t max_log_replay = 10000;       // a resume older than the ring pages the log this far
   std::size_t max_inflight = 10;            // unanswered requests per socket
   std::size_t max_message_bytes = 65536;    // inbound frame: 1009
   std::size_t max_connections_per_session = 50;  // sockets per login session: 4029

@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api/filter_json.h"
 #include "core/clock.h"
 
 namespace herald {
@@ -119,6 +120,96 @@ status persist(store& st, const subject_record& r) {
   return put(st, "subject", key2(r.tenant, r.id), stored_json(r));
 }
 status persist(store& st, const jwt_record& r) { return put(st, "jwt", r.jti, stored_json(r)); }
+
+json::object stored_json(const session_state& s) {
+  const principal& p = s.who;
+  json::object who{{"kind", p.kind == principal_kind::app ? "app" : "user"}, {"tenant", p.tenant},
+                   {"app_id", p.app_id}, {"role", role_name(p.app_role)}, {"scopes", p.scopes},
+                   {"via_api_key", p.via_api_key}, {"user_id", p.user_id},
+                   {"login_session", p.login_session}, {"extension_id", p.extension_id},
+                   {"user_admin", p.user_admin}, {"trackers", opt_list(p.trackers)}};
+  json::object o{{"id", s.id}, {"resume_token", s.resume_token}, {"dialect", s.dialect},
+                 {"who", who}, {"seq", s.seq}, {"seq_base", s.seq_base},
+                 {"anchor_valid", s.anchor_valid}, {"anchor_seq", s.anchor_seq},
+                 {"anchor_offset", s.anchor_offset}, {"processed_offset", s.processed_offset}};
+  if (s.has_sub) {
+    json::array filters;
+    for (const auto& f : s.filters) filters.push_back(filter_json(f));
+    o["sub"] = json::object{{"id", s.sub_id}, {"filters", filters}, {"snapshot", s.snapshot},
+                            {"tenant_root", s.tenants.root}, {"subtree", s.tenants.subtree}};
+  }
+  return o;
+}
+
+std::optional<session_state> parse_session_state(const json::object& o) {
+  session_state s;
+  s.id = str(o, "id");
+  s.resume_token = str(o, "resume_token");
+  s.dialect = str(o, "dialect");
+  const auto* who = o.if_contains("who");
+  if (s.id.empty() || who == nullptr || !who->is_object()) return std::nullopt;
+  const auto& w = who->as_object();
+  principal& p = s.who;
+  p.kind = str(w, "kind") == "user" ? principal_kind::user : principal_kind::app;
+  p.tenant = str(w, "tenant");
+  p.app_id = str(w, "app_id");
+  p.app_role = parse_role(str(w, "role")).value_or(role::app);
+  p.scopes = static_cast<std::uint32_t>(num(w, "scopes"));
+  p.via_api_key = flag(w, "via_api_key");
+  p.user_id = str(w, "user_id");
+  p.login_session = str(w, "login_session");
+  p.extension_id = str(w, "extension_id");
+  p.user_admin = flag(w, "user_admin");
+  p.trackers = read_list(w, "trackers");
+  auto u64 = [&](std::string_view k) {
+    const auto* v = o.if_contains(k);
+    if (v == nullptr) return std::uint64_t{0};
+    if (v->is_uint64()) return v->get_uint64();
+    return v->is_int64() && v->get_int64() >= 0 ? static_cast<std::uint64_t>(v->get_int64()) : 0;
+  };
+  s.seq = u64("seq");
+  s.seq_base = u64("seq_base");
+  s.anchor_valid = flag(o, "anchor_valid");
+  s.anchor_seq = u64("anchor_seq");
+  s.anchor_offset = num(o, "anchor_offset");
+  s.processed_offset = num(o, "processed_offset");
+  if (const auto* sub = o.if_contains("sub"); sub != nullptr && sub->is_object()) {
+    const auto& so = sub->as_object();
+    s.has_sub = true;
+    s.sub_id = str(so, "id");
+    s.snapshot = flag(so, "snapshot");
+    s.tenants.root = str(so, "tenant_root");
+    s.tenants.subtree = flag(so, "subtree");
+    if (const auto* fl = so.if_contains("filters"); fl != nullptr && fl->is_array()) {
+      for (const auto& f : fl->get_array()) {
+        auto spec = parse_filter_json(f, "filter");
+        if (!spec) return std::nullopt;
+        s.filters.push_back(std::move(*spec));
+      }
+    }
+  }
+  return s;
+}
+
+status persist_sessions(store& st, const std::vector<session_state>& sessions) {
+  for (const auto& s : sessions)
+    if (status r = put(st, "session", s.id, stored_json(s)); !r) return r;
+  return {};
+}
+
+std::vector<session_state> take_sessions(store& st) {
+  std::vector<session_state> out;
+  auto recs = st.load_records("session");
+  if (!recs) throw std::runtime_error("loading sessions: " + recs.err().message);
+  for (const auto& r : *recs) {
+    boost::system::error_code ec;
+    auto v = json::parse(r.json, ec);
+    if (!ec && v.is_object())
+      if (auto s = parse_session_state(v.as_object())) out.push_back(std::move(*s));
+    (void)st.erase_record("session", r.key);
+  }
+  return out;
+}
 
 void load_directory(store& st, directory& dir) {
   auto each = [&](std::string_view kind, auto&& fn) {

@@ -6,6 +6,7 @@
 #include <boost/json/object.hpp>
 
 #include "core/directory.h"
+#include "core/session.h"
 #include "store/store.h"
 
 namespace herald {
@@ -31,6 +32,13 @@ status persist(store& st, const user_record& r);
 status persist(store& st, const login_record& r);
 status persist(store& st, const subject_record& r);
 status persist(store& st, const jwt_record& r);
+
+// Sessions kept across a drain (kind "session").
+boost::json::object stored_json(const session_state& s);
+std::optional<session_state> parse_session_state(const boost::json::object& o);
+// Persists every session (drain) / loads and forgets them (start-up). Start-up and shutdown only.
+status persist_sessions(store& st, const std::vector<session_state>& sessions);
+std::vector<session_state> take_sessions(store& st);
 
 // Loads every record kind into `dir`. Throws on a store failure (start-up).
 void load_directory(store& st, directory& dir);

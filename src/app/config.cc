@@ -73,6 +73,7 @@ const std::vector<key>& keys() {
       HERALD_INT("native.absolute_timeout", "seconds a socket may live: 4009", native.absolute_timeout_s),
       HERALD_INT("native.recovery_window", "seconds a session outlives its socket", native.recovery_window_s),
       HERALD_INT("native.recovery_buffer", "deliveries kept per session for resume", native.recovery_buffer),
+      HERALD_INT("native.max_log_replay", "missed events a resume may page from the log past the ring", native.max_log_replay),
       HERALD_INT("native.max_inflight", "unanswered requests per socket", native.max_inflight),
       HERALD_INT("native.max_message_bytes", "largest client frame (1009)", native.max_message_bytes),
       HERALD_INT("native.max_connections_per_session", "sockets per login session (4029)", native.max_connections_per_session),

@@ -132,8 +132,22 @@ int serve(const config& cfg, bool demo) {
   so.limits.max_header_bytes = cfg.native.max_path_bytes + 8192;
   server srv(so);
 
-  hub h(srv.shard_posts(), &dir,
-        hub_options{cfg.native.recovery_buffer, cfg.native.recovery_window_s * 1000});
+  hub_options ho;
+  ho.recovery_buffer = cfg.native.recovery_buffer;
+  ho.recovery_window_ms = cfg.native.recovery_window_s * 1000;
+  ho.max_log_replay = cfg.native.max_log_replay;
+  ho.read_log = [&db](std::int64_t after, std::size_t limit) {
+    log_query q;
+    q.after_offset = after;
+    q.limit = limit;
+    auto rows = db.read(q);
+    return rows ? std::move(*rows) : std::vector<event_ptr>{};
+  };
+  ho.blocking = [&srv](std::function<void()> f) { srv.offload(std::move(f)); };
+  ho.start_offset = db.last_offset();
+  hub h(srv.shard_posts(), &dir, ho);
+  // Sessions a drain persisted: back, detached, their recovery window starting now.
+  h.import_sessions(take_sessions(db));
   db.set_append_listener([&h](std::vector<event_ptr> batch) { h.publish(std::move(batch)); });
   token_signer signer(token_key);
   services svc{cfg.core, cfg.native, dir, db, h, signer, admin_key, token_key, cfg.public_url, {}, {}, {}, {}};
@@ -189,6 +203,9 @@ int serve(const config& cfg, bool demo) {
   }
   stop_cv.notify_all();
   pruner.join();
+  // Every socket is closed and every shard stopped: keep what sessions need to resume.
+  if (status ps = persist_sessions(db, h.export_sessions()); !ps)
+    spdlog::error("persisting sessions: {}", ps.err().message);
   db.close();
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes sigwait if run() ended on its own
   waiter.join();

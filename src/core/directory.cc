@@ -101,6 +101,7 @@ bool directory::user_conflicts(const user_record& u) const {
   return false;
 }
 void directory::put_user(const user_record& u) {
+  bump();
   wlock l(mu_);
   users_[u.id] = u;
 }
@@ -116,6 +117,7 @@ std::vector<user_record> directory::users_by_login(std::string_view login) const
   return out;
 }
 bool directory::remove_user(std::string_view id) {
+  bump();
   wlock l(mu_);
   auto it = users_.find(id);
   if (it == users_.end()) return false;
@@ -138,6 +140,14 @@ std::optional<login_record> directory::login(std::string_view id) const {
   rlock l(mu_);
   return find_copy(logins_, id);
 }
+std::optional<login_record> directory::update_login(
+    std::string_view id, const std::function<void(login_record&)>& fn) {
+  wlock l(mu_);
+  auto it = logins_.find(id);
+  if (it == logins_.end()) return std::nullopt;
+  fn(it->second);
+  return it->second;
+}
 std::vector<std::string> directory::end_logins_of(std::string_view user_id,
                                                   std::string_view app_id) {
   wlock l(mu_);
@@ -153,6 +163,7 @@ std::vector<std::string> directory::end_logins_of(std::string_view user_id,
 }
 
 void directory::put_subject(const subject_record& s) {
+  bump();
   wlock l(mu_);
   subjects_[key2(s.tenant, s.id)] = s;
 }

@@ -4,7 +4,9 @@
 // read-mostly; lookups return copies so no reference outlives the lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <shared_mutex>
@@ -93,6 +95,10 @@ class directory final : public subject_lookup {
   // Login sessions.
   void put_login(const login_record& l);
   std::optional<login_record> login(std::string_view id) const;
+  // Read-modify-write of login `id` under the lock (e.g. raising `counter`, ending it); the
+  // updated record, or nullopt when there is no such login.
+  std::optional<login_record> update_login(std::string_view id,
+                                           const std::function<void(login_record&)>& fn);
   // Ends every open login session matching (user_id or app_id); returns their ids.
   std::vector<std::string> end_logins_of(std::string_view user_id, std::string_view app_id);
 
@@ -104,6 +110,10 @@ class directory final : public subject_lookup {
   std::optional<subject_flags> flags(std::string_view tenant,
                                      std::string_view subject) const override;
 
+  // Bumped by every change that can alter what a principal may see (subject flags, users):
+  // a session's log anchor is only replayed under the epoch it was taken in.
+  std::uint64_t policy_epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
+
   // JWT credentials.
   void put_jwt(const jwt_record& j);
   std::optional<jwt_record> jwt(std::string_view jti) const;
@@ -112,6 +122,8 @@ class directory final : public subject_lookup {
 
  private:
   static std::string key2(std::string_view a, std::string_view b);
+  void bump() noexcept { epoch_.fetch_add(1, std::memory_order_acq_rel); }
+  std::atomic<std::uint64_t> epoch_{0};
   mutable std::shared_mutex mu_;
   std::map<std::string, tenant_record, std::less<>> tenants_;
   std::map<std::string, app_record, std::less<>> apps_;

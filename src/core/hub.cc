@@ -40,6 +40,7 @@ struct hub::shard_state {
   // Per batch: deliveries for sinks on other shards, and local sinks to flush.
   std::vector<std::vector<std::pair<std::uint64_t, delivery>>> outbox;
   std::vector<session_sink*> touched;
+  std::int64_t last_offset = 0;  // the highest offset fanned out on this shard
 };
 
 hub::hub(std::vector<post_fn> shards, const directory* subjects, hub_options opts)
@@ -47,6 +48,7 @@ hub::hub(std::vector<post_fn> shards, const directory* subjects, hub_options opt
   for (std::size_t i = 0; i < shards_.size(); ++i) {
     state_.push_back(std::make_unique<shard_state>());
     state_.back()->outbox.resize(shards_.size());
+    state_.back()->last_offset = opts_.start_offset;
   }
 }
 
@@ -144,7 +146,7 @@ void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot) {
   s.ring.emplace_back(s.seq, e);
   while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
   stats_.deliveries.fetch_add(1, std::memory_order_relaxed);
-  if (!s.sink) return;
+  if (!s.sink || s.replaying) return;
   delivery d{s.seq, e, s.sub_id, snapshot};
   if (s.sink.shard == s.home_shard && !s.route_via_post) {
     if (session_sink* k = find_sink(s.sink.conn)) {
@@ -189,6 +191,7 @@ void hub::fan_out(shard_state& sh, std::size_t shard, const std::vector<event_pt
     if (auto it = sh.by_tenant.find(e->tenant); it != sh.by_tenant.end())
       for (session* s : it->second) consider(s);
     for (session* s : sh.wide) consider(s);
+    sh.last_offset = std::max(sh.last_offset, e->offset);
   }
   flush_outboxes(sh);
 }
@@ -222,6 +225,15 @@ void hub::set_subscription(session& s, subscription sub, bool gathering) {
   s.pending.clear();
   s.snapshot_floor.clear();
   index_add(sh, s);
+  if (gathering) s.anchor_valid = false;
+  else set_anchor(sh, s);
+}
+
+void hub::set_anchor(shard_state& sh, session& s) {
+  s.anchor_valid = true;
+  s.anchor_seq = s.seq;
+  s.anchor_offset = sh.last_offset;
+  s.anchor_epoch = dir_ != nullptr ? dir_->policy_epoch() : 0;
 }
 
 void hub::clear_subscription(session& s) {
@@ -229,6 +241,7 @@ void hub::clear_subscription(session& s) {
   s.sub.reset();
   s.gathering = false;
   s.pending.clear();
+  s.anchor_valid = false;
 }
 
 void hub::release_snapshot(session& s, const std::vector<event_ptr>& copies) {
@@ -242,6 +255,7 @@ void hub::release_snapshot(session& s, const std::vector<event_ptr>& copies) {
   held.swap(s.pending);
   for (const event_ptr& e : held)
     if (wants(s, *e)) emit(sh, s, e, false);
+  set_anchor(sh, s);
   flush_outboxes(sh);
 }
 
@@ -302,8 +316,11 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
     return fail(recovery_error::expired);
   }
   if (last_seq > s.seq) return fail(recovery_error::unknown_session);
-  if (last_seq < s.seq && (s.ring.empty() || s.ring.front().first > last_seq + 1))
-    return fail(recovery_error::buffer_overflow);
+  const bool in_ring = last_seq == s.seq || (!s.ring.empty() && s.ring.front().first <= last_seq + 1);
+  const bool from_log = !in_ring && opts_.read_log && opts_.blocking && s.sub && s.anchor_valid &&
+                        last_seq >= s.anchor_seq && s.seq - last_seq <= opts_.max_log_replay &&
+                        s.anchor_epoch == (dir_ != nullptr ? dir_->policy_epoch() : 0);
+  if (!in_ring && !from_log) return fail(recovery_error::buffer_overflow);
 
   if (s.sink) {
     const sink_ref old = s.sink;
@@ -312,14 +329,86 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
     });
   }
   s.sink = sink;
-  s.route_via_post = true;  // until the hand-over below has run on the sink's shard
+  s.route_via_post = true;  // until the hand-over has run on the sink's shard
+  if (in_ring) {
+    std::vector<delivery> replay;
+    for (const auto& [seq, e] : s.ring)
+      if (seq > last_seq) replay.push_back(delivery{seq, e, s.sub_id, false});
+    return hand_over(s, sink, last_seq, std::move(replay), std::move(done));
+  }
+  // The gap starts before the ring: match the log again from the anchor, off the shard. New
+  // matches meanwhile wait in the ring (replaying).
+  s.replaying = true;
+  const std::uint64_t end_seq = s.ring.empty() ? s.seq : s.ring.front().first - 1;
+  auto probe = std::make_shared<session>();
+  probe->who = s.who;
+  probe->sub = s.sub;
+  probe->snapshot_floor = s.snapshot_floor;
+  const std::int64_t anchor_offset = s.anchor_offset;
+  const std::uint64_t anchor_seq = s.anchor_seq;
+  const std::size_t home = s.home_shard;
+  opts_.blocking([this, probe, anchor_offset, anchor_seq, end_seq, last_seq, home, id, sink,
+                  done = std::move(done)]() mutable {
+    std::vector<event_ptr> found;
+    bool ok = true;
+    std::int64_t after = anchor_offset;
+    std::uint64_t k = anchor_seq;
+    while (k < end_seq) {
+      auto page = opts_.read_log(after, 1000);
+      if (page.empty()) {
+        ok = false;  // the log lost events (retention) or was never consistent: do not guess
+        break;
+      }
+      for (const event_ptr& e : page) {
+        after = e->offset;
+        if (!wants(*probe, *e)) continue;
+        if (++k > last_seq) found.push_back(e);
+        if (k == end_seq) break;
+      }
+    }
+    post(home, [this, id, sink, last_seq, end_seq, found = std::move(found), ok,
+                done = std::move(done)]() mutable {
+      finish_log_resume(id, sink, last_seq, end_seq, std::move(found), ok, std::move(done));
+    });
+  });
+}
+
+void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t last_seq,
+                            std::uint64_t end_seq, std::vector<event_ptr> found, bool ok,
+                            std::function<void(resume_outcome)> done) {
+  auto& sh = *state_[this_shard];
+  auto it = sh.sessions.find(id);
+  auto fail = [&](recovery_error e) {
+    stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
+    post(sink.shard, [done = std::move(done), e] { done(resume_outcome{e, {}, {}, 0, 0, nullptr}); });
+  };
+  if (it == sh.sessions.end() || it->second->sink.conn != sink.conn)
+    return fail(recovery_error::unknown_session);  // expired or taken by a newer resume meanwhile
+  session& s = *it->second;
+  s.replaying = false;
+  // The ring must still continue right after what the log gave.
+  const bool joined = s.ring.empty() ? s.seq == end_seq : s.ring.front().first <= end_seq + 1;
+  if (!ok || found.size() != end_seq - last_seq || !joined) {
+    s.sink = {};
+    s.route_via_post = false;
+    s.detached_at_ms = now_ms();
+    return fail(recovery_error::buffer_overflow);
+  }
   std::vector<delivery> replay;
-  for (const auto& [seq, e] : s.ring)
-    if (seq > last_seq) replay.push_back(delivery{seq, e, s.sub_id, false});
+  std::uint64_t seq = last_seq;
+  for (const event_ptr& e : found) replay.push_back(delivery{++seq, e, s.sub_id, false});
+  for (const auto& [rs, e] : s.ring)
+    if (rs > end_seq) replay.push_back(delivery{rs, e, s.sub_id, false});
+  hand_over(s, sink, last_seq, std::move(replay), std::move(done));
+}
+
+void hub::hand_over(session& s, sink_ref sink, std::uint64_t last_seq, std::vector<delivery> replay,
+                    std::function<void(resume_outcome)> done) {
   resume_outcome out{recovery_error::none, session_ref{s.home_shard, s.id}, s.resume_token,
                      last_seq, s.seq_base, s.sub_id};
   stats_.recoveries_ok.fetch_add(1, std::memory_order_relaxed);
   const std::size_t home = s.home_shard;
+  const std::string id = s.id;
   post(sink.shard, [this, sink, home, id, out = std::move(out), replay = std::move(replay),
                     done = std::move(done)] {
     done(out);
@@ -327,10 +416,10 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
       for (const delivery& d : replay) k->on_deliver(d);
       k->on_batch_end();
     }
-    if (home == this_shard) {
+    run_on(home, [this, home, id] {
       auto& sessions = state_[home]->sessions;
       if (auto it2 = sessions.find(id); it2 != sessions.end()) it2->second->route_via_post = false;
-    }
+    });
   });
 }
 
@@ -395,6 +484,98 @@ void hub::tick(std::int64_t now) {
   for (const auto& [id, s] : sh.sessions)
     if (!s->sink && now - s->detached_at_ms > s->recovery_window_ms) expired.push_back(id);
   for (const auto& id : expired) drop_session(sh, id);
+}
+
+std::vector<session_state> hub::export_sessions() const {
+  std::vector<session_state> out;
+  for (const auto& sh : state_) {
+    for (const auto& [id, sp] : sh->sessions) {
+      const session& s = *sp;
+      session_state st;
+      st.id = s.id;
+      st.resume_token = s.resume_token;
+      st.dialect = s.dialect;
+      st.who = s.who;
+      st.seq = s.seq;
+      st.seq_base = s.seq_base;
+      if (s.sub) {
+        st.has_sub = true;
+        st.sub_id = s.sub->id;
+        for (const auto& f : s.sub->filters) st.filters.push_back(f.spec());
+        st.snapshot = s.sub->snapshot;
+        st.tenants = s.sub->tenants;
+      }
+      st.anchor_valid = s.anchor_valid && !s.gathering;
+      st.anchor_seq = s.anchor_seq;
+      st.anchor_offset = s.anchor_offset;
+      st.processed_offset = sh->last_offset;
+      out.push_back(std::move(st));
+    }
+  }
+  return out;
+}
+
+void hub::import_sessions(const std::vector<session_state>& states) {
+  const std::int64_t now = now_ms();
+  std::size_t next = 0;
+  for (const session_state& st : states) {
+    const std::size_t shard = next++ % shards_.size();
+    auto& sh = *state_[shard];
+    auto s = std::make_unique<session>();
+    s->id = st.id;
+    s->resume_token = st.resume_token;
+    s->who = st.who;
+    s->dialect = st.dialect;
+    s->home_shard = shard;
+    s->seq = st.seq;
+    s->seq_base = st.seq_base;
+    s->ring_capacity = opts_.recovery_buffer;
+    s->recovery_window_ms = opts_.recovery_window_ms;
+    s->detached_at_ms = now;
+    if (st.has_sub) {
+      subscription sub;
+      sub.id = st.sub_id;
+      sub.snapshot = st.snapshot;
+      sub.tenants = st.tenants;
+      bool ok = true;
+      filter_limits unlimited{1u << 20, 1u << 20, 1u << 20, 1u << 20};
+      for (const auto& spec : st.filters) {
+        auto f = filter::compile(spec, st.who.tenant, unlimited);
+        if (!f) {
+          ok = false;
+          break;
+        }
+        sub.filters.push_back(std::move(*f));
+      }
+      if (ok) {
+        s->sub_id = std::make_shared<const std::string>(sub.id);
+        s->sub = std::move(sub);
+        index_add(sh, *s);
+      }
+    }
+    s->anchor_valid = st.anchor_valid && s->sub.has_value();
+    s->anchor_seq = st.anchor_seq;
+    s->anchor_offset = st.anchor_offset;
+    s->anchor_epoch = dir_ != nullptr ? dir_->policy_epoch() : 0;
+    // Catch up: events committed after this session's shard last matched.
+    if (s->sub && opts_.read_log) {
+      std::int64_t after = st.processed_offset;
+      for (;;) {
+        auto page = opts_.read_log(after, 1000);
+        if (page.empty()) break;
+        for (const event_ptr& e : page) {
+          after = e->offset;
+          if (wants(*s, *e)) emit(sh, *s, e, false);
+        }
+      }
+    }
+    {
+      std::lock_guard l(registry_mu_);
+      home_of_[s->id] = shard;
+    }
+    sh.sessions.emplace(s->id, std::move(s));
+    stats_.sessions_open.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace herald

@@ -54,6 +54,14 @@ class session_sink {
 struct hub_options {
   std::size_t recovery_buffer = 1000;
   std::int64_t recovery_window_ms = 180000;
+  // A resume whose gap is older than the ring pages it from the event log, up to this many
+  // events; past it (or without read_log) the outcome is buffer_overflow.
+  std::size_t max_log_replay = 10000;
+  // Up to `limit` events with offset > `after`, in offset order. Blocking: the hub calls it
+  // only through `blocking` (a thread pool) or at start-up.
+  std::function<std::vector<event_ptr>(std::int64_t after, std::size_t limit)> read_log;
+  std::function<void(std::function<void()>)> blocking;
+  std::int64_t start_offset = 0;  // the log's last offset when the hub starts
 };
 
 enum class recovery_error { none, expired, buffer_overflow, unknown_session, forbidden };
@@ -145,6 +153,12 @@ class hub {
   // Shard-only: expire detached sessions past their window. Call about once a second.
   void tick(std::int64_t now_ms);
 
+  // Only while no shard thread runs (after the server stopped): every session's state.
+  std::vector<session_state> export_sessions() const;
+  // Only before the shards start: recreates sessions (detached, window starting now), matching
+  // the log after each one's processed_offset so their seq covers every committed event.
+  void import_sessions(const std::vector<session_state>& states);
+
   hub_stats& stats() noexcept { return stats_; }
 
  private:
@@ -159,6 +173,12 @@ class hub {
   void resume_on_home(const std::string& id, const std::string& token, std::uint64_t last_seq,
                       const principal& who, sink_ref sink,
                       std::function<void(resume_outcome)> done);
+  void hand_over(session& s, sink_ref sink, std::uint64_t last_seq, std::vector<delivery> replay,
+                 std::function<void(resume_outcome)> done);
+  void finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t last_seq,
+                         std::uint64_t end_seq, std::vector<event_ptr> found, bool ok,
+                         std::function<void(resume_outcome)> done);
+  void set_anchor(shard_state& sh, session& s);
 
   std::vector<post_fn> shards_;
   std::vector<std::unique_ptr<shard_state>> state_;

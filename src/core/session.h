@@ -39,6 +39,23 @@ struct subscription {
   tenant_set tenants;
 };
 
+// What a session needs to survive a restart (drain persists it, start-up imports it). The
+// ring is not kept: resumes re-derive it from the log through the anchor.
+struct session_state {
+  std::string id, resume_token, dialect;
+  principal who;
+  std::uint64_t seq = 0, seq_base = 0;
+  bool has_sub = false;
+  std::string sub_id;
+  std::vector<filter_spec> filters;  // `~` already resolved
+  bool snapshot = false;
+  tenant_set tenants;
+  bool anchor_valid = false;
+  std::uint64_t anchor_seq = 0;
+  std::int64_t anchor_offset = 0;
+  std::int64_t processed_offset = 0;  // events above it were not matched yet at export
+};
+
 struct session {
   std::string id;
   std::string resume_token;
@@ -57,7 +74,15 @@ struct session {
   sink_ref sink;
   std::int64_t detached_at_ms = 0;  // valid while !sink
   bool in_index = false;
-  bool route_via_post = false;  // a resume hand-over is in flight: keep deliveries FIFO
+  bool route_via_post = false;
+  // The log anchor: the seq and this shard's offset frontier when the current subscription
+  // began matching live events. With it, deliveries older than the ring are re-derived from
+  // the event log by matching again (same filters, same policy epoch).
+  bool anchor_valid = false;
+  std::uint64_t anchor_seq = 0;
+  std::int64_t anchor_offset = 0;
+  std::uint64_t anchor_epoch = 0;
+  bool replaying = false;  // a resume is reading the log: new matches wait in the ring  // a resume hand-over is in flight: keep deliveries FIFO
 
   // Snapshot gating: while gathering, live matches wait in `pending` (no seq yet).
   bool gathering = false;

@@ -71,6 +71,9 @@ class store {
   // Drops events older than `before_ms` (retained states' events are kept) and expired guards.
   virtual status prune(std::int64_t before_ms) = 0;
 
+  // The highest offset committed so far (0 when the log is empty). Thread-safe.
+  virtual std::int64_t last_offset() const = 0;
+
   // Reachability for /readyz.
   virtual status ping() = 0;
 

@@ -12,6 +12,7 @@
 #include <boost/json/fwd.hpp>
 
 #include "core/errc.h"
+#include "api/filter_json.h"
 #include "core/filter.h"
 
 namespace herald {
@@ -37,10 +38,5 @@ struct native_decoded {
 
 // `max_filters` bounds a subscribe before any filter is compiled.
 native_decoded decode_native(std::string_view text, std::size_t max_filters);
-
-// A filter object {topic, types?, subjects?, where?}; `at` prefixes error messages.
-result<filter_spec> parse_filter_json(const boost::json::value& v, const std::string& at);
-// The filter as echoed in a subscribe ack.
-boost::json::object filter_json(const filter_spec& f);
 
 }  // namespace herald

@@ -383,7 +383,11 @@ void native_socket::on_tick(std::int64_t now) {
     phase_ = phase::closed;
     return conn_.close(4008, "idle timeout");
   }
-  if (now - std::max(last_in_ms_, last_out_ms_) >= n.heartbeat_interval_s * 1000) {
+  // Ping when the client has been quiet (even while events flow out: a listening client
+  // answers the ping frame) or the connection is quiet both ways; at most once per interval.
+  const std::int64_t hb_ms = n.heartbeat_interval_s * 1000;
+  if ((now - last_in_ms_ >= hb_ms || now - last_out_ms_ >= hb_ms) && now - last_ping_ms_ >= hb_ms) {
+    last_ping_ms_ = now;
     send_text("{\"type\":\"ping\"}");
     conn_.ping();
   }

@@ -70,6 +70,7 @@ class native_socket final : public ws_handler, public session_sink {
   std::string resume_token_;
   std::size_t inflight_ = 0;
   std::int64_t opened_ms_ = 0, last_in_ms_ = 0, last_out_ms_ = 0, last_activity_ms_ = 0;
+  std::int64_t last_ping_ms_ = 0;  // last heartbeat ping sent (on_tick)
   bool slow_ = false;
 };
 

@@ -179,4 +179,9 @@ void memory_store::close() {
   closed_ = true;
 }
 
+std::int64_t memory_store::last_offset() const {
+  std::shared_lock l(mu_);
+  return last_offset_;
+}
+
 }  // namespace herald

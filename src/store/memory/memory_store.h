@@ -40,6 +40,7 @@ class memory_store final : public store {
   status prune(std::int64_t before_ms) override;
   status ping() override;
   void close() override;
+  std::int64_t last_offset() const override;
   const char* name() const noexcept override { return "memory"; }
 
  private:

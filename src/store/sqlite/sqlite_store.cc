@@ -308,6 +308,7 @@ status sqlite_store::start(const std::string& data_dir) {
     if (!*r) return r->err();
   }
   last_offset_ = std::max(*meta_off, *max_off);
+  committed_offset_.store(last_offset_);
   last_time_ms_ = std::max(*meta_time, *max_time);
 
   writer_ = std::thread([this] { writer_loop(); });
@@ -439,6 +440,7 @@ void sqlite_store::run_jobs(std::vector<std::shared_ptr<job>>& jobs) {
     if (!st) return abort_tx(st.err());
   }
   if (status st = w.exec("COMMIT"); !st) return abort_tx(st.err());
+  committed_offset_.store(last_offset_);
   std::lock_guard lk(mu_);
   ++transactions_;
 }

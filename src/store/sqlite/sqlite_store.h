@@ -10,6 +10,7 @@
 // erase_record, claim_once, prune): those would wait on the writer itself.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -60,6 +61,7 @@ class sqlite_store final : public store {
   status prune(std::int64_t before_ms) override;
   status ping() override;
   void close() override;
+  std::int64_t last_offset() const override { return committed_offset_.load(); }
   const char* name() const noexcept override { return "sqlite"; }
 
   // Test hooks. Write transactions committed so far (group commit: fewer than the appends).
@@ -110,6 +112,7 @@ class sqlite_store final : public store {
   // Writer-thread state: the last offset and time assigned (persisted in the meta table).
   std::int64_t last_offset_ = 0;
   std::int64_t last_time_ms_ = 0;
+  std::atomic<std::int64_t> committed_offset_{0};  // last_offset_ as of the last COMMIT
 
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<conn>> pool_;
