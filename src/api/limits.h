@@ -36,6 +36,14 @@ struct native_limits {
   filter_limits filters;                    // max_filters and friends: invalid_filter
   std::size_t max_path_bytes = 8192;        // request path and query: 414
   std::int64_t idempotency_ttl_s = 86400;
+  // Events an app may publish per second, and in a burst: 429 + Retry-After past them. Sized
+  // so a benchmark on one machine never meets them.
+  std::size_t publish_rate = 1000000;
+  std::size_t publish_burst = 2000000;
+  // Failed authentications per remote address per second, and in a burst: past them every
+  // attempt from that address gets 429 (REST) or too_many_requests + 4029 (socket).
+  std::size_t auth_fail_rate = 5;
+  std::size_t auth_fail_burst = 20;
 };
 
 }  // namespace herald

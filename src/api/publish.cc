@@ -163,6 +163,13 @@ http_response publish_events(services& s, const principal& who, const http_reque
     return error_response(errc::bad_message, "body: an event object or an array of them");
   }
 
+  const auto n = static_cast<double>(drafts.size());
+  if (!s.publish_limiter.take(who.app_id, n, now_ms())) {
+    http_response r = error_response(errc::too_many_requests, "publish rate of this app exceeded");
+    r.headers.clear();
+    r.headers.emplace_back("Retry-After", std::to_string(s.publish_limiter.retry_after_s(who.app_id, n, now_ms())));
+    return r;
+  }
   auto appended = s.st.append(std::move(drafts));
   if (!appended) return error_response(appended.err());
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();

@@ -22,6 +22,11 @@ status connection_counter::acquire(const principal& who, std::size_t per_session
   return {};
 }
 
+std::string remote_address(const std::string& remote) {
+  const auto colon = remote.rfind(':');
+  return colon == std::string::npos ? remote : remote.substr(0, colon);
+}
+
 void connection_counter::release(const principal& who) {
   std::lock_guard g(mu_);
   auto dec = [](auto& m, const std::string& k) {

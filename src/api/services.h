@@ -14,6 +14,7 @@
 #include "auth/tokens.h"
 #include "core/directory.h"
 #include "core/hub.h"
+#include "core/rate_limit.h"
 #include "store/store.h"
 
 namespace herald {
@@ -30,6 +31,9 @@ class connection_counter {
   std::map<std::string, std::size_t, std::less<>> apps_, tenants_, logins_;
 };
 
+// The address part of "ip:port" (the key of per-address limits).
+std::string remote_address(const std::string& remote);
+
 // A publish validator a dialect registers for the types it reserves (design.md §3).
 using publish_validator = std::function<status(const event_draft&)>;
 
@@ -43,12 +47,16 @@ struct services {
   std::string admin_key;
   std::string token_key;   // raw bytes: signs tokens and JWT credentials
   std::string public_url;  // "http://HOST:PORT" as the listener is reached; for ws `uri`
-  connection_counter connections;
-  std::vector<publish_validator> validators;
+  connection_counter connections{};
+  std::vector<publish_validator> validators{};
+  rate_limiter publish_limiter{static_cast<double>(native.publish_rate),
+                               static_cast<double>(native.publish_burst)};
+  rate_limiter auth_failures{static_cast<double>(native.auth_fail_rate),
+                             static_cast<double>(native.auth_fail_burst)};
 
   // Idempotency keys being processed right now (a concurrent retry waits its turn: 409).
-  std::mutex idem_mu;
-  std::set<std::string> idem_inflight;
+  std::mutex idem_mu{};
+  std::set<std::string> idem_inflight{};
 };
 
 }  // namespace herald

@@ -88,7 +88,29 @@ const std::vector<key>& keys() {
       HERALD_INT("native.max_where_keys", "where keys per filter", native.filters.max_where_keys),
       HERALD_INT("native.max_types_per_filter", "types per filter", native.filters.max_types_per_filter),
       HERALD_INT("native.max_path_bytes", "request path and query (414)", native.max_path_bytes),
+      HERALD_INT("native.publish_rate", "events per second one app may publish (429)", native.publish_rate),
+      HERALD_INT("native.publish_burst", "events one app may publish in a burst", native.publish_burst),
+      HERALD_INT("native.auth_fail_rate", "failed authentications per second per address (then 429/4029)", native.auth_fail_rate),
+      HERALD_INT("native.auth_fail_burst", "failed authentications in a burst per address", native.auth_fail_burst),
       HERALD_INT("native.idempotency_ttl", "seconds an Idempotency-Key is kept", native.idempotency_ttl_s),
+      // [ringcentral] (ringcentral.md §6)
+      HERALD_BOOL("ringcentral.enabled", "serve the RingCentral dialect", ringcentral.enabled),
+      HERALD_STR("ringcentral.prefix", "path prefix of its REST companions and socket", ringcentral.prefix),
+      HERALD_STR("ringcentral.listen", "a listener of its own (not supported yet: leave empty)", ringcentral.listen),
+      HERALD_INT("ringcentral.max_connections_per_session", "open sockets per login (4029)", ringcentral.max_connections_per_session),
+      HERALD_INT("ringcentral.recovery_buffer_size", "events a WSG session keeps for recovery", ringcentral.recovery_buffer_size),
+      HERALD_INT("ringcentral.recovery_timeout", "seconds a WSG session outlives its socket", ringcentral.recovery_timeout_s),
+      HERALD_INT("ringcentral.idle_timeout", "seconds without inbound text or notification (WSG-902, 4008)", ringcentral.idle_timeout_s),
+      HERALD_INT("ringcentral.absolute_timeout", "seconds a socket may live (WSG-903, 4009)", ringcentral.absolute_timeout_s),
+      HERALD_INT("ringcentral.max_active_requests", "unanswered ClientRequests per socket (429 CMN-301)", ringcentral.max_active_requests),
+      HERALD_INT("ringcentral.ping_interval", "seconds of outbound quiet before a ping; 2x without inbound: 4008", ringcentral.ping_interval_s),
+      HERALD_INT("ringcentral.notify_pause_ms", "pause after ConnectionDetails and subscription replies (min 20)", ringcentral.notify_pause_ms),
+      HERALD_INT("ringcentral.ws_token_ttl", "seconds a ws token lives (reusable until then)", ringcentral.ws_token_ttl_s),
+      HERALD_INT("ringcentral.access_token_ttl", "default access token lifetime (a grant may ask 600..86400)", ringcentral.access_token_ttl_s),
+      HERALD_INT("ringcentral.refresh_token_ttl", "default and longest refresh token lifetime", ringcentral.refresh_token_ttl_s),
+      HERALD_INT("ringcentral.max_filters", "eventFilters per subscription", ringcentral.max_filters),
+      HERALD_INT("ringcentral.max_frame_bytes", "largest client frame (1009)", ringcentral.max_frame_bytes),
+      HERALD_BOOL("ringcentral.compress", "accept permessage-deflate (then every message is compressed)", ringcentral.compress),
   };
   return k;
 }
@@ -144,6 +166,15 @@ config load_config(const std::string& file, const std::map<std::string, std::str
   for (const auto& [name, value] : flags) set(c, name, value, "flag");
   if (c.native.heartbeat_interval_s < 1) throw std::runtime_error("native.heartbeat_interval: at least 1");
   if (c.native.recovery_buffer < 1) throw std::runtime_error("native.recovery_buffer: at least 1");
+  const auto& rc = c.ringcentral;
+  if (!rc.listen.empty()) throw std::runtime_error("ringcentral.listen: a separate listener is not supported yet");
+  if (rc.prefix.empty() || rc.prefix.front() != '/' || rc.prefix.back() == '/')
+    throw std::runtime_error("ringcentral.prefix: '/name' required (no trailing '/')");
+  if (rc.notify_pause_ms < 20) throw std::runtime_error("ringcentral.notify_pause_ms: at least 20");
+  if (rc.ping_interval_s < 1) throw std::runtime_error("ringcentral.ping_interval: at least 1");
+  if (rc.recovery_buffer_size < 1) throw std::runtime_error("ringcentral.recovery_buffer_size: at least 1");
+  if (rc.max_active_requests < 1) throw std::runtime_error("ringcentral.max_active_requests: at least 1");
+  if (rc.ws_token_ttl_s < 1) throw std::runtime_error("ringcentral.ws_token_ttl: at least 1");
   return c;
 }
 

@@ -19,6 +19,7 @@
 #include "auth/tokens.h"
 #include "core/clock.h"
 #include "dialect/dialect.h"
+#include "dialect/ringcentral/ringcentral.h"
 #include "transport/server.h"
 
 namespace herald {
@@ -150,17 +151,25 @@ int serve(const config& cfg, bool demo) {
   h.import_sessions(take_sessions(db));
   db.set_append_listener([&h](std::vector<event_ptr> batch) { h.publish(std::move(batch)); });
   token_signer signer(token_key);
-  services svc{cfg.core, cfg.native, dir, db, h, signer, admin_key, token_key, cfg.public_url, {}, {}, {}, {}};
+  services svc{.core = cfg.core, .native = cfg.native, .dir = dir, .st = db, .h = h,
+               .signer = signer, .admin_key = admin_key, .token_key = token_key,
+               .public_url = cfg.public_url};
 
   router native_routes, admin_routes;
   std::vector<ws_mount> mounts;
   dialect_install native{svc, native_routes, mounts, ""};
   install_native(native);
+  router rc_routes;
+  const std::string rc_prefix = cfg.ringcentral.prefix;
+  if (cfg.ringcentral.enabled) {
+    dialect_install rc{svc, rc_routes, mounts, rc_prefix};
+    install_ringcentral(rc, cfg.ringcentral);
+  }
   add_admin_routes(admin_routes, svc);
   for (auto& m : mounts) srv.mount(m);
 
   const bool metrics_public = cfg.metrics_public;
-  srv.set_http_handler([&, metrics_public](const http_request& req) -> http_response {
+  auto route = [&, metrics_public](const http_request& req) -> http_response {
     if (req.target.size() > cfg.native.max_path_bytes)
       return error_response(errc::too_large, "request path longer than max_path_bytes");
     if (req.path.rfind("/v1/admin/", 0) == 0 || req.path == "/v1/admin") return admin_routes.dispatch(req);
@@ -170,6 +179,21 @@ int serve(const config& cfg, bool demo) {
         return error_response(errc::auth_failed, "metrics need the admin key");
     }
     return native_routes.dispatch(req);
+  };
+  srv.set_http_handler([&svc, route](const http_request& req) -> http_response {
+    // Failed authentications are rate limited per address, on every route.
+    const std::string addr = remote_address(req.remote);
+    if (!svc.auth_failures.allows(addr, now_ms())) {
+      http_response r = error_response(errc::too_many_requests,
+                                       "too many failed authentications from this address");
+      r.headers.clear();
+      r.headers.emplace_back("Retry-After",
+                             std::to_string(svc.auth_failures.retry_after_s(addr, 1, now_ms())));
+      return r;
+    }
+    http_response res = route(req);
+    if (res.status == 401) (void)svc.auth_failures.take(addr, 1, now_ms());
+    return res;
   });
   srv.set_thread_init([](std::size_t shard) { hub::bind_thread(shard); });
   srv.set_shard_tick([&h](std::size_t, std::int64_t now) { h.tick(now); });

@@ -89,6 +89,8 @@ void native_socket::on_open() {
 }
 
 void native_socket::start_auth(auth_request r) {
+  if (!svc_.auth_failures.allows(remote_address(conn_.remote()), now_ms()))
+    return fail(errc::too_many_requests, "too many failed authentications from this address", 4029);
   phase_ = phase::authenticating;
   auto out = std::make_shared<std::optional<result<principal>>>();
   conn_.offload(
@@ -102,7 +104,10 @@ void native_socket::start_auth(auth_request r) {
 
 void native_socket::authenticated(result<principal> p, const auth_request& r) {
   if (phase_ == phase::closed) return;
-  if (!p) return fail(errc::auth_failed, p.err().message, 4001);
+  if (!p) {
+    (void)svc_.auth_failures.take(remote_address(conn_.remote()), 1, now_ms());
+    return fail(errc::auth_failed, p.err().message, 4001);
+  }
   if (!p->has(scope_subscribe)) return fail(errc::forbidden, "the subscribe scope is required", 4003);
   if (status st = svc_.connections.acquire(*p, svc_.native.max_connections_per_session, svc_.core); !st)
     return fail(errc::too_many_requests, st.err().message, 4029);
