@@ -144,7 +144,9 @@ bool hub::wants(const session& s, const event& e) const {
 void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot) {
   ++s.seq;
   s.ring.emplace_back(s.seq, e);
-  while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
+  // While a resume pages the log, the ring must keep joining up with what the log returns:
+  // it may grow past its capacity (by what arrives during one replay) until the hand-over.
+  while (s.ring.size() > s.ring_capacity && !s.replaying) s.ring.pop_front();
   stats_.deliveries.fetch_add(1, std::memory_order_relaxed);
   if (!s.sink || s.replaying) return;
   delivery d{s.seq, e, s.sub_id, snapshot};
@@ -224,6 +226,7 @@ void hub::set_subscription(session& s, subscription sub, bool gathering) {
   s.gathering = gathering;
   s.pending.clear();
   s.snapshot_floor.clear();
+  s.sub_from_offset = sh.last_offset;
   index_add(sh, s);
   if (gathering) s.anchor_valid = false;
   else set_anchor(sh, s);
@@ -317,7 +320,8 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
   }
   if (last_seq > s.seq) return fail(recovery_error::unknown_session);
   const bool in_ring = last_seq == s.seq || (!s.ring.empty() && s.ring.front().first <= last_seq + 1);
-  const bool from_log = !in_ring && opts_.read_log && opts_.blocking && s.sub && s.anchor_valid &&
+  const bool from_log = !in_ring && s.log_replay && opts_.read_log && opts_.blocking && s.sub &&
+                        s.anchor_valid &&
                         last_seq >= s.anchor_seq && s.seq - last_seq <= opts_.max_log_replay &&
                         s.anchor_epoch == (dir_ != nullptr ? dir_->policy_epoch() : 0);
   if (!in_ring && !from_log) return fail(recovery_error::buffer_overflow);
@@ -392,6 +396,7 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
     s.sink = {};
     s.route_via_post = false;
     s.detached_at_ms = now_ms();
+    while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
     return fail(recovery_error::buffer_overflow);
   }
   std::vector<delivery> replay;
@@ -399,6 +404,7 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
   for (const event_ptr& e : found) replay.push_back(delivery{++seq, e, s.sub_id, false});
   for (const auto& [rs, e] : s.ring)
     if (rs > end_seq) replay.push_back(delivery{rs, e, s.sub_id, false});
+  while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
   hand_over(s, sink, last_seq, std::move(replay), std::move(done));
 }
 

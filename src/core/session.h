@@ -66,9 +66,13 @@ struct session {
   std::optional<subscription> sub;
   std::shared_ptr<const std::string> sub_id;  // rendered once, shared by every delivery
   std::uint64_t seq = 0;
-  std::uint64_t seq_base = 0;  // a dialect's fixed offset (RingCentral wsc base)
+  std::uint64_t seq_base = 0;
+  std::int64_t sub_from_offset = 0;  // events above this offset are matched by `sub`  // a dialect's fixed offset (RingCentral wsc base)
   std::deque<std::pair<std::uint64_t, event_ptr>> ring;
   std::size_t ring_capacity = 1000;
+  // false: a resume never pages a gap older than the ring from the log (RingCentral: a gap
+  // past recoveryBufferSize is HRD-1002, ringcentral.md §4.4).
+  bool log_replay = true;
   std::int64_t recovery_window_ms = 180000;
 
   sink_ref sink;

@@ -120,6 +120,7 @@ void native_socket::authenticated(result<principal> p, const auth_request& r) {
     svc_.h.resume(r.resume, r.last_seq.value_or(0), who_, me, [this](resume_outcome o) {
       if (phase_ == phase::closed) return;
       if (o.error == recovery_error::none) {
+        in_replay_ = true;  // the missed events follow in this same task, then on_batch_end
         session_ = o.ref;
         resume_token_ = o.resume_token;
         global_metrics().recoveries_by_outcome.add("recovered");
@@ -242,13 +243,17 @@ void native_socket::handle_subscribe(const native_msg& msg) {
         const bool snapshot = sub.snapshot;
         const std::size_t shard = conn_.shard();
         const std::uint64_t me = sink_id_;
-        std::string ack_text = json::serialize(ack);
         hub* h = &svc_.h;
-        svc_.h.with_session(session_, [this, h, shard, me, snapshot, ack_text, sub = std::move(sub)](session* s) mutable {
+        svc_.h.with_session(session_, [this, h, shard, me, snapshot, ack = std::move(ack),
+                                       sub = std::move(sub)](session* s) mutable {
           if (s == nullptr) return;
           auto filters = sub.filters;
           const principal who = s->who;
           h->set_subscription(*s, std::move(sub), snapshot);
+          // Every event with a higher offset is matched against the new filters; lower ones
+          // are in GET /v1/events?since=offset:N.
+          ack.at("subscription").as_object()["from_offset"] = s->sub_from_offset;
+          std::string ack_text = json::serialize(ack);
           // The ack goes out before any event of the new subscription (FIFO to the shard).
           h->run_on(shard, [this, h, me, ack_text] {
             if (h->find_sink(me) == this) send_text(ack_text);
@@ -347,6 +352,19 @@ void native_socket::handle_request(const native_msg& msg) {
 
 void native_socket::on_deliver(const delivery& d) {
   if (phase_ != phase::open || slow_) return;
+  if (in_replay_ || !backlog_.empty()) {
+    backlog_.push_back(d);
+    if (!in_replay_) {
+      // A live event behind a replay: it counts against the send-queue bound.
+      backlog_live_bytes_ += d.ev->data.size() + d.ev->topic.size() + 160;
+      if (backlog_live_bytes_ + conn_.queued_bytes() > svc_.core.send_queue_bytes) slow_consumer();
+    }
+    return;
+  }
+  write_delivery(d);
+}
+
+void native_socket::write_delivery(const delivery& d) {
   const std::string& body = d.ev->rendered(render_slot::native_event, render_event_json);
   std::string head = "{\"type\":\"event\",\"seq\":" + std::to_string(d.seq) + ",\"subscription\":";
   head += d.subscription_id ? json_quote(*d.subscription_id) : std::string("null");
@@ -355,6 +373,30 @@ void native_socket::on_deliver(const delivery& d) {
   out_frame f{std::move(head), std::shared_ptr<const std::string>(d.ev, &body), "}"};
   last_out_ms_ = last_activity_ms_ = now_ms();
   if (!conn_.send(std::move(f))) slow_consumer();
+}
+
+void native_socket::on_batch_end() {
+  if (in_replay_) {
+    in_replay_ = false;
+    pump_backlog();
+  }
+}
+
+void native_socket::pump_backlog() {
+  pump_armed_ = false;
+  const std::size_t high_water = svc_.core.send_queue_bytes / 2;
+  while (!backlog_.empty() && !slow_ && phase_ == phase::open &&
+         conn_.queued_bytes() < high_water) {
+    const delivery d = std::move(backlog_.front());
+    backlog_.pop_front();
+    write_delivery(d);
+  }
+  if (backlog_.empty()) {
+    backlog_live_bytes_ = 0;
+  } else if (!pump_armed_ && !slow_ && phase_ == phase::open) {
+    pump_armed_ = true;
+    conn_.after_written([this] { pump_backlog(); });
+  }
 }
 
 void native_socket::on_kick(int close_code, const std::string& reason, bool resumable) {

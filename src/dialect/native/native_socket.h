@@ -4,6 +4,8 @@
 // connection, on the connection's shard; every member runs there.
 #pragma once
 
+#include <deque>
+
 #include <boost/json/fwd.hpp>
 
 #include "api/router.h"
@@ -29,7 +31,7 @@ class native_socket final : public ws_handler, public session_sink {
 
   // session_sink
   void on_deliver(const delivery& d) override;
-  void on_batch_end() override {}
+  void on_batch_end() override;
   void on_kick(int close_code, const std::string& reason, bool resumable) override;
   const principal& who() const override { return who_; }
   connection_info info() const override;
@@ -72,6 +74,16 @@ class native_socket final : public ws_handler, public session_sink {
   std::int64_t opened_ms_ = 0, last_in_ms_ = 0, last_out_ms_ = 0, last_activity_ms_ = 0;
   std::int64_t last_ping_ms_ = 0;  // last heartbeat ping sent (on_tick)
   bool slow_ = false;
+
+  // Paced replay: a resume's missed events are written as the socket drains, not all at once
+  // (they may far exceed the send-queue bound). Live events that arrive meanwhile queue behind
+  // them and do count against the bound.
+  void write_delivery(const delivery& d);
+  void pump_backlog();
+  std::deque<delivery> backlog_;
+  std::size_t backlog_live_bytes_ = 0;
+  bool in_replay_ = false;   // between a resume's welcome and the end of its replay batch
+  bool pump_armed_ = false;
 };
 
 }  // namespace herald
