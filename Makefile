@@ -47,3 +47,8 @@ soak: build
 
 clean:
 	rm -rf build
+
+# Herald vs nats-server on the same shapes (bench/run.sh; BENCH_ARGS=--quick for a short run).
+.PHONY: bench
+bench:
+	bash bench/run.sh $(BENCH_ARGS)

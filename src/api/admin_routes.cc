@@ -362,6 +362,10 @@ http_response put_subject(services& s, const std::string& id, const json::object
   }
   if (status st = persist(s.st, r); !st) return error_response(st.err());
   s.dir.put_subject(r);
+  if (existing && existing->blocked && !r.blocked && !r.corrupted) {
+    // native.md §3.3: snapshot sessions get the state again, if newer than what they saw.
+    if (auto state = s.st.state(r.tenant, r.id); state && *state) s.h.subject_unblocked(**state);
+  }
   return json_response(existing ? 200 : 201, admin_json(r));
 }
 

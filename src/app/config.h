@@ -7,6 +7,7 @@
 #include <string>
 
 #include "api/limits.h"
+#include "dialect/ringcentral/rc_limits.h"
 #include "transport/server.h"
 
 namespace herald {
@@ -22,6 +23,7 @@ struct config {
   bool metrics_public = true;
   core_limits core;
   native_limits native;
+  ringcentral_limits ringcentral;  // [ringcentral] (ringcentral.md §6)
 };
 
 // Loads `file` (may be empty), then the environment, then `flags` ("table.key" → value).

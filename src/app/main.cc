@@ -11,6 +11,7 @@
 
 #include "app/config.h"
 #include "app/serve.h"
+#include "bench/bench.h"
 #include "client/client.h"
 
 namespace json = boost::json;
@@ -131,6 +132,7 @@ int tail(const std::string& server, const std::string& key, const std::vector<st
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "bench") return herald::bench::main(argc - 1, argv + 1);
   CLI::App app{"herald: a real-time event delivery gateway"};
   app.require_subcommand(1);
 

@@ -170,9 +170,22 @@ int serve(const config& cfg, bool demo) {
 
   const bool metrics_public = cfg.metrics_public;
   auto route = [&, metrics_public](const http_request& req) -> http_response {
-    if (req.target.size() > cfg.native.max_path_bytes)
-      return error_response(errc::too_large, "request path longer than max_path_bytes");
+    if (req.target.size() > cfg.native.max_path_bytes) {
+      http_response r = error_response(errc::too_large, "request path longer than max_path_bytes");
+      r.status = 414;
+      return r;
+    }
     if (req.path.rfind("/v1/admin/", 0) == 0 || req.path == "/v1/admin") return admin_routes.dispatch(req);
+    if (cfg.ringcentral.enabled && req.path.rfind(rc_prefix, 0) == 0 &&
+        (req.path.size() == rc_prefix.size() || req.path[rc_prefix.size()] == '/')) {
+      // The dialect's own router sees paths relative to its prefix ("//" after it tolerated).
+      http_request sub = req;
+      sub.path = req.path.substr(rc_prefix.size());
+      while (sub.path.size() > 1 && sub.path[0] == '/' && sub.path[1] == '/') sub.path.erase(0, 1);
+      if (sub.path.empty()) sub.path = "/";
+      sub.target = sub.path + (req.query.empty() ? "" : "?" + req.query);
+      return ringcentral_http(rc_routes, sub);
+    }
     if (req.path == "/metrics" && !metrics_public) {
       const auto* a = req.header("authorization");
       if (a == nullptr || *a != "Bearer " + admin_key)

@@ -27,11 +27,11 @@ struct load_options {
   std::size_t publishers = 1;
   std::size_t topics = 1;
   std::size_t payload_bytes = 64;
-  std::size_t batch = 100;          // events per POST (Herald) or per WebSocket frame (NATS)
-  double rate = 0;                  // events/s over all publishers; 0: max rate
-  double duration_s = 5;            // publishing time; 0: no publishing
-  double idle_s = 0;                // idle time after connecting (server CPU and RSS measured)
-  double drain_s = 5;               // wait for outstanding deliveries after publishing stops
+  std::size_t batch = 100;  // events per POST (Herald) or per WebSocket frame (NATS)
+  double rate = 0;          // events/s over all publishers; 0: max rate
+  double duration_s = 5;    // publishing time; 0: no publishing
+  double idle_s = 0;        // idle time after connecting (server CPU and RSS measured)
+  double drain_s = 5;       // wait for outstanding deliveries after publishing stops
   double connect_timeout_s = 60;
   std::size_t connect_concurrency = 200;  // handshakes in flight at once, over all threads
   std::size_t window = 0;  // max rate: deliveries outstanding before publishers wait; 0: auto
@@ -52,7 +52,10 @@ struct load_result {
   double deliveries_per_s = 0;
   double lat_p50_us = 0, lat_p90_us = 0, lat_p99_us = 0, lat_p999_us = 0, lat_max_us = 0,
          lat_mean_us = 0;
-  std::uint64_t lost = 0, duplicates = 0, reordered = 0, seq_gaps = 0, seq_backwards = 0;
+  // lost: skipped (a later event of the same publisher arrived, this one never did);
+  // undelivered: not arrived by the end of the drain (the server was behind).
+  std::uint64_t lost = 0, undelivered = 0, duplicates = 0, reordered = 0, seq_gaps = 0,
+                seq_backwards = 0;
   // resources (server measured only with a pid)
   bool server_measured = false;
   std::uint64_t server_rss_before = 0, server_rss_connected = 0, server_rss_end = 0,

@@ -8,10 +8,10 @@
 namespace herald::bench {
 
 struct proc_sample {
-  std::int64_t wall_ns = 0;      // steady clock at the sample
-  double cpu_s = 0;              // user + system CPU seconds so far
-  std::uint64_t rss_bytes = 0;   // VmRSS
-  std::uint64_t hwm_bytes = 0;   // VmHWM (peak RSS)
+  std::int64_t wall_ns = 0;     // steady clock at the sample
+  double cpu_s = 0;             // user + system CPU seconds so far
+  std::uint64_t rss_bytes = 0;  // VmRSS
+  std::uint64_t hwm_bytes = 0;  // VmHWM (peak RSS)
 };
 
 // nullopt when the process is gone or /proc is unreadable. pid 0: this process.

@@ -27,8 +27,8 @@ std::optional<stamp> find_stamp(std::string_view text);
 // Herald frames the bench reads (native.md §3).
 struct herald_frame {
   enum class kind { event, welcome, ack, ping, error, other } type = kind::other;
-  std::uint64_t seq = 0;          // events
-  std::optional<stamp> payload;   // events carrying a bench payload
+  std::uint64_t seq = 0;         // events
+  std::optional<stamp> payload;  // events carrying a bench payload
 };
 herald_frame scan_herald_frame(std::string_view frame);
 

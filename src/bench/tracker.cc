@@ -53,4 +53,11 @@ std::uint64_t delivery_tracker::lost(const std::vector<std::uint64_t>& accepted)
   return out;
 }
 
+std::uint64_t delivery_tracker::skipped() const {
+  std::uint64_t out = 0;
+  for (const auto& p : publishers_)
+    for (const auto& [first, last] : p.missing) out += last - first + 1;
+  return out;
+}
+
 }  // namespace herald::bench

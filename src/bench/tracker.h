@@ -29,6 +29,9 @@ class delivery_tracker {
   std::uint64_t distinct(std::uint32_t publisher) const;
   // Counters in 1..accepted[publisher] never received (`accepted` indexed by publisher).
   std::uint64_t lost(const std::vector<std::uint64_t>& accepted) const;
+  // Of those, the ones skipped: a higher counter of the same publisher arrived, they did not.
+  // The rest of lost() is the tail that had not arrived yet (a server behind, not a drop).
+  std::uint64_t skipped() const;
 
  private:
   // Counters below `next` not received yet, as disjoint ranges [first, last].

@@ -143,6 +143,7 @@ bool hub::wants(const session& s, const event& e) const {
 
 void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot) {
   ++s.seq;
+  if (s.sub && s.sub->snapshot && !e->subject.empty()) s.last_of_subject[e->subject] = e->offset;
   s.ring.emplace_back(s.seq, e);
   // While a resume pages the log, the ring must keep joining up with what the log returns:
   // it may grow past its capacity (by what arrives during one replay) until the hand-over.
@@ -290,9 +291,15 @@ void hub::resume(const std::string& token, std::uint64_t last_seq, const princip
     if (auto it = home_of_.find(id); it != home_of_.end()) home = it->second;
   }
   if (home == npos) {
+    recovery_error why = recovery_error::unknown_session;
+    {
+      std::lock_guard l(registry_mu_);
+      if (auto it = expired_.find(id); it != expired_.end() && same_secret(it->second.first, token))
+        why = recovery_error::expired;
+    }
     stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
-    post(sink.shard, [done = std::move(done)] {
-      done(resume_outcome{recovery_error::unknown_session, {}, {}, 0, 0, nullptr});
+    post(sink.shard, [done = std::move(done), why] {
+      done(resume_outcome{why, {}, {}, 0, 0, nullptr});
     });
     return;
   }
@@ -315,6 +322,7 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
   session& s = *it->second;
   if (!s.who.same_as(who)) return fail(recovery_error::forbidden);
   if (!s.sink && now_ms() - s.detached_at_ms > s.recovery_window_ms) {
+    remember_expired(s, now_ms());
     drop_session(sh, id);
     return fail(recovery_error::expired);
   }
@@ -488,8 +496,37 @@ void hub::tick(std::int64_t now) {
   auto& sh = *state_[this_shard];
   std::vector<std::string> expired;
   for (const auto& [id, s] : sh.sessions)
-    if (!s->sink && now - s->detached_at_ms > s->recovery_window_ms) expired.push_back(id);
+    if (!s->sink && now - s->detached_at_ms > s->recovery_window_ms) {
+      expired.push_back(id);
+      remember_expired(*s, now);
+    }
   for (const auto& id : expired) drop_session(sh, id);
+}
+
+void hub::remember_expired(const session& s, std::int64_t now) {
+  std::lock_guard l(registry_mu_);
+  if (expired_.size() >= max_expired) {
+    // Forget those expired longer ago than a window; if that frees nothing, start afresh.
+    std::erase_if(expired_, [&](const auto& kv) { return now - kv.second.second > s.recovery_window_ms; });
+    if (expired_.size() >= max_expired) expired_.clear();
+  }
+  expired_[s.id] = {s.resume_token, now};
+}
+
+void hub::subject_unblocked(const event_ptr& state) {
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    post(i, [this, i, state] {
+      auto& sh = *state_[i];
+      for (auto& [id, sp] : sh.sessions) {
+        session& s = *sp;
+        if (!s.sub || !s.sub->snapshot || s.gathering || !wants(s, *state)) continue;
+        auto it = s.last_of_subject.find(state->subject);
+        if (it != s.last_of_subject.end() && it->second >= state->offset) continue;
+        emit(sh, s, state, true);
+      }
+      flush_outboxes(sh);
+    });
+  }
 }
 
 std::vector<session_state> hub::export_sessions() const {

@@ -159,6 +159,10 @@ class hub {
   // the log after each one's processed_offset so their seq covers every committed event.
   void import_sessions(const std::vector<session_state>& states);
 
+  // Thread-safe: a subject was unblocked. Every session subscribed with snapshot:true whose
+  // filters match `state` gets it, unless it already had a newer event of that subject.
+  void subject_unblocked(const event_ptr& state);
+
   hub_stats& stats() noexcept { return stats_; }
 
  private:
@@ -179,6 +183,7 @@ class hub {
                          std::uint64_t end_seq, std::vector<event_ptr> found, bool ok,
                          std::function<void(resume_outcome)> done);
   void set_anchor(shard_state& sh, session& s);
+  void remember_expired(const session& s, std::int64_t now);
 
   std::vector<post_fn> shards_;
   std::vector<std::unique_ptr<shard_state>> state_;
@@ -187,9 +192,12 @@ class hub {
   hub_stats stats_;
   std::atomic<std::uint64_t> next_conn_{1};
 
-  // Global: which shard each live session is homed on.
+  // Global: which shard each live session is homed on, and the resume tokens of sessions that
+  // expired recently (so a late resume hears `expired`, not `unknown_session`).
   mutable std::mutex registry_mu_;
   std::unordered_map<std::string, std::size_t> home_of_;
+  std::unordered_map<std::string, std::pair<std::string, std::int64_t>> expired_;
+  static constexpr std::size_t max_expired = 100000;
 };
 
 }  // namespace herald

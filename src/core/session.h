@@ -92,6 +92,8 @@ struct session {
   bool gathering = false;
   std::vector<event_ptr> pending;
   std::unordered_map<std::string, std::int64_t> snapshot_floor;  // subject -> copy's offset
+  // snapshot:true sessions: the offset of the last event of each subject delivered.
+  std::unordered_map<std::string, std::int64_t> last_of_subject;
 };
 
 }  // namespace herald

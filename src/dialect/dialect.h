@@ -14,6 +14,7 @@ namespace herald {
 
 namespace render_slot {
 inline constexpr std::size_t native_event = 0;
+inline constexpr std::size_t ringcentral_notification = 1;  // ServerNotification body, shared part
 }
 
 struct dialect_install {

@@ -1,0 +1,248 @@
+#include "bench/bench.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "client/client.h"
+
+namespace herald::bench {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string now_rfc3339() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Creates tenant `tenant` (if missing) and two apps in it; returns {app key, publisher key}.
+std::pair<std::string, std::string> create_apps(const std::string& url,
+                                                const std::string& admin_key,
+                                                const std::string& tenant) {
+  const std::map<std::string, std::string> auth{{"Authorization", "Bearer " + admin_key}};
+  auto t = client::http_call(url, "POST", "/v1/admin/tenants",
+                             json::serialize(json::object{{"id", tenant}}), auth);
+  if (t.status != 201 && t.status != 409)
+    throw std::runtime_error("creating tenant: HTTP " + std::to_string(t.status) + " " + t.body);
+  // Names unique per run, so a bench can run again against the same server.
+  const std::string suffix =
+      std::to_string(::getpid()) + "-" +
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  auto make = [&](const std::string& role) {
+    auto a = client::http_call(
+        url, "POST", "/v1/admin/apps",
+        json::serialize(json::object{
+            {"tenant", tenant}, {"name", "bench-" + role + "-" + suffix}, {"role", role}}),
+        auth);
+    if (a.status != 201)
+      throw std::runtime_error("creating " + role + " app: HTTP " + std::to_string(a.status) + " " +
+                               a.body);
+    return std::string(json::parse(a.body).as_object().at("api_key").as_string());
+  };
+  auto sub = make("app");
+  auto pub = make("publisher");
+  return {sub, pub};
+}
+
+std::string mib(std::uint64_t bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return b;
+}
+
+std::string num(double v, int decimals = 0) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.*f", decimals, v);
+  return b;
+}
+
+}  // namespace
+
+json::object to_json(const load_options& o, const load_result& r, const std::string& label) {
+  json::object j;
+  j["label"] = label;
+  j["server"] = o.kind == server_kind::herald ? "herald" : "nats";
+  j["time"] = now_rfc3339();
+  j["subscribers"] = o.subscribers;
+  j["topics"] = o.topics;
+  j["publishers"] = o.publishers;
+  j["threads"] = o.threads;
+  j["payload_bytes"] = o.payload_bytes;
+  j["batch"] = o.batch;
+  j["target_rate"] = o.rate;
+  j["duration_s"] = o.duration_s;
+  j["idle_s"] = o.idle_s;
+  j["connected"] = r.connected;
+  j["connect_errors"] = r.connect_errors;
+  j["connect_s"] = r.connect_s;
+  j["connect_rate"] = r.connect_rate;
+  j["connect_p50_ms"] = r.connect_p50_ms;
+  j["connect_p99_ms"] = r.connect_p99_ms;
+  j["disconnects"] = r.disconnects;
+  j["last_close_code"] = r.last_close_code;
+  j["published"] = r.published;
+  j["publish_errors"] = r.publish_errors;
+  j["publish_rate"] = r.publish_rate;
+  j["delivered"] = r.delivered;
+  j["expected"] = r.expected;
+  j["deliveries_per_s"] = r.deliveries_per_s;
+  j["lat_p50_us"] = r.lat_p50_us;
+  j["lat_p90_us"] = r.lat_p90_us;
+  j["lat_p99_us"] = r.lat_p99_us;
+  j["lat_p999_us"] = r.lat_p999_us;
+  j["lat_max_us"] = r.lat_max_us;
+  j["lat_mean_us"] = r.lat_mean_us;
+  j["lost"] = r.lost;
+  j["undelivered"] = r.undelivered;
+  j["duplicates"] = r.duplicates;
+  j["reordered"] = r.reordered;
+  j["seq_gaps"] = r.seq_gaps;
+  j["seq_backwards"] = r.seq_backwards;
+  if (r.server_measured) {
+    j["server_rss_before"] = r.server_rss_before;
+    j["server_rss_connected"] = r.server_rss_connected;
+    j["server_rss_end"] = r.server_rss_end;
+    j["server_rss_peak"] = r.server_rss_peak;
+    j["server_rss_per_conn"] = r.server_rss_per_conn;
+    j["server_cpu_pct"] = r.server_cpu_pct;
+    j["server_idle_cpu_pct"] = r.server_idle_cpu_pct;
+  }
+  j["client_cpu_pct"] = r.client_cpu_pct;
+  j["client_cpus"] = r.client_cpus;
+  j["client_bound"] = r.client_bound;
+  j["clean"] = clean(o, r);
+  if (!r.first_error.empty()) j["first_error"] = r.first_error;
+  return j;
+}
+
+std::string to_table(const load_options& o, const load_result& r, const std::string& label) {
+  std::ostringstream t;
+  const char* server = o.kind == server_kind::herald ? "herald" : "nats";
+  t << "== " << (label.empty() ? "bench" : label) << " (" << server << "): " << o.subscribers
+    << " subscribers, " << o.topics << " topics, " << o.publishers << " publishers, "
+    << o.payload_bytes << " B, rate " << (o.rate > 0 ? num(o.rate) + "/s" : std::string("max"))
+    << "\n";
+  t << "  connect      " << r.connected << " ok, " << r.connect_errors << " failed in "
+    << num(r.connect_s, 2) << " s (" << num(r.connect_rate) << "/s, p50 "
+    << num(r.connect_p50_ms, 1) << " ms, p99 " << num(r.connect_p99_ms, 1) << " ms)\n";
+  if (o.publishers > 0 && o.duration_s > 0) {
+    t << "  publish      " << r.published << " events (" << num(r.publish_rate) << "/s), "
+      << r.publish_errors << " errors\n";
+    t << "  deliveries   " << num(r.deliveries_per_s) << "/s; " << r.delivered << " of "
+      << r.expected << " expected\n";
+    t << "  latency us   p50 " << num(r.lat_p50_us) << "  p90 " << num(r.lat_p90_us) << "  p99 "
+      << num(r.lat_p99_us) << "  p99.9 " << num(r.lat_p999_us) << "  max " << num(r.lat_max_us)
+      << "\n";
+    t << "  integrity    lost " << r.lost << ", undelivered " << r.undelivered << ", duplicates "
+      << r.duplicates << ", reordered " << r.reordered << ", seq gaps " << r.seq_gaps
+      << ", seq backwards " << r.seq_backwards << ", disconnects " << r.disconnects << "\n";
+  }
+  if (r.server_measured) {
+    t << "  server       RSS " << mib(r.server_rss_before) << " -> " << mib(r.server_rss_connected)
+      << " connected (" << num(r.server_rss_per_conn) << " B/conn), peak "
+      << mib(r.server_rss_peak);
+    if (o.publishers > 0 && o.duration_s > 0) t << ", CPU " << num(r.server_cpu_pct, 1) << "%";
+    if (o.idle_s > 0) t << ", idle CPU " << num(r.server_idle_cpu_pct, 2) << "%";
+    t << "\n";
+  }
+  t << "  client       CPU " << num(r.client_cpu_pct, 1) << "% of " << r.client_cpus << " CPU(s)"
+    << (r.client_bound ? "  ** CLIENT-BOUND: the bench, not the server, was the limit **" : "")
+    << "\n";
+  if (!r.first_error.empty()) t << "  first error  " << r.first_error << "\n";
+  return t.str();
+}
+
+bool clean(const load_options& o, const load_result& r) {
+  const bool publishing = o.publishers > 0 && o.duration_s > 0;
+  return r.lost == 0 && r.undelivered == 0 && r.duplicates == 0 && r.reordered == 0 &&
+         r.seq_gaps == 0 && r.seq_backwards == 0 && r.connect_errors == 0 &&
+         r.publish_errors == 0 && r.disconnects == 0 &&
+         (!publishing || (r.delivered > 0 && r.delivered >= r.expected));
+}
+
+int main(int argc, char** argv) {
+  CLI::App app{"herald bench: open-loop load generator for Herald's native protocol and NATS"};
+  load_options o;
+  std::string target = "herald", url, admin_key, tenant = "bench", json_out, label;
+  bool check = false, quiet = false;
+  app.add_option("--target", target, "herald | nats")->check(CLI::IsMember({"herald", "nats"}));
+  app.add_option("--url", url,
+                 "server base URL: http://HOST:PORT (herald) or ws://HOST:PORT (nats WebSocket)")
+      ->required();
+  app.add_option("--api-key", o.sub_key, "herald: API key of an app-role app (subscribers)");
+  app.add_option("--publisher-key", o.pub_key, "herald: API key of a publisher-role app");
+  app.add_option("--admin-key", admin_key,
+                 "herald: admin key; creates the tenant and both apps (default HERALD_ADMIN_KEY)");
+  app.add_option("--tenant", tenant, "herald: tenant for --admin-key setup");
+  app.add_option("--subscribers", o.subscribers, "subscriber WebSocket connections");
+  app.add_option("--threads", o.threads, "load threads (one io_context each)");
+  app.add_option("--publishers", o.publishers, "publisher connections (0: none)");
+  app.add_option("--topics", o.topics, "topics; subscriber i follows topic i mod topics");
+  app.add_option("--payload", o.payload_bytes, "payload bytes (the event's data object)");
+  app.add_option("--batch", o.batch, "events per POST (herald) or per frame (nats)");
+  app.add_option("--rate", o.rate, "events/s over all publishers; 0: max rate");
+  app.add_option("--duration", o.duration_s, "seconds of publishing");
+  app.add_option("--idle", o.idle_s, "seconds idle after connecting (server CPU measured)");
+  app.add_option("--drain", o.drain_s, "seconds to wait for outstanding deliveries");
+  app.add_option("--connect-timeout", o.connect_timeout_s, "seconds for all connections");
+  app.add_option("--connect-concurrency", o.connect_concurrency, "handshakes in flight at once");
+  app.add_option("--window", o.window, "max rate: outstanding deliveries before publishers wait");
+  app.add_option("--server-pid", o.server_pid, "server PID for RSS and CPU (from /proc)");
+  app.add_option("--json", json_out,
+                 "append the JSON line to this file (it always goes to stdout)");
+  app.add_option("--label", label, "name of the shape, copied into the output");
+  app.add_flag("--check", check, "exit 1 unless the run was clean (see clean())");
+  app.add_flag("--quiet", quiet, "no human table");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    const auto u = client::parse_url(url);
+    o.host = u.host;
+    o.port = u.port;
+    if (target == "nats") {
+      o.kind = server_kind::nats;
+      o.ws_path = u.target;
+    } else {
+      o.kind = server_kind::herald;
+      o.ws_path = "/v1/ws";
+      if (admin_key.empty())
+        if (const char* k = std::getenv("HERALD_ADMIN_KEY"); k && *k) admin_key = k;
+      if (o.sub_key.empty() || (o.pub_key.empty() && o.publishers > 0)) {
+        if (admin_key.empty())
+          throw std::runtime_error("herald needs --api-key and --publisher-key, or --admin-key");
+        std::tie(o.sub_key, o.pub_key) = create_apps(url, admin_key, tenant);
+      }
+    }
+    const load_result r = run_load(o);
+    const std::string line = json::serialize(to_json(o, r, label));
+    std::cout << line << std::endl;
+    if (!json_out.empty()) {
+      std::ofstream f(json_out, std::ios::app);
+      f << line << "\n";
+    }
+    if (!quiet) std::cerr << to_table(o, r, label);
+    return check && !clean(o, r) ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::cerr << "herald bench: " << e.what() << std::endl;
+    return 1;
+  }
+}
+
+}  // namespace herald::bench

@@ -1,0 +1,714 @@
+#include "bench/load.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "bench/histogram.h"
+#include "bench/proc_stats.h"
+#include "bench/protocol.h"
+#include "bench/tracker.h"
+#include "transport/net.h"
+
+namespace herald::bench {
+
+namespace {
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void sleep_s(double s) {
+  std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<std::int64_t>(s * 1e9)));
+}
+
+using ws_stream = websocket::stream<tcp::socket>;
+
+// State shared by the main thread and every load thread. Atomics only, except the vectors,
+// which are sized before the threads start and then written per element by one thread.
+struct shared_state {
+  const load_options& opts;
+  tcp::endpoint endpoint;
+  std::vector<delivery_tracker> trackers;            // per subscriber
+  std::vector<std::size_t> topic_of;                 // per subscriber
+  std::vector<std::size_t> subs_on_topic;            // per topic (subscribed ones, after connect)
+  std::vector<char> subscribed;                      // per subscriber
+  std::vector<std::vector<std::uint64_t>> accepted;  // [publisher][topic]
+
+  std::atomic<std::size_t> ready{0}, failed{0}, disconnects{0}, pub_ready{0}, pubs_done{0};
+  std::atomic<int> last_close{0};
+  std::atomic<std::uint64_t> delivered{0}, published{0}, publish_errors{0}, expected_sent{0};
+  std::atomic<bool> go{false}, stop_publishing{false}, stopping{false};
+  std::atomic<std::int64_t> start_ns{0};
+  std::uint64_t window = 0;
+
+  std::mutex error_mu;
+  std::string first_error;
+
+  explicit shared_state(const load_options& o) : opts(o) {}
+
+  void note_error(const std::string& e) {
+    std::lock_guard l(error_mu);
+    if (first_error.empty()) first_error = e;
+  }
+};
+
+// One load thread: its io_context, its histograms, and the launcher that keeps at most
+// `limit` handshakes of its subscribers in flight. Owned by its thread once running.
+struct worker {
+  histogram latency;
+  histogram connect_ms;
+  std::vector<std::size_t> subs;  // subscriber indices on this thread
+  std::size_t next = 0, in_flight = 0, limit = 1;
+  std::thread thread;
+  net::io_context ioc{1};  // last: destroyed first, with the coroutines that use the above
+};
+
+net::awaitable<void> subscriber(shared_state& sh, worker& w, std::size_t index);
+
+void launch_more(shared_state& sh, worker& w) {
+  while (w.in_flight < w.limit && w.next < w.subs.size()) {
+    ++w.in_flight;
+    net::co_spawn(w.ioc, subscriber(sh, w, w.subs[w.next++]), net::detached);
+  }
+}
+
+void connect_done(shared_state& sh, worker& w, std::size_t index, bool ok, const std::string& why) {
+  if (ok) {
+    sh.subscribed[index] = 1;
+    sh.ready.fetch_add(1);
+  } else {
+    sh.failed.fetch_add(1);
+    sh.note_error(why);
+  }
+  --w.in_flight;
+  launch_more(sh, w);
+}
+
+std::string ec_text(const char* what, const beast::error_code& ec) {
+  return std::string(what) + ": " + ec.message();
+}
+
+// Opens a WebSocket to the server: TCP connect, upgrade (with the API key for Herald).
+// Coroutine parameters are views or references to objects that outlive the call: GCC 12
+// destroys some temporaries of a co_await full-expression twice, so callers pass named objects.
+net::awaitable<beast::error_code> open_ws(shared_state& sh, ws_stream& ws, std::string_view key) {
+  auto [ec] = co_await ws.next_layer().async_connect(sh.endpoint, use_nothrow);
+  if (ec) co_return ec;
+  ws.next_layer().set_option(tcp::no_delay(true));
+  ws.set_option(
+      websocket::stream_base::decorator([key = std::string(key)](websocket::request_type& r) {
+        r.set(http::field::user_agent, "herald-bench");
+        if (!key.empty()) r.set(http::field::authorization, "Bearer " + key);
+      }));
+  const std::string host = sh.opts.host + ":" + sh.opts.port;
+  std::tie(ec) = co_await ws.async_handshake(host, sh.opts.ws_path, use_nothrow);
+  co_return ec;
+}
+
+net::awaitable<beast::error_code> send_text(ws_stream& ws, std::string_view text) {
+  ws.text(true);
+  auto [ec, n] = co_await ws.async_write(net::buffer(text), use_nothrow);
+  (void)n;
+  co_return ec;
+}
+
+net::awaitable<beast::error_code> send_binary(ws_stream& ws, std::string_view bytes) {
+  ws.binary(true);
+  auto [ec, n] = co_await ws.async_write(net::buffer(bytes), use_nothrow);
+  (void)n;
+  co_return ec;
+}
+
+void note_close(shared_state& sh, ws_stream& ws, const beast::error_code& ec) {
+  if (sh.stopping.load()) return;
+  sh.disconnects.fetch_add(1);
+  sh.last_close.store(ec == websocket::error::closed ? ws.reason().code : 1006);
+  sh.note_error(ec_text("subscriber read", ec));
+}
+
+// Accounts one payload received by subscriber `index`.
+void account(shared_state& sh, worker& w, std::size_t index, const stamp& s, std::int64_t now) {
+  sh.trackers[index].on_payload(s.publisher, s.counter);
+  w.latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - s.sent_ns)));
+  sh.delivered.fetch_add(1, std::memory_order_relaxed);
+}
+
+// --- Herald subscriber ----------------------------------------------------------------------
+
+net::awaitable<void> herald_subscriber(shared_state& sh, worker& w, std::size_t index,
+                                       ws_stream& ws, std::int64_t t0) {
+  beast::flat_buffer buf;
+  auto read_until = [&](herald_frame::kind want) -> net::awaitable<std::string> {
+    for (;;) {
+      auto [ec, n] = co_await ws.async_read(buf, use_nothrow);
+      (void)n;
+      if (ec) co_return ec_text("handshake read", ec);
+      const std::string text = beast::buffers_to_string(buf.data());
+      buf.consume(buf.size());
+      const auto f = scan_herald_frame(text);
+      if (f.type == want) co_return std::string();
+      if (f.type == herald_frame::kind::error) co_return "server: " + text;
+    }
+  };
+  if (auto e = co_await read_until(herald_frame::kind::welcome); !e.empty()) {
+    connect_done(sh, w, index, false, e);
+    co_return;
+  }
+  const std::string sub = R"({"type":"subscribe","id":"b","filters":[{"topic":")" +
+                          topic_name(server_kind::herald, sh.topic_of[index]) + "\"}]}";
+  if (auto ec = co_await send_text(ws, sub)) {
+    connect_done(sh, w, index, false, ec_text("subscribe", ec));
+    co_return;
+  }
+  if (auto e = co_await read_until(herald_frame::kind::ack); !e.empty()) {
+    connect_done(sh, w, index, false, e);
+    co_return;
+  }
+  w.connect_ms.record(static_cast<std::uint64_t>((now_ns() - t0) / 1000));  // µs
+  connect_done(sh, w, index, true, {});
+  delivery_tracker& tr = sh.trackers[index];
+  for (;;) {
+    auto [ec, n] = co_await ws.async_read(buf, use_nothrow);
+    (void)n;
+    if (ec) {
+      note_close(sh, ws, ec);
+      co_return;
+    }
+    const auto d = buf.data();
+    const std::string_view text(static_cast<const char*>(d.data()), d.size());
+    const auto f = scan_herald_frame(text);
+    if (f.type == herald_frame::kind::event) {
+      tr.on_seq(f.seq);
+      if (f.payload) account(sh, w, index, *f.payload, now_ns());
+      buf.consume(buf.size());
+    } else if (f.type == herald_frame::kind::ping) {
+      buf.consume(buf.size());
+      constexpr std::string_view pong = R"({"type":"pong"})";
+      if (auto e2 = co_await send_text(ws, pong)) {
+        note_close(sh, ws, e2);
+        co_return;
+      }
+    } else {
+      if (f.type == herald_frame::kind::error) sh.note_error("server: " + std::string(text));
+      buf.consume(buf.size());
+    }
+  }
+}
+
+// --- NATS subscriber ------------------------------------------------------------------------
+
+// Collects what one NATS feed produced; replies are sent by the coroutine after the feed.
+struct nats_sub_visitor final : nats_parser::visitor {
+  shared_state* sh = nullptr;
+  worker* w = nullptr;
+  std::size_t index = 0;
+  bool accounting = false;
+  int pings = 0, pongs = 0;
+  std::string err;
+  void on_msg(std::string_view, std::string_view payload) override {
+    if (!accounting) return;
+    if (auto s = find_stamp(payload)) account(*sh, *w, index, *s, now_ns());
+  }
+  void on_ping() override { ++pings; }
+  void on_pong() override { ++pongs; }
+  void on_info(std::string_view) override {}
+  void on_err(std::string_view text) override { err.assign(text); }
+};
+
+net::awaitable<void> nats_subscriber(shared_state& sh, worker& w, std::size_t index, ws_stream& ws,
+                                     std::int64_t t0) {
+  beast::flat_buffer buf;
+  nats_parser parser;
+  nats_sub_visitor v;
+  v.sh = &sh;
+  v.w = &w;
+  v.index = index;
+  const std::string hello = R"(CONNECT {"verbose":false,"pedantic":false,"protocol":1,)"
+                            R"("echo":false,"name":"herald-bench"})"
+                            "\r\nSUB " +
+                            topic_name(server_kind::nats, sh.topic_of[index]) + " 1\r\nPING\r\n";
+  if (auto ec = co_await send_binary(ws, hello)) {
+    connect_done(sh, w, index, false, ec_text("nats connect", ec));
+    co_return;
+  }
+  bool ready = false;
+  for (;;) {
+    auto [ec, n] = co_await ws.async_read(buf, use_nothrow);
+    (void)n;
+    if (ec) {
+      if (!ready)
+        connect_done(sh, w, index, false, ec_text("nats read", ec));
+      else
+        note_close(sh, ws, ec);
+      co_return;
+    }
+    const auto d = buf.data();
+    const bool ok = parser.feed(std::string_view(static_cast<const char*>(d.data()), d.size()), v);
+    buf.consume(buf.size());
+    if (!ok || !v.err.empty()) {
+      const std::string e = ok ? "nats: " + v.err : "nats: protocol error";
+      if (!ready) {
+        connect_done(sh, w, index, false, e);
+        co_return;
+      }
+      sh.note_error(e);
+      v.err.clear();
+      if (!ok) co_return;
+    }
+    if (!ready && v.pongs > 0) {
+      // The server answers PING after it has processed the SUB before it: subscribed.
+      ready = true;
+      v.accounting = true;
+      w.connect_ms.record(static_cast<std::uint64_t>((now_ns() - t0) / 1000));
+      connect_done(sh, w, index, true, {});
+    }
+    for (; v.pings > 0; --v.pings) {
+      constexpr std::string_view pong = "PONG\r\n";
+      if (auto e2 = co_await send_binary(ws, pong)) {
+        note_close(sh, ws, e2);
+        co_return;
+      }
+    }
+  }
+}
+
+net::awaitable<void> subscriber(shared_state& sh, worker& w, std::size_t index) {
+  auto ex = co_await net::this_coro::executor;
+  ws_stream ws(ex);
+  const std::int64_t t0 = now_ns();
+  const bool herald = sh.opts.kind == server_kind::herald;
+  const std::string_view key = herald ? std::string_view(sh.opts.sub_key) : std::string_view();
+  if (auto ec = co_await open_ws(sh, ws, key)) {
+    connect_done(sh, w, index, false, ec_text("subscriber connect", ec));
+    co_return;
+  }
+  if (herald)
+    co_await herald_subscriber(sh, w, index, ws, t0);
+  else
+    co_await nats_subscriber(sh, w, index, ws, t0);
+}
+
+// --- publishers -----------------------------------------------------------------------------
+
+// What a publisher sends next: open-loop at the target rate (each event stamped with the time
+// it was due, so a late server shows as latency rather than as a slower schedule), or, at max
+// rate, full batches as long as the deliveries outstanding stay within the window.
+class pacer {
+ public:
+  pacer(shared_state& sh, std::uint32_t id) : sh_(sh), id_(id) {
+    const auto& o = sh.opts;
+    rate_ = o.rate > 0 ? o.rate / static_cast<double>(o.publishers) : 0;
+    next_counter_.assign(o.topics, 1);
+    topic_ = id % o.topics;
+  }
+
+  // Waits until something is due; fills `body` and `batch` (topic of each event). Returns
+  // false when publishing has stopped.
+  net::awaitable<bool> next(std::vector<std::pair<std::size_t, stamp>>& batch) {
+    batch.clear();
+    auto ex = co_await net::this_coro::executor;
+    net::steady_timer timer(ex);
+    const std::int64_t start = sh_.start_ns.load();
+    for (;;) {
+      if (sh_.stop_publishing.load()) co_return false;
+      const std::int64_t now = now_ns();
+      std::size_t count = 0;
+      if (rate_ > 0) {
+        // Event k (from 0) is due at start + k / rate: events 0 .. floor(elapsed * rate) are due.
+        const auto due =
+            static_cast<std::uint64_t>(static_cast<double>(now - start) * rate_ / 1e9) + 1;
+        if (due > sent_) {
+          count = static_cast<std::size_t>(std::min<std::uint64_t>(due - sent_, sh_.opts.batch));
+        } else {
+          const auto at =
+              start + static_cast<std::int64_t>(static_cast<double>(sent_) * 1e9 / rate_);
+          timer.expires_after(std::chrono::nanoseconds(std::max<std::int64_t>(at - now, 1000)));
+          co_await timer.async_wait(use_nothrow);
+          continue;
+        }
+      } else {
+        const std::uint64_t out = sh_.expected_sent.load() - sh_.delivered.load();
+        if (sh_.expected_sent.load() > sh_.delivered.load() && out > sh_.window) {
+          timer.expires_after(std::chrono::microseconds(200));
+          co_await timer.async_wait(use_nothrow);
+          continue;
+        }
+        count = sh_.opts.batch;
+      }
+      std::uint64_t fan = 0;
+      for (std::size_t k = 0; k < count; ++k) {
+        const std::int64_t t =
+            rate_ > 0
+                ? start + static_cast<std::int64_t>(static_cast<double>(sent_ + k) * 1e9 / rate_)
+                : now;
+        batch.emplace_back(topic_, stamp{id_, next_counter_[topic_]++, t});
+        fan += sh_.subs_on_topic[topic_];
+        topic_ = (topic_ + 1) % sh_.opts.topics;
+      }
+      sent_ += count;
+      sh_.expected_sent.fetch_add(fan);
+      co_return true;
+    }
+  }
+
+  void accepted(const std::vector<std::pair<std::size_t, stamp>>& batch) {
+    for (const auto& [topic, s] : batch) ++sh_.accepted[id_][topic];
+    sh_.published.fetch_add(batch.size());
+  }
+
+  void rejected(const std::vector<std::pair<std::size_t, stamp>>& batch) {
+    std::uint64_t fan = 0;
+    for (const auto& e : batch) fan += sh_.subs_on_topic[e.first];
+    sh_.expected_sent.fetch_sub(fan);
+    sh_.publish_errors.fetch_add(batch.size());
+  }
+
+ private:
+  shared_state& sh_;
+  std::uint32_t id_;
+  double rate_ = 0;
+  std::uint64_t sent_ = 0;
+  std::size_t topic_ = 0;
+  std::vector<std::uint64_t> next_counter_;
+};
+
+net::awaitable<void> wait_for_go(shared_state& sh) {
+  auto ex = co_await net::this_coro::executor;
+  net::steady_timer timer(ex);
+  while (!sh.go.load() && !sh.stopping.load()) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(use_nothrow);
+  }
+}
+
+net::awaitable<void> herald_publisher(shared_state& sh, std::uint32_t id) {
+  auto ex = co_await net::this_coro::executor;
+  tcp::socket sock(ex);
+  bool connected = false;
+  auto connect = [&]() -> net::awaitable<bool> {
+    beast::error_code ignored;
+    sock.close(ignored);
+    auto [ec] = co_await sock.async_connect(sh.endpoint, use_nothrow);
+    if (ec) {
+      sh.note_error(ec_text("publisher connect", ec));
+      co_return false;
+    }
+    sock.set_option(tcp::no_delay(true));
+    co_return true;
+  };
+  connected = co_await connect();
+  sh.pub_ready.fetch_add(1);
+  co_await wait_for_go(sh);
+  pacer pace(sh, id);
+  std::vector<std::pair<std::size_t, stamp>> batch;
+  http::request<http::string_body> req{http::verb::post, "/v1/events", 11};
+  req.set(http::field::host, sh.opts.host + ":" + sh.opts.port);
+  req.set(http::field::authorization, "Bearer " + sh.opts.pub_key);
+  req.set(http::field::content_type, "application/json");
+  req.keep_alive(true);
+  beast::flat_buffer buf;
+  std::string body;
+  while (co_await pace.next(batch)) {
+    body.clear();
+    body += '[';
+    for (const auto& [topic, s] : batch) {
+      if (body.size() > 1) body += ',';
+      body += R"({"topic":")";
+      body += topic_name(server_kind::herald, topic);
+      body += R"(","type":"bench","data":)";
+      body += make_payload(s, sh.opts.payload_bytes);
+      body += '}';
+    }
+    body += ']';
+    if (!connected && !(connected = co_await connect())) {
+      pace.rejected(batch);
+      continue;
+    }
+    req.body() = body;
+    req.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(sock, req, use_nothrow);
+    (void)wn;
+    http::response<http::string_body> res;
+    beast::error_code rec = wec;
+    if (!wec) {
+      auto [ec2, rn] = co_await http::async_read(sock, buf, res, use_nothrow);
+      (void)rn;
+      rec = ec2;
+    }
+    if (rec) {
+      sh.note_error(ec_text("publish", rec));
+      pace.rejected(batch);
+      connected = false;
+      continue;
+    }
+    if (res.result_int() == 201) {
+      pace.accepted(batch);
+    } else {
+      sh.note_error("publish: HTTP " + std::to_string(res.result_int()) + " " + res.body());
+      pace.rejected(batch);
+      if (!res.keep_alive()) connected = false;
+    }
+  }
+  sh.pubs_done.fetch_add(1);
+}
+
+net::awaitable<void> nats_publisher(shared_state& sh, std::uint32_t id) {
+  auto ex = co_await net::this_coro::executor;
+  ws_stream ws(ex);
+  constexpr std::string_view no_key;
+  constexpr std::string_view hello =
+      "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"name\":\"herald-bench-pub\"}"
+      "\r\nPING\r\n";
+  auto ec0 = co_await open_ws(sh, ws, no_key);
+  bool ok = !ec0;
+  if (ok) {
+    ec0 = co_await send_binary(ws, hello);
+    ok = !ec0;
+  }
+  if (ok) {
+    // Wait for the PONG: the server has taken the CONNECT.
+    beast::flat_buffer buf;
+    nats_parser parser;
+    nats_sub_visitor v;
+    while (ok && v.pongs == 0) {
+      auto [ec, n] = co_await ws.async_read(buf, use_nothrow);
+      (void)n;
+      const auto d = buf.data();
+      ok = !ec && parser.feed(std::string_view(static_cast<const char*>(d.data()), d.size()), v);
+      buf.consume(buf.size());
+    }
+  }
+  if (!ok) sh.note_error("nats publisher: connect failed");
+  sh.pub_ready.fetch_add(1);
+  co_await wait_for_go(sh);
+  pacer pace(sh, id);
+  std::vector<std::pair<std::size_t, stamp>> batch;
+  std::string frame;
+  while (co_await pace.next(batch)) {
+    if (!ok) {
+      pace.rejected(batch);
+      continue;
+    }
+    frame.clear();
+    for (const auto& [topic, s] : batch) {
+      const std::string payload = make_payload(s, sh.opts.payload_bytes);
+      frame += "PUB ";
+      frame += topic_name(server_kind::nats, topic);
+      frame += ' ';
+      frame += std::to_string(payload.size());
+      frame += "\r\n";
+      frame += payload;
+      frame += "\r\n";
+    }
+    if (auto ec = co_await send_binary(ws, frame)) {
+      sh.note_error(ec_text("nats publish", ec));
+      pace.rejected(batch);
+      ok = false;
+      continue;
+    }
+    pace.accepted(batch);
+  }
+  sh.pubs_done.fetch_add(1);
+}
+
+template <class Pred>
+bool wait_until(Pred pred, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::nanoseconds(static_cast<std::int64_t>(timeout_s * 1e9));
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string topic_name(server_kind kind, std::size_t i) {
+  return kind == server_kind::herald ? "/bench/t" + std::to_string(i)
+                                     : "bench.t" + std::to_string(i);
+}
+
+load_result run_load(const load_options& o) {
+  if (o.threads == 0 || o.topics == 0 || o.batch == 0)
+    throw std::runtime_error("threads, topics and batch must be at least 1");
+  shared_state sh(o);
+  {
+    net::io_context ioc;
+    tcp::resolver r(ioc);
+    beast::error_code ec;
+    auto res = r.resolve(o.host, o.port, ec);
+    if (ec || res.empty()) throw std::runtime_error("cannot resolve " + o.host + ":" + o.port);
+    sh.endpoint = *res.begin();
+  }
+  sh.trackers.resize(o.subscribers);
+  sh.topic_of.resize(o.subscribers);
+  sh.subscribed.assign(o.subscribers, 0);
+  sh.subs_on_topic.assign(o.topics, 0);
+  for (std::size_t i = 0; i < o.subscribers; ++i) sh.topic_of[i] = i % o.topics;
+  sh.accepted.assign(o.publishers, std::vector<std::uint64_t>(o.topics, 0));
+  const double fanout = static_cast<double>(o.subscribers) / static_cast<double>(o.topics);
+  sh.window = o.window > 0 ? o.window
+                           : std::max<std::uint64_t>(
+                                 50000, static_cast<std::uint64_t>(
+                                            4.0 * static_cast<double>(o.batch * o.publishers) *
+                                            std::max(1.0, fanout)));
+
+  load_result out;
+  out.client_cpus = usable_cpus();
+  std::optional<proc_sample> srv0;
+  if (o.server_pid > 0) {
+    srv0 = sample_process(o.server_pid);
+    if (!srv0) throw std::runtime_error("no process " + std::to_string(o.server_pid));
+    out.server_measured = true;
+    out.server_rss_before = srv0->rss_bytes;
+  }
+
+  std::vector<std::unique_ptr<worker>> workers;
+  for (std::size_t t = 0; t < o.threads; ++t) workers.push_back(std::make_unique<worker>());
+  for (std::size_t i = 0; i < o.subscribers; ++i) workers[i % o.threads]->subs.push_back(i);
+  using guard_t = net::executor_work_guard<net::io_context::executor_type>;
+  std::vector<guard_t> guards;
+  for (auto& w : workers) {
+    w->limit = std::max<std::size_t>(1, o.connect_concurrency / o.threads);
+    guards.emplace_back(w->ioc.get_executor());
+    worker* wp = w.get();
+    w->thread = std::thread([wp] { wp->ioc.run(); });
+  }
+
+  // Phase 1: connect and subscribe every subscriber.
+  const std::int64_t c0 = now_ns();
+  for (auto& w : workers) {
+    worker* wp = w.get();
+    net::post(w->ioc, [&sh, wp] { launch_more(sh, *wp); });
+  }
+  wait_until([&] { return sh.ready.load() + sh.failed.load() >= o.subscribers; },
+             o.connect_timeout_s);
+  const std::int64_t c1 = now_ns();
+  out.connected = sh.ready.load();
+  out.connect_errors = o.subscribers - out.connected;
+  out.connect_s = static_cast<double>(c1 - c0) / 1e9;
+  out.connect_rate = out.connect_s > 0 ? static_cast<double>(out.connected) / out.connect_s : 0;
+  // Publishers start after this: they read subs_on_topic without a lock. A handshake still in
+  // flight past the timeout may yet set its flag; it is then counted as a connect error only.
+  for (std::size_t i = 0; i < o.subscribers; ++i)
+    if (sh.subscribed[i]) ++sh.subs_on_topic[sh.topic_of[i]];
+  if (o.server_pid > 0) {
+    // Let the server settle (handshake buffers freed) before reading its RSS.
+    sleep_s(0.5);
+    if (auto s = sample_process(o.server_pid)) out.server_rss_connected = s->rss_bytes;
+    if (o.subscribers > 0 && out.server_rss_connected > out.server_rss_before)
+      out.server_rss_per_conn =
+          static_cast<double>(out.server_rss_connected - out.server_rss_before) /
+          static_cast<double>(std::max<std::size_t>(1, out.connected));
+  }
+
+  // Phase 2: idle.
+  if (o.idle_s > 0) {
+    auto a = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+    sleep_s(o.idle_s);
+    auto b = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+    if (a && b) out.server_idle_cpu_pct = cpu_percent(*a, *b);
+  }
+
+  // Phase 3: publish for the duration, then drain.
+  if (o.publishers > 0 && o.duration_s > 0) {
+    for (std::size_t p = 0; p < o.publishers; ++p) {
+      auto& w = *workers[p % o.threads];
+      const auto id = static_cast<std::uint32_t>(p);
+      if (o.kind == server_kind::herald)
+        net::co_spawn(w.ioc, herald_publisher(sh, id), net::detached);
+      else
+        net::co_spawn(w.ioc, nats_publisher(sh, id), net::detached);
+    }
+    wait_until([&] { return sh.pub_ready.load() >= o.publishers; }, 10);
+    auto srv_a = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+    auto self_a = sample_process(0);
+    const std::uint64_t d0 = sh.delivered.load();
+    sh.start_ns.store(now_ns());
+    sh.go.store(true);
+    sleep_s(o.duration_s);
+    const std::uint64_t d1 = sh.delivered.load();
+    auto srv_b = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+    auto self_b = sample_process(0);
+    const std::int64_t p1 = now_ns();
+    sh.stop_publishing.store(true);
+    out.publish_s = static_cast<double>(p1 - sh.start_ns.load()) / 1e9;
+    out.window_deliveries = d1 - d0;
+    out.deliveries_per_s = static_cast<double>(d1 - d0) / out.publish_s;
+    if (srv_a && srv_b) out.server_cpu_pct = cpu_percent(*srv_a, *srv_b);
+    if (self_a && self_b) out.client_cpu_pct = cpu_percent(*self_a, *self_b);
+    wait_until([&] { return sh.pubs_done.load() >= o.publishers; }, 30);
+    out.published = sh.published.load();
+    out.publish_errors = sh.publish_errors.load();
+    out.publish_rate = static_cast<double>(out.published) / out.publish_s;
+    // Expected: what the publishers had accepted, times the subscribers of each topic that
+    // connected (a failed connection is reported as a connect error, not as loss).
+    std::uint64_t expected = 0;
+    for (std::size_t p = 0; p < o.publishers; ++p)
+      for (std::size_t t = 0; t < o.topics; ++t)
+        expected += sh.accepted[p][t] * sh.subs_on_topic[t];
+    wait_until([&] { return sh.delivered.load() >= expected; }, o.drain_s);
+  }
+
+  if (o.server_pid > 0) {
+    if (auto s = sample_process(o.server_pid)) {
+      out.server_rss_end = s->rss_bytes;
+      out.server_rss_peak = s->hwm_bytes;
+    }
+  }
+  sh.stopping.store(true);
+  for (auto& g : guards) g.reset();
+  for (auto& w : workers) w->ioc.stop();
+  for (auto& w : workers) w->thread.join();
+
+  histogram lat, conn;
+  for (auto& w : workers) {
+    lat.merge(w->latency);
+    conn.merge(w->connect_ms);
+  }
+  workers.clear();  // destroys the pending coroutines (and their sockets) before `sh`
+
+  out.delivered = sh.delivered.load();
+  out.disconnects = sh.disconnects.load();
+  out.last_close_code = sh.last_close.load();
+  out.first_error = sh.first_error;
+  for (std::size_t i = 0; i < o.subscribers; ++i) {
+    const auto& tr = sh.trackers[i];
+    const std::size_t topic = sh.topic_of[i];
+    std::vector<std::uint64_t> acc(o.publishers);
+    for (std::size_t p = 0; p < o.publishers; ++p) acc[p] = sh.accepted[p][topic];
+    // A subscriber that never subscribed cannot lose anything: it is a connect error.
+    if (sh.subscribed[i]) {
+      std::uint64_t exp_i = 0;
+      for (auto a : acc) exp_i += a;
+      out.expected += exp_i;
+      const std::uint64_t missing = tr.lost(acc), skipped = std::min(missing, tr.skipped());
+      out.lost += skipped;
+      out.undelivered += missing - skipped;
+    }
+    out.duplicates += tr.duplicates();
+    out.reordered += tr.reordered();
+    out.seq_gaps += tr.seq_gaps();
+    out.seq_backwards += tr.seq_backwards();
+  }
+  out.lat_p50_us = static_cast<double>(lat.percentile(0.50)) / 1e3;
+  out.lat_p90_us = static_cast<double>(lat.percentile(0.90)) / 1e3;
+  out.lat_p99_us = static_cast<double>(lat.percentile(0.99)) / 1e3;
+  out.lat_p999_us = static_cast<double>(lat.percentile(0.999)) / 1e3;
+  out.lat_max_us = static_cast<double>(lat.max()) / 1e3;
+  out.lat_mean_us = lat.mean() / 1e3;
+  out.connect_p50_ms = static_cast<double>(conn.percentile(0.5)) / 1e3;
+  out.connect_p99_ms = static_cast<double>(conn.percentile(0.99)) / 1e3;
+  out.client_bound = out.client_cpu_pct >= 90.0 * out.client_cpus;
+  return out;
+}
+
+}  // namespace herald::bench
