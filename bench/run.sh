@@ -150,7 +150,7 @@ stop_server() {
 
 # --- shapes ----------------------------------------------------------------------------------
 if ((quick)); then d_max=2; d_lat=4; d_idle=5; else d_max=4; d_lat=6; d_idle=60; fi
-common=(--threads 1 --payload 64 --batch 100 --drain 5 --quiet --json "$results")
+common=(--threads 1 --payload 64 --batch 100 --drain 10 --quiet --json "$results")
 # shape_secs: the kill timeout of one run; shape_est: what it usually takes (for the budget).
 declare -A shape_args shape_secs shape_est
 shape_args[fanout]="--subscribers 1000 --topics 1 --publishers 1 --rate 0 --duration $d_max"

@@ -10,7 +10,7 @@ ws_session::ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
                        const ws_mount& mount)
     : srv_(srv), sh_(sh), mount_(mount), ws_(std::move(socket)) {
   beast::error_code ec;
-  const auto ep = ws_.next_layer().remote_endpoint(ec);
+  const auto ep = beast::get_lowest_layer(ws_).remote_endpoint(ec);
   if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   auto& m = global_metrics();
   m.connections_open.fetch_add(1, std::memory_order_relaxed);
@@ -97,22 +97,44 @@ void ws_session::pump() {
 
 net::awaitable<void> ws_session::write_loop() {
   auto self = shared_from_this();
+  batching_stream& out = ws_.next_layer();
+  constexpr std::size_t max_pass_bytes = 256 * 1024;
   while (!finished_) {
     if (!queue_.empty() && !holding_ && !discard_) {
-      const out_frame& f = queue_.front();
-      std::array<net::const_buffer, 3> bufs{
-          net::buffer(f.head), f.shared ? net::buffer(*f.shared) : net::const_buffer{},
-          net::buffer(f.tail)};
-      ws_.text(true);
-      auto [ec, n] = co_await ws_.async_write(bufs, use_nothrow);
-      if (ec) break;
-      const std::size_t sz = queue_.front().size();
-      queue_.pop_front();
-      queued_ -= sz;
-      written_total_ += sz;
-      global_metrics().queued_bytes.fetch_sub(static_cast<std::int64_t>(sz),
+      // One pass: every queued message (up to max_pass_bytes) goes through Beast into the
+      // batching layer, then one write sends them all.
+      out.batching(true);
+      std::size_t taken = 0, bytes = 0;
+      bool failed = false;
+      while (taken < queue_.size() && bytes < max_pass_bytes && !holding_ && !discard_) {
+        const out_frame& f = queue_[taken];
+        std::array<net::const_buffer, 3> bufs{
+            net::buffer(f.head), f.shared ? net::buffer(*f.shared) : net::const_buffer{},
+            net::buffer(f.tail)};
+        ws_.text(true);
+        auto [ec, n] = co_await ws_.async_write(bufs, use_nothrow);
+        if (finished_) co_return;
+        if (ec) {
+          failed = true;
+          break;
+        }
+        bytes += queue_[taken].size();
+        ++taken;
+      }
+      out.batching(false);
+      if (failed) break;
+      auto [fec] = co_await out.async_flush(use_nothrow);
+      if (finished_) co_return;
+      if (fec) break;
+      for (std::size_t i = 0; i < taken; ++i) {
+        const std::size_t sz = queue_.front().size();
+        queue_.pop_front();
+        queued_ -= sz;
+        written_total_ += sz;
+      }
+      global_metrics().queued_bytes.fetch_sub(static_cast<std::int64_t>(bytes),
                                               std::memory_order_relaxed);
-      global_metrics().frames_sent.fetch_add(1, std::memory_order_relaxed);
+      global_metrics().frames_sent.fetch_add(taken, std::memory_order_relaxed);
       while (!after_written_.empty() && after_written_.front().first <= written_total_) {
         auto fn = std::move(after_written_.front().second);
         after_written_.pop_front();

@@ -6,6 +6,7 @@
 #include <deque>
 
 #include "core/metrics.h"
+#include "transport/batching_stream.h"
 #include "transport/server_impl.h"
 
 namespace herald {
@@ -42,7 +43,7 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   server::impl& srv_;
   shard_ctx& sh_;
   const ws_mount& mount_;
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<batching_stream> ws_;
   beast::flat_buffer buf_;
   std::string remote_;
   std::unique_ptr<ws_handler> handler_;

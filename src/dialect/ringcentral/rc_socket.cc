@@ -40,20 +40,38 @@ rc_socket::~rc_socket() = default;
 // ---- output
 
 void rc_socket::send_text(std::string text, bool pause) {
+  emit(out_frame{std::move(text), nullptr, {}}, pause);
+}
+
+void rc_socket::emit(out_frame f, bool pause_after) {
+  if (slow_) return;
+  if (!paused_) return write_now(std::move(f), pause_after);
+  if (conn_.queued_bytes() + held_bytes_ + f.size() > svc_.core.send_queue_bytes)
+    return slow_consumer();
+  held_bytes_ += f.size();
+  held_.push_back(held_frame{std::move(f), pause_after});
+}
+
+void rc_socket::write_now(out_frame f, bool pause_after) {
   last_out_ms_ = now_ms();
-  if (!conn_.send(out_frame{std::move(text), nullptr, {}})) return slow_consumer();
-  if (!pause) return;
-  // §8.4: this frame goes in a write of its own, and nothing after it is written until
-  // notify_pause after that write completed (events queue meanwhile, against the bound).
+  if (!conn_.send(std::move(f))) return slow_consumer();
+  if (!pause_after) return;
+  // §8.4: this frame goes in a write of its own (nothing else is queued behind it until the
+  // pause ends), and nothing follows until notify_pause after that write completed.
+  paused_ = true;
   const std::int64_t pause_ms =
       std::max(cx_->cfg.notify_pause_ms, ringcentral_limits::min_notify_pause_ms);
-  conn_.after_written([this, pause_ms] {
-    ++holds_;
-    conn_.hold(true);
-    conn_.after(pause_ms, [this] {
-      if (--holds_ == 0) conn_.hold(false);
-    });
-  });
+  conn_.after_written([this, pause_ms] { conn_.after(pause_ms, [this] { release_pause(); }); });
+}
+
+void rc_socket::release_pause() {
+  paused_ = false;
+  while (!held_.empty() && !paused_ && !slow_) {
+    held_frame h = std::move(held_.front());
+    held_.pop_front();
+    held_bytes_ -= h.frame.size();
+    write_now(std::move(h.frame), h.pause_after);
+  }
 }
 
 void rc_socket::refuse(int status, const std::string& code, const std::string& message,
@@ -239,8 +257,9 @@ void rc_socket::handle_frame(std::string_view text) {
     send_text(rc::render_error(id, 400, "HRD-400", st.err().message));
     return;
   }
-  if (f.type == "Heartbeat") {
-    send_text(rc::render_heartbeat(f.message_id));
+  if (f.type == "Heartbeat") {  // at once, even during a notify pause (§3.7)
+    last_out_ms_ = now_ms();
+    if (!conn_.send(out_frame{rc::render_heartbeat(f.message_id), nullptr, {}})) slow_consumer();
     return;
   }
   handle_request(std::move(f));
@@ -405,9 +424,9 @@ void rc_socket::on_deliver(const delivery& d) {
   out_frame f{rc::notification_head(d.ev->id, w), std::shared_ptr<const std::string>(d.ev, &shared),
               rc::notification_tail(d.subscription_id ? *d.subscription_id : sub_.id,
                                     who_.extension_id)};
-  last_out_ms_ = last_notify_ms_ = now_ms();
-  if (!conn_.send(std::move(f))) return slow_consumer();
+  last_notify_ms_ = now_ms();
   last_sequence_ = std::max(last_sequence_, sequence);
+  emit(std::move(f), false);
 }
 
 void rc_socket::on_kick(int close_code, const std::string& reason, bool resumable) {

@@ -5,6 +5,7 @@
 // the hub. Owned by its connection, on the connection's shard; every member runs there.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,7 +54,12 @@ class rc_socket final : public ws_handler, public session_sink {
   void reply(const std::string& message_id, int status, const std::string& body,
              bool pause = false);
 
+  // Every frame but Heartbeat replies and Error frames goes out through emit(): in order, and
+  // while a notify pause runs it waits in held_ (counted against the send-queue bound).
   void send_text(std::string text, bool pause = false);
+  void emit(out_frame f, bool pause_after);
+  void write_now(out_frame f, bool pause_after);
+  void release_pause();
   void refuse(int status, const std::string& code, const std::string& message, int close_code);
   void slow_consumer();
 
@@ -77,7 +83,15 @@ class rc_socket final : public ws_handler, public session_sink {
 
   std::size_t inflight_ = 0;
   std::vector<std::string> deferred_;  // frames received while recovering
-  int holds_ = 0;                      // notify pauses in progress (ws hold while > 0)
+  // §8.4: after ConnectionDetails or a subscription POST/PUT reply is written, nothing else is
+  // written for notify_pause_ms; frames wait here meanwhile.
+  struct held_frame {
+    out_frame frame;
+    bool pause_after = false;
+  };
+  std::deque<held_frame> held_;
+  std::size_t held_bytes_ = 0;
+  bool paused_ = false;
   bool slow_ = false;
   std::int64_t opened_ms_ = 0, last_in_ms_ = 0, last_text_in_ms_ = 0, last_out_ms_ = 0;
   std::int64_t last_notify_ms_ = 0;

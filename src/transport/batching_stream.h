@@ -1,0 +1,158 @@
+// The next layer under every server WebSocket: a TCP socket whose writes are gathered in a
+// buffer and sent with one write per flush, so the shard writes every queued frame of a socket
+// with one system call instead of one per message. Beast writes through it unchanged —
+// its frames, its automatic pongs and its close frames all land in the same ordered buffer, so
+// nothing can interleave inside a frame. Reads go straight to the socket.
+// Owned by its ws_session, on one shard's thread; not thread-safe.
+#pragma once
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "transport/net.h"
+
+namespace herald {
+
+class batching_stream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  using next_layer_type = tcp::socket;
+  using lowest_layer_type = tcp::socket::lowest_layer_type;
+
+  explicit batching_stream(tcp::socket s) : sock_(std::move(s)) {}
+
+  executor_type get_executor() noexcept { return sock_.get_executor(); }
+  tcp::socket& next_layer() noexcept { return sock_; }
+  const tcp::socket& next_layer() const noexcept { return sock_; }
+  lowest_layer_type& lowest_layer() noexcept { return sock_.lowest_layer(); }
+
+  // While batching, writes only gather; flush() sends them. Outside it, every write schedules
+  // a flush of its own (Beast's pongs and close frames when no batch is running).
+  void batching(bool on) { batching_ = on; }
+  // Bytes gathered or being written.
+  std::size_t pending_bytes() const noexcept { return gather_.size() + in_flight_; }
+  bool failed() const noexcept { return static_cast<bool>(error_); }
+
+  template <class MutableBufferSequence, class ReadHandler>
+  auto async_read_some(const MutableBufferSequence& b, ReadHandler&& h) {
+    return sock_.async_read_some(b, std::forward<ReadHandler>(h));
+  }
+
+  // Completes at once (posted) with every byte accepted, unless the stream already failed.
+  template <class ConstBufferSequence, class WriteHandler>
+  auto async_write_some(const ConstBufferSequence& b, WriteHandler&& h) {
+    return net::async_initiate<WriteHandler, void(beast::error_code, std::size_t)>(
+        [this](auto handler, const ConstBufferSequence& bufs) {
+          std::size_t n = 0;
+          if (!error_) {
+            for (auto it = net::buffer_sequence_begin(bufs); it != net::buffer_sequence_end(bufs);
+                 ++it) {
+              const net::const_buffer cb(*it);
+              gather_.append(static_cast<const char*>(cb.data()), cb.size());
+              n += cb.size();
+            }
+            if (!batching_) schedule_flush();
+          }
+          auto ex = net::get_associated_executor(handler, sock_.get_executor());
+          net::post(ex, [h = std::move(handler), ec = error_, n]() mutable { std::move(h)(ec, n); });
+        },
+        h, b);
+  }
+
+  // Sends everything gathered so far; completes when it is all written (or the socket failed).
+  template <class Handler>
+  auto async_flush(Handler&& h) {
+    return net::async_initiate<Handler, void(beast::error_code)>(
+        [this](auto handler) {
+          waiters_.emplace_back(std::make_unique<waiter_impl<decltype(handler)>>(
+              std::move(handler), sock_.get_executor()));
+          waiter_marks_.push_back(written_ + in_flight_ + gather_.size());
+          start_write();
+          complete_waiters();
+        },
+        h);
+  }
+
+ private:
+  struct waiter {
+    virtual ~waiter() = default;
+    virtual void complete(beast::error_code ec) = 0;
+  };
+  template <class H>
+  struct waiter_impl final : waiter {
+    waiter_impl(H h, executor_type ex) : handler(std::move(h)), fallback(ex) {}
+    void complete(beast::error_code ec) override {
+      auto ex = net::get_associated_executor(handler, fallback);
+      net::post(ex, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
+    }
+    H handler;
+    executor_type fallback;
+  };
+
+  void schedule_flush() {
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
+    net::post(sock_.get_executor(), [this, alive = alive_] {
+      if (!*alive) return;
+      flush_scheduled_ = false;
+      start_write();
+    });
+  }
+
+  void start_write() {
+    if (writing_ || gather_.empty() || error_) return;
+    writing_ = true;
+    sending_.swap(gather_);
+    gather_.clear();
+    in_flight_ = sending_.size();
+    net::async_write(sock_, net::buffer(sending_),
+                     [this, alive = alive_](beast::error_code ec, std::size_t n) {
+                       if (!*alive) return;
+                       writing_ = false;
+                       in_flight_ = 0;
+                       written_ += n;
+                       if (ec) error_ = ec;
+                       sending_.clear();
+                       if (sending_.capacity() > (1u << 20)) sending_.shrink_to_fit();
+                       complete_waiters();
+                       start_write();
+                     });
+  }
+
+  void complete_waiters() {
+    while (!waiters_.empty() && (error_ || waiter_marks_.front() <= written_)) {
+      auto w = std::move(waiters_.front());
+      waiters_.pop_front();
+      waiter_marks_.pop_front();
+      w->complete(error_);
+    }
+  }
+
+  tcp::socket sock_;
+  std::string gather_, sending_;
+  std::size_t in_flight_ = 0;
+  std::uint64_t written_ = 0;
+  bool writing_ = false, batching_ = false, flush_scheduled_ = false;
+  beast::error_code error_;
+  std::deque<std::unique_ptr<waiter>> waiters_;
+  std::deque<std::uint64_t> waiter_marks_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+ public:
+  ~batching_stream() { *alive_ = false; }
+  batching_stream(batching_stream&&) = delete;
+  batching_stream& operator=(batching_stream&&) = delete;
+};
+
+// Beast's websocket teardown for this layer: the socket's.
+inline void teardown(beast::role_type role, batching_stream& s, beast::error_code& ec) {
+  websocket::teardown(role, s.next_layer(), ec);
+}
+
+template <class TeardownHandler>
+void async_teardown(beast::role_type role, batching_stream& s, TeardownHandler&& h) {
+  websocket::async_teardown(role, s.next_layer(), std::forward<TeardownHandler>(h));
+}
+
+}  // namespace herald
