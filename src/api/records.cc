@@ -131,7 +131,9 @@ json::object stored_json(const session_state& s) {
   json::object o{{"id", s.id}, {"resume_token", s.resume_token}, {"dialect", s.dialect},
                  {"who", who}, {"seq", s.seq}, {"seq_base", s.seq_base},
                  {"anchor_valid", s.anchor_valid}, {"anchor_seq", s.anchor_seq},
-                 {"anchor_offset", s.anchor_offset}, {"processed_offset", s.processed_offset}};
+                 {"anchor_offset", s.anchor_offset}, {"processed_offset", s.processed_offset},
+                 {"ring_capacity", s.ring_capacity}, {"recovery_window_ms", s.recovery_window_ms},
+                 {"log_replay", s.log_replay}};
   if (s.has_sub) {
     json::array filters;
     for (const auto& f : s.filters) filters.push_back(filter_json(f));
@@ -173,6 +175,9 @@ std::optional<session_state> parse_session_state(const json::object& o) {
   s.anchor_seq = u64("anchor_seq");
   s.anchor_offset = num(o, "anchor_offset");
   s.processed_offset = num(o, "processed_offset");
+  s.ring_capacity = static_cast<std::size_t>(u64("ring_capacity"));
+  s.recovery_window_ms = num(o, "recovery_window_ms");
+  s.log_replay = !o.contains("log_replay") || flag(o, "log_replay");
   if (const auto* sub = o.if_contains("sub"); sub != nullptr && sub->is_object()) {
     const auto& so = sub->as_object();
     s.has_sub = true;

@@ -193,8 +193,12 @@ int serve(const config& cfg, bool demo) {
     }
     return native_routes.dispatch(req);
   };
-  srv.set_http_handler([&svc, route](const http_request& req) -> http_response {
-    // Failed authentications are rate limited per address, on every route.
+  const bool rc_enabled = cfg.ringcentral.enabled;
+  srv.set_http_handler([&svc, route, rc_enabled, rc_prefix](const http_request& req) -> http_response {
+    // Failed authentications are rate limited per address, on every native and admin route.
+    // RingCentral's paths are exempt: its clients treat any status but 200/401/403 from
+    // /restapi/oauth/wstoken as fatal (ringcentral.md §2.2, §8.2).
+    if (rc_enabled && req.path.rfind(rc_prefix, 0) == 0) return route(req);
     const std::string addr = remote_address(req.remote);
     if (!svc.auth_failures.allows(addr, now_ms())) {
       http_response r = error_response(errc::too_many_requests,

@@ -552,6 +552,9 @@ std::vector<session_state> hub::export_sessions() const {
       st.anchor_seq = s.anchor_seq;
       st.anchor_offset = s.anchor_offset;
       st.processed_offset = sh->last_offset;
+      st.ring_capacity = s.ring_capacity;
+      st.recovery_window_ms = s.recovery_window_ms;
+      st.log_replay = s.log_replay;
       out.push_back(std::move(st));
     }
   }
@@ -572,8 +575,9 @@ void hub::import_sessions(const std::vector<session_state>& states) {
     s->home_shard = shard;
     s->seq = st.seq;
     s->seq_base = st.seq_base;
-    s->ring_capacity = opts_.recovery_buffer;
-    s->recovery_window_ms = opts_.recovery_window_ms;
+    s->ring_capacity = st.ring_capacity != 0 ? st.ring_capacity : opts_.recovery_buffer;
+    s->recovery_window_ms = st.recovery_window_ms != 0 ? st.recovery_window_ms : opts_.recovery_window_ms;
+    s->log_replay = st.log_replay;
     s->detached_at_ms = now;
     if (st.has_sub) {
       subscription sub;

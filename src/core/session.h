@@ -54,6 +54,10 @@ struct session_state {
   std::uint64_t anchor_seq = 0;
   std::int64_t anchor_offset = 0;
   std::int64_t processed_offset = 0;  // events above it were not matched yet at export
+  // The dialect's recovery settings (a RingCentral session keeps its own buffer and window).
+  std::size_t ring_capacity = 0;
+  std::int64_t recovery_window_ms = 0;
+  bool log_replay = true;
 };
 
 struct session {
