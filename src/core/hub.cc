@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/directory.h"
+#include "core/topic_trie.h"
 
 namespace herald {
 namespace {
@@ -35,8 +36,11 @@ const char* recovery_error_name(recovery_error e) noexcept {
 struct hub::shard_state {
   std::unordered_map<std::uint64_t, session_sink*> sinks;
   std::unordered_map<std::string, std::unique_ptr<session>> sessions;
-  std::unordered_map<std::string, std::vector<session*>> by_tenant;
-  std::vector<session*> wide;  // admins and explicit tenant sets: checked against every event
+  // The subscription index: a topic trie per tenant, and one for sessions that span tenants
+  // (admins, explicit tenant sets), which every event consults.
+  std::unordered_map<std::string, topic_trie> by_tenant;
+  topic_trie wide;
+  std::uint64_t match_stamp = 0;  // dedupes sessions reached through several filters
   // Per batch: deliveries for sinks on other shards, and local sinks to flush.
   std::vector<std::vector<std::pair<std::uint64_t, delivery>>> outbox;
   std::vector<session_sink*> touched;
@@ -186,36 +190,42 @@ void hub::flush_outboxes(shard_state& sh) {
 void hub::fan_out(shard_state& sh, std::size_t shard, const std::vector<event_ptr>& batch) {
   (void)shard;
   for (const event_ptr& e : batch) {
+    const std::uint64_t stamp = ++sh.match_stamp;
     auto consider = [&](session* s) {
+      if (s->match_stamp == stamp) return;
+      s->match_stamp = stamp;
       if (!wants(*s, *e)) return;
       if (s->gathering) s->pending.push_back(e);
       else emit(sh, *s, e, false);
     };
     if (auto it = sh.by_tenant.find(e->tenant); it != sh.by_tenant.end())
-      for (session* s : it->second) consider(s);
-    for (session* s : sh.wide) consider(s);
+      it->second.match(e->topic, consider);
+    if (!sh.wide.empty()) sh.wide.match(e->topic, consider);
     sh.last_offset = std::max(sh.last_offset, e->offset);
   }
   flush_outboxes(sh);
 }
 
 void hub::index_add(shard_state& sh, session& s) {
-  if (s.in_index) return;
-  if (s.sub->tenants.root.empty() && !s.who.is_admin_app())
-    sh.by_tenant[s.who.tenant].push_back(&s);
-  else
-    sh.wide.push_back(&s);
+  if (s.in_index || !s.sub) return;
+  topic_trie& t = (s.sub->tenants.root.empty() && !s.who.is_admin_app()) ? sh.by_tenant[s.who.tenant]
+                                                                         : sh.wide;
+  for (const filter& f : s.sub->filters) t.add(f.spec().topic, &s);
   s.in_index = true;
 }
 
 void hub::index_remove(shard_state& sh, session& s) {
   if (!s.in_index) return;
-  auto drop = [&](std::vector<session*>& v) { std::erase(v, &s); };
-  if (auto it = sh.by_tenant.find(s.who.tenant); it != sh.by_tenant.end()) {
-    drop(it->second);
-    if (it->second.empty()) sh.by_tenant.erase(it);
+  const bool tenant_bound = s.sub->tenants.root.empty() && !s.who.is_admin_app();
+  if (tenant_bound) {
+    auto it = sh.by_tenant.find(s.who.tenant);
+    if (it != sh.by_tenant.end()) {
+      for (const filter& f : s.sub->filters) it->second.remove(f.spec().topic, &s);
+      if (it->second.empty()) sh.by_tenant.erase(it);
+    }
+  } else {
+    for (const filter& f : s.sub->filters) sh.wide.remove(f.spec().topic, &s);
   }
-  drop(sh.wide);
   s.in_index = false;
 }
 

@@ -82,6 +82,7 @@ struct session {
   sink_ref sink;
   std::int64_t detached_at_ms = 0;  // valid while !sink
   bool in_index = false;
+  std::uint64_t match_stamp = 0;  // the last event this session was considered for
   bool route_via_post = false;
   // The log anchor: the seq and this shard's offset frontier when the current subscription
   // began matching live events. With it, deliveries older than the ring are re-derived from
