@@ -3,7 +3,7 @@
 #include "api/json_util.h"
 
 namespace herald {
-namespace {
+
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> out;
   std::size_t pos = 0;
@@ -18,7 +18,6 @@ std::vector<std::string_view> split_path(std::string_view path) {
   }
   return out;
 }
-}  // namespace
 
 void router::add(std::string method, std::string pattern, route_fn fn) {
   route r{std::move(method), {}, std::move(fn)};

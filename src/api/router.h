@@ -13,6 +13,9 @@
 
 namespace herald {
 
+// The non-empty '/'-separated segments of a path ("//a/b/" → {"a", "b"}).
+std::vector<std::string_view> split_path(std::string_view path);
+
 struct route_match {
   const http_request& req;
   std::vector<std::string> params;  // the {…} segments, in order, percent-decoded

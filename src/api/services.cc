@@ -27,6 +27,17 @@ std::string remote_address(const std::string& remote) {
   return colon == std::string::npos ? remote : remote.substr(0, colon);
 }
 
+void release_socket(services& s, std::uint64_t sink_id, bool counted, const principal& who,
+                    const session_ref& ses, bool resumable) {
+  if (sink_id != 0) s.h.unregister_sink(sink_id);
+  if (counted) s.connections.release(who);
+  if (ses.id.empty()) return;
+  hub* h = &s.h;
+  h->with_session(ses, [h, sink_id, resumable](session* x) {
+    if (x != nullptr) h->detach(*x, sink_id, resumable);
+  });
+}
+
 void connection_counter::release(const principal& who) {
   std::lock_guard g(mu_);
   auto dec = [](auto& m, const std::string& k) {

@@ -59,4 +59,10 @@ struct services {
   std::set<std::string> idem_inflight{};
 };
 
+// What every dialect's socket does when it goes away: drops its sink from the shard, gives back
+// its connection slot, and detaches its session (kept for resume unless `resumable` is false).
+// Runs on the socket's shard.
+void release_socket(services& s, std::uint64_t sink_id, bool counted, const principal& who,
+                    const session_ref& ses, bool resumable);
+
 }  // namespace herald

@@ -448,17 +448,8 @@ void native_socket::on_drain() {
 
 void native_socket::on_closed(int close_code) {
   phase_ = phase::closed;
-  if (sink_id_ != 0) svc_.h.unregister_sink(sink_id_);
-  if (counted_) svc_.connections.release(who_);
+  release_socket(svc_, sink_id_, counted_, who_, session_, close_code != 4001);
   counted_ = false;
-  if (!session_.id.empty()) {
-    const std::uint64_t me = sink_id_;
-    const bool resumable = close_code != 4001;
-    hub* h = &svc_.h;
-    h->with_session(session_, [h, me, resumable](session* s) {
-      if (s != nullptr) h->detach(*s, me, resumable);
-    });
-  }
 }
 
 connection_info native_socket::info() const {

@@ -8,6 +8,7 @@
 
 #include "api/json_util.h"
 #include "api/raw_json.h"
+#include "api/router.h"
 #include "core/clock.h"
 #include "core/filter.h"
 
@@ -15,20 +16,7 @@ namespace herald::rc {
 namespace json = boost::json;
 namespace {
 
-std::vector<std::string_view> segments(std::string_view path) {
-  std::vector<std::string_view> out;
-  std::size_t pos = 0;
-  while (pos < path.size()) {
-    if (path[pos] == '/') {
-      ++pos;
-      continue;
-    }
-    const std::size_t end = std::min(path.find('/', pos), path.size());
-    out.push_back(path.substr(pos, end - pos));
-    pos = end;
-  }
-  return out;
-}
+std::vector<std::string_view> segments(std::string_view path) { return split_path(path); }
 
 void append_wsc(std::string& out, const wsc_value& w) {
   out += ",\"wsc\":{\"token\":";

@@ -462,17 +462,9 @@ void rc_socket::on_drain() {
 
 void rc_socket::on_closed(int close_code) {
   phase_ = phase::closed;
-  if (sink_id_ != 0) svc_.h.unregister_sink(sink_id_);
-  if (counted_) svc_.connections.release(who_);
+  // Revoked (4001): never recoverable.
+  release_socket(svc_, sink_id_, counted_, who_, session_, close_code != 4001);
   counted_ = false;
-  if (!session_.id.empty()) {
-    const std::uint64_t me = sink_id_;
-    const bool resumable = close_code != 4001;  // revoked: never recoverable
-    hub* h = &svc_.h;
-    h->with_session(session_, [h, me, resumable](session* s) {
-      if (s != nullptr) h->detach(*s, me, resumable);
-    });
-  }
   // The highest sequence this socket sent stays with the login (§4.3), in the store too.
   if (last_sequence_ > 0 && !who_.login_session.empty()) {
     const std::int64_t seq = last_sequence_;
