@@ -10,8 +10,9 @@ read -r -a modes <<<"${modes[*]}"
 jobs=$(nproc)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+start=$SECONDS
 for mode in "${modes[@]}"; do
-  echo "=== $mode"
+  echo "=== $mode (at ${SECONDS}s)"
   if [[ $mode == fuzz ]]; then
     [[ -f build/fuzz/build.ninja ]] || cmake -S . -B build/fuzz -G Ninja -DHERALD_MODE=fuzz -DCMAKE_CXX_COMPILER=clang++ >/dev/null
     ninja -C build/fuzz -j "$jobs"
@@ -22,3 +23,4 @@ for mode in "${modes[@]}"; do
   ninja -C "build/$mode" -j "$jobs"
   ctest --test-dir "build/$mode" --output-on-failure -j "$jobs" --timeout 600
 done
+echo "=== all modes passed in $((SECONDS - start))s"
