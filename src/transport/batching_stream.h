@@ -60,6 +60,33 @@ class batching_stream {
         h, b);
   }
 
+  // Appends one complete unmasked server text message (RFC 6455 §5.2), framed here. Only for
+  // connections without permessage-deflate; Beast frames the others. Safe beside Beast's own
+  // writes: each of them is appended whole, so frames never interleave.
+  void append_text_message(std::string_view a, std::string_view b, std::string_view c) {
+    if (error_) return;
+    const std::size_t n = a.size() + b.size() + c.size();
+    char h[10];
+    std::size_t hn = 0;
+    h[hn++] = static_cast<char>(0x81);  // FIN + text
+    if (n < 126) {
+      h[hn++] = static_cast<char>(n);
+    } else if (n <= 0xffff) {
+      h[hn++] = 126;
+      h[hn++] = static_cast<char>((n >> 8) & 0xff);
+      h[hn++] = static_cast<char>(n & 0xff);
+    } else {
+      h[hn++] = 127;
+      for (int shift = 56; shift >= 0; shift -= 8)
+        h[hn++] = static_cast<char>((static_cast<std::uint64_t>(n) >> shift) & 0xff);
+    }
+    gather_.reserve(gather_.size() + hn + n);
+    gather_.append(h, hn);
+    gather_.append(a);
+    gather_.append(b);
+    gather_.append(c);
+  }
+
   // Sends everything gathered so far; completes when it is all written (or the socket failed).
   template <class Handler>
   auto async_flush(Handler&& h) {

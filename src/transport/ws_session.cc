@@ -106,6 +106,16 @@ net::awaitable<void> ws_session::write_loop() {
       out.batching(true);
       std::size_t taken = 0, bytes = 0;
       bool failed = false;
+      if (!mount_.compress) {
+        // No permessage-deflate here: frame the messages ourselves, straight into the batch.
+        while (taken < queue_.size() && bytes < max_pass_bytes) {
+          const out_frame& f = queue_[taken];
+          out.append_text_message(f.head, f.shared ? std::string_view(*f.shared) : std::string_view(),
+                                  f.tail);
+          bytes += f.size();
+          ++taken;
+        }
+      }
       while (taken < queue_.size() && bytes < max_pass_bytes && !holding_ && !discard_) {
         const out_frame& f = queue_[taken];
         std::array<net::const_buffer, 3> bufs{
