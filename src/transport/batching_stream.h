@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/metrics.h"
 #include "transport/net.h"
 
 namespace herald {
@@ -52,6 +53,7 @@ class batching_stream {
               gather_.append(static_cast<const char*>(cb.data()), cb.size());
               n += cb.size();
             }
+            account(static_cast<std::int64_t>(n));
             if (!batching_) schedule_flush();
           }
           auto ex = net::get_associated_executor(handler, sock_.get_executor());
@@ -85,6 +87,7 @@ class batching_stream {
     gather_.append(a);
     gather_.append(b);
     gather_.append(c);
+    account(static_cast<std::int64_t>(hn + n));
   }
 
   // Sends everything gathered so far; completes when it is all written (or the socket failed).
@@ -117,6 +120,14 @@ class batching_stream {
     executor_type fallback;
   };
 
+  // Counts gathered and unwritten bytes in the process-wide queued-bytes gauge.
+  void account(std::int64_t delta) {
+    accounted_ += delta;
+    global_metrics().queued_bytes.fetch_add(delta, std::memory_order_relaxed);
+  }
+
+ public:
+  // Sends what is gathered once the current handler returns (at most one flush pending).
   void schedule_flush() {
     if (flush_scheduled_) return;
     flush_scheduled_ = true;
@@ -127,6 +138,8 @@ class batching_stream {
     });
   }
 
+
+ private:
   void start_write() {
     if (writing_ || gather_.empty() || error_) return;
     writing_ = true;
@@ -139,6 +152,7 @@ class batching_stream {
                        writing_ = false;
                        in_flight_ = 0;
                        written_ += n;
+                       account(-static_cast<std::int64_t>(n));
                        if (ec) error_ = ec;
                        sending_.clear();
                        if (sending_.capacity() > (1u << 20)) sending_.shrink_to_fit();
@@ -165,9 +179,13 @@ class batching_stream {
   std::deque<std::unique_ptr<waiter>> waiters_;
   std::deque<std::uint64_t> waiter_marks_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::int64_t accounted_ = 0;
 
  public:
-  ~batching_stream() { *alive_ = false; }
+  ~batching_stream() {
+    *alive_ = false;
+    global_metrics().queued_bytes.fetch_sub(accounted_, std::memory_order_relaxed);
+  }
   batching_stream(batching_stream&&) = delete;
   batching_stream& operator=(batching_stream&&) = delete;
 };

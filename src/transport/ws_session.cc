@@ -77,10 +77,24 @@ net::awaitable<void> ws_session::read_loop(http::request<http::string_body> req,
   }
 }
 
+std::size_t ws_session::queued_bytes() const {
+  return queued_ + ws_.next_layer().pending_bytes();
+}
+
 bool ws_session::send(out_frame f) {
   if (closing_ || finished_) return false;
   const std::size_t n = f.size();
-  if (queued_ + n > srv_.opts.limits.send_queue_bytes) return false;
+  if (queued_bytes() + n > srv_.opts.limits.send_queue_bytes) return false;
+  if (!mount_.compress && queue_.empty() && !holding_ && !writing_) {
+    // The fast path: frame it straight into the socket's batch; one write per socket leaves
+    // once this handler (a whole fan-out batch) is done.
+    batching_stream& out = ws_.next_layer();
+    out.append_text_message(f.head, f.shared ? std::string_view(*f.shared) : std::string_view(),
+                            f.tail);
+    out.schedule_flush();
+    global_metrics().frames_sent.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
   queued_ += n;
   queued_total_ += n;
   global_metrics().queued_bytes.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
@@ -203,8 +217,10 @@ void ws_session::ping() {
 
 void ws_session::after_written(std::function<void()> done) {
   if (written_total_ >= queued_total_) {
-    net::post(sh_.ctx, [self = shared_from_this(), done = std::move(done)] {
-      if (!self->finished_) done();
+    // Nothing of ours waits in queue_: done once the batching layer has written what it holds.
+    std::weak_ptr<ws_session> weak = shared_from_this();
+    ws_.next_layer().async_flush([weak, done = std::move(done)](beast::error_code) {
+      if (auto s = weak.lock(); s && !s->finished_) done();
     });
     return;
   }

@@ -26,7 +26,7 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   void hold(bool on) override;
   void ping() override;
   void after_written(std::function<void()> done) override;
-  std::size_t queued_bytes() const override { return queued_; }
+  std::size_t queued_bytes() const override;
   bool closing() const override { return closing_ || finished_; }
   std::size_t shard() const override { return sh_.index; }
   const std::string& remote() const override { return remote_; }

@@ -366,8 +366,16 @@ void native_socket::on_deliver(const delivery& d) {
 
 void native_socket::write_delivery(const delivery& d) {
   const std::string& body = d.ev->rendered(render_slot::native_event, render_event_json);
-  std::string head = "{\"type\":\"event\",\"seq\":" + std::to_string(d.seq) + ",\"subscription\":";
-  head += d.subscription_id ? json_quote(*d.subscription_id) : std::string("null");
+  if (d.subscription_id.get() != quoted_sub_for_) {
+    quoted_sub_for_ = d.subscription_id.get();
+    quoted_sub_ = d.subscription_id ? json_quote(*d.subscription_id) : std::string("null");
+  }
+  std::string head;
+  head.reserve(48 + quoted_sub_.size());
+  head += "{\"type\":\"event\",\"seq\":";
+  head += std::to_string(d.seq);
+  head += ",\"subscription\":";
+  head += quoted_sub_;
   head += ",\"event\":";
   // Share the rendered body across connections: aliasing shared_ptr keeps the event alive.
   out_frame f{std::move(head), std::shared_ptr<const std::string>(d.ev, &body), "}"};

@@ -84,6 +84,9 @@ class native_socket final : public ws_handler, public session_sink {
   std::size_t backlog_live_bytes_ = 0;
   bool in_replay_ = false;   // between a resume's welcome and the end of its replay batch
   bool pump_armed_ = false;
+  // The subscription id as JSON, rendered once per subscription rather than per event.
+  const std::string* quoted_sub_for_ = nullptr;
+  std::string quoted_sub_;
 };
 
 }  // namespace herald
