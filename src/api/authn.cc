@@ -20,6 +20,22 @@ principal principal_of_app(const app_record& a, bool via_api_key) {
   return p;
 }
 
+token_claims claims_for(const principal& who, std::string_view aud, std::string_view kind,
+                        std::int64_t ttl_ms) {
+  token_claims c;
+  c.aud = std::string(aud);
+  c.kind = std::string(kind);
+  c.jti = random_token(16);
+  c.principal_kind = who.kind == principal_kind::app ? "app" : "user";
+  c.tenant = who.tenant;
+  c.app_id = who.app_id;
+  c.user_id = who.user_id;
+  c.login_session = who.login_session;
+  c.iat_ms = now_ms();
+  c.exp_ms = c.iat_ms + ttl_ms;
+  return c;
+}
+
 result<principal> principal_of_claims(const services& s, const token_claims& c) {
   if (c.principal_kind == "app") {
     auto a = s.dir.app(c.app_id);

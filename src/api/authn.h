@@ -13,6 +13,11 @@ namespace herald {
 
 principal principal_of_app(const app_record& a, bool via_api_key);
 
+// Claims of a new token for `who` (audience, kind, a fresh jti, lifetime from now): the one
+// place every dialect builds its access and ws tokens.
+token_claims claims_for(const principal& who, std::string_view aud, std::string_view kind,
+                        std::int64_t ttl_ms);
+
 // A principal from verified token claims, re-checked against the directory.
 result<principal> principal_of_claims(const services& s, const token_claims& c);
 

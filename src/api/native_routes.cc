@@ -60,17 +60,7 @@ http_response ws_token(services& s, const http_request& req) {
   auto who = authenticate(s, req, "native");
   if (!who) return error_response(who.err());
   if (!who->has(scope_subscribe)) return error_response(errc::forbidden, "the subscribe scope is required");
-  token_claims c;
-  c.aud = "native";
-  c.kind = "ws";
-  c.jti = random_token(16);
-  c.principal_kind = who->kind == principal_kind::app ? "app" : "user";
-  c.tenant = who->tenant;
-  c.app_id = who->app_id;
-  c.user_id = who->user_id;
-  c.login_session = who->login_session;
-  c.iat_ms = now_ms();
-  c.exp_ms = c.iat_ms + s.native.ws_token_ttl_s * 1000;
+  const token_claims c = claims_for(*who, "native", "ws", s.native.ws_token_ttl_s * 1000);
   json::object o{{"ws_access_token", s.signer.issue(c)}, {"uri", ws_base(s, req) + "/v1/ws"},
                  {"expires_in", s.native.ws_token_ttl_s}};
   return json_response(200, o);

@@ -325,17 +325,7 @@ void native_socket::handle_request(const native_msg& msg) {
   req.host = upgrade_.host;
   req.body = msg.body;
   // The socket's identity, as a short-lived access token of its principal.
-  token_claims c;
-  c.aud = "native";
-  c.kind = "access";
-  c.jti = random_token(12);
-  c.principal_kind = who_.kind == principal_kind::app ? "app" : "user";
-  c.tenant = who_.tenant;
-  c.app_id = who_.app_id;
-  c.user_id = who_.user_id;
-  c.login_session = who_.login_session;
-  c.iat_ms = now_ms();
-  c.exp_ms = c.iat_ms + 60000;
+  const token_claims c = claims_for(who_, "native", "access", 60000);
   req.headers["authorization"] = "Bearer " + svc_.signer.issue(c);
   if (!msg.idempotency_key.empty()) req.headers["idempotency-key"] = msg.idempotency_key;
   auto res = std::make_shared<http_response>();

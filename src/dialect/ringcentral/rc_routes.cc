@@ -234,17 +234,7 @@ http_response wstoken_route(rc_context& cx, const http_request& req) {
   if (!who) return token_refused(who.err());
   if (!who->has(scope_subscribe))
     return rc::api_error(403, "CMN-401", "In order to call this API endpoint, the subscribe scope is required");
-  token_claims c;
-  c.aud = std::string(rc_audience);
-  c.kind = "ws";
-  c.jti = random_token(12);
-  c.principal_kind = who->kind == principal_kind::app ? "app" : "user";
-  c.tenant = who->tenant;
-  c.app_id = who->app_id;
-  c.user_id = who->user_id;
-  c.login_session = who->login_session;
-  c.iat_ms = now_ms();
-  c.exp_ms = c.iat_ms + cx.cfg.ws_token_ttl_s * 1000;
+  const token_claims c = claims_for(*who, rc_audience, "ws", cx.cfg.ws_token_ttl_s * 1000);
   std::string base = rc_http_base(cx.svc, req);
   if (base.rfind("https://", 0) == 0) base = "wss://" + base.substr(8);
   else if (base.rfind("http://", 0) == 0) base = "ws://" + base.substr(7);
@@ -317,18 +307,7 @@ result<principal> rc_principal_of_token(const rc_context& cx, std::string_view t
 }
 
 std::string rc_access_token_for(const rc_context& cx, const principal& who, std::int64_t ttl_ms) {
-  token_claims c;
-  c.aud = std::string(rc_audience);
-  c.kind = "access";
-  c.jti = random_token(12);
-  c.principal_kind = who.kind == principal_kind::app ? "app" : "user";
-  c.tenant = who.tenant;
-  c.app_id = who.app_id;
-  c.user_id = who.user_id;
-  c.login_session = who.login_session;
-  c.iat_ms = now_ms();
-  c.exp_ms = c.iat_ms + ttl_ms;
-  return cx.svc.signer.issue(c);
+  return cx.svc.signer.issue(claims_for(who, rc_audience, "access", ttl_ms));
 }
 
 std::string rc_http_base(const services& s, const http_request& req) {
