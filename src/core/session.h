@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/lazy_deque.h"
 #include "core/event.h"
 #include "core/filter.h"
 #include "core/principal.h"
@@ -72,7 +73,7 @@ struct session {
   std::uint64_t seq = 0;
   std::uint64_t seq_base = 0;
   std::int64_t sub_from_offset = 0;  // events above this offset are matched by `sub`  // a dialect's fixed offset (RingCentral wsc base)
-  std::deque<std::pair<std::uint64_t, event_ptr>> ring;
+  lazy_deque<std::pair<std::uint64_t, event_ptr>> ring;
   std::size_t ring_capacity = 1000;
   // false: a resume never pages a gap older than the ring from the log (RingCentral: a gap
   // past recoveryBufferSize is HRD-1002, ringcentral.md §4.4).

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/lazy_deque.h"
 #include "core/metrics.h"
 #include "transport/net.h"
 
@@ -176,8 +177,8 @@ class batching_stream {
   std::uint64_t written_ = 0;
   bool writing_ = false, batching_ = false, flush_scheduled_ = false;
   beast::error_code error_;
-  std::deque<std::unique_ptr<waiter>> waiters_;
-  std::deque<std::uint64_t> waiter_marks_;
+  lazy_deque<std::unique_ptr<waiter>> waiters_;
+  lazy_deque<std::uint64_t> waiter_marks_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::int64_t accounted_ = 0;
 

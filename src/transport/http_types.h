@@ -21,6 +21,16 @@ struct http_request {
   std::string host;    // Host header, or the listener's address
   std::string scheme = "http";
 
+  // Keeps only what a socket needs of its upgrade request later (host and scheme, for URLs):
+  // an idle connection should not carry its headers for life.
+  void keep_origin_only() {
+    http_request kept;
+    kept.host = std::move(host);
+    kept.scheme = std::move(scheme);
+    kept.remote = std::move(remote);
+    *this = std::move(kept);
+  }
+
   const std::string* header(std::string_view lower_name) const {
     auto it = headers.find(std::string(lower_name));
     return it == headers.end() ? nullptr : &it->second;

@@ -5,6 +5,7 @@
 
 #include <deque>
 
+#include "core/lazy_deque.h"
 #include "core/metrics.h"
 #include "transport/batching_stream.h"
 #include "transport/server_impl.h"
@@ -48,10 +49,10 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   std::string remote_;
   std::unique_ptr<ws_handler> handler_;
 
-  std::deque<out_frame> queue_;
+  lazy_deque<out_frame> queue_;
   std::size_t queued_ = 0;
   std::uint64_t queued_total_ = 0, written_total_ = 0;
-  std::deque<std::pair<std::uint64_t, std::function<void()>>> after_written_;
+  lazy_deque<std::pair<std::uint64_t, std::function<void()>>> after_written_;
   bool writing_ = false, holding_ = false, ping_pending_ = false;
   bool closing_ = false, discard_ = false, close_sent_ = false, finished_ = false;
   int close_code_ = 0;

@@ -85,6 +85,7 @@ void native_socket::on_open() {
       r.last_seq = std::nullopt;
     }
   }
+  upgrade_.keep_origin_only();
   if (!r.credential.empty()) start_auth(std::move(r));
 }
 

@@ -8,6 +8,7 @@
 
 #include <boost/json/fwd.hpp>
 
+#include "core/lazy_deque.h"
 #include "api/router.h"
 #include "api/services.h"
 #include "core/hub.h"
@@ -80,7 +81,7 @@ class native_socket final : public ws_handler, public session_sink {
   // them and do count against the bound.
   void write_delivery(const delivery& d);
   void pump_backlog();
-  std::deque<delivery> backlog_;
+  lazy_deque<delivery> backlog_;
   std::size_t backlog_live_bytes_ = 0;
   bool in_replay_ = false;   // between a resume's welcome and the end of its replay batch
   bool pump_armed_ = false;

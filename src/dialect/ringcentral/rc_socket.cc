@@ -111,6 +111,7 @@ void rc_socket::on_open() {
   const auto& cfg = cx_->cfg;
   const auto token = query_param(upgrade_.query, "access_token").value_or("");
   const auto wsc_text = query_param(upgrade_.query, "wsc");
+  upgrade_.keep_origin_only();
   if (token.empty()) return refuse(401, "HRD-401", "access_token (a ws token) is required", 4001);
   auto p = rc_principal_of_token(*cx_, token, "ws");
   if (!p) return refuse(401, "HRD-401", "Invalid ws token: " + p.err().message, 4001);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/lazy_deque.h"
 #include "core/hub.h"
 #include "dialect/ringcentral/rc_context.h"
 #include "transport/ws_types.h"
@@ -89,7 +90,7 @@ class rc_socket final : public ws_handler, public session_sink {
     out_frame frame;
     bool pause_after = false;
   };
-  std::deque<held_frame> held_;
+  lazy_deque<held_frame> held_;
   std::size_t held_bytes_ = 0;
   bool paused_ = false;
   bool slow_ = false;
