@@ -308,8 +308,9 @@ void hub::resume(const std::string& token, std::uint64_t last_seq, const princip
         why = recovery_error::expired;
     }
     stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
-    post(sink.shard, [done = std::move(done), why] {
-      done(resume_outcome{why, {}, {}, 0, 0, nullptr});
+    post(sink.shard, [this, sink, done = std::move(done), why] {
+      // The connection may have gone meanwhile: its callback must not run then.
+      if (find_sink(sink.conn) != nullptr) done(resume_outcome{why, {}, {}, 0, 0, nullptr});
     });
     return;
   }
@@ -324,7 +325,9 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
   auto& sh = *state_[this_shard];
   auto fail = [&](recovery_error e) {
     stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
-    post(sink.shard, [done = std::move(done), e] { done(resume_outcome{e, {}, {}, 0, 0, nullptr}); });
+    post(sink.shard, [this, sink, done = std::move(done), e] {
+      if (find_sink(sink.conn) != nullptr) done(resume_outcome{e, {}, {}, 0, 0, nullptr});
+    });
   };
   auto it = sh.sessions.find(id);
   if (it == sh.sessions.end() || !same_secret(it->second->resume_token, token))
@@ -402,7 +405,9 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
   auto it = sh.sessions.find(id);
   auto fail = [&](recovery_error e) {
     stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
-    post(sink.shard, [done = std::move(done), e] { done(resume_outcome{e, {}, {}, 0, 0, nullptr}); });
+    post(sink.shard, [this, sink, done = std::move(done), e] {
+      if (find_sink(sink.conn) != nullptr) done(resume_outcome{e, {}, {}, 0, 0, nullptr});
+    });
   };
   if (it == sh.sessions.end() || it->second->sink.conn != sink.conn)
     return fail(recovery_error::unknown_session);  // expired or taken by a newer resume meanwhile
@@ -435,14 +440,20 @@ void hub::hand_over(session& s, sink_ref sink, std::uint64_t last_seq, std::vect
   const std::string id = s.id;
   post(sink.shard, [this, sink, home, id, out = std::move(out), replay = std::move(replay),
                     done = std::move(done)] {
-    done(out);
-    if (session_sink* k = find_sink(sink.conn)) {
+    session_sink* k = find_sink(sink.conn);
+    if (k != nullptr) {
+      done(out);
       for (const delivery& d : replay) k->on_deliver(d);
       k->on_batch_end();
     }
-    run_on(home, [this, home, id] {
+    // If the connection went away during the hand-over, its close could not detach the
+    // session (it was not attached yet): detach it here so its window starts.
+    run_on(home, [this, home, id, conn = sink.conn, gone = k == nullptr] {
       auto& sessions = state_[home]->sessions;
-      if (auto it2 = sessions.find(id); it2 != sessions.end()) it2->second->route_via_post = false;
+      auto it2 = sessions.find(id);
+      if (it2 == sessions.end()) return;
+      it2->second->route_via_post = false;
+      if (gone) detach(*it2->second, conn, true);
     });
   });
 }

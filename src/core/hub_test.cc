@@ -379,3 +379,39 @@ TEST_F(hub_log_test, export_import_keeps_seq_and_catches_up) {
 
 }  // namespace
 }  // namespace herald
+
+namespace herald {
+namespace {
+
+TEST_F(hub_test, a_connection_gone_during_the_hand_over_is_not_called_and_the_session_detaches) {
+  recording_sink first, second;
+  session_ref ref;
+  std::string token;
+  std::uint64_t c1 = 0;
+  on(0, [&] {
+    c1 = hub_->register_sink(&first);
+    ref = hub_->open_session(who_, "native", {0, c1});
+    hub_->with_session(ref, [&](session* s) {
+      hub_->set_subscription(*s, all(), false);
+      token = s->resume_token;
+    });
+  });
+  publish(2);
+  on(0, [&] { hub_->with_session(ref, [&](session* s) { hub_->detach(*s, c1, true); }); });
+  bool called = false;
+  on(1, [&] {
+    auto c2 = hub_->register_sink(&second);
+    hub_->resume(token, 0, who_, {1, c2}, [&](resume_outcome) { called = true; });
+    hub_->unregister_sink(c2);  // the socket closes before the hand-over reaches it
+  });
+  sync();
+  sync();
+  EXPECT_FALSE(called);
+  EXPECT_TRUE(second.seqs.empty());
+  std::uint64_t attached = 1;
+  on(0, [&] { hub_->with_session(ref, [&](session* s) { attached = s ? s->sink.conn : 99; }); });
+  EXPECT_EQ(attached, 0u);  // detached: its recovery window runs
+}
+
+}  // namespace
+}  // namespace herald

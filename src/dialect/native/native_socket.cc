@@ -95,10 +95,11 @@ void native_socket::start_auth(auth_request r) {
   phase_ = phase::authenticating;
   auto out = std::make_shared<std::optional<result<principal>>>();
   conn_.offload(
-      [this, out, cred = r.credential, ws = r.ws_token] {
+      // Work on the blocking pool must not touch `this`: the socket may be gone when it runs.
+      [svc = &svc_, out, cred = r.credential, ws = r.ws_token] {
         // Runs on the blocking pool: the replay guard is a store write.
-        *out = ws ? authenticate_ws_token(svc_, cred, "native", true)
-                  : authenticate_credential(svc_, cred, "native");
+        *out = ws ? authenticate_ws_token(*svc, cred, "native", true)
+                  : authenticate_credential(*svc, cred, "native");
       },
       [this, out, r] { authenticated(std::move(**out), r); });
 }
@@ -231,8 +232,8 @@ void native_socket::handle_subscribe(const native_msg& msg) {
   // Subject statuses read the store: off the shard, then install on the session's shard.
   auto statuses = std::make_shared<json::object>();
   conn_.offload(
-      [this, statuses, listed] {
-        for (const auto& s : listed) (*statuses)[s] = subject_status(svc_, who_, s);
+      [svc = &svc_, who = who_, statuses, listed] {
+        for (const auto& s : listed) (*statuses)[s] = subject_status(*svc, who, s);
       },
       [this, statuses, id, sub = std::move(sub)]() mutable {
         end_request();
@@ -261,17 +262,17 @@ void native_socket::handle_subscribe(const native_msg& msg) {
           });
           if (!snapshot) return;
           const session_ref ref{s->home_shard, s->id};
-          svc_.h.post(shard, [this, h, me, ref, filters, who] {
+          h->post(shard, [this, h, me, ref, filters, who] {
             if (h->find_sink(me) != this) return;
             auto copies = std::make_shared<std::vector<event_ptr>>();
             conn_.offload(
-                [this, copies, filters, who] {
+                [svc = &svc_, copies, filters, who] {
                   std::vector<std::string> tenants;
                   if (!who.is_admin_app()) tenants.push_back(who.tenant);
-                  auto states = svc_.st.states(tenants);
+                  auto states = svc->st.states(tenants);
                   if (!states) return;
                   for (const auto& e : *states)
-                    if (may_see(who, *e, &svc_.dir) && any_matches(filters, *e)) copies->push_back(e);
+                    if (may_see(who, *e, &svc->dir) && any_matches(filters, *e)) copies->push_back(e);
                 },
                 [h, ref, copies] {
                   h->with_session(ref, [h, copies](session* s2) {
@@ -330,7 +331,7 @@ void native_socket::handle_request(const native_msg& msg) {
   req.headers["authorization"] = "Bearer " + svc_.signer.issue(c);
   if (!msg.idempotency_key.empty()) req.headers["idempotency-key"] = msg.idempotency_key;
   auto res = std::make_shared<http_response>();
-  conn_.offload([this, res, req = std::move(req)] { *res = routes_.dispatch(req); },
+  conn_.offload([routes = &routes_, res, req = std::move(req)] { *res = routes->dispatch(req); },
                 [this, res, id] {
                   end_request();
                   std::string out = "{\"type\":\"ack\",\"id\":" + json_quote(id) +
