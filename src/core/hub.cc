@@ -45,6 +45,7 @@ struct hub::shard_state {
   std::vector<std::vector<std::pair<std::uint64_t, delivery>>> outbox;
   std::vector<session_sink*> touched;
   std::int64_t last_offset = 0;  // the highest offset fanned out on this shard
+  std::uint64_t deliveries = 0;  // counted locally, published to stats_ per batch
 };
 
 hub::hub(std::vector<post_fn> shards, const directory* subjects, hub_options opts)
@@ -152,7 +153,7 @@ void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot) {
   // While a resume pages the log, the ring must keep joining up with what the log returns:
   // it may grow past its capacity (by what arrives during one replay) until the hand-over.
   while (s.ring.size() > s.ring_capacity && !s.replaying) s.ring.pop_front();
-  stats_.deliveries.fetch_add(1, std::memory_order_relaxed);
+  ++sh.deliveries;  // added to stats_ once per batch (flush_outboxes)
   if (!s.sink || s.replaying) return;
   delivery d{s.seq, e, s.sub_id, snapshot};
   if (s.sink.shard == s.home_shard && !s.route_via_post) {
@@ -166,6 +167,10 @@ void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot) {
 }
 
 void hub::flush_outboxes(shard_state& sh) {
+  if (sh.deliveries != 0) {
+    stats_.deliveries.fetch_add(sh.deliveries, std::memory_order_relaxed);
+    sh.deliveries = 0;
+  }
   for (session_sink* k : sh.touched) k->on_batch_end();
   sh.touched.clear();
   for (std::size_t t = 0; t < sh.outbox.size(); ++t) {

@@ -371,7 +371,7 @@ void native_socket::write_delivery(const delivery& d) {
   head += ",\"event\":";
   // Share the rendered body across connections: aliasing shared_ptr keeps the event alive.
   out_frame f{std::move(head), std::shared_ptr<const std::string>(d.ev, &body), "}"};
-  last_out_ms_ = last_activity_ms_ = now_ms();
+  last_sent_ = true;
   if (!conn_.send(std::move(f))) slow_consumer();
 }
 
@@ -409,6 +409,12 @@ void native_socket::on_kick(int close_code, const std::string& reason, bool resu
 
 void native_socket::on_tick(std::int64_t now) {
   if (phase_ == phase::closed) return;
+  if (last_sent_) {
+    // Deliveries since the last tick count as outbound traffic and activity (a second's
+    // resolution is all the heartbeat and idle timers need; no clock read per delivery).
+    last_sent_ = false;
+    last_out_ms_ = last_activity_ms_ = now;
+  }
   const auto& n = svc_.native;
   if (phase_ != phase::open) {
     if (now - opened_ms_ > n.auth_timeout_s * 1000) {
