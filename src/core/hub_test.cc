@@ -100,20 +100,54 @@ class hub_test : public ::testing::Test {
     for (std::size_t i = 0; i < shards_.size(); ++i) on(i, [] {});
     for (std::size_t i = 0; i < shards_.size(); ++i) on(i, [] {});
   }
+  static event_ptr make_event(std::int64_t offset, const std::string& subject = "",
+                              const std::string& tenant = "t1") {
+    auto e = std::make_shared<event>();
+    e->offset = offset;
+    e->tenant = tenant;
+    e->topic = "/a";
+    e->type = "t";
+    e->subject = subject;
+    e->data = "{}";
+    return e;
+  }
   void publish(int n, const std::string& subject = "") {
     std::vector<event_ptr> batch;
-    for (int i = 0; i < n; ++i) {
-      auto e = std::make_shared<event>();
-      e->offset = ++offset_;
-      e->tenant = "t1";
-      e->topic = "/a";
-      e->type = "t";
-      e->subject = subject;
-      e->data = "{}";
-      batch.push_back(e);
-    }
+    for (int i = 0; i < n; ++i) batch.push_back(make_event(++offset_, subject));
     hub_->publish(std::move(batch));
     sync();
+  }
+  // A session on shard 0, for `sink`, subscribed to every topic of t1.
+  struct opened {
+    session_ref ref;
+    std::string token;
+    std::uint64_t conn = 0;
+  };
+  opened open_subscribed(recording_sink& sink, bool gathering = false) {
+    opened o;
+    on(0, [&] {
+      o.conn = hub_->register_sink(&sink);
+      o.ref = hub_->open_session(who_, "native", {0, o.conn});
+      hub_->with_session(o.ref, [&](session* s) {
+        hub_->set_subscription(*s, all(), gathering);
+        o.token = s->resume_token;
+      });
+    });
+    return o;
+  }
+  // The socket of `o` goes away (resumable).
+  void detach(const opened& o) {
+    on(0, [&] { hub_->with_session(o.ref, [&](session* s) { hub_->detach(*s, o.conn, true); }); });
+  }
+  // Resumes from a new sink on shard 1 and waits for the outcome.
+  resume_outcome resume_from_1(recording_sink& sink, const std::string& token,
+                               std::uint64_t last_seq, const principal& who) {
+    std::promise<resume_outcome> out;
+    on(1, [&] {
+      auto c = hub_->register_sink(&sink);
+      hub_->resume(token, last_seq, who, {1, c}, [&](resume_outcome o) { out.set_value(o); });
+    });
+    return out.get_future().get();
   }
   subscription all() {
     subscription s;
@@ -131,13 +165,7 @@ class hub_test : public ::testing::Test {
 
 TEST_F(hub_test, delivers_in_order_with_contiguous_seq) {
   recording_sink sink;
-  session_ref ref;
-  std::uint64_t conn = 0;
-  on(0, [&] {
-    conn = hub_->register_sink(&sink);
-    ref = hub_->open_session(who_, "native", {0, conn});
-    hub_->with_session(ref, [&](session* s) { hub_->set_subscription(*s, all(), false); });
-  });
+  open_subscribed(sink);
   publish(3);
   publish(2);
   EXPECT_EQ(sink.seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
@@ -146,29 +174,11 @@ TEST_F(hub_test, delivers_in_order_with_contiguous_seq) {
 
 TEST_F(hub_test, resume_on_other_shard_replays_then_goes_live) {
   recording_sink first, second;
-  session_ref ref;
-  std::string token;
-  std::uint64_t c1 = 0, c2 = 0;
-  on(0, [&] {
-    c1 = hub_->register_sink(&first);
-    ref = hub_->open_session(who_, "native", {0, c1});
-    hub_->with_session(ref, [&](session* s) {
-      hub_->set_subscription(*s, all(), false);
-      token = s->resume_token;
-    });
-  });
+  const opened o = open_subscribed(first);
   publish(2);
-  on(0, [&] {
-    hub_->with_session(ref, [&](session* s) { hub_->detach(*s, c1, true); });
-  });
+  detach(o);
   publish(2);  // seq 3, 4 while detached
-  std::promise<resume_outcome> out;
-  on(1, [&] {
-    c2 = hub_->register_sink(&second);
-    hub_->resume(token, 2, who_, {1, c2}, [&](resume_outcome o) { out.set_value(o); });
-  });
-  auto o = out.get_future().get();
-  ASSERT_EQ(o.error, recovery_error::none);
+  ASSERT_EQ(resume_from_1(second, o.token, 2, who_).error, recovery_error::none);
   publish(1);
   EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{3, 4, 5}));
   EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{3, 4, 5}));
@@ -176,57 +186,31 @@ TEST_F(hub_test, resume_on_other_shard_replays_then_goes_live) {
 
 TEST_F(hub_test, resume_failures_are_explicit) {
   recording_sink sink, other;
-  session_ref ref;
-  std::string token;
-  std::uint64_t c1 = 0;
-  on(0, [&] {
-    c1 = hub_->register_sink(&sink);
-    ref = hub_->open_session(who_, "native", {0, c1});
-    hub_->with_session(ref, [&](session* s) {
-      hub_->set_subscription(*s, all(), false);
-      token = s->resume_token;
-    });
-  });
+  const opened o = open_subscribed(sink);
   publish(8);  // ring holds the last 5: seq 4..8
   auto try_resume = [&](const std::string& t, std::uint64_t last, const principal& p) {
-    std::promise<resume_outcome> out;
-    on(1, [&] {
-      auto c = hub_->register_sink(&other);
-      hub_->resume(t, last, p, {1, c}, [&](resume_outcome o) { out.set_value(o); });
-    });
-    return out.get_future().get().error;
+    return resume_from_1(other, t, last, p).error;
   };
-  EXPECT_EQ(try_resume(token, 1, who_), recovery_error::buffer_overflow);
+  EXPECT_EQ(try_resume(o.token, 1, who_), recovery_error::buffer_overflow);
   EXPECT_EQ(try_resume("ses_nope.x", 1, who_), recovery_error::unknown_session);
-  EXPECT_EQ(try_resume(token + "x", 1, who_), recovery_error::unknown_session);
-  EXPECT_EQ(try_resume(token, 99, who_), recovery_error::unknown_session);
+  EXPECT_EQ(try_resume(o.token + "x", 1, who_), recovery_error::unknown_session);
+  EXPECT_EQ(try_resume(o.token, 99, who_), recovery_error::unknown_session);
   principal stranger = who_;
   stranger.app_id = "app_2";
-  EXPECT_EQ(try_resume(token, 7, stranger), recovery_error::forbidden);
+  EXPECT_EQ(try_resume(o.token, 7, stranger), recovery_error::forbidden);
   // A socket still attached is replaced.
-  EXPECT_EQ(try_resume(token, 7, who_), recovery_error::none);
+  EXPECT_EQ(try_resume(o.token, 7, who_), recovery_error::none);
   sync();
   EXPECT_EQ(sink.kicked, 1000);
 }
 
 TEST_F(hub_test, snapshot_copies_come_first_and_suppress_older_live_events) {
   recording_sink sink;
-  session_ref ref;
-  on(0, [&] {
-    auto c = hub_->register_sink(&sink);
-    ref = hub_->open_session(who_, "native", {0, c});
-    hub_->with_session(ref, [&](session* s) { hub_->set_subscription(*s, all(), true); });
-  });
+  const opened o = open_subscribed(sink, true);
   publish(2, "s1");  // held while gathering
-  auto copy = std::make_shared<event>();
-  copy->offset = 2;
-  copy->subject = "s1";
-  copy->tenant = "t1";
-  copy->topic = "/a";
-  copy->type = "t";
-  copy->data = "{}";
+  const event_ptr copy = make_event(2, "s1");
   on(0, [&] {
-    hub_->with_session(ref, [&](session* s) { hub_->release_snapshot(*s, {copy}); });
+    hub_->with_session(o.ref, [&](session* s) { hub_->release_snapshot(*s, {copy}); });
   });
   publish(1, "s1");
   publish(1, "s2");
@@ -266,12 +250,7 @@ class hub_log_test : public hub_test {
   void publish_logged(int n, const std::string& tenant = "t1") {
     std::vector<event_ptr> batch;
     for (int i = 0; i < n; ++i) {
-      auto e = std::make_shared<event>();
-      e->offset = ++offset_;
-      e->tenant = tenant;
-      e->topic = "/a";
-      e->type = "t";
-      e->data = "{}";
+      auto e = make_event(++offset_, "", tenant);
       batch.push_back(e);
       std::lock_guard l(log_mu_);
       log_.push_back(e);
@@ -285,28 +264,13 @@ class hub_log_test : public hub_test {
 
 TEST_F(hub_log_test, gap_older_than_ring_is_paged_from_the_log) {
   recording_sink first, second;
-  session_ref ref;
-  std::string token;
-  std::uint64_t c1 = 0;
   publish_logged(2);  // before the subscription: never this session's
-  on(0, [&] {
-    c1 = hub_->register_sink(&first);
-    ref = hub_->open_session(who_, "native", {0, c1});
-    hub_->with_session(ref, [&](session* s) {
-      hub_->set_subscription(*s, all(), false);
-      token = s->resume_token;
-    });
-  });
+  const opened o = open_subscribed(first);
   publish_logged(1);
   publish_logged(1, "t2");  // another tenant's: not matched, not counted
-  on(0, [&] { hub_->with_session(ref, [&](session* s) { hub_->detach(*s, c1, true); }); });
+  detach(o);
   publish_logged(6);  // seq 2..7; the ring keeps 5..7
-  std::promise<resume_outcome> out;
-  on(1, [&] {
-    auto c2 = hub_->register_sink(&second);
-    hub_->resume(token, 1, who_, {1, c2}, [&](resume_outcome o) { out.set_value(o); });
-  });
-  ASSERT_EQ(out.get_future().get().error, recovery_error::none);
+  ASSERT_EQ(resume_from_1(second, o.token, 1, who_).error, recovery_error::none);
   sync();
   publish_logged(1);
   EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{2, 3, 4, 5, 6, 7, 8}));
@@ -315,39 +279,15 @@ TEST_F(hub_log_test, gap_older_than_ring_is_paged_from_the_log) {
 
 TEST_F(hub_log_test, policy_change_in_the_gap_fails_explicitly) {
   recording_sink first, second;
-  session_ref ref;
-  std::string token;
-  std::uint64_t c1 = 0;
-  on(0, [&] {
-    c1 = hub_->register_sink(&first);
-    ref = hub_->open_session(who_, "native", {0, c1});
-    hub_->with_session(ref, [&](session* s) {
-      hub_->set_subscription(*s, all(), false);
-      token = s->resume_token;
-    });
-  });
+  const opened o = open_subscribed(first);
   publish_logged(6);
   dir_.put_subject({"t1", "s", "k", "s", "{}", true, false, 0});  // a flag change
-  std::promise<resume_outcome> out;
-  on(1, [&] {
-    auto c2 = hub_->register_sink(&second);
-    hub_->resume(token, 1, who_, {1, c2}, [&](resume_outcome o) { out.set_value(o); });
-  });
-  EXPECT_EQ(out.get_future().get().error, recovery_error::buffer_overflow);
+  EXPECT_EQ(resume_from_1(second, o.token, 1, who_).error, recovery_error::buffer_overflow);
 }
 
 TEST_F(hub_log_test, export_import_keeps_seq_and_catches_up) {
   recording_sink first, second;
-  session_ref ref;
-  std::string token;
-  on(0, [&] {
-    auto c1 = hub_->register_sink(&first);
-    ref = hub_->open_session(who_, "native", {0, c1});
-    hub_->with_session(ref, [&](session* s) {
-      hub_->set_subscription(*s, all(), false);
-      token = s->resume_token;
-    });
-  });
+  const opened o = open_subscribed(first);
   publish_logged(4);
   // Stop the shards, export, and start a new hub on the same log.
   shards_.clear();
@@ -356,22 +296,11 @@ TEST_F(hub_log_test, export_import_keeps_seq_and_catches_up) {
   EXPECT_EQ(states[0].seq, 4u);
   {
     std::lock_guard l(log_mu_);  // committed after the export, never matched before
-    auto e = std::make_shared<event>();
-    e->offset = ++offset_;
-    e->tenant = "t1";
-    e->topic = "/a";
-    e->type = "t";
-    e->data = "{}";
-    log_.push_back(e);
+    log_.push_back(make_event(++offset_));
   }
   SetUp();
   hub_->import_sessions(states);
-  std::promise<resume_outcome> out;
-  on(1, [&] {
-    auto c2 = hub_->register_sink(&second);
-    hub_->resume(token, 2, who_, {1, c2}, [&](resume_outcome o) { out.set_value(o); });
-  });
-  ASSERT_EQ(out.get_future().get().error, recovery_error::none);
+  ASSERT_EQ(resume_from_1(second, o.token, 2, who_).error, recovery_error::none);
   sync();
   EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{3, 4, 5}));
   EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{3, 4, 5}));
@@ -385,23 +314,13 @@ namespace {
 
 TEST_F(hub_test, a_connection_gone_during_the_hand_over_is_not_called_and_the_session_detaches) {
   recording_sink first, second;
-  session_ref ref;
-  std::string token;
-  std::uint64_t c1 = 0;
-  on(0, [&] {
-    c1 = hub_->register_sink(&first);
-    ref = hub_->open_session(who_, "native", {0, c1});
-    hub_->with_session(ref, [&](session* s) {
-      hub_->set_subscription(*s, all(), false);
-      token = s->resume_token;
-    });
-  });
+  const opened o = open_subscribed(first);
   publish(2);
-  on(0, [&] { hub_->with_session(ref, [&](session* s) { hub_->detach(*s, c1, true); }); });
+  detach(o);
   bool called = false;
   on(1, [&] {
     auto c2 = hub_->register_sink(&second);
-    hub_->resume(token, 0, who_, {1, c2}, [&](resume_outcome) { called = true; });
+    hub_->resume(o.token, 0, who_, {1, c2}, [&](resume_outcome) { called = true; });
     hub_->unregister_sink(c2);  // the socket closes before the hand-over reaches it
   });
   sync();
@@ -409,7 +328,7 @@ TEST_F(hub_test, a_connection_gone_during_the_hand_over_is_not_called_and_the_se
   EXPECT_FALSE(called);
   EXPECT_TRUE(second.seqs.empty());
   std::uint64_t attached = 1;
-  on(0, [&] { hub_->with_session(ref, [&](session* s) { attached = s ? s->sink.conn : 99; }); });
+  on(0, [&] { hub_->with_session(o.ref, [&](session* s) { attached = s ? s->sink.conn : 99; }); });
   EXPECT_EQ(attached, 0u);  // detached: its recovery window runs
 }
 
