@@ -64,6 +64,10 @@ result<filter> filter::compile(const filter_spec& spec, std::string_view own_ten
     return true;
   });
   if (!ok) return invalid(error_text.empty() ? "topic: must start with '/'" : error_text);
+  // `~` grows into the tenant id: the resolved pattern must fit too (it is what is echoed,
+  // persisted with the session and compiled again after a restart).
+  if (resolved.size() > max_topic_bytes)
+    return invalid("topic: longer than 1024 bytes once '~' is replaced by the tenant id");
   f.spec_.topic = std::move(resolved);
 
   if (spec.types) {

@@ -63,6 +63,13 @@ TEST(filter, rejects) {
   EXPECT_FALSE(filter::compile({"/a//b", {}, {}, {}}, "t", l).ok());
   EXPECT_FALSE(filter::compile({"/a", std::vector<std::string>{}, {}, {}}, "t", l).ok());
   EXPECT_FALSE(filter::compile({"/a", std::vector<std::string>{"bad type"}, {}, {}}, "t", l).ok());
+  // Within 1024 bytes as written, over it once each `~` becomes "t1" (found by the fuzzer).
+  std::string tildes;
+  while (tildes.size() + 2 <= max_topic_bytes) tildes += "/~";
+  ASSERT_LE(tildes.size(), max_topic_bytes);
+  auto grown = filter::compile({tildes, {}, {}, {}}, "t1", l);
+  ASSERT_FALSE(grown.ok());
+  EXPECT_EQ(grown.err().code, errc::invalid_filter);
   l.max_types_per_filter = 1;
   auto r = filter::compile({"/a", std::vector<std::string>{"x", "y"}, {}, {}}, "t", l);
   ASSERT_FALSE(r.ok());
