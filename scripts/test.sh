@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: builds the release and sanitize (ASan+UBSan) modes and runs every test in both
-# (integration tests start the real binary on 127.0.0.1:0), then a short fuzz run of every
+# (integration tests start the real binary on 127.0.0.1:0), then a fixed-seed fuzz run of every
 # target. Modes can be chosen: scripts/test.sh release
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ for mode in "${modes[@]}"; do
   if [[ $mode == fuzz ]]; then
     [[ -f build/fuzz/build.ninja ]] || cmake -S . -B build/fuzz -G Ninja -DHERALD_MODE=fuzz -DCMAKE_CXX_COMPILER=clang++ >/dev/null
     ninja -C build/fuzz -j "$jobs"
-    bash scripts/fuzz.sh "${HERALD_FUZZ_SECONDS:-30}"
+    bash scripts/fuzz.sh --ci
     continue
   fi
   [[ -f build/$mode/build.ninja ]] || cmake -S . -B "build/$mode" -G Ninja -DHERALD_MODE="$mode" >/dev/null

@@ -1,5 +1,7 @@
 #include "api/raw_json.h"
 
+#include <boost/json/parse.hpp>
+
 namespace herald {
 namespace {
 
@@ -46,6 +48,16 @@ void skip_value(std::string_view s, std::size_t& i) {
     ++i;
 }
 
+// Whether the key written as `quoted` (with its quotes, possibly escaped) decodes to `key`.
+bool key_equals(std::string_view quoted, std::string_view key) {
+  if (quoted.size() < 2) return false;
+  const std::string_view inner = quoted.substr(1, quoted.size() - 2);
+  if (inner.find('\\') == std::string_view::npos) return inner == key;
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(quoted, ec);
+  return !ec && v.is_string() && std::string_view(v.get_string()) == key;
+}
+
 }  // namespace
 
 std::vector<std::string_view> raw_array_elements(std::string_view s) {
@@ -75,15 +87,15 @@ std::optional<std::string_view> raw_member(std::string_view s, std::string_view 
   while (i < s.size()) {
     skip_ws(s, i);
     if (i >= s.size() || s[i] != '"') break;
-    const std::size_t kstart = i + 1;
+    const std::size_t kstart = i;
     skip_string(s, i);
-    const std::string_view k = s.substr(kstart, i - 1 - kstart);
+    const std::string_view quoted_key = s.substr(kstart, i - kstart);
     skip_ws(s, i);
     if (i < s.size() && s[i] == ':') ++i;
     skip_ws(s, i);
     const std::size_t vstart = i;
     skip_value(s, i);
-    if (k == key) found = s.substr(vstart, i - vstart);
+    if (key_equals(quoted_key, key)) found = s.substr(vstart, i - vstart);
     skip_ws(s, i);
     if (i < s.size() && s[i] == ',') ++i;
   }

@@ -13,7 +13,7 @@ namespace herald {
 std::vector<std::string_view> raw_array_elements(std::string_view array_text);
 
 // The exact bytes of member `key` of a JSON object (the last one, if repeated); nullopt when
-// absent. Keys are compared as written (escaped keys do not match).
+// absent. Keys are compared decoded, as Boost.JSON reads them (`"d\\u0061ta"` is `data`).
 std::optional<std::string_view> raw_member(std::string_view object_text, std::string_view key);
 
 }  // namespace herald

@@ -1,0 +1,3 @@
+# Unit tests of api/ (included from src/CMakeLists.txt: CMAKE_CURRENT_SOURCE_DIR is src/).
+herald_add_test(raw_json_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/api/raw_json_test.cc
+                LIBS herald_api)
