@@ -51,6 +51,8 @@ class filter {
   // The spec with `~` resolved, as echoed back to the client.
   const filter_spec& spec() const noexcept { return spec_; }
   bool lists_subjects() const noexcept { return spec_.subjects.has_value(); }
+  // Constrains nothing but the topic: matches(e) == matches_topic(e.topic).
+  bool topic_only() const noexcept { return any_type_ && subjects_.empty() && spec_.where.empty(); }
 
  private:
   enum class seg_kind : std::uint8_t { literal, one, rest };

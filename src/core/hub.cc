@@ -130,7 +130,7 @@ void hub::with_session(const session_ref& ref, std::function<void(session*)> fn)
   });
 }
 
-bool hub::wants(const session& s, const event& e) const {
+bool hub::wants(const session& s, const event& e, bool topic_matched) const {
   if (!s.sub) return false;
   const tenant_set& ts = s.sub->tenants;
   if (!ts.root.empty()) {
@@ -143,26 +143,32 @@ bool hub::wants(const session& s, const event& e) const {
     auto it = s.snapshot_floor.find(e.subject);
     if (it != s.snapshot_floor.end() && e.offset <= it->second) return false;
   }
+  // The trie's match is exact on topics: filters that constrain nothing else need no re-check.
+  if (topic_matched && std::all_of(s.sub->filters.begin(), s.sub->filters.end(),
+                                   [](const filter& f) { return f.topic_only(); }))
+    return true;
   return any_matches(s.sub->filters, e);
 }
 
-void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot) {
+void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot, event_pin* pin) {
   ++s.seq;
   if (s.sub && s.sub->snapshot && !e->subject.empty()) s.last_of_subject[e->subject] = e->offset;
-  s.ring.emplace_back(s.seq, e);
+  event_pin own;
+  if (pin == nullptr) pin = &own;
+  if (!*pin) *pin = event_pin::make(e);
+  s.ring.emplace_back(s.seq, *pin);
   // While a resume pages the log, the ring must keep joining up with what the log returns:
   // it may grow past its capacity (by what arrives during one replay) until the hand-over.
   while (s.ring.size() > s.ring_capacity && !s.replaying) s.ring.pop_front();
   ++sh.deliveries;  // added to stats_ once per batch (flush_outboxes)
   if (!s.sink || s.replaying) return;
-  delivery d{s.seq, e, s.sub_id, snapshot};
   if (s.sink.shard == s.home_shard && !s.route_via_post) {
     if (session_sink* k = find_sink(s.sink.conn)) {
-      k->on_deliver(d);
+      k->on_deliver(delivery_ref{s.seq, e, s.sub_id, snapshot});
       if (sh.touched.empty() || sh.touched.back() != k) sh.touched.push_back(k);
     }
   } else {
-    sh.outbox[s.sink.shard].emplace_back(s.sink.conn, std::move(d));
+    sh.outbox[s.sink.shard].emplace_back(s.sink.conn, delivery{s.seq, e, s.sub_id, snapshot});
   }
 }
 
@@ -196,12 +202,13 @@ void hub::fan_out(shard_state& sh, std::size_t shard, const std::vector<event_pt
   (void)shard;
   for (const event_ptr& e : batch) {
     const std::uint64_t stamp = ++sh.match_stamp;
+    event_pin pin;
     auto consider = [&](session* s) {
       if (s->match_stamp == stamp) return;
       s->match_stamp = stamp;
-      if (!wants(*s, *e)) return;
+      if (!wants(*s, *e, true)) return;
       if (s->gathering) s->pending.push_back(e);
-      else emit(sh, *s, e, false);
+      else emit(sh, *s, e, false, &pin);
     };
     if (auto it = sh.by_tenant.find(e->tenant); it != sh.by_tenant.end())
       it->second.match(e->topic, consider);
@@ -363,7 +370,7 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
   if (in_ring) {
     std::vector<delivery> replay;
     for (const auto& [seq, e] : s.ring)
-      if (seq > last_seq) replay.push_back(delivery{seq, e, s.sub_id, false});
+      if (seq > last_seq) replay.push_back(delivery{seq, e.get(), s.sub_id, false});
     return hand_over(s, sink, last_seq, std::move(replay), std::move(done));
   }
   // The gap starts before the ring: match the log again from the anchor, off the shard. New
@@ -431,7 +438,7 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
   std::uint64_t seq = last_seq;
   for (const event_ptr& e : found) replay.push_back(delivery{++seq, e, s.sub_id, false});
   for (const auto& [rs, e] : s.ring)
-    if (rs > end_seq) replay.push_back(delivery{rs, e, s.sub_id, false});
+    if (rs > end_seq) replay.push_back(delivery{rs, e.get(), s.sub_id, false});
   while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
   hand_over(s, sink, last_seq, std::move(replay), std::move(done));
 }

@@ -30,6 +30,21 @@ struct delivery {
   bool snapshot = false;  // a retained-state copy
 };
 
+// The same, borrowed for the length of one on_deliver call, so that the hot path counts no
+// references per delivery; a sink that keeps it makes a `delivery` of it with own().
+struct delivery_ref {
+  std::uint64_t seq;
+  const event_ptr& ev;
+  const std::shared_ptr<const std::string>& subscription_id;
+  bool snapshot;
+  delivery_ref(std::uint64_t q, const event_ptr& e, const std::shared_ptr<const std::string>& sub,
+               bool snap)
+      : seq(q), ev(e), subscription_id(sub), snapshot(snap) {}
+  delivery_ref(const delivery& d)  // NOLINT(google-explicit-constructor): a view of it
+      : delivery_ref(d.seq, d.ev, d.subscription_id, d.snapshot) {}
+  delivery own() const { return delivery{seq, ev, subscription_id, snapshot}; }
+};
+
 // What an admin listing shows of a socket.
 struct connection_info {
   std::string id, dialect, tenant, app, user, login, session, remote;
@@ -42,7 +57,7 @@ struct connection_info {
 class session_sink {
  public:
   virtual ~session_sink() = default;
-  virtual void on_deliver(const delivery& d) = 0;
+  virtual void on_deliver(const delivery_ref& d) = 0;
   // The end of one batch of on_deliver calls: a good time to write.
   virtual void on_batch_end() = 0;
   // The hub wants the socket closed: replaced by a resume, revoked, closed by an admin, drain.
@@ -168,8 +183,11 @@ class hub {
  private:
   struct shard_state;
   void fan_out(shard_state& sh, std::size_t shard, const std::vector<event_ptr>& batch);
-  bool wants(const session& s, const event& e) const;
-  void emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot);
+  // topic_matched: the topic trie found `s` for `e` by one of its filters' patterns (exact).
+  bool wants(const session& s, const event& e, bool topic_matched = false) const;
+  // pin: the shard's pin of `e` for a fan-out (made on first use); null: a pin of its own.
+  void emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot,
+            event_pin* pin = nullptr);
   void flush_outboxes(shard_state& sh);
   void index_add(shard_state& sh, session& s);
   void index_remove(shard_state& sh, session& s);

@@ -58,7 +58,7 @@ struct recording_sink : session_sink {
   std::vector<std::uint64_t> seqs;
   std::vector<std::int64_t> offsets;
   int kicked = 0;
-  void on_deliver(const delivery& d) override {
+  void on_deliver(const delivery_ref& d) override {
     seqs.push_back(d.seq);
     offsets.push_back(d.ev->offset);
   }

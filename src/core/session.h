@@ -27,6 +27,37 @@ struct sink_ref {
   explicit operator bool() const noexcept { return conn != 0; }
 };
 
+// An event held by the rings of one shard's sessions. A ring entry counts its reference here
+// without atomics (only the shard's thread touches its sessions), and the pin holds the one
+// shared reference of that shard: fanning an event out to 1,000 sessions of a shard costs one
+// atomic count, not 1,000 (an atomic per ring entry was ~12 % of a fan-out profile).
+class event_pin {
+ public:
+  event_pin() = default;
+  static event_pin make(event_ptr e) { return event_pin(new held{std::move(e), 0}); }
+  event_pin(const event_pin& o) noexcept : h_(o.h_) {
+    if (h_ != nullptr) ++h_->refs;
+  }
+  event_pin(event_pin&& o) noexcept : h_(o.h_) { o.h_ = nullptr; }
+  event_pin& operator=(event_pin o) noexcept {
+    std::swap(h_, o.h_);
+    return *this;
+  }
+  ~event_pin() {
+    if (h_ != nullptr && --h_->refs == 0) delete h_;
+  }
+  explicit operator bool() const noexcept { return h_ != nullptr; }
+  const event_ptr& get() const noexcept { return h_->ev; }
+
+ private:
+  struct held {
+    event_ptr ev;
+    std::uint32_t refs;
+  };
+  explicit event_pin(held* h) noexcept : h_(h) { ++h_->refs; }
+  held* h_ = nullptr;
+};
+
 // The tenant set a subscription matches in (native.md §1).
 struct tenant_set {
   std::string root;      // "" = the principal's default reach (own tenant, or all for admins)
@@ -73,7 +104,7 @@ struct session {
   std::uint64_t seq = 0;
   std::uint64_t seq_base = 0;
   std::int64_t sub_from_offset = 0;  // events above this offset are matched by `sub`  // a dialect's fixed offset (RingCentral wsc base)
-  lazy_deque<std::pair<std::uint64_t, event_ptr>> ring;
+  lazy_deque<std::pair<std::uint64_t, event_pin>> ring;
   std::size_t ring_capacity = 1000;
   // false: a resume never pages a gap older than the ring from the log (RingCentral: a gap
   // past recoveryBufferSize is HRD-1002, ringcentral.md §4.4).

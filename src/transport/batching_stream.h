@@ -54,7 +54,7 @@ class batching_stream {
               gather_.append(static_cast<const char*>(cb.data()), cb.size());
               n += cb.size();
             }
-            account(static_cast<std::int64_t>(n));
+            unaccounted_ += n;
             if (!batching_) schedule_flush();
           }
           auto ex = net::get_associated_executor(handler, sock_.get_executor());
@@ -88,8 +88,29 @@ class batching_stream {
     gather_.append(a);
     gather_.append(b);
     gather_.append(c);
-    account(static_cast<std::int64_t>(hn + n));
+    unaccounted_ += hn + n;
   }
+
+  // Appends an empty RFC 6455 ping control frame (server frames are unmasked). Messages are
+  // never fragmented here, so a control frame between two of them is always well placed.
+  void append_ping() {
+    if (error_) return;
+    gather_.append("\x89\x00", 2);
+    unaccounted_ += 2;
+  }
+
+  // Frees the send buffers of a socket that wrote nothing since the last call (once a tick): an
+  // idle connection holds none, a busy one keeps their capacity.
+  void trim_if_idle() {
+    if (written_ == written_at_trim_ && !writing_ && gather_.empty()) {
+      std::string().swap(gather_);
+      std::string().swap(sending_);
+    }
+    written_at_trim_ = written_;
+  }
+
+  // Counts one message sent by the fast path in the frames-sent metric (published per write).
+  void note_frame() noexcept { ++unpublished_frames_; }
 
   // Sends everything gathered so far; completes when it is all written (or the socket failed).
   template <class Handler>
@@ -121,7 +142,9 @@ class batching_stream {
     executor_type fallback;
   };
 
-  // Counts gathered and unwritten bytes in the process-wide queued-bytes gauge.
+  // Counts gathered and unwritten bytes in the process-wide queued-bytes gauge. Appends only
+  // add to unaccounted_, published here once per write: a shared atomic per message would be
+  // contended across shards.
   void account(std::int64_t delta) {
     accounted_ += delta;
     global_metrics().queued_bytes.fetch_add(delta, std::memory_order_relaxed);
@@ -142,6 +165,14 @@ class batching_stream {
 
  private:
   void start_write() {
+    if (unaccounted_ != 0) {
+      account(static_cast<std::int64_t>(unaccounted_));
+      unaccounted_ = 0;
+    }
+    if (unpublished_frames_ != 0) {
+      global_metrics().frames_sent.fetch_add(unpublished_frames_, std::memory_order_relaxed);
+      unpublished_frames_ = 0;
+    }
     if (writing_ || gather_.empty() || error_) return;
     writing_ = true;
     sending_.swap(gather_);
@@ -174,13 +205,14 @@ class batching_stream {
   tcp::socket sock_;
   std::string gather_, sending_;
   std::size_t in_flight_ = 0;
-  std::uint64_t written_ = 0;
+  std::uint64_t written_ = 0, written_at_trim_ = 0;
   bool writing_ = false, batching_ = false, flush_scheduled_ = false;
   beast::error_code error_;
   lazy_deque<std::unique_ptr<waiter>> waiters_;
   lazy_deque<std::uint64_t> waiter_marks_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::int64_t accounted_ = 0;
+  std::size_t unaccounted_ = 0, unpublished_frames_ = 0;
 
  public:
   ~batching_stream() {

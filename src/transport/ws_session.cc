@@ -55,6 +55,9 @@ net::awaitable<void> ws_session::read_loop(http::request<http::string_body> req,
     if (handler_ && !finished_) handler_->on_traffic();
   });
   handler_ = mount_.factory(*this, parsed);
+  // The handler kept what it needs of the upgrade; this frame lives as long as the socket.
+  req = {};
+  parsed = {};
   sh_.sockets.insert(this);
   handler_->on_open();
   for (;;) {
@@ -73,7 +76,8 @@ net::awaitable<void> ws_session::read_loop(http::request<http::string_body> req,
     handler_->on_message(std::string_view(static_cast<const char*>(data.data()), data.size()),
                          ws_.got_binary());
     buf_.consume(buf_.size());
-    if (buf_.capacity() > 65536) buf_.shrink_to_fit();  // keep idle sockets small
+    // Subscribers read rarely (pongs, a subscribe): hold no read buffer between messages.
+    if (buf_.capacity() > 512) buf_.shrink_to_fit();
   }
 }
 
@@ -85,22 +89,36 @@ bool ws_session::send(out_frame f) {
   if (closing_ || finished_) return false;
   const std::size_t n = f.size();
   if (queued_bytes() + n > srv_.opts.limits.send_queue_bytes) return false;
-  if (!mount_.compress && queue_.empty() && !holding_ && !writing_) {
-    // The fast path: frame it straight into the socket's batch; one write per socket leaves
-    // once this handler (a whole fan-out batch) is done.
-    batching_stream& out = ws_.next_layer();
-    out.append_text_message(f.head, f.shared ? std::string_view(*f.shared) : std::string_view(),
-                            f.tail);
-    out.schedule_flush();
-    global_metrics().frames_sent.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
+  if (!send_direct(f.head, f.shared ? std::string_view(*f.shared) : std::string_view(), f.tail))
+    enqueue(std::move(f));
+  return true;
+}
+
+bool ws_session::send(const frame_parts& p) {
+  if (closing_ || finished_) return false;
+  if (queued_bytes() + p.size() > srv_.opts.limits.send_queue_bytes) return false;
+  if (!send_direct(p.head, p.body, p.tail)) enqueue(p.own(p, p.ctx));
+  return true;
+}
+
+bool ws_session::send_direct(std::string_view head, std::string_view body, std::string_view tail) {
+  if (mount_.compress || !queue_.empty() || holding_ || writing_) return false;
+  // The fast path: frame it straight into the socket's batch; one write per socket leaves
+  // once this handler (a whole fan-out batch) is done.
+  batching_stream& out = ws_.next_layer();
+  out.append_text_message(head, body, tail);
+  out.note_frame();
+  out.schedule_flush();
+  return true;
+}
+
+void ws_session::enqueue(out_frame f) {
+  const std::size_t n = f.size();
   queued_ += n;
   queued_total_ += n;
   global_metrics().queued_bytes.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
   queue_.push_back(std::move(f));
   pump();
-  return true;
 }
 
 void ws_session::pump() {
@@ -211,6 +229,13 @@ void ws_session::hold(bool on) {
 }
 
 void ws_session::ping() {
+  if (closing_ || finished_) return;
+  if (!mount_.compress && queue_.empty() && !holding_ && !writing_) {
+    // Nothing queued: the ping frame goes straight into the batch (no write coroutine).
+    ws_.next_layer().append_ping();
+    ws_.next_layer().schedule_flush();
+    return;
+  }
   ping_pending_ = true;
   pump();
 }
@@ -255,6 +280,7 @@ void ws_session::tick(std::int64_t now) {
     return;
   }
   if (handler_) handler_->on_tick(now);
+  ws_.next_layer().trim_if_idle();
 }
 
 void ws_session::drain() {

@@ -23,6 +23,7 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   void drain();
 
   bool send(out_frame f) override;
+  bool send(const frame_parts& parts) override;
   void close(int code, std::string reason, bool discard_queue) override;
   void hold(bool on) override;
   void ping() override;
@@ -37,6 +38,9 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
  private:
   net::awaitable<void> read_loop(http::request<http::string_body> req, http_request parsed);
   net::awaitable<void> write_loop();
+  // Frames a message straight into the socket's batch when nothing is queued ahead of it.
+  bool send_direct(std::string_view head, std::string_view body, std::string_view tail);
+  void enqueue(out_frame f);
   void pump();
   void drop_queue();
   void finish(int code);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "transport/http_types.h"
 
@@ -21,12 +22,24 @@ struct out_frame {
   std::size_t size() const noexcept { return head.size() + (shared ? shared->size() : 0) + tail.size(); }
 };
 
+// One outgoing text message in three borrowed parts, for the hot path: when nothing is queued
+// the bytes go straight into the socket's batch; only a message that has to wait in the queue
+// is made into an out_frame, by `own(parts, ctx)`.
+struct frame_parts {
+  std::string_view head, body, tail;
+  out_frame (*own)(const frame_parts& parts, const void* ctx) = nullptr;
+  const void* ctx = nullptr;
+  std::size_t size() const noexcept { return head.size() + body.size() + tail.size(); }
+};
+
 class ws_connection {
  public:
   virtual ~ws_connection() = default;
   // Queues a text message. False (and nothing queued) when the queue would pass its byte bound
   // or the connection is closing; the caller decides what that means (usually 4010).
   virtual bool send(out_frame f) = 0;
+  // The same for borrowed parts (see frame_parts).
+  virtual bool send(const frame_parts& parts) = 0;
   // Starts the closing handshake once the queue is written (discard_queue: right away). The
   // TCP connection is dropped if the handshake has not completed within close_timeout.
   virtual void close(int code, std::string reason, bool discard_queue = false) = 0;

@@ -1,6 +1,7 @@
 #include "dialect/native/native_socket.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -342,10 +343,10 @@ void native_socket::handle_request(const native_msg& msg) {
                 });
 }
 
-void native_socket::on_deliver(const delivery& d) {
+void native_socket::on_deliver(const delivery_ref& d) {
   if (phase_ != phase::open || slow_) return;
   if (in_replay_ || !backlog_.empty()) {
-    backlog_.push_back(d);
+    backlog_.push_back(d.own());
     if (!in_replay_) {
       // A live event behind a replay: it counts against the send-queue bound.
       backlog_live_bytes_ += d.ev->data.size() + d.ev->topic.size() + 160;
@@ -356,23 +357,36 @@ void native_socket::on_deliver(const delivery& d) {
   write_delivery(d);
 }
 
-void native_socket::write_delivery(const delivery& d) {
+void native_socket::write_delivery(const delivery_ref& d) {
   const std::string& body = d.ev->rendered(render_slot::native_event, render_event_json);
   if (d.subscription_id.get() != quoted_sub_for_) {
     quoted_sub_for_ = d.subscription_id.get();
     quoted_sub_ = d.subscription_id ? json_quote(*d.subscription_id) : std::string("null");
   }
-  std::string head;
-  head.reserve(48 + quoted_sub_.size());
-  head += "{\"type\":\"event\",\"seq\":";
-  head += std::to_string(d.seq);
-  head += ",\"subscription\":";
-  head += quoted_sub_;
-  head += ",\"event\":";
-  // Share the rendered body across connections: aliasing shared_ptr keeps the event alive.
-  out_frame f{std::move(head), std::shared_ptr<const std::string>(d.ev, &body), "}"};
+  // The per-connection head, built in a buffer this socket keeps (no allocation per event).
+  char seq[24];
+  const auto seq_end = std::to_chars(seq, seq + sizeof seq, d.seq).ptr;
+  head_.assign("{\"type\":\"event\",\"seq\":");
+  head_.append(seq, seq_end);
+  head_.append(",\"subscription\":");
+  head_.append(quoted_sub_);
+  head_.append(",\"event\":");
+  // Only a message that must wait in the queue owns its parts: the rendered body is shared
+  // across connections by an aliasing shared_ptr that keeps the event alive.
+  struct owner {
+    const event_ptr& ev;
+    const std::string& body;
+  } own{d.ev, body};
+  const frame_parts parts{head_, body, "}",
+                          [](const frame_parts& p, const void* ctx) {
+                            const auto& o = *static_cast<const owner*>(ctx);
+                            return out_frame{std::string(p.head),
+                                             std::shared_ptr<const std::string>(o.ev, &o.body),
+                                             std::string(p.tail)};
+                          },
+                          &own};
   last_sent_ = true;
-  if (!conn_.send(std::move(f))) slow_consumer();
+  if (!conn_.send(parts)) slow_consumer();
 }
 
 void native_socket::on_batch_end() {

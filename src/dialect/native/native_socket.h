@@ -31,7 +31,7 @@ class native_socket final : public ws_handler, public session_sink {
   void on_closed(int close_code) override;
 
   // session_sink
-  void on_deliver(const delivery& d) override;
+  void on_deliver(const delivery_ref& d) override;
   void on_batch_end() override;
   void on_kick(int close_code, const std::string& reason, bool resumable) override;
   const principal& who() const override { return who_; }
@@ -80,7 +80,7 @@ class native_socket final : public ws_handler, public session_sink {
   // Paced replay: a resume's missed events are written as the socket drains, not all at once
   // (they may far exceed the send-queue bound). Live events that arrive meanwhile queue behind
   // them and do count against the bound.
-  void write_delivery(const delivery& d);
+  void write_delivery(const delivery_ref& d);
   void pump_backlog();
   lazy_deque<delivery> backlog_;
   std::size_t backlog_live_bytes_ = 0;
@@ -89,6 +89,7 @@ class native_socket final : public ws_handler, public session_sink {
   // The subscription id as JSON, rendered once per subscription rather than per event.
   const std::string* quoted_sub_for_ = nullptr;
   std::string quoted_sub_;
+  std::string head_;  // the event frame's head, reused
 };
 
 }  // namespace herald

@@ -415,7 +415,7 @@ void rc_socket::install_subscription(const std::string& message_id, rc::subscrip
 
 // ---- delivery
 
-void rc_socket::on_deliver(const delivery& d) {
+void rc_socket::on_deliver(const delivery_ref& d) {
   if (phase_ != phase::open || slow_ || !has_sub_) return;
   const std::int64_t sequence = static_cast<std::int64_t>(base_ + d.seq);
   if (sequence > max_sequence)

@@ -32,7 +32,7 @@ class rc_socket final : public ws_handler, public session_sink {
   void on_closed(int close_code) override;
 
   // session_sink
-  void on_deliver(const delivery& d) override;
+  void on_deliver(const delivery_ref& d) override;
   void on_batch_end() override {}
   void on_kick(int close_code, const std::string& reason, bool resumable) override;
   const principal& who() const override { return who_; }
