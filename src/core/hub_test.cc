@@ -124,12 +124,15 @@ class hub_test : public ::testing::Test {
     std::uint64_t conn = 0;
   };
   opened open_subscribed(recording_sink& sink, bool gathering = false) {
+    return open_with(sink, all(), gathering);
+  }
+  opened open_with(recording_sink& sink, const subscription& sub, bool gathering = false) {
     opened o;
     on(0, [&] {
       o.conn = hub_->register_sink(&sink);
       o.ref = hub_->open_session(who_, "native", {0, o.conn});
       hub_->with_session(o.ref, [&](session* s) {
-        hub_->set_subscription(*s, all(), gathering);
+        hub_->set_subscription(*s, sub, gathering);
         o.token = s->resume_token;
       });
     });
@@ -170,6 +173,26 @@ TEST_F(hub_test, delivers_in_order_with_contiguous_seq) {
   publish(2);
   EXPECT_EQ(sink.seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(sink.offsets, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+}
+
+TEST_F(hub_test, a_trie_match_still_checks_what_a_filter_adds_to_its_topic) {
+  auto only = [](filter_spec spec) {
+    subscription s;
+    s.id = "sub_x";
+    s.filters.push_back(*filter::compile(spec, "t1", {}));
+    return s;
+  };
+  recording_sink typed, subjects, plain, other;
+  open_with(typed, only({"/a", std::vector<std::string>{"x"}, {}, {}}));
+  open_with(subjects, only({"/a", {}, std::vector<std::string>{"s2"}, {}}));
+  open_with(plain, only({"/*", {}, {}, {}}));
+  open_with(other, only({"/b", {}, {}, {}}));
+  publish(2, "s1");  // topic "/a", type "t", subject "s1"
+  publish(1, "s2");
+  EXPECT_TRUE(typed.seqs.empty());
+  EXPECT_EQ(subjects.offsets, (std::vector<std::int64_t>{3}));
+  EXPECT_EQ(plain.offsets, (std::vector<std::int64_t>{1, 2, 3}));
+  EXPECT_TRUE(other.seqs.empty());
 }
 
 TEST_F(hub_test, resume_on_other_shard_replays_then_goes_live) {
