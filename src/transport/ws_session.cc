@@ -24,12 +24,12 @@ ws_session::~ws_session() {
 }
 
 void ws_session::start(http::request<http::string_body> req, http_request parsed) {
-  net::co_spawn(sh_.ctx, read_loop(std::move(req), std::move(parsed)),
+  net::co_spawn(sh_.ctx,
+                read_loop(std::make_unique<upgrade>(upgrade{std::move(req), std::move(parsed)})),
                 [self = shared_from_this()](std::exception_ptr) {});
 }
 
-net::awaitable<void> ws_session::read_loop(http::request<http::string_body> req,
-                                           http_request parsed) {
+net::awaitable<void> ws_session::read_loop(std::unique_ptr<upgrade> up) {
   auto self = shared_from_this();
   websocket::stream_base::timeout t{};
   t.handshake_timeout = std::chrono::seconds(30);
@@ -46,7 +46,7 @@ net::awaitable<void> ws_session::read_loop(http::request<http::string_body> req,
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "herald"); }));
   ws_.auto_fragment(false);
-  auto [ec] = co_await ws_.async_accept(req, use_nothrow);
+  auto [ec] = co_await ws_.async_accept(up->req, use_nothrow);
   if (ec) {
     finish(1006);
     co_return;
@@ -54,14 +54,21 @@ net::awaitable<void> ws_session::read_loop(http::request<http::string_body> req,
   ws_.control_callback([this](websocket::frame_type, beast::string_view) {
     if (handler_ && !finished_) handler_->on_traffic();
   });
-  handler_ = mount_.factory(*this, parsed);
-  // The handler kept what it needs of the upgrade; this frame lives as long as the socket.
-  req = {};
-  parsed = {};
+  handler_ = mount_.factory(*this, up->parsed);
+  up.reset();  // the handler kept what it needs of the upgrade
   sh_.sockets.insert(this);
   handler_->on_open();
   for (;;) {
-    auto [rec, n] = co_await ws_.async_read(buf_, use_nothrow);
+    // A message in steps: the first read prepares only 512 bytes in buf_ (an idle socket's
+    // pending read holds that much, not Beast's 1.5 KB default), longer messages continue in
+    // larger steps. read_message_max still bounds the whole message.
+    beast::error_code rec;
+    std::size_t limit = 512;
+    do {
+      auto [e, n] = co_await ws_.async_read_some(buf_, limit, use_nothrow);
+      rec = e;
+      limit = 64 * 1024;
+    } while (!rec && !finished_ && !ws_.is_message_done());
     if (rec) {
       int code = 1006;
       if (rec == websocket::error::message_too_big) code = 1009;

@@ -36,7 +36,13 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   void after(std::int64_t delay_ms, std::function<void()> fn) override;
 
  private:
-  net::awaitable<void> read_loop(http::request<http::string_body> req, http_request parsed);
+  // The upgrade request, held on the heap: the read loop's frame lives as long as the socket
+  // and should not carry the request's size after the handshake.
+  struct upgrade {
+    http::request<http::string_body> req;
+    http_request parsed;
+  };
+  net::awaitable<void> read_loop(std::unique_ptr<upgrade> up);
   net::awaitable<void> write_loop();
   // Frames a message straight into the socket's batch when nothing is queued ahead of it.
   bool send_direct(std::string_view head, std::string_view body, std::string_view tail);
