@@ -216,5 +216,227 @@ TEST(NatsParser, HandlesOperationsSplitAnywhere) {
   EXPECT_FALSE(bad.feed("WHAT\r\n", r));
 }
 
+// --- WebSocket frames (server → client) ---------------------------------------------------------
+
+// A server frame: unmasked, the length in its shortest form.
+std::string ws_frame(std::uint8_t opcode, std::string_view payload, bool fin = true) {
+  std::string f;
+  f += static_cast<char>((fin ? 0x80 : 0) | opcode);
+  const std::uint64_t n = payload.size();
+  if (n < 126) {
+    f += static_cast<char>(n);
+  } else if (n <= 0xffff) {
+    f += static_cast<char>(126);
+    f += static_cast<char>(n >> 8);
+    f += static_cast<char>(n & 0xff);
+  } else {
+    f += static_cast<char>(127);
+    for (int i = 7; i >= 0; --i) f += static_cast<char>((n >> (8 * i)) & 0xff);
+  }
+  f.append(payload);
+  return f;
+}
+
+std::string close_payload(int code, std::string_view reason = {}) {
+  std::string p;
+  p += static_cast<char>(code >> 8);
+  p += static_cast<char>(code & 0xff);
+  p.append(reason);
+  return p;
+}
+
+struct frame_recorder final : ws_frame_parser::visitor {
+  std::vector<std::string> msgs;  // "t:" or "b:" + payload
+  std::vector<std::string> pings, pongs;
+  int close_code = 0;
+  std::string close_reason;
+  int closes = 0;
+  std::size_t in_place = 0;  // messages handed over as a view into the fed chunk
+  std::string_view chunk;
+  void on_message(std::string_view payload, bool binary) override {
+    if (payload.data() >= chunk.data() && payload.data() <= chunk.data() + chunk.size()) ++in_place;
+    msgs.push_back((binary ? "b:" : "t:") + std::string(payload));
+  }
+  void on_ping(std::string_view payload) override { pings.emplace_back(payload); }
+  void on_pong(std::string_view payload) override { pongs.emplace_back(payload); }
+  void on_close(int code, std::string_view reason) override {
+    ++closes;
+    close_code = code;
+    close_reason = reason;
+  }
+  bool feed(ws_frame_parser& p, std::string_view bytes) {
+    chunk = bytes;
+    return p.feed(bytes, *this);
+  }
+};
+
+std::string pattern(std::size_t n) {
+  std::string s(n, ' ');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+  return s;
+}
+
+TEST(WsFrameParser, ManyFramesInOneChunkAreHandedOverInPlace) {
+  std::string stream;
+  for (int i = 0; i < 100; ++i)
+    stream += ws_frame(1, R"({"type":"event","seq":)" + std::to_string(i) + "}");
+  stream += ws_frame(2, "bin");
+  stream += ws_frame(1, "");
+  ws_frame_parser p;
+  frame_recorder r;
+  ASSERT_TRUE(r.feed(p, stream));
+  ASSERT_EQ(r.msgs.size(), 102u);
+  EXPECT_EQ(r.msgs[0], R"(t:{"type":"event","seq":0})");
+  EXPECT_EQ(r.msgs[99], R"(t:{"type":"event","seq":99})");
+  EXPECT_EQ(r.msgs[100], "b:bin");
+  EXPECT_EQ(r.msgs[101], "t:");
+  EXPECT_EQ(r.in_place, 102u);  // nothing copied
+}
+
+TEST(WsFrameParser, SplitAtEveryByteAndEveryChunkSize) {
+  // Every length form, fragmentation with a ping between fragments, a pong, then the close.
+  const std::string big16 = pattern(300), big64 = pattern(70000);
+  std::string stream = ws_frame(1, "hello") + ws_frame(2, big16) + ws_frame(1, big64) +
+                       ws_frame(1, "frag-", false) + ws_frame(9, "beat") +
+                       ws_frame(0, "men", false) + ws_frame(0, "ted") + ws_frame(10, "") +
+                       ws_frame(2, "", false) + ws_frame(0, "x") +
+                       ws_frame(8, close_payload(4008, "heartbeat timeout"));
+  auto check = [&](const frame_recorder& r, const std::string& what) {
+    ASSERT_EQ(r.msgs.size(), 5u) << what;
+    EXPECT_EQ(r.msgs[0], "t:hello") << what;
+    EXPECT_EQ(r.msgs[1], "b:" + big16) << what;
+    EXPECT_EQ(r.msgs[2], "t:" + big64) << what;
+    EXPECT_EQ(r.msgs[3], "t:frag-mented") << what;
+    EXPECT_EQ(r.msgs[4], "b:x") << what;
+    ASSERT_EQ(r.pings.size(), 1u) << what;
+    EXPECT_EQ(r.pings[0], "beat") << what;
+    ASSERT_EQ(r.pongs.size(), 1u) << what;
+    EXPECT_EQ(r.pongs[0], "") << what;
+    EXPECT_EQ(r.closes, 1) << what;
+    EXPECT_EQ(r.close_code, 4008) << what;
+    EXPECT_EQ(r.close_reason, "heartbeat timeout") << what;
+  };
+  // Split at every byte position (two chunks), but only now and then inside the 70,000 bytes
+  // of the 64-bit frame's payload, where one position is like the next.
+  const std::size_t big_at = ws_frame(1, "hello").size() + ws_frame(2, big16).size() + 10;
+  for (std::size_t at = 0; at <= stream.size(); ++at) {
+    if (at > big_at + 16 && at + 16 < big_at + big64.size() && at % 997 != 0) continue;
+    ws_frame_parser p;
+    frame_recorder r;
+    ASSERT_TRUE(r.feed(p, std::string_view(stream).substr(0, at))) << at;
+    ASSERT_TRUE(r.feed(p, std::string_view(stream).substr(at))) << at;
+    EXPECT_TRUE(p.closed());
+    check(r, "split at " + std::to_string(at));
+    if (::testing::Test::HasFailure()) return;
+  }
+  // Fed one byte at a time, and in chunks of several sizes. Each chunk is a fresh copy so a
+  // view kept past its feed would show up as garbage.
+  for (std::size_t size : {1u, 2u, 3u, 7u, 13u, 125u, 126u, 4096u, 16384u}) {
+    ws_frame_parser p;
+    frame_recorder r;
+    for (std::size_t at = 0; at < stream.size(); at += size) {
+      const std::string chunk = stream.substr(at, size);
+      ASSERT_TRUE(r.feed(p, chunk)) << size;
+    }
+    check(r, "chunk " + std::to_string(size));
+  }
+}
+
+TEST(WsFrameParser, LengthForms) {
+  for (std::size_t n : {0u, 125u, 126u, 127u, 65535u, 65536u, 100000u}) {
+    ws_frame_parser p;
+    frame_recorder r;
+    const std::string f = ws_frame(2, pattern(n));
+    EXPECT_EQ(f.size() - n, n < 126 ? 2u : n <= 0xffff ? 4u : 10u);
+    ASSERT_TRUE(r.feed(p, f));
+    ASSERT_EQ(r.msgs.size(), 1u) << n;
+    EXPECT_EQ(r.msgs[0], "b:" + pattern(n)) << n;
+  }
+}
+
+TEST(WsFrameParser, CloseWithoutCodeAndNothingAfterTheClose) {
+  ws_frame_parser p;
+  frame_recorder r;
+  ASSERT_TRUE(r.feed(p, ws_frame(8, "") + ws_frame(1, "late")));
+  EXPECT_EQ(r.closes, 1);
+  EXPECT_EQ(r.close_code, 1005);  // no status received
+  EXPECT_TRUE(r.msgs.empty());
+  ASSERT_TRUE(r.feed(p, ws_frame(1, "later")));
+  EXPECT_TRUE(r.msgs.empty());
+}
+
+TEST(WsFrameParser, MaxMessageSize) {
+  {
+    ws_frame_parser p(10);
+    frame_recorder r;
+    EXPECT_TRUE(r.feed(p, ws_frame(1, pattern(10))));
+    // Refused at the header, before the payload arrives.
+    EXPECT_FALSE(r.feed(p, ws_frame(1, pattern(11)).substr(0, 2)));
+    EXPECT_EQ(p.last_error(), ws_frame_parser::error::too_big);
+    EXPECT_EQ(r.msgs.size(), 1u);
+  }
+  {
+    // Fragments count together.
+    ws_frame_parser p(10);
+    frame_recorder r;
+    EXPECT_FALSE(r.feed(p, ws_frame(1, pattern(6), false) + ws_frame(0, pattern(5))));
+    EXPECT_EQ(p.last_error(), ws_frame_parser::error::too_big);
+    EXPECT_TRUE(r.msgs.empty());
+  }
+}
+
+TEST(WsFrameParser, ProtocolErrors) {
+  using error = ws_frame_parser::error;
+  auto masked = ws_frame(1, "");
+  masked[1] = static_cast<char>(0x80);
+  std::string long16 = "\x82\x7e";  // 16-bit length form for 5 bytes
+  long16 += std::string("\x00\x05", 2) + "hello";
+  std::string long64 = "\x82\x7f";  // 64-bit length form for 300 bytes
+  long64 += std::string("\x00\x00\x00\x00\x00\x00\x01\x2c", 8) + pattern(300);
+  std::string top_bit = "\x82\x7f";
+  top_bit += std::string("\x80\x00\x00\x00\x00\x01\x00\x00", 8);
+  const std::pair<std::string, error> cases[] = {
+      {masked, error::masked},
+      {std::string("\xc1\x00", 2),
+       error::reserved_bits},  // RSV1 (permessage-deflate, not negotiated)
+      {std::string("\xa1\x00", 2), error::reserved_bits},
+      {std::string("\x91\x00", 2), error::reserved_bits},
+      {std::string("\x83\x00", 2), error::bad_opcode},
+      {std::string("\x8b\x00", 2), error::bad_opcode},
+      {long16, error::bad_length},
+      {long64, error::bad_length},
+      {top_bit, error::bad_length},
+      {std::string("\x09\x00", 2), error::control_fragmented},
+      {ws_frame(9, pattern(126)), error::control_too_long},
+      {ws_frame(0, "x"), error::unexpected_continuation},
+      {ws_frame(1, "a", false) + ws_frame(1, "b"), error::expected_continuation},
+      {ws_frame(8, "\x03"), error::bad_close},
+  };
+  for (const auto& [bytes, want] : cases) {
+    // Whole and byte by byte: the error is the same either way.
+    for (bool bytewise : {false, true}) {
+      ws_frame_parser p;
+      frame_recorder r;
+      bool ok = true;
+      if (bytewise) {
+        for (std::size_t i = 0; i < bytes.size() && ok; ++i) ok = r.feed(p, bytes.substr(i, 1));
+      } else {
+        ok = r.feed(p, bytes);
+      }
+      EXPECT_FALSE(ok) << ws_frame_parser::describe(want);
+      EXPECT_EQ(p.last_error(), want) << ws_frame_parser::describe(want);
+      // Once broken, always broken.
+      EXPECT_FALSE(r.feed(p, ws_frame(1, "x")));
+      EXPECT_TRUE(r.msgs.empty());
+    }
+  }
+  // Frames before the violation in the same chunk were delivered.
+  ws_frame_parser p;
+  frame_recorder r;
+  EXPECT_FALSE(r.feed(p, ws_frame(1, "ok") + ws_frame(9, "p") + std::string("\x83\x00", 2)));
+  EXPECT_EQ(r.msgs.size(), 1u);
+  EXPECT_EQ(r.pings.size(), 1u);
+}
+
 }  // namespace
 }  // namespace herald::bench
