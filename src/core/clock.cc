@@ -33,6 +33,14 @@ std::int64_t now_ms() noexcept {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+namespace {
+thread_local std::int64_t coarse_now = 0;
+}
+
+std::int64_t coarse_now_ms() noexcept { return coarse_now != 0 ? coarse_now : now_ms(); }
+
+void set_coarse_now_ms(std::int64_t ms) noexcept { coarse_now = ms; }
+
 std::string format_rfc3339_ms(std::int64_t ms) {
   using namespace std::chrono;
   const sys_time<milliseconds> tp{milliseconds{ms}};

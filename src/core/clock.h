@@ -12,6 +12,12 @@ namespace herald {
 // Milliseconds since the Unix epoch, from the system clock.
 std::int64_t now_ms() noexcept;
 
+// A clock for hot paths whose timers need about a second's resolution: the value a thread last
+// stored with set_coarse_now_ms (each shard stores it once a tick), or now_ms() on a thread
+// that never stored one.
+std::int64_t coarse_now_ms() noexcept;
+void set_coarse_now_ms(std::int64_t ms) noexcept;
+
 // "2026-03-01T10:00:01.000Z".
 std::string format_rfc3339_ms(std::int64_t ms);
 

@@ -36,6 +36,9 @@ const char* recovery_error_name(recovery_error e) noexcept {
 struct hub::shard_state {
   std::unordered_map<std::uint64_t, session_sink*> sinks;
   std::unordered_map<std::string, std::unique_ptr<session>> sessions;
+  // Ids of sessions that were detached (some since re-attached or dropped): the tick looks at
+  // these for expiry, not at every session of the shard.
+  std::vector<std::string> detached;
   // The subscription index: a topic trie per tenant, and one for sessions that span tenants
   // (admins, explicit tenant sets), which every event consults.
   std::unordered_map<std::string, topic_trie> by_tenant;
@@ -289,7 +292,14 @@ void hub::detach(session& s, std::uint64_t conn, bool resumable) {
   if (s.sink.conn != conn) return;  // already replaced by a resume
   s.sink = {};
   s.detached_at_ms = now_ms();
-  if (!resumable) drop_session(*state_[s.home_shard], s.id);
+  if (!resumable) return drop_session(*state_[s.home_shard], s.id);
+  note_detached(*state_[s.home_shard], s);
+}
+
+void hub::note_detached(shard_state& sh, session& s) {
+  if (s.listed_detached) return;
+  s.listed_detached = true;
+  sh.detached.push_back(s.id);
 }
 
 void hub::drop_session(shard_state& sh, const std::string& id) {
@@ -431,6 +441,7 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
     s.sink = {};
     s.route_via_post = false;
     s.detached_at_ms = now_ms();
+    note_detached(sh, s);
     while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
     return fail(recovery_error::buffer_overflow);
   }
@@ -528,11 +539,19 @@ std::vector<connection_info> hub::connections() {
 void hub::tick(std::int64_t now) {
   auto& sh = *state_[this_shard];
   std::vector<std::string> expired;
-  for (const auto& [id, s] : sh.sessions)
-    if (!s->sink && now - s->detached_at_ms > s->recovery_window_ms) {
-      expired.push_back(id);
-      remember_expired(*s, now);
+  std::erase_if(sh.detached, [&](const std::string& id) {
+    auto it = sh.sessions.find(id);
+    if (it == sh.sessions.end()) return true;
+    session& s = *it->second;
+    if (s.sink) {
+      s.listed_detached = false;  // re-attached; listed again when it next detaches
+      return true;
     }
+    if (now - s.detached_at_ms <= s.recovery_window_ms) return false;
+    expired.push_back(id);
+    remember_expired(s, now);
+    return true;
+  });
   for (const auto& id : expired) drop_session(sh, id);
 }
 
@@ -653,6 +672,7 @@ void hub::import_sessions(const std::vector<session_state>& states) {
       std::lock_guard l(registry_mu_);
       home_of_[s->id] = shard;
     }
+    note_detached(sh, *s);
     sh.sessions.emplace(s->id, std::move(s));
     stats_.sessions_open.fetch_add(1, std::memory_order_relaxed);
   }

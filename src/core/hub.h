@@ -192,6 +192,7 @@ class hub {
   void index_add(shard_state& sh, session& s);
   void index_remove(shard_state& sh, session& s);
   void drop_session(shard_state& sh, const std::string& id);
+  void note_detached(shard_state& sh, session& s);
   void resume_on_home(const std::string& id, const std::string& token, std::uint64_t last_seq,
                       const principal& who, sink_ref sink,
                       std::function<void(resume_outcome)> done);

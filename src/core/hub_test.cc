@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/clock.h"
 #include "core/directory.h"
 
 namespace herald {
@@ -353,6 +354,26 @@ TEST_F(hub_test, a_connection_gone_during_the_hand_over_is_not_called_and_the_se
   std::uint64_t attached = 1;
   on(0, [&] { hub_->with_session(o.ref, [&](session* s) { attached = s ? s->sink.conn : 99; }); });
   EXPECT_EQ(attached, 0u);  // detached: its recovery window runs
+}
+
+TEST_F(hub_test, the_tick_expires_only_sessions_detached_longer_than_the_window) {
+  recording_sink a, b, b_again;
+  const opened gone = open_subscribed(a);
+  const opened back = open_subscribed(b);
+  detach(gone);
+  detach(back);
+  ASSERT_EQ(resume_from_1(b_again, back.token, 0, who_).error, recovery_error::none);
+  sync();
+  on(0, [&] { hub_->tick(now_ms() + 1000); });  // inside the window: nothing expires
+  EXPECT_EQ(hub_->stats().sessions_open.load(), 2u);
+  on(0, [&] { hub_->tick(now_ms() + 61000); });  // past the 60 s window
+  EXPECT_EQ(hub_->stats().sessions_open.load(), 1u);
+  recording_sink late;
+  EXPECT_EQ(resume_from_1(late, gone.token, 0, who_).error, recovery_error::expired);
+  // The re-attached session stays, also after detaching again and a tick inside the window.
+  on(1, [&] { hub_->with_session(back.ref, [&](session* s) { hub_->detach(*s, s->sink.conn, true); }); });
+  on(0, [&] { hub_->tick(now_ms() + 1000); });
+  EXPECT_EQ(hub_->stats().sessions_open.load(), 1u);
 }
 
 }  // namespace

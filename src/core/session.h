@@ -113,6 +113,7 @@ struct session {
 
   sink_ref sink;
   std::int64_t detached_at_ms = 0;  // valid while !sink
+  bool listed_detached = false;       // in its shard's list of detached sessions (hub::tick)
   bool in_index = false;
   std::uint64_t match_stamp = 0;  // the last event this session was considered for
   bool route_via_post = false;

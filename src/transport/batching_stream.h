@@ -100,13 +100,15 @@ class batching_stream {
   }
 
   // Frees the send buffers of a socket that wrote nothing since the last call (once a tick): an
-  // idle connection holds none, a busy one keeps their capacity.
-  void trim_if_idle() {
-    if (written_ == written_at_trim_ && !writing_ && gather_.empty()) {
+  // idle connection holds none, a busy one keeps their capacity. True when it was idle.
+  bool trim_if_idle() {
+    const bool idle = written_ == written_at_trim_ && !writing_ && gather_.empty();
+    if (idle) {
       std::string().swap(gather_);
       std::string().swap(sending_);
     }
     written_at_trim_ = written_;
+    return idle;
   }
 
   // Counts one message sent by the fast path in the frames-sent metric (published per write).

@@ -2,7 +2,9 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "core/clock.h"
 #include "transport/server_impl.h"
@@ -94,10 +96,22 @@ void arm_tick(server::impl& im, shard_ctx& sh) {
   sh.tick.async_wait([&im, &sh](beast::error_code ec) {
     if (ec) return;
     const std::int64_t now = now_ms();
+    set_coarse_now_ms(now);
     if (im.tick) im.tick(sh.index, now);
-    std::vector<ws_session*> live(sh.sockets.begin(), sh.sockets.end());
-    for (ws_session* s : live)
-      if (sh.sockets.contains(s)) s->tick(now);
+    // Only the sockets whose deadline has come (a heartbeat, a timeout): a quiet socket is
+    // visited once per heartbeat interval, not every second.
+    auto& heap = sh.timers;
+    while (!heap.empty() && heap.front().due <= now) {
+      std::pop_heap(heap.begin(), heap.end(), std::greater<>{});
+      const tick_entry e = heap.back();
+      heap.pop_back();
+      ws_session* s = e.socket;
+      if (sh.sockets.contains(s) && s->serial() == e.serial && s->due() == e.due) s->tick(now);
+    }
+    std::erase_if(sh.active, [&](const std::pair<ws_session*, std::uint64_t>& a) {
+      if (!sh.sockets.contains(a.first) || a.first->serial() != a.second) return true;
+      return a.first->trim_if_idle();
+    });
     arm_tick(im, sh);
   });
 }

@@ -13,12 +13,25 @@ namespace herald {
 
 class ws_session;
 
+// A socket's next visit by its shard's tick. Valid while the socket is live, its serial is the
+// same (an address may be reused) and it still wants this time (a newer, earlier entry wins).
+struct tick_entry {
+  std::int64_t due;  // ms since the epoch
+  ws_session* socket;
+  std::uint64_t serial;
+  friend bool operator>(const tick_entry& a, const tick_entry& b) { return a.due > b.due; }
+};
+
 struct shard_ctx {
   explicit shard_ctx(std::size_t i) : index(i), ctx(1), tick(ctx) {}
   std::size_t index;
   net::io_context ctx;
-  net::steady_timer tick;
+  net::steady_timer tick;  // once a second: visits only the sockets whose time has come
   std::unordered_set<ws_session*> sockets;  // live WebSocket sessions of this shard
+  std::vector<tick_entry> timers;           // min-heap by due (std::greater)
+  // Sockets that wrote lately: the tick frees their send buffers once they go quiet.
+  std::vector<std::pair<ws_session*, std::uint64_t>> active;
+  std::uint64_t next_serial = 1;
   std::size_t http_sessions = 0;
   std::thread thread;
 };

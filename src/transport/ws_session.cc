@@ -1,6 +1,8 @@
 #include "transport/ws_session.h"
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "core/clock.h"
 
@@ -8,7 +10,7 @@ namespace herald {
 
 ws_session::ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
                        const ws_mount& mount)
-    : srv_(srv), sh_(sh), mount_(mount), ws_(std::move(socket)) {
+    : srv_(srv), sh_(sh), mount_(mount), ws_(std::move(socket)), serial_(sh.next_serial++) {
   beast::error_code ec;
   const auto ep = beast::get_lowest_layer(ws_).remote_endpoint(ec);
   if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -57,7 +59,9 @@ net::awaitable<void> ws_session::read_loop(std::unique_ptr<upgrade> up) {
   handler_ = mount_.factory(*this, up->parsed);
   up.reset();  // the handler kept what it needs of the upgrade
   sh_.sockets.insert(this);
+  mark_active();  // the handshake's response left a send buffer behind
   handler_->on_open();
+  schedule(now_ms() + 1000);
   for (;;) {
     // A message in steps: the first read prepares only 512 bytes in buf_ (an idle socket's
     // pending read holds that much, not Beast's 1.5 KB default), longer messages continue in
@@ -116,6 +120,7 @@ bool ws_session::send_direct(std::string_view head, std::string_view body, std::
   out.append_text_message(head, body, tail);
   out.note_frame();
   out.schedule_flush();
+  mark_active();
   return true;
 }
 
@@ -125,6 +130,7 @@ void ws_session::enqueue(out_frame f) {
   queued_total_ += n;
   global_metrics().queued_bytes.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
   queue_.push_back(std::move(f));
+  mark_active();
   pump();
 }
 
@@ -225,6 +231,8 @@ void ws_session::close(int code, std::string reason, bool discard_queue) {
   close_code_ = code;
   close_reason_ = std::move(reason);
   close_started_ms_ = now_ms();
+  schedule(close_started_ms_ + srv_.opts.limits.close_timeout_ms + 1);
+  mark_active();
   if (discard_queue && !writing_) drop_queue();
   holding_ = false;
   pump();
@@ -241,6 +249,7 @@ void ws_session::ping() {
     // Nothing queued: the ping frame goes straight into the batch (no write coroutine).
     ws_.next_layer().append_ping();
     ws_.next_layer().schedule_flush();
+    mark_active();
     return;
   }
   ping_pending_ = true;
@@ -279,6 +288,7 @@ void ws_session::after(std::int64_t delay_ms, std::function<void()> fn) {
 }
 
 void ws_session::tick(std::int64_t now) {
+  due_ms_ = 0;
   if (finished_) return;
   if (closing_ && now - close_started_ms_ > srv_.opts.limits.close_timeout_ms) {
     beast::error_code ec;
@@ -286,8 +296,22 @@ void ws_session::tick(std::int64_t now) {
     finish(close_code_);
     return;
   }
-  if (handler_) handler_->on_tick(now);
-  ws_.next_layer().trim_if_idle();
+  if (closing_) schedule(close_started_ms_ + srv_.opts.limits.close_timeout_ms + 1);
+  const std::int64_t next = handler_ ? handler_->on_tick(now) : 0;
+  if (next != 0) schedule(std::max(next, now + 1));
+}
+
+void ws_session::schedule(std::int64_t due) {
+  if (finished_ || (due_ms_ != 0 && due_ms_ <= due)) return;
+  due_ms_ = due;
+  sh_.timers.push_back(tick_entry{due, this, serial_});
+  std::push_heap(sh_.timers.begin(), sh_.timers.end(), std::greater<>{});
+}
+
+bool ws_session::trim_if_idle() {
+  if (!ws_.next_layer().trim_if_idle()) return false;
+  active_ = false;
+  return true;
 }
 
 void ws_session::drain() {

@@ -19,7 +19,14 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
 
   // Completes the upgrade, creates the handler and reads until the socket closes.
   void start(http::request<http::string_body> req, http_request parsed);
+  // The shard's timer heap (server.cc): this socket's time has come; runs the handler's and
+  // the closing handshake's timers and asks for the next visit.
   void tick(std::int64_t now_ms);
+  std::uint64_t serial() const noexcept { return serial_; }
+  std::int64_t due() const noexcept { return due_ms_; }
+  // On the shard's list of sockets that wrote lately: frees the send buffers once a tick
+  // passed without writes, and then leaves the list (true).
+  bool trim_if_idle();
   void drain();
 
   bool send(out_frame f) override;
@@ -50,6 +57,14 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   void pump();
   void drop_queue();
   void finish(int code);
+  // Asks the shard's tick to visit at `due` (an earlier visit already asked for stands: it
+  // asks again for what is still pending then).
+  void schedule(std::int64_t due);
+  void mark_active() {
+    if (active_) return;
+    active_ = true;
+    sh_.active.emplace_back(this, serial_);
+  }
 
   server::impl& srv_;
   shard_ctx& sh_;
@@ -68,6 +83,9 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   int close_code_ = 0;
   std::string close_reason_;
   std::int64_t close_started_ms_ = 0;
+  const std::uint64_t serial_;
+  std::int64_t due_ms_ = 0;  // the visit asked of the shard's timer heap (0: none)
+  bool active_ = false;      // on sh_.active
 };
 
 }  // namespace herald

@@ -69,8 +69,11 @@ class ws_handler {
   virtual void on_message(std::string_view text, bool binary) = 0;
   // Any inbound frame, control frames included (pongs, pings): heartbeat bookkeeping.
   virtual void on_traffic() {}
-  // About once a second, for timeouts.
-  virtual void on_tick(std::int64_t now_ms) = 0;
+  // Timeouts and heartbeats: called about a second after on_open, then when the time it last
+  // returned has come (a shard's timer heap, one second's resolution). Returns when it next
+  // needs calling (ms since the epoch; traffic in between only ever moves that later), or 0
+  // for never. Quiet sockets cost nothing between their deadlines.
+  virtual std::int64_t on_tick(std::int64_t now_ms) = 0;
   // The server is draining: close (1012) now.
   virtual void on_drain() = 0;
   // The socket is gone (close_code as sent or received; 1006 when none).

@@ -385,7 +385,9 @@ void native_socket::write_delivery(const delivery_ref& d) {
                                              std::string(p.tail)};
                           },
                           &own};
-  last_sent_ = true;
+  // Outbound traffic and activity, to the shard's coarse clock (no clock read per delivery; the
+  // heartbeat and idle timers have a second's resolution).
+  last_out_ms_ = last_activity_ms_ = coarse_now_ms();
   if (!conn_.send(parts)) slow_consumer();
 }
 
@@ -421,43 +423,49 @@ void native_socket::on_kick(int close_code, const std::string& reason, bool resu
   conn_.close(close_code, reason);
 }
 
-void native_socket::on_tick(std::int64_t now) {
-  if (phase_ == phase::closed) return;
-  if (last_sent_) {
-    // Deliveries since the last tick count as outbound traffic and activity (a second's
-    // resolution is all the heartbeat and idle timers need; no clock read per delivery).
-    last_sent_ = false;
-    last_out_ms_ = last_activity_ms_ = now;
-  }
+std::int64_t native_socket::on_tick(std::int64_t now) {
+  if (phase_ == phase::closed) return 0;
   const auto& n = svc_.native;
   if (phase_ != phase::open) {
-    if (now - opened_ms_ > n.auth_timeout_s * 1000) {
+    const std::int64_t auth_deadline = opened_ms_ + n.auth_timeout_s * 1000;
+    if (now > auth_deadline) {
       send_error("", errc::auth_timeout, "no authentication within auth_timeout");
       phase_ = phase::closed;
       conn_.close(4002, "auth timeout");
+      return 0;
     }
-    return;
+    return auth_deadline + 1;
   }
-  if (now - opened_ms_ > n.absolute_timeout_s * 1000) {
+  const std::int64_t hb_ms = n.heartbeat_interval_s * 1000;
+  const std::int64_t absolute_at = opened_ms_ + n.absolute_timeout_s * 1000;
+  const std::int64_t silent_at = last_in_ms_ + 2 * hb_ms;
+  const std::int64_t idle_at = last_activity_ms_ + n.idle_timeout_s * 1000;
+  if (now > absolute_at) {
     phase_ = phase::closed;
-    return conn_.close(4009, "absolute timeout");
+    conn_.close(4009, "absolute timeout");
+    return 0;
   }
-  if (now - last_in_ms_ > 2 * n.heartbeat_interval_s * 1000) {
+  if (now > silent_at) {
     phase_ = phase::closed;
-    return conn_.close(4008, "heartbeat timeout");
+    conn_.close(4008, "heartbeat timeout");
+    return 0;
   }
-  if (now - last_activity_ms_ > n.idle_timeout_s * 1000) {
+  if (now > idle_at) {
     phase_ = phase::closed;
-    return conn_.close(4008, "idle timeout");
+    conn_.close(4008, "idle timeout");
+    return 0;
   }
   // Ping when the client has been quiet (even while events flow out: a listening client
   // answers the ping frame) or the connection is quiet both ways; at most once per interval.
-  const std::int64_t hb_ms = n.heartbeat_interval_s * 1000;
-  if ((now - last_in_ms_ >= hb_ms || now - last_out_ms_ >= hb_ms) && now - last_ping_ms_ >= hb_ms) {
+  const auto ping_at = [&] {
+    return std::max(std::min(last_in_ms_, last_out_ms_), last_ping_ms_) + hb_ms;
+  };
+  if (now >= ping_at()) {
     last_ping_ms_ = now;
     send_text("{\"type\":\"ping\"}");
     conn_.ping();
   }
+  return std::min({absolute_at + 1, silent_at + 1, idle_at + 1, ping_at()});
 }
 
 void native_socket::on_drain() {

@@ -26,7 +26,7 @@ class native_socket final : public ws_handler, public session_sink {
   void on_open() override;
   void on_message(std::string_view text, bool binary) override;
   void on_traffic() override;
-  void on_tick(std::int64_t now_ms) override;
+  std::int64_t on_tick(std::int64_t now_ms) override;
   void on_drain() override;
   void on_closed(int close_code) override;
 
@@ -75,7 +75,6 @@ class native_socket final : public ws_handler, public session_sink {
   std::int64_t opened_ms_ = 0, last_in_ms_ = 0, last_out_ms_ = 0, last_activity_ms_ = 0;
   std::int64_t last_ping_ms_ = 0;  // last heartbeat ping sent (on_tick)
   bool slow_ = false;
-  bool last_sent_ = false;  // an event went out since the last tick
 
   // Paced replay: a resume's missed events are written as the socket drains, not all at once
   // (they may far exceed the send-queue bound). Live events that arrive meanwhile queue behind

@@ -440,19 +440,31 @@ void rc_socket::on_kick(int close_code, const std::string& reason, bool resumabl
 
 // ---- timers and the end
 
-void rc_socket::on_tick(std::int64_t now) {
-  if (phase_ != phase::open) return;
+std::int64_t rc_socket::on_tick(std::int64_t now) {
+  if (phase_ == phase::closed) return 0;
+  if (phase_ != phase::open) return now + 1000;  // not yet open: look again in a second
   const auto& cfg = cx_->cfg;
-  if (now - opened_ms_ > cfg.absolute_timeout_s * 1000)
-    return refuse(408, "WSG-903", "Absolute timeout expired", 4009);
-  if (now - last_in_ms_ > 2 * cfg.ping_interval_s * 1000)
-    return refuse(408, "WSG-902", "No inbound frame within 2 x ping_interval", 4008);
-  if (now - std::max(last_text_in_ms_, last_notify_ms_) > cfg.idle_timeout_s * 1000)
-    return refuse(408, "WSG-902", "Idle timeout expired", 4008);
+  const std::int64_t absolute_at = opened_ms_ + cfg.absolute_timeout_s * 1000;
+  const std::int64_t silent_at = last_in_ms_ + 2 * cfg.ping_interval_s * 1000;
+  const std::int64_t idle_at = std::max(last_text_in_ms_, last_notify_ms_) + cfg.idle_timeout_s * 1000;
+  if (now > absolute_at) {
+    refuse(408, "WSG-903", "Absolute timeout expired", 4009);
+    return 0;
+  }
+  if (now > silent_at) {
+    refuse(408, "WSG-902", "No inbound frame within 2 x ping_interval", 4008);
+    return 0;
+  }
+  if (now > idle_at) {
+    refuse(408, "WSG-902", "Idle timeout expired", 4008);
+    return 0;
+  }
   if (now - last_out_ms_ >= cfg.ping_interval_s * 1000) {
     conn_.ping();
     last_out_ms_ = now;
   }
+  return std::min({absolute_at + 1, silent_at + 1, idle_at + 1,
+                   last_out_ms_ + cfg.ping_interval_s * 1000});
 }
 
 void rc_socket::on_drain() {

@@ -27,7 +27,7 @@ class rc_socket final : public ws_handler, public session_sink {
   void on_open() override;
   void on_message(std::string_view text, bool binary) override;
   void on_traffic() override;
-  void on_tick(std::int64_t now_ms) override;
+  std::int64_t on_tick(std::int64_t now_ms) override;
   void on_drain() override;
   void on_closed(int close_code) override;
 
