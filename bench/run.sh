@@ -153,10 +153,12 @@ if ((quick)); then d_max=2; d_lat=4; d_idle=5; else d_max=4; d_lat=6; d_idle=60;
 common=(--threads 1 --payload 64 --batch 100 --drain 10 --quiet --json "$results")
 # shape_secs: the kill timeout of one run; shape_est: what it usually takes (for the budget).
 declare -A shape_args shape_secs shape_est
-shape_args[fanout]="--subscribers 1000 --topics 1 --publishers 1 --rate 0 --duration $d_max"
+# Max-rate shapes use 3 publishers: a Herald publisher waits for each durable 201 before its
+# next batch, so one alone leaves the server idle between batches; 3 saturate both servers.
+shape_args[fanout]="--subscribers 1000 --topics 1 --publishers 3 --rate 0 --duration $d_max"
 shape_secs[fanout]=$((d_max + 15))
 shape_est[fanout]=$((d_max + 4))
-shape_args[topics]="--subscribers 1000 --topics 1000 --publishers 1 --rate 0 --duration $d_max"
+shape_args[topics]="--subscribers 1000 --topics 1000 --publishers 3 --rate 0 --duration $d_max"
 shape_secs[topics]=$((d_max + 15))
 shape_est[topics]=$((d_max + 4))
 shape_args[latency]="--subscribers 1000 --topics 1 --publishers 1 --rate 200 --duration $d_lat"

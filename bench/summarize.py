@@ -14,12 +14,15 @@ from collections import defaultdict
 METRICS = {
     # At max rate latency is the publishers' window queued in the server: not compared.
     "fanout": [("deliveries_per_s", "deliveries/s", "high"), ("publish_rate", "events/s", "high"),
-               ("server_cpu_pct", "server CPU %", "low")],
+               ("server_cpu_pct", "server CPU %", "low"),
+               ("server_cpu_us_per_delivery", "server CPU µs/delivery", "low")],
     "topics": [("deliveries_per_s", "deliveries/s", "high"), ("publish_rate", "events/s", "high"),
-               ("server_cpu_pct", "server CPU %", "low")],
+               ("server_cpu_pct", "server CPU %", "low"),
+               ("server_cpu_us_per_delivery", "server CPU µs/delivery", "low")],
     "latency": [("lat_p50_us", "p50 µs", "low"), ("lat_p99_us", "p99 µs", "low"),
                 ("deliveries_per_s", "deliveries/s", "high"), ("server_cpu_pct", "server CPU %", "low")],
     "idle": [("server_rss_per_conn", "RSS B/conn", "low"), ("connect_rate", "connects/s", "high"),
+             ("server_connect_cpu_us", "server CPU µs/connect", "low"),
              ("server_idle_cpu_pct", "idle CPU %", "low")],
 }
 SHAPES = {
@@ -68,6 +71,10 @@ def main():
         if r.get("meta"):
             meta = r
         else:
+            if r.get("deliveries_per_s") and "server_cpu_pct" in r:
+                # Server CPU time per delivery: comparable where the load tool, not the
+                # server, caps the rate.
+                r["server_cpu_us_per_delivery"] = r["server_cpu_pct"] / 100 / r["deliveries_per_s"] * 1e6
             runs[(r["label"], r["server"])].append(r)
 
     def med(shape, server, key):

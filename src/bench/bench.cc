@@ -120,7 +120,10 @@ json::object to_json(const load_options& o, const load_result& r, const std::str
     j["server_rss_per_conn"] = r.server_rss_per_conn;
     j["server_cpu_pct"] = r.server_cpu_pct;
     j["server_idle_cpu_pct"] = r.server_idle_cpu_pct;
+    j["server_connect_cpu_pct"] = r.server_connect_cpu_pct;
+    j["server_connect_cpu_us"] = r.server_connect_cpu_us;
   }
+  j["client_connect_cpu_pct"] = r.client_connect_cpu_pct;
   j["client_cpu_pct"] = r.client_cpu_pct;
   j["client_cpus"] = r.client_cpus;
   j["client_bound"] = r.client_bound;
@@ -139,6 +142,10 @@ std::string to_table(const load_options& o, const load_result& r, const std::str
   t << "  connect      " << r.connected << " ok, " << r.connect_errors << " failed in "
     << num(r.connect_s, 2) << " s (" << num(r.connect_rate) << "/s, p50 "
     << num(r.connect_p50_ms, 1) << " ms, p99 " << num(r.connect_p99_ms, 1) << " ms)\n";
+  if (r.server_measured && r.connected > 0)
+    t << "  connect CPU  server " << num(r.server_connect_cpu_pct, 1) << "% ("
+      << num(r.server_connect_cpu_us, 1) << " us per connection), client "
+      << num(r.client_connect_cpu_pct, 1) << "%\n";
   if (o.publishers > 0 && o.duration_s > 0) {
     t << "  publish      " << r.published << " events (" << num(r.publish_rate) << "/s), "
       << r.publish_errors << " errors\n";

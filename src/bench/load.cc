@@ -723,6 +723,8 @@ load_result run_load(const load_options& o) {
   }
 
   // Phase 1: connect and subscribe every subscriber.
+  auto srv_c0 = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+  auto self_c0 = sample_process(0);
   const std::int64_t c0 = now_ns();
   for (auto& w : workers) {
     worker* wp = w.get();
@@ -731,10 +733,19 @@ load_result run_load(const load_options& o) {
   wait_until([&] { return sh.ready.load() + sh.failed.load() >= o.subscribers; },
              o.connect_timeout_s);
   const std::int64_t c1 = now_ns();
+  auto srv_c1 = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+  auto self_c1 = sample_process(0);
   out.connected = sh.ready.load();
   out.connect_errors = o.subscribers - out.connected;
   out.connect_s = static_cast<double>(c1 - c0) / 1e9;
   out.connect_rate = out.connect_s > 0 ? static_cast<double>(out.connected) / out.connect_s : 0;
+  if (srv_c0 && srv_c1) {
+    out.server_connect_cpu_pct = cpu_percent(*srv_c0, *srv_c1);
+    if (out.connected > 0)
+      out.server_connect_cpu_us = out.server_connect_cpu_pct / 100.0 * out.connect_s * 1e6 /
+                                  static_cast<double>(out.connected);
+  }
+  if (self_c0 && self_c1) out.client_connect_cpu_pct = cpu_percent(*self_c0, *self_c1);
   // Publishers start after this: they read subs_on_topic without a lock. A handshake still in
   // flight past the timeout may yet set its flag; it is then counted as a connect error only.
   for (std::size_t i = 0; i < o.subscribers; ++i)

@@ -62,6 +62,8 @@ struct load_result {
                 server_rss_peak = 0;
   double server_rss_per_conn = 0, server_cpu_pct = 0, server_idle_cpu_pct = 0;
   double client_cpu_pct = 0;
+  // During the connect phase: the server's CPU (of one core) and its CPU time per connection.
+  double server_connect_cpu_pct = 0, server_connect_cpu_us = 0, client_connect_cpu_pct = 0;
   unsigned client_cpus = 1;
   bool client_bound = false;
 };

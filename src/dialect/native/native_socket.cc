@@ -94,13 +94,17 @@ void native_socket::start_auth(auth_request r) {
   if (!svc_.auth_failures.allows(remote_address(conn_.remote()), now_ms()))
     return fail(errc::too_many_requests, "too many failed authentications from this address", 4029);
   phase_ = phase::authenticating;
+  if (!r.ws_token) {
+    // An API key or access token is checked in memory (a hash, an HMAC, directory lookups):
+    // done right here on the shard, not handed to the blocking pool and back.
+    return authenticated(authenticate_credential(svc_, r.credential, "native"), r);
+  }
   auto out = std::make_shared<std::optional<result<principal>>>();
   conn_.offload(
       // Work on the blocking pool must not touch `this`: the socket may be gone when it runs.
-      [svc = &svc_, out, cred = r.credential, ws = r.ws_token] {
+      [svc = &svc_, out, cred = r.credential] {
         // Runs on the blocking pool: the replay guard is a store write.
-        *out = ws ? authenticate_ws_token(*svc, cred, "native", true)
-                  : authenticate_credential(*svc, cred, "native");
+        *out = authenticate_ws_token(*svc, cred, "native", true);
       },
       [this, out, r] { authenticated(std::move(**out), r); });
 }
@@ -232,57 +236,60 @@ void native_socket::handle_subscribe(const native_msg& msg) {
   if (!begin_request(id)) return;
   // Subject statuses read the store: off the shard, then install on the session's shard.
   auto statuses = std::make_shared<json::object>();
+  auto install = [this, statuses, id, sub = std::move(sub)]() mutable {
+    end_request();
+    json::array echoed;
+    for (const auto& f : sub.filters) echoed.push_back(filter_json(f.spec()));
+    json::object ack{{"type", "ack"}, {"id", id},
+                     {"subscription", json::object{{"id", sub.id}, {"filters", echoed},
+                                                   {"subjects", *statuses}}}};
+    const bool snapshot = sub.snapshot;
+    const std::size_t shard = conn_.shard();
+    const std::uint64_t me = sink_id_;
+    hub* h = &svc_.h;
+    svc_.h.with_session(session_, [this, h, shard, me, snapshot, ack = std::move(ack),
+                                   sub = std::move(sub)](session* s) mutable {
+      if (s == nullptr) return;
+      auto filters = sub.filters;
+      const principal who = s->who;
+      h->set_subscription(*s, std::move(sub), snapshot);
+      // Every event with a higher offset is matched against the new filters; lower ones
+      // are in GET /v1/events?since=offset:N.
+      ack.at("subscription").as_object()["from_offset"] = s->sub_from_offset;
+      std::string ack_text = json::serialize(ack);
+      // The ack goes out before any event of the new subscription (FIFO to the shard).
+      h->run_on(shard, [this, h, me, ack_text] {
+        if (h->find_sink(me) == this) send_text(ack_text);
+      });
+      if (!snapshot) return;
+      const session_ref ref{s->home_shard, s->id};
+      h->post(shard, [this, h, me, ref, filters, who] {
+        if (h->find_sink(me) != this) return;
+        auto copies = std::make_shared<std::vector<event_ptr>>();
+        conn_.offload(
+            [svc = &svc_, copies, filters, who] {
+              std::vector<std::string> tenants;
+              if (!who.is_admin_app()) tenants.push_back(who.tenant);
+              auto states = svc->st.states(tenants);
+              if (!states) return;
+              for (const auto& e : *states)
+                if (may_see(who, *e, &svc->dir) && any_matches(filters, *e)) copies->push_back(e);
+            },
+            [h, ref, copies] {
+              h->with_session(ref, [h, copies](session* s2) {
+                if (s2 != nullptr) h->release_snapshot(*s2, *copies);
+              });
+            });
+      });
+    });
+  };
+  // No subjects listed: nothing to read from the store, so nothing leaves the shard.
+  if (listed.empty()) return install();
   conn_.offload(
       [svc = &svc_, who = who_, statuses, listed] {
         for (const auto& s : listed) (*statuses)[s] = subject_status(*svc, who, s);
       },
-      [this, statuses, id, sub = std::move(sub)]() mutable {
-        end_request();
-        json::array echoed;
-        for (const auto& f : sub.filters) echoed.push_back(filter_json(f.spec()));
-        json::object ack{{"type", "ack"}, {"id", id},
-                         {"subscription", json::object{{"id", sub.id}, {"filters", echoed},
-                                                       {"subjects", *statuses}}}};
-        const bool snapshot = sub.snapshot;
-        const std::size_t shard = conn_.shard();
-        const std::uint64_t me = sink_id_;
-        hub* h = &svc_.h;
-        svc_.h.with_session(session_, [this, h, shard, me, snapshot, ack = std::move(ack),
-                                       sub = std::move(sub)](session* s) mutable {
-          if (s == nullptr) return;
-          auto filters = sub.filters;
-          const principal who = s->who;
-          h->set_subscription(*s, std::move(sub), snapshot);
-          // Every event with a higher offset is matched against the new filters; lower ones
-          // are in GET /v1/events?since=offset:N.
-          ack.at("subscription").as_object()["from_offset"] = s->sub_from_offset;
-          std::string ack_text = json::serialize(ack);
-          // The ack goes out before any event of the new subscription (FIFO to the shard).
-          h->run_on(shard, [this, h, me, ack_text] {
-            if (h->find_sink(me) == this) send_text(ack_text);
-          });
-          if (!snapshot) return;
-          const session_ref ref{s->home_shard, s->id};
-          h->post(shard, [this, h, me, ref, filters, who] {
-            if (h->find_sink(me) != this) return;
-            auto copies = std::make_shared<std::vector<event_ptr>>();
-            conn_.offload(
-                [svc = &svc_, copies, filters, who] {
-                  std::vector<std::string> tenants;
-                  if (!who.is_admin_app()) tenants.push_back(who.tenant);
-                  auto states = svc->st.states(tenants);
-                  if (!states) return;
-                  for (const auto& e : *states)
-                    if (may_see(who, *e, &svc->dir) && any_matches(filters, *e)) copies->push_back(e);
-                },
-                [h, ref, copies] {
-                  h->with_session(ref, [h, copies](session* s2) {
-                    if (s2 != nullptr) h->release_snapshot(*s2, *copies);
-                  });
-                });
-          });
-        });
-      });
+      std::move(install));
 }
 
 void native_socket::handle_unsubscribe(const native_msg& msg) {
