@@ -1,6 +1,7 @@
 #include "dialect/native/native_socket.h"
 
 #include <algorithm>
+#include <cstring>
 #include <charconv>
 
 #include <boost/json/parse.hpp>
@@ -366,25 +367,31 @@ void native_socket::on_deliver(const delivery_ref& d) {
 
 void native_socket::write_delivery(const delivery_ref& d) {
   const std::string& body = d.ev->rendered(render_slot::native_event, render_event_json);
-  if (d.subscription_id.get() != quoted_sub_for_) {
+  // The per-connection head, written into a buffer this socket keeps: a constant prefix, the
+  // seq digits, then the subscription part rendered once per subscription (no allocation and
+  // no string growth per event).
+  constexpr std::string_view prefix = "{\"type\":\"event\",\"seq\":";
+  constexpr std::size_t max_digits = 20;
+  if (d.subscription_id.get() != quoted_sub_for_ || head_.empty()) {
     quoted_sub_for_ = d.subscription_id.get();
-    quoted_sub_ = d.subscription_id ? json_quote(*d.subscription_id) : std::string("null");
+    head_tail_ = ",\"subscription\":";
+    head_tail_ += d.subscription_id ? json_quote(*d.subscription_id) : std::string("null");
+    head_tail_ += ",\"event\":";
+    head_.assign(prefix);
+    head_.resize(prefix.size() + max_digits + head_tail_.size());
   }
-  // The per-connection head, built in a buffer this socket keeps (no allocation per event).
-  char seq[24];
-  const auto seq_end = std::to_chars(seq, seq + sizeof seq, d.seq).ptr;
-  head_.assign("{\"type\":\"event\",\"seq\":");
-  head_.append(seq, seq_end);
-  head_.append(",\"subscription\":");
-  head_.append(quoted_sub_);
-  head_.append(",\"event\":");
+  char* const start = head_.data();
+  char* cur = std::to_chars(start + prefix.size(), start + prefix.size() + max_digits, d.seq).ptr;
+  std::memcpy(cur, head_tail_.data(), head_tail_.size());
+  cur += head_tail_.size();
+  const std::string_view head(start, static_cast<std::size_t>(cur - start));
   // Only a message that must wait in the queue owns its parts: the rendered body is shared
   // across connections by an aliasing shared_ptr that keeps the event alive.
   struct owner {
     const event_ptr& ev;
     const std::string& body;
   } own{d.ev, body};
-  const frame_parts parts{head_, body, "}",
+  const frame_parts parts{head, body, "}",
                           [](const frame_parts& p, const void* ctx) {
                             const auto& o = *static_cast<const owner*>(ctx);
                             return out_frame{std::string(p.head),

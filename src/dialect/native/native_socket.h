@@ -87,8 +87,8 @@ class native_socket final : public ws_handler, public session_sink {
   bool pump_armed_ = false;
   // The subscription id as JSON, rendered once per subscription rather than per event.
   const std::string* quoted_sub_for_ = nullptr;
-  std::string quoted_sub_;
-  std::string head_;  // the event frame's head, reused
+  std::string head_tail_;  // ,"subscription":ID,"event":
+  std::string head_;       // the event frame's head, reused
 };
 
 }  // namespace herald
