@@ -189,7 +189,11 @@ class batching_stream {
                        account(-static_cast<std::int64_t>(n));
                        if (ec) error_ = ec;
                        sending_.clear();
-                       if (sending_.capacity() > (1u << 20)) sending_.shrink_to_fit();
+                       // A big buffer is not kept; nor is a small write's: a socket that writes
+                       // little (a reply, a ping, one event) holds no buffer between writes,
+                       // one that streams keeps its capacity.
+                       if (sending_.capacity() > (1u << 20) || (n < 1024 && gather_.empty()))
+                         std::string().swap(sending_);
                        complete_waiters();
                        start_write();
                      });

@@ -62,34 +62,44 @@ net::awaitable<void> ws_session::read_loop(std::unique_ptr<upgrade> up) {
   mark_active();  // the handshake's response left a send buffer behind
   handler_->on_open();
   schedule(now_ms() + 1000);
-  for (;;) {
-    // A message in steps: the first read prepares only 512 bytes in buf_ (an idle socket's
-    // pending read holds that much, not Beast's 1.5 KB default), longer messages continue in
-    // larger steps. read_message_max still bounds the whole message.
-    beast::error_code rec;
-    std::size_t limit = 512;
-    do {
-      auto [e, n] = co_await ws_.async_read_some(buf_, limit, use_nothrow);
-      rec = e;
-      limit = 64 * 1024;
-    } while (!rec && !finished_ && !ws_.is_message_done());
-    if (rec) {
-      int code = 1006;
-      if (rec == websocket::error::message_too_big) code = 1009;
-      else if (close_sent_) code = close_code_;
-      else if (rec == websocket::error::closed) code = ws_.reason().code;
-      finish(code);
-      co_return;
-    }
-    if (finished_) co_return;
-    handler_->on_traffic();
-    const auto data = buf_.cdata();
+  // From here on the socket is read with plain completion handlers: this coroutine's frames
+  // end, and an idle socket holds only its one pending read.
+  read_next(512);
+}
+
+// A message in steps: the first read prepares only 512 bytes in buf_ (an idle socket's pending
+// read holds that much, not Beast's 1.5 KB default), longer messages continue in larger steps.
+// read_message_max still bounds the whole message.
+void ws_session::read_next(std::size_t limit) {
+  ws_.async_read_some(buf_, limit, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    self->on_read(ec);
+  });
+}
+
+void ws_session::on_read(beast::error_code rec) {
+  if (rec) {
+    int code = 1006;
+    if (rec == websocket::error::message_too_big) code = 1009;
+    else if (close_sent_) code = close_code_;
+    else if (rec == websocket::error::closed) code = ws_.reason().code;
+    finish(code);
+    return;
+  }
+  if (finished_) return;
+  if (!ws_.is_message_done()) return read_next(64 * 1024);
+  handler_->on_traffic();
+  const auto data = buf_.cdata();
+  try {
     handler_->on_message(std::string_view(static_cast<const char*>(data.data()), data.size()),
                          ws_.got_binary());
-    buf_.consume(buf_.size());
-    // Subscribers read rarely (pongs, a subscribe): hold no read buffer between messages.
-    if (buf_.capacity() > 512) buf_.shrink_to_fit();
+  } catch (const std::exception&) {
+    // A fault in a handler must not take the shard's thread down: this socket ends (1011).
+    close(1011, "internal error", true);
   }
+  buf_.consume(buf_.size());
+  // Subscribers read rarely (pongs, a subscribe): hold no read buffer between messages.
+  if (buf_.capacity() > 512) buf_.shrink_to_fit();
+  if (!finished_) read_next(512);
 }
 
 std::size_t ws_session::queued_bytes() const {

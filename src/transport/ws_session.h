@@ -49,7 +49,10 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
     http::request<http::string_body> req;
     http_request parsed;
   };
+  // The handshake (a coroutine), then the reads (completion handlers, see read_next).
   net::awaitable<void> read_loop(std::unique_ptr<upgrade> up);
+  void read_next(std::size_t limit);
+  void on_read(beast::error_code ec);
   net::awaitable<void> write_loop();
   // Frames a message straight into the socket's batch when nothing is queued ahead of it.
   bool send_direct(std::string_view head, std::string_view body, std::string_view tail);
