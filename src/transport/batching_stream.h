@@ -7,6 +7,8 @@
 #pragma once
 
 #include <deque>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,33 @@
 #include "transport/net.h"
 
 namespace herald {
+
+class batching_stream;
+
+// The flushes of one shard's sockets, run as background work: each pass writes a few sockets
+// and then yields (re-posts itself) so that fan-outs already queued on the shard run first and
+// append to sockets still waiting — under load, later events join earlier ones in the same
+// write instead of each costing a system call; an idle shard writes at once. One per thread
+// (a shard is one thread); not thread-safe.
+class write_scheduler {
+ public:
+  static write_scheduler& local();
+  // Schedules a write of `s` (whose liveness is `alive`) on `ex`, the calling thread's shard.
+  void add(batching_stream* s, std::shared_ptr<bool> alive, const tcp::socket::executor_type& ex);
+  // Sockets written per pass before yielding to other work.
+  static constexpr std::size_t per_pass = 32;
+
+ private:
+  void run();
+  struct entry {
+    batching_stream* stream;
+    std::shared_ptr<bool> alive;
+  };
+  std::vector<entry> dirty_;
+  std::size_t next_ = 0;
+  bool posted_ = false;
+  std::optional<tcp::socket::executor_type> ex_;
+};
 
 class batching_stream {
  public:
@@ -153,19 +182,21 @@ class batching_stream {
   }
 
  public:
-  // Sends what is gathered once the current handler returns (at most one flush pending).
+  // Sends what is gathered once the current handler returns, through the shard's
+  // write_scheduler (at most one flush pending).
   void schedule_flush() {
     if (flush_scheduled_) return;
     flush_scheduled_ = true;
-    net::post(sock_.get_executor(), [this, alive = alive_] {
-      if (!*alive) return;
-      flush_scheduled_ = false;
-      start_write();
-    });
+    write_scheduler::local().add(this, alive_, sock_.get_executor());
   }
 
-
  private:
+  friend class write_scheduler;
+  void scheduled_flush() {
+    flush_scheduled_ = false;
+    start_write();
+  }
+
   void start_write() {
     if (unaccounted_ != 0) {
       account(static_cast<std::int64_t>(unaccounted_));
