@@ -116,6 +116,8 @@ struct session {
   bool listed_detached = false;       // in its shard's list of detached sessions (hub::tick)
   bool in_index = false;
   std::uint64_t match_stamp = 0;  // the last event this session was considered for
+  // hub::fan_out's grouping of a batch by session: events matched, next slot to fill.
+  std::uint32_t batch_hits = 0, batch_next = 0;
   bool route_via_post = false;
   // The log anchor: the seq and this shard's offset frontier when the current subscription
   // began matching live events. With it, deliveries older than the ring are re-derived from
