@@ -17,10 +17,10 @@ void write_scheduler::add(batching_stream* s, std::shared_ptr<bool> alive,
 }
 
 void write_scheduler::run() {
-  const std::size_t end = std::min(dirty_.size(), next_ + per_pass);
+  std::size_t end = std::min(dirty_.size(), next_ + per_pass);
   for (; next_ < end; ++next_) {
     entry& e = dirty_[next_];
-    if (*e.alive) e.stream->scheduled_flush();
+    if (*e.alive && e.stream->scheduled_flush() >= no_yield_bytes) end = dirty_.size();
     e.alive.reset();
   }
   if (next_ < dirty_.size()) {

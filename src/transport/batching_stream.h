@@ -23,15 +23,19 @@ class batching_stream;
 // The flushes of one shard's sockets, run as background work: each pass writes a few sockets
 // and then yields (re-posts itself) so that fan-outs already queued on the shard run first and
 // append to sockets still waiting — under load, later events join earlier ones in the same
-// write instead of each costing a system call; an idle shard writes at once. One per thread
-// (a shard is one thread); not thread-safe.
+// write instead of each costing a system call; an idle shard writes at once. Once a socket had
+// `no_yield_bytes` to write the shard is behind: the pass goes on without yielding, so writes
+// keep pace and backlogs stay far below the send-queue bound (a healthy client is never cut
+// as a slow consumer because the shard put its writes last). One per thread (a shard is one
+// thread); not thread-safe.
 class write_scheduler {
  public:
   static write_scheduler& local();
   // Schedules a write of `s` (whose liveness is `alive`) on `ex`, the calling thread's shard.
   void add(batching_stream* s, std::shared_ptr<bool> alive, const tcp::socket::executor_type& ex);
   // Sockets written per pass before yielding to other work.
-  static constexpr std::size_t per_pass = 32;
+  static constexpr std::size_t per_pass = 8;
+  static constexpr std::size_t no_yield_bytes = 64 * 1024;
 
  private:
   void run();
@@ -192,9 +196,12 @@ class batching_stream {
 
  private:
   friend class write_scheduler;
-  void scheduled_flush() {
+  // Returns the bytes it had to write.
+  std::size_t scheduled_flush() {
     flush_scheduled_ = false;
+    const std::size_t n = gather_.size();
     start_write();
+    return n;
   }
 
   void start_write() {
