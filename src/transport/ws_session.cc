@@ -8,6 +8,10 @@
 
 namespace herald {
 
+namespace {
+constexpr std::size_t first_read = 64;
+}
+
 ws_session::ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
                        const ws_mount& mount)
     : srv_(srv), sh_(sh), mount_(mount), ws_(std::move(socket)), serial_(sh.next_serial++) {
@@ -64,11 +68,12 @@ net::awaitable<void> ws_session::read_loop(std::unique_ptr<upgrade> up) {
   schedule(now_ms() + 1000);
   // From here on the socket is read with plain completion handlers: this coroutine's frames
   // end, and an idle socket holds only its one pending read.
-  read_next(512);
+  read_next(first_read);
 }
 
-// A message in steps: the first read prepares only 512 bytes in buf_ (an idle socket's pending
-// read holds that much, not Beast's 1.5 KB default), longer messages continue in larger steps.
+// A message in steps: the first read prepares only first_read bytes in buf_ (an idle socket's
+// pending read holds that much, not Beast's 1.5 KB default; a subscriber's messages are pongs),
+// longer messages continue in larger steps from what Beast already read into its own buffer.
 // read_message_max still bounds the whole message.
 void ws_session::read_next(std::size_t limit) {
   ws_.async_read_some(buf_, limit, [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -98,8 +103,8 @@ void ws_session::on_read(beast::error_code rec) {
   }
   buf_.consume(buf_.size());
   // Subscribers read rarely (pongs, a subscribe): hold no read buffer between messages.
-  if (buf_.capacity() > 512) buf_.shrink_to_fit();
-  if (!finished_) read_next(512);
+  if (buf_.capacity() > first_read) buf_.shrink_to_fit();
+  if (!finished_) read_next(first_read);
 }
 
 std::size_t ws_session::queued_bytes() const {
