@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "core/event.h"
 
 namespace herald {
@@ -30,6 +32,18 @@ TEST(ids, shape) {
   EXPECT_EQ(t.size(), 32u);
   EXPECT_EQ(t.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
             std::string::npos);
+}
+
+TEST(coarse_clock, is_the_system_clock_until_a_thread_stores_one_then_that_value) {
+  std::thread([] {
+    const std::int64_t before = now_ms();
+    const std::int64_t c = coarse_now_ms();
+    EXPECT_GE(c, before);
+    EXPECT_LE(c, now_ms());
+    set_coarse_now_ms(1234);
+    EXPECT_EQ(coarse_now_ms(), 1234);
+  }).join();
+  std::thread([] { EXPECT_NE(coarse_now_ms(), 1234); }).join();  // per thread
 }
 
 }  // namespace

@@ -67,6 +67,8 @@ class batching_stream {
   void batching(bool on) { batching_ = on; }
   // Bytes gathered or being written.
   std::size_t pending_bytes() const noexcept { return gather_.size() + in_flight_; }
+  // Bytes gathered and not yet handed to a write.
+  std::size_t gathered_bytes() const noexcept { return gather_.size(); }
   bool failed() const noexcept { return static_cast<bool>(error_); }
 
   template <class MutableBufferSequence, class ReadHandler>
