@@ -38,6 +38,22 @@ void release_socket(services& s, std::uint64_t sink_id, bool counted, const prin
   });
 }
 
+connection_info describe_socket(std::string id, std::string dialect, const principal& who,
+                                const session_ref& ses, const std::string& remote,
+                                std::int64_t opened_ms) {
+  connection_info c;
+  c.id = std::move(id);
+  c.dialect = std::move(dialect);
+  c.tenant = who.tenant;
+  c.app = who.app_id;
+  c.user = who.user_id;
+  c.login = who.login_session;
+  c.session = ses.id;
+  c.remote = remote;
+  c.opened_ms = opened_ms;
+  return c;
+}
+
 void connection_counter::release(const principal& who) {
   std::lock_guard g(mu_);
   auto dec = [](auto& m, const std::string& k) {

@@ -65,4 +65,9 @@ struct services {
 void release_socket(services& s, std::uint64_t sink_id, bool counted, const principal& who,
                     const session_ref& ses, bool resumable);
 
+// What every dialect's socket reports of itself to the admin API (session_sink::info).
+connection_info describe_socket(std::string id, std::string dialect, const principal& who,
+                                const session_ref& ses, const std::string& remote,
+                                std::int64_t opened_ms);
+
 }  // namespace herald

@@ -495,17 +495,7 @@ void native_socket::on_closed(int close_code) {
 }
 
 connection_info native_socket::info() const {
-  connection_info c;
-  c.id = con_id_;
-  c.dialect = "native";
-  c.tenant = who_.tenant;
-  c.app = who_.app_id;
-  c.user = who_.user_id;
-  c.login = who_.login_session;
-  c.session = session_.id;
-  c.remote = conn_.remote();
-  c.opened_ms = opened_ms_;
-  return c;
+  return describe_socket(con_id_, "native", who_, session_, conn_.remote(), opened_ms_);
 }
 
 }  // namespace herald

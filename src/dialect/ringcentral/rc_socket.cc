@@ -492,16 +492,7 @@ void rc_socket::on_closed(int close_code) {
 }
 
 connection_info rc_socket::info() const {
-  connection_info c;
-  c.id = con_id_;
-  c.dialect = "ringcentral";
-  c.tenant = who_.tenant;
-  c.app = who_.app_id;
-  c.user = who_.user_id;
-  c.login = who_.login_session;
-  c.session = session_.id;
-  c.remote = conn_.remote();
-  c.opened_ms = opened_ms_;
+  connection_info c = describe_socket(con_id_, "ringcentral", who_, session_, conn_.remote(), opened_ms_);
   c.extras_json = "{\"login_session\":" +
                   (who_.login_session.empty() ? std::string("null") : json_quote(who_.login_session)) +
                   ",\"subscription\":" + (has_sub_ ? json_quote(sub_.id) : std::string("null")) + "}";
