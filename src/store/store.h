@@ -1,8 +1,10 @@
 // The one narrow storage interface: the event log, the registry's records, retained state, the
-// single-use token guard. Back ends: store/sqlite (embedded default), store/memory (tests).
+// single-use token guard. Back ends: store/sqlite (embedded default), store/memory (tests and
+// `core.store = "memory"`).
 // Thread-safe: every member may be called from any thread except a shard's (calls block on
-// I/O). append() is group-committed by the back end and returns only once the batch is
-// durable; the append listener then sees every batch in offset order.
+// I/O). append() returns only once the batch is durable (the sqlite back end group-commits
+// concurrent appends); the append listener has seen the batch by then, every batch in offset
+// order.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +40,12 @@ class store {
   using append_listener = std::function<void(std::vector<event_ptr>)>;
   virtual ~store() = default;
 
-  // Called by the writer, in offset order, right after each durable commit (before append()
-  // returns to the publishers of that batch). Set once, before the first append.
+  // Called once per appended batch, in offset order, right after it is durable and before
+  // append() returns to its publisher (sqlite: on the writer thread after COMMIT; memory: on the
+  // appending thread, appends serialized). Why this order: the hub is handed an event only once
+  // it is stored, so no subscriber sees an event a crash could lose, and a publisher's reply
+  // (201) comes after its events were handed to the fan-out. Set once, before the first append;
+  // the listener must not call a writing member (see each back end).
   virtual void set_append_listener(append_listener l) = 0;
 
   // Appends one batch atomically (all or nothing): assigns id, offset and time (never
@@ -83,7 +89,9 @@ class store {
   virtual const char* name() const noexcept = 0;
 };
 
-// Opens a back end from `[core] store`: "sqlite" (data in `data_dir`) or "memory".
+// Opens a back end from `[core] store`: "sqlite" (data in `data_dir`, created if missing) or
+// "memory". A redis:// URL is recognised and refused (unavailable: not built in); anything else
+// is bad_message.
 result<std::unique_ptr<store>> open_store(std::string_view spec, const std::string& data_dir);
 
 }  // namespace herald

@@ -55,6 +55,8 @@ result<std::vector<event_ptr>> memory_store::append(std::vector<event_draft> bat
       out.push_back(std::move(p));
     }
   }
+  // Still under append_mu_ (so batches reach the listener in offset order) but not under mu_
+  // (so the listener may read the store).
   if (listener_) listener_(out);
   return out;
 }
@@ -174,6 +176,8 @@ status memory_store::ping() {
 }
 
 void memory_store::close() {
+  // The append mutex first (the lock order of append()): an append in progress, listener call
+  // included, completes before the store reports closed; later ones fail.
   std::lock_guard append_lk(append_mu_);
   std::unique_lock lk(mu_);
   closed_ = true;

@@ -2,7 +2,7 @@
 // and replay guard in maps, lost at exit. Thread-safe: appends are serialized by one mutex
 // (which also keeps listener calls in offset order); data sits behind a shared_mutex so reads,
 // including reads made from inside the append listener, run concurrently. The listener must
-// not call append() (it runs with the append mutex held).
+// not call append() (it runs with the append mutex held). Lock order: append_mu_, then mu_.
 #pragma once
 
 #include <cstdint>

@@ -361,7 +361,10 @@ void sqlite_store::writer_loop() {
       listener = listener_;
     }
     run_jobs(jobs);
-    // Listener calls come after the commit and before the callers wake, in offset order.
+    // Listener calls come after the commit and before the callers wake, in offset order (jobs
+    // run in queue order and offsets are assigned in that order): the hub never sees an event
+    // that is not durable, and a publisher is answered only once its events are on their way.
+    // The listener runs on this thread, so a writing call from it would wait for itself.
     if (listener) {
       for (auto& j : jobs) {
         if (j->is_append && j->st.ok() && !j->events.empty()) listener(j->events);
@@ -421,6 +424,8 @@ void sqlite_store::run_jobs(std::vector<std::shared_ptr<job>>& jobs) {
       j->st = j->op(w);
     }
     if (!j->st.ok()) {
+      // Only this job is undone: its offsets and time go back to the next job, so the
+      // committed log has no holes, and its neighbours in the transaction still commit.
       j->events.clear();
       last_offset_ = job_offset;
       last_time_ms_ = job_time;

@@ -31,7 +31,7 @@ namespace herald {
 struct sqlite_options {
   int busy_timeout_ms = 5000;
   std::size_t read_pool_max = 8;       // idle read connections kept (more open on demand)
-  std::size_t prune_chunk = 5000;      // events deleted per write transaction by prune()
+  std::size_t prune_chunk = 5000;      // events prune() deletes per writer job, at most
 };
 
 class sqlite_store final : public store {
@@ -74,8 +74,8 @@ class sqlite_store final : public store {
   // the database had rejected it (exercises the per-batch savepoint).
   void set_insert_fault_for_test(std::function<bool(const event_draft&)> f);
 
-  // A connection and its cached statements, a queued write, a borrowed read connection.
  private:
+  // A connection and its cached statements, a queued write, a borrowed read connection.
   struct conn;
   struct job;
   class reader_lease;
