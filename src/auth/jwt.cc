@@ -70,6 +70,8 @@ result<json::object> jwt_verify(std::string_view jwt, std::string_view key, std:
   if (!sig || header_part.empty() || payload_part.empty())
     return auth_error(jwt_malformed_message);
 
+  // The header is read before the signature is checked (its alg says how to check it); only
+  // HS256 passes, so a token cannot choose "none" or another key type.
   const auto header = decode_object(header_part);
   if (!header) return auth_error(jwt_malformed_message);
   const json::value* alg = header->if_contains("alg");

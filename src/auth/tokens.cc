@@ -151,6 +151,7 @@ result<token_claims> token_signer::verify(std::string_view token, std::int64_t n
   const auto sig = base64url_decode(sig_text);
   auto payload = base64url_decode(body);
   if (!sig || !payload || sig->size() != 32) return auth_error(token_malformed_message);
+  // The MAC is checked before the payload is parsed: unsigned bytes never reach the JSON parser.
   if (!constant_time_equal(*sig, mac_.mac(body))) return auth_error(token_bad_signature_message);
 
   boost::system::error_code ec;
@@ -185,6 +186,9 @@ result<std::string> parse_token_key(std::string_view text) {
   return key;
 }
 
+// Both key files are created before they are read, never the other way round: O_EXCL makes one
+// process the creator and every other one reads the creator's key, so two processes started on
+// one data dir never end up with different keys.
 result<std::string> load_or_create_key(const std::string& path) {
   std::string err;
   switch (create_exclusive(path, hex_encode(random_bytes(32)), err)) {

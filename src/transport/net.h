@@ -1,4 +1,6 @@
-// Asio/Beast for transport/ sources only (never included by headers outside transport/).
+// Asio/Beast for transport/'s sources, and for the Beast clients in client/ and bench/ (their
+// .cc files and precompiled headers). Never included by a header that api/, dialect/ or core/
+// compile: those see transport through http_types.h, ws_types.h and server.h only.
 #pragma once
 
 #include <boost/asio.hpp>

@@ -333,6 +333,9 @@ void ws_session::drain() {
   if (handler_ && !finished_) handler_->on_drain();
 }
 
+// The order matters: finished_ first, so that whatever the handler does from on_closed (give
+// back its slot, detach its session, which may try to send) finds the socket closed; the
+// handler is told last, once the socket is out of the shard's set and its queue is gone.
 void ws_session::finish(int code) {
   if (finished_) return;
   finished_ = true;

@@ -1,6 +1,10 @@
 // One WebSocket connection: Beast stream, bounded send queue, the single writer loop, the
-// closing handshake with its deadline. Owned by one shard (shared_ptr held by its coroutines);
-// every member runs on that shard's thread. The dialect's ws_handler is owned here.
+// closing handshake with its deadline. Lives on one shard and every member runs on that shard's
+// thread. Kept alive by shared_ptrs in its pending operations (the handshake coroutine, then
+// the one pending read's completion handler, the write loop while it runs); timers, offloaded
+// work and after_written callbacks hold weak_ptrs and do nothing once it is gone or finished.
+// The shard's socket set, timer heap and active list hold plain pointers, checked against
+// serial() (an address may be reused). The dialect's ws_handler is owned here.
 #pragma once
 
 #include <deque>
@@ -43,8 +47,8 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   void after(std::int64_t delay_ms, std::function<void()> fn) override;
 
  private:
-  // The upgrade request, held on the heap: the read loop's frame lives as long as the socket
-  // and should not carry the request's size after the handshake.
+  // The upgrade request, held on the heap and released as soon as the handler is made (the
+  // handler keeps what it needs): a connection does not carry its headers for life.
   struct upgrade {
     http::request<http::string_body> req;
     http_request parsed;

@@ -1,6 +1,7 @@
 // The boundary between transport/ (sockets, framing, queues, timers) and the dialects (what
-// the bytes mean). A dialect implements ws_handler; transport implements ws_connection.
-// No Asio or Beast here. Both objects are owned by one shard and called only on its thread.
+// the bytes mean). A dialect implements ws_handler; transport implements ws_connection, which
+// owns the handler. No Asio or Beast here. Both live on one shard and are called only on its
+// thread.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +48,8 @@ class ws_connection {
   virtual void hold(bool on) = 0;
   // An RFC 6455 ping control frame.
   virtual void ping() = 0;
-  // Calls `done` on this shard once everything queued so far has been written to the socket.
+  // Calls `done` on this shard once everything queued so far has been written to the socket
+  // (never, if the connection ends first).
   virtual void after_written(std::function<void()> done) = 0;
   virtual std::size_t queued_bytes() const = 0;
   virtual bool closing() const = 0;
