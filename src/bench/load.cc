@@ -30,8 +30,11 @@ void sleep_s(double s) {
 
 using ws_stream = websocket::stream<tcp::socket>;
 
-// State shared by the main thread and every load thread. Atomics only, except the vectors,
-// which are sized before the threads start and then written per element by one thread.
+// State shared by the main thread and every load thread: atomics, except the vectors (sized
+// before the threads start; each element then has one writer at a time, and the main thread
+// reads it once an atomic says that writer is done: subs_on_topic is filled by the main thread
+// before any publisher starts), `window` (set before the threads start) and first_error
+// (behind error_mu).
 struct shared_state {
   const load_options& opts;
   tcp::endpoint endpoint;

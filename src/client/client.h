@@ -1,6 +1,8 @@
 // Herald's own C++ client: blocking HTTP requests and a WebSocket connection, on Beast. Used by
-// the command line (app create, publish, tail), `herald bench` and tests. One object per
-// thread; not thread-safe.
+// the command line (app create, publish, tail), `herald bench` and tests. Plain TCP only (no
+// TLS: an https:// or wss:// URL defaults to port 443 but is still spoken in clear).
+// Threads: http_call may run on any thread (each call has its own io_context); a ws_client
+// belongs to one thread at a time and is not thread-safe.
 #pragma once
 
 #include <chrono>
@@ -23,7 +25,8 @@ struct http_reply {
   std::map<std::string, std::string> headers;  // lower-case names
 };
 
-// One request on a fresh connection. Throws std::runtime_error on network failure.
+// One request on a fresh connection (closed after the reply). Throws on network failure
+// (boost::system::system_error, a std::runtime_error).
 http_reply http_call(const std::string& base_url, const std::string& method,
                      const std::string& target, const std::string& body,
                      const std::map<std::string, std::string>& headers = {});
@@ -39,8 +42,9 @@ class ws_client {
   void connect(const std::string& base_url, const std::string& target,
                const std::map<std::string, std::string>& headers = {});
   void send(const std::string& text);
-  // The next text message; nullopt when the socket closed (close_code() tells why) or the
-  // timeout passed (timed_out() is then true).
+  // The next message (text, or a binary one's bytes); nullopt when the socket closed
+  // (close_code() tells why: the peer's code, or 1006 on any other error) or the timeout passed
+  // (timed_out() is then true and the read stays pending for the next call).
   std::optional<std::string> read(std::chrono::milliseconds timeout = std::chrono::hours(24));
   bool timed_out() const noexcept { return timed_out_; }
   int close_code() const noexcept { return close_code_; }
