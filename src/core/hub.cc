@@ -110,6 +110,13 @@ session_sink* hub::find_sink(std::uint64_t conn) const {
 
 session_ref hub::open_session(const principal& who, std::string dialect, sink_ref sink,
                               std::uint64_t seq_base) {
+  session_options opts;
+  opts.seq_base = seq_base;
+  return open_session(who, std::move(dialect), sink, opts);
+}
+
+session_ref hub::open_session(const principal& who, std::string dialect, sink_ref sink,
+                              session_options opts) {
   assert(this_shard != npos);
   auto s = std::make_unique<session>();
   s->id = new_id("ses_");
@@ -117,9 +124,11 @@ session_ref hub::open_session(const principal& who, std::string dialect, sink_re
   s->who = who;
   s->dialect = std::move(dialect);
   s->home_shard = this_shard;
-  s->seq_base = seq_base;
-  s->ring_capacity = opts_.recovery_buffer;
-  s->recovery_window_ms = opts_.recovery_window_ms;
+  s->seq_base = opts.seq_base;
+  s->ring_capacity = opts.ring_capacity != 0 ? opts.ring_capacity : opts_.recovery_buffer;
+  s->recovery_window_ms =
+      opts.recovery_window_ms != 0 ? opts.recovery_window_ms : opts_.recovery_window_ms;
+  s->log_replay = opts.log_replay;
   s->sink = sink;
   session_ref ref{this_shard, s->id};
   {
@@ -136,6 +145,29 @@ void hub::with_session(const session_ref& ref, std::function<void(session*)> fn)
     auto& sessions = state_[ref.shard]->sessions;
     auto it = sessions.find(ref.id);
     fn(it == sessions.end() ? nullptr : it->second.get());
+  });
+}
+
+// Why the continuation can neither overtake nor be overtaken wrongly: events reach a sink from
+// the session's home shard H in exactly two ways (emit): a direct on_deliver call inside a
+// fan_out task on H when the sink is on H, or a post to the sink's shard made at the end of a
+// batch (flush_outboxes). `home` runs as (part of) one task on H. If me.shard == H the
+// continuation runs inline at the end of that same task, so before any later fan_out task on
+// H can call the sink directly. Otherwise it is posted to me.shard while H still runs that
+// task, so any batch H matches afterwards is posted to me.shard later, FIFO behind it. Either
+// way, what `home` delivered itself (release_snapshot) went out first: directly before it
+// returned, or posted before the continuation was.
+void hub::with_session_then(const session_ref& ref, sink_ref me,
+                            std::function<task(session*)> home) {
+  with_session(ref, [this, me, home = std::move(home)](session* s) {
+    if (task next = home(s)) on_socket_shard(me, std::move(next));
+  });
+}
+
+void hub::on_socket_shard(sink_ref me, task t) {
+  run_on(me.shard, [this, me, t = std::move(t)] {
+    // Connection ids are never reused, so a registered id is still the same socket.
+    if (find_sink(me.conn) != nullptr) t();
   });
 }
 
@@ -298,9 +330,12 @@ void hub::set_anchor(shard_state& sh, session& s) {
   s.anchor_epoch = dir_ != nullptr ? dir_->policy_epoch() : 0;
 }
 
-void hub::clear_subscription(session& s) {
+void hub::clear_subscription(session& s) { clear_subscription(s, false); }
+
+void hub::clear_subscription(session& s, bool forget_id) {
   index_remove(*state_[s.home_shard], s);
   s.sub.reset();
+  if (forget_id) s.sub_id.reset();
   s.gathering = false;
   s.pending.clear();
   s.anchor_valid = false;

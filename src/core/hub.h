@@ -87,6 +87,15 @@ struct session_ref {
   std::string id;
 };
 
+// How a dialect wants one session kept: set once, at open_session(), on the home shard, so no
+// dialect writes a core `session` field afterwards.
+struct session_options {
+  std::uint64_t seq_base = 0;
+  std::size_t ring_capacity = 0;        // 0: the hub's recovery_buffer
+  std::int64_t recovery_window_ms = 0;  // 0: the hub's recovery_window_ms
+  bool log_replay = true;               // false: a gap older than the ring is buffer_overflow
+};
+
 struct resume_outcome {
   recovery_error error = recovery_error::none;
   session_ref ref;
@@ -134,11 +143,25 @@ class hub {
   session_sink* find_sink(std::uint64_t conn) const;
 
   // --- shard-only: sessions homed on this shard.
-  // Creates a session attached to `sink` (a sink on this shard).
+  // Creates a session attached to `sink` (a sink on this shard), kept as `opts` says.
+  session_ref open_session(const principal& who, std::string dialect, sink_ref sink,
+                           session_options opts);
+  // The same with the hub's defaults and `seq_base` (forwards to the overload above).
   session_ref open_session(const principal& who, std::string dialect, sink_ref sink,
                            std::uint64_t seq_base = 0);
-  // Runs `fn` with the session on its home shard (posted there); fn gets nullptr when gone.
+  // Thread-safe. Runs `fn` with the session on its home shard (inline when already there, else
+  // posted); fn gets nullptr when the session is gone.
   void with_session(const session_ref& ref, std::function<void(session*)> fn);
+  // Thread-safe. Runs `home` on the session's home shard (nullptr when the session is gone). If
+  // it returns a task, that task runs next on `me.shard` (inline when already there, else
+  // posted FIFO behind earlier posts) only if sink `me.conn` is still registered on that shard.
+  // Ordering: the task reaches the socket after everything `home` delivered itself and before
+  // any event matched after `home` returned, e.g. an ack sent this way after set_subscription()
+  // precedes every event of the new subscription (see the comment in the definition).
+  void with_session_then(const session_ref& ref, sink_ref me, std::function<task(session*)> home);
+  // Thread-safe. Runs `t` on `me.shard` (inline when already there, else posted) only if sink
+  // `me.conn` is still registered there when it would run.
+  void on_socket_shard(sink_ref me, task t);
 
   // Thread-safe. Tries to move session `id` to `sink` (native.md §3.6): validates on the home
   // shard, kicks the previous sink (1000 replaced), then runs `done` on the sink's shard
@@ -150,7 +173,10 @@ class hub {
   // Home-shard: installs `sub` (replacing any). While `gathering`, matches wait for
   // release_snapshot(). Returns the session's new subscription id pointer.
   void set_subscription(session& s, subscription sub, bool gathering);
+  // Home-shard: removes the subscription. A later resume still reports its id
+  // (resume_outcome::sub_id) unless `forget_id`: then it reports no subscription.
   void clear_subscription(session& s);
+  void clear_subscription(session& s, bool forget_id);
   // Home-shard: delivers snapshot copies (already scoped and matched by the caller, offset
   // order), then the live events held while gathering.
   void release_snapshot(session& s, const std::vector<event_ptr>& copies);

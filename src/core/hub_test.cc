@@ -266,7 +266,10 @@ class hub_log_test : public hub_test {
         if (e->offset > after && out.size() < limit) out.push_back(e);
       return out;
     };
-    o.blocking = [](std::function<void()> f) { std::thread(std::move(f)).detach(); };
+    o.blocking = [this](std::function<void()> f) {
+      std::lock_guard l(blocking_mu_);
+      blocking_.emplace_back(std::move(f));
+    };
     hub_ = std::make_unique<hub>(posts, &dir_, o);
     who_.tenant = "t1";
     who_.app_id = "app_1";
@@ -282,8 +285,31 @@ class hub_log_test : public hub_test {
     hub_->publish(std::move(batch));
     sync();
   }
+  // A log page read runs on a thread of ours and then posts to a shard, whose task may start
+  // another: until a round of shard tasks and joins finds nothing, work is still in flight and
+  // could touch log_ or a shard after the fixture is gone.
+  void TearDown() override {
+    do {
+      sync();
+    } while (join_blocking() != 0);
+    hub_test::TearDown();
+    join_blocking();  // what the shards' last tasks started, if any
+  }
+  ~hub_log_test() override { join_blocking(); }  // TearDown did not run (SetUp failed)
+  // Joins every blocking thread started so far; returns how many.
+  std::size_t join_blocking() {
+    std::vector<std::thread> ts;
+    {
+      std::lock_guard l(blocking_mu_);
+      ts.swap(blocking_);
+    }
+    for (auto& t : ts) t.join();
+    return ts.size();
+  }
   std::mutex log_mu_;
   std::vector<event_ptr> log_;
+  std::mutex blocking_mu_;
+  std::vector<std::thread> blocking_;
 };
 
 TEST_F(hub_log_test, gap_older_than_ring_is_paged_from_the_log) {
@@ -374,6 +400,223 @@ TEST_F(hub_test, the_tick_expires_only_sessions_detached_longer_than_the_window)
   on(1, [&] { hub_->with_session(back.ref, [&](session* s) { hub_->detach(*s, s->sink.conn, true); }); });
   on(0, [&] { hub_->tick(now_ms() + 1000); });
   EXPECT_EQ(hub_->stats().sessions_open.load(), 1u);
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+// A recording sink that also logs, in arrival order, each delivery's subscription id and the
+// markers tasks leave, so tests can check what reached the socket before what.
+struct marking_sink : recording_sink {
+  std::vector<std::string> log;
+  void on_deliver(const delivery_ref& d) override {
+    recording_sink::on_deliver(d);
+    log.push_back(d.subscription_id ? *d.subscription_id : std::string("-"));
+  }
+};
+
+subscription topic_sub(const std::string& id) {
+  subscription s;
+  s.id = id;
+  s.filters.push_back(*filter::compile({"/**", {}, {}, {}}, "t1", {}));
+  return s;
+}
+
+// Every "sub_1" delivery, then the marker, then every "sub_2" delivery.
+void expect_marker_between(const std::vector<std::string>& log) {
+  std::string want = "sub_1";
+  int acks = 0;
+  for (const std::string& entry : log) {
+    if (entry == "ack") {
+      ++acks;
+      want = "sub_2";
+    } else {
+      EXPECT_EQ(entry, want);
+    }
+  }
+  EXPECT_EQ(acks, 1);
+}
+
+TEST_F(hub_test, with_session_then_acks_before_the_new_subscriptions_events_across_shards) {
+  // The session is homed on shard 0, its socket on shard 1 (moved there by a resume): the ack
+  // travels by post, as the events do, and must stay between old and new subscription.
+  for (int round = 0; round < 20; ++round) {
+    recording_sink first;
+    marking_sink second;
+    const opened o = open_with(first, topic_sub("sub_1"));
+    ASSERT_EQ(resume_from_1(second, o.token, 0, who_).error, recovery_error::none);
+    sync();
+    std::uint64_t conn = 0;
+    on(0, [&] { hub_->with_session(o.ref, [&](session* s) { conn = s->sink.conn; }); });
+    const sink_ref me{1, conn};
+    std::vector<event_ptr> before, after;
+    for (int i = 0; i < 3; ++i) before.push_back(make_event(++offset_));
+    for (int i = 0; i < 3; ++i) after.push_back(make_event(++offset_));
+    hub_->publish(before);
+    on(1, [&] {
+      hub_->with_session_then(o.ref, me, [&, me](session* s) -> hub::task {
+        EXPECT_EQ(hub::current_shard(), 0u);
+        if (s != nullptr) hub_->set_subscription(*s, topic_sub("sub_2"), false);
+        return [&, me] {
+          EXPECT_EQ(hub::current_shard(), me.shard);
+          second.log.push_back("ack");
+        };
+      });
+    });
+    hub_->publish(after);
+    sync();
+    EXPECT_EQ(second.seqs.size(), 6u);
+    expect_marker_between(second.log);
+    on(0, [&] { hub_->unregister_sink(o.conn); });  // the sinks end with this round
+    on(1, [&] { hub_->unregister_sink(conn); });
+  }
+}
+
+TEST_F(hub_test, with_session_then_acks_before_the_new_subscriptions_events_on_one_shard) {
+  // Session and socket both on shard 0: events are direct calls, the ack runs inline.
+  for (int round = 0; round < 20; ++round) {
+    marking_sink sink;
+    const opened o = open_with(sink, topic_sub("sub_1"));
+    const sink_ref me{0, o.conn};
+    std::vector<event_ptr> before, after;
+    for (int i = 0; i < 3; ++i) before.push_back(make_event(++offset_));
+    for (int i = 0; i < 3; ++i) after.push_back(make_event(++offset_));
+    hub_->publish(before);
+    // From shard 1 (not the socket's shard) and from shard 0 itself, alternately.
+    on(round % 2, [&] {
+      hub_->with_session_then(o.ref, me, [&](session* s) -> hub::task {
+        hub_->set_subscription(*s, topic_sub("sub_2"), false);
+        return [&] { sink.log.push_back("ack"); };
+      });
+    });
+    hub_->publish(after);
+    sync();
+    EXPECT_EQ(sink.seqs.size(), 6u);
+    expect_marker_between(sink.log);
+    on(0, [&] { hub_->unregister_sink(o.conn); });  // the sink ends with this round
+  }
+}
+
+TEST_F(hub_test, with_session_then_skips_a_socket_gone_and_reports_a_session_gone) {
+  recording_sink sink, other;
+  const opened o = open_subscribed(sink);
+  // The socket goes before its continuation runs: the continuation is dropped.
+  bool home_ran = false, continued = false;
+  on(0, [&] {
+    hub_->with_session_then(o.ref, {0, o.conn}, [&](session* s) -> hub::task {
+      home_ran = s != nullptr;
+      hub_->unregister_sink(o.conn);
+      return [&] { continued = true; };
+    });
+  });
+  sync();
+  EXPECT_TRUE(home_ran);
+  EXPECT_FALSE(continued);
+  // A session gone: `home` sees nullptr; its task still reaches a live socket. No task: nothing.
+  std::uint64_t c1 = 0;
+  on(1, [&] { c1 = hub_->register_sink(&other); });
+  bool saw_null = false;
+  continued = false;
+  on(1, [&] {
+    hub_->with_session_then(session_ref{0, "ses_gone"}, {1, c1}, [&](session* s) -> hub::task {
+      saw_null = s == nullptr;
+      return [&] { continued = hub::current_shard() == 1; };
+    });
+    hub_->with_session_then(session_ref{0, "ses_gone"}, {1, c1},
+                            [](session*) -> hub::task { return nullptr; });
+  });
+  sync();
+  EXPECT_TRUE(saw_null);
+  EXPECT_TRUE(continued);
+}
+
+TEST_F(hub_test, on_socket_shard_runs_there_only_while_the_sink_is_registered) {
+  recording_sink sink;
+  std::uint64_t c = 0;
+  on(1, [&] { c = hub_->register_sink(&sink); });
+  std::vector<std::size_t> ran;
+  on(0, [&] { hub_->on_socket_shard({1, c}, [&] { ran.push_back(hub::current_shard()); }); });
+  on(1, [&] { hub_->on_socket_shard({1, c}, [&] { ran.push_back(hub::current_shard()); }); });
+  sync();
+  EXPECT_EQ(ran, (std::vector<std::size_t>{1, 1}));
+  // Posted to shard 1 before the unregister: runs. Posted after it: dropped.
+  on(0, [&] { hub_->on_socket_shard({1, c}, [&] { ran.push_back(99); }); });
+  on(1, [&] { hub_->unregister_sink(c); });
+  on(0, [&] { hub_->on_socket_shard({1, c}, [&] { ran.push_back(98); }); });
+  sync();
+  EXPECT_EQ(ran, (std::vector<std::size_t>{1, 1, 99}));
+}
+
+TEST_F(hub_log_test, session_options_set_ring_window_and_log_replay) {
+  recording_sink first, second, third;
+  opened o;
+  on(0, [&] {
+    o.conn = hub_->register_sink(&first);
+    session_options opts;
+    opts.seq_base = 40;
+    opts.ring_capacity = 2;
+    opts.recovery_window_ms = 1000;
+    opts.log_replay = false;
+    o.ref = hub_->open_session(who_, "ringcentral", {0, o.conn}, opts);
+    hub_->with_session(o.ref, [&](session* s) {
+      EXPECT_EQ(s->ring_capacity, 2u);
+      EXPECT_EQ(s->recovery_window_ms, 1000);
+      EXPECT_FALSE(s->log_replay);
+      hub_->set_subscription(*s, all(), false);
+      o.token = s->resume_token;
+    });
+  });
+  publish_logged(4);  // seq 1..4; the ring keeps 3..4
+  detach(o);
+  // Older than the ring of 2, and not paged from the log although the hub could.
+  EXPECT_EQ(resume_from_1(second, o.token, 1, who_).error, recovery_error::buffer_overflow);
+  const resume_outcome ok = resume_from_1(second, o.token, 2, who_);
+  ASSERT_EQ(ok.error, recovery_error::none);
+  EXPECT_EQ(ok.seq_base, 40u);
+  sync();
+  EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{3, 4}));
+  // The session's own window (1 s), not the hub's (60 s).
+  on(0, [&] { hub_->with_session(o.ref, [&](session* s) { hub_->detach(*s, s->sink.conn, true); }); });
+  on(0, [&] { hub_->tick(now_ms() + 2000); });
+  EXPECT_EQ(resume_from_1(third, o.token, 4, who_).error, recovery_error::expired);
+  // Zeros take the hub's settings.
+  recording_sink fourth;
+  on(0, [&] {
+    const auto c = hub_->register_sink(&fourth);
+    const session_ref r = hub_->open_session(who_, "native", {0, c}, session_options{});
+    hub_->with_session(r, [&](session* s) {
+      EXPECT_EQ(s->ring_capacity, 3u);
+      EXPECT_EQ(s->recovery_window_ms, 60000);
+      EXPECT_TRUE(s->log_replay);
+      EXPECT_EQ(s->seq_base, 0u);
+    });
+  });
+}
+
+TEST_F(hub_test, clear_subscription_forget_id_hides_it_from_a_later_resume) {
+  recording_sink sinks[2][2];  // outlive the loop: the hub keeps them registered
+  for (const bool forget : {false, true}) {
+    recording_sink& first = sinks[forget][0];
+    recording_sink& second = sinks[forget][1];
+    const opened o = open_subscribed(first);
+    on(0, [&] {
+      hub_->with_session(o.ref, [&](session* s) { hub_->clear_subscription(*s, forget); });
+    });
+    detach(o);
+    const resume_outcome r = resume_from_1(second, o.token, 0, who_);
+    ASSERT_EQ(r.error, recovery_error::none);
+    if (forget) {
+      EXPECT_EQ(r.sub_id, nullptr);
+    } else {
+      ASSERT_NE(r.sub_id, nullptr);
+      EXPECT_EQ(*r.sub_id, "sub_1");
+    }
+    publish(1);
+    EXPECT_TRUE(second.seqs.empty());  // no subscription either way
+  }
 }
 
 }  // namespace
