@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
+#include "api/native_errors.h"
 #include "core/clock.h"
 
 namespace herald {

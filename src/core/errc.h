@@ -1,5 +1,6 @@
 // Herald's error codes: one enum for every layer, an error_category whose messages name the
-// problem, and a small result<T>. Dialects map errc to their wire codes in one table each.
+// problem, and a small result<T>. No wire format here: each dialect maps errc to its wire codes
+// in one table (native's names and HTTP statuses are api/native_errors.h).
 // Thread-safe: everything here is immutable or value-typed.
 #pragma once
 
@@ -34,12 +35,6 @@ const std::error_category& herald_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), herald_category()};
 }
-
-// The snake_case wire name of a code ("bad_message"), as native.md §3.8 spells it.
-const char* errc_name(errc e) noexcept;
-
-// The HTTP status native REST answers a code with.
-int errc_http_status(errc e) noexcept;
 
 // An error: a code plus a human message naming the problem ("filters[2].topic: empty segment").
 struct error {

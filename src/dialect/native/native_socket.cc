@@ -9,6 +9,7 @@
 
 #include "api/authn.h"
 #include "api/json_util.h"
+#include "api/native_errors.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "dialect/dialect.h"
