@@ -5,6 +5,7 @@
 
 #include "api/authn.h"
 #include "api/json_util.h"
+#include "api/prometheus.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 
@@ -125,11 +126,12 @@ void add_native_routes(router& r, services& s) {
                  static_cast<double>(m.frames_sent.load()));
     write_metric(out, "herald_http_requests_total", "counter", "HTTP requests served.",
                  static_cast<double>(m.http_requests.load()));
-    m.closes_by_code.write(out, "herald_closes_total", "code", "WebSocket closes by close code.");
-    m.recoveries_by_outcome.write(out, "herald_recoveries_total", "outcome",
-                                  "Session resumes by outcome.");
-    m.publish_commit_ms.write(out, "herald_publish_commit_ms",
-                              "Publish request to durable commit, milliseconds.");
+    write_labelled(out, "herald_closes_total", "code", "WebSocket closes by close code.",
+                   m.closes_by_code);
+    write_labelled(out, "herald_recoveries_total", "outcome", "Session resumes by outcome.",
+                   m.recoveries_by_outcome);
+    write_histogram(out, "herald_publish_commit_ms",
+                    "Publish request to durable commit, milliseconds.", m.publish_commit_ms);
     http_response res = json_response(200, std::move(out));
     res.content_type = "text/plain; version=0.0.4";
     return res;

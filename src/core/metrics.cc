@@ -1,7 +1,5 @@
 #include "core/metrics.h"
 
-#include <fmt/format.h>
-
 namespace herald {
 
 void histogram::observe(double ms) noexcept {
@@ -12,18 +10,13 @@ void histogram::observe(double ms) noexcept {
   sum_us_.fetch_add(static_cast<std::uint64_t>(ms * 1000.0), std::memory_order_relaxed);
 }
 
-void histogram::write(std::string& out, const char* name, const char* help) const {
-  out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
-  std::uint64_t cum = 0;
-  for (std::size_t i = 0; i < bounds_ms.size(); ++i) {
-    cum += buckets_[i].load(std::memory_order_relaxed);
-    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, bounds_ms[i], cum);
-  }
-  cum += buckets_[bounds_ms.size()].load(std::memory_order_relaxed);
-  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cum);
-  out += fmt::format("{}_sum {}\n", name,
-                     static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1000.0);
-  out += fmt::format("{}_count {}\n", name, count_.load(std::memory_order_relaxed));
+histogram::snapshot_t histogram::snapshot() const noexcept {
+  snapshot_t s;
+  for (std::size_t i = 0; i < buckets_.size(); ++i)
+    s.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
+  s.count = count_.load(std::memory_order_relaxed);
+  s.sum_ms = static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1000.0;
+  return s;
 }
 
 void labelled_counter::add(const std::string& label, std::uint64_t n) {
@@ -31,21 +24,14 @@ void labelled_counter::add(const std::string& label, std::uint64_t n) {
   values_[label] += n;
 }
 
-void labelled_counter::write(std::string& out, const char* name, const char* label,
-                             const char* help) const {
-  out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
+std::map<std::string, std::uint64_t> labelled_counter::snapshot() const {
   std::lock_guard l(mu_);
-  for (const auto& [k, v] : values_) out += fmt::format("{}{{{}=\"{}\"}} {}\n", name, label, k, v);
+  return values_;
 }
 
 metrics& global_metrics() {
   static metrics m;
   return m;
-}
-
-void write_metric(std::string& out, const char* name, const char* type, const char* help,
-                  double value) {
-  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
 }
 
 }  // namespace herald

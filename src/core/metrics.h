@@ -1,5 +1,6 @@
-// Process-wide counters for /metrics, and a small Prometheus text-format writer (there is no
-// bookworm package for one). Thread-safe: relaxed atomics; label maps behind a mutex.
+// Process-wide counters for /metrics. Only the counting lives here: the Prometheus text writer is
+// api/prometheus.h (core holds no wire format). Thread-safe: relaxed atomics; label maps behind
+// a mutex; readers take a snapshot.
 #pragma once
 
 #include <array>
@@ -15,8 +16,19 @@ namespace herald {
 class histogram {
  public:
   static constexpr std::array<double, 12> bounds_ms{0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000};
+
+  // Per-bucket counts (not cumulative): buckets[i] counts observations <= bounds_ms[i] and
+  // above the bound before; the last one counts those above every bound.
+  struct snapshot_t {
+    std::array<std::uint64_t, bounds_ms.size() + 1> buckets{};
+    std::uint64_t count = 0;
+    double sum_ms = 0;
+  };
+
   void observe(double ms) noexcept;
-  void write(std::string& out, const char* name, const char* help) const;
+  // Each field is read on its own (relaxed): under concurrent observe() they may disagree by
+  // the observations in flight, which a scrape tolerates.
+  snapshot_t snapshot() const noexcept;
 
  private:
   std::array<std::atomic<std::uint64_t>, bounds_ms.size() + 1> buckets_{};
@@ -28,7 +40,8 @@ class histogram {
 class labelled_counter {
  public:
   void add(const std::string& label, std::uint64_t n = 1);
-  void write(std::string& out, const char* name, const char* label, const char* help) const;
+  // A copy, so that the writer formats without holding the lock.
+  std::map<std::string, std::uint64_t> snapshot() const;
 
  private:
   mutable std::mutex mu_;
@@ -48,9 +61,5 @@ struct metrics {
 };
 
 metrics& global_metrics();
-
-// Appends one series in Prometheus text format.
-void write_metric(std::string& out, const char* name, const char* type, const char* help,
-                  double value);
 
 }  // namespace herald

@@ -1,0 +1,23 @@
+// The Prometheus text exposition format (version 0.0.4) for /metrics, written from core's
+// counters (core/metrics.h), which know nothing of it. There is no bookworm package for a
+// writer. Thread-safe: pure functions over snapshots.
+#pragma once
+
+#include <string>
+
+#include "core/metrics.h"
+
+namespace herald {
+
+// Appends one series: HELP, TYPE ("counter", "gauge") and the value.
+void write_metric(std::string& out, const char* name, const char* type, const char* help,
+                  double value);
+
+// Appends a histogram: cumulative `_bucket{le=...}` series, `_sum` (milliseconds) and `_count`.
+void write_histogram(std::string& out, const char* name, const char* help, const histogram& h);
+
+// Appends a counter with one series per label value, `name{label="value"} n`.
+void write_labelled(std::string& out, const char* name, const char* label, const char* help,
+                    const labelled_counter& c);
+
+}  // namespace herald
