@@ -7,6 +7,7 @@
 #include "api/authn.h"
 #include "api/json_util.h"
 #include "api/native_routes.h"
+#include "api/numbers.h"
 #include "api/records.h"
 #include "auth/crypto.h"
 #include "auth/jwt.h"
@@ -61,12 +62,9 @@ http_response list_page(const route_match& m, const char* plural, std::vector<R>
                         std::function<json::object(const R&)> render) {
   std::size_t limit = 100;
   if (auto l = query_param(m.req.query, "limit")) {
-    try {
-      limit = static_cast<std::size_t>(std::stoul(*l));
-    } catch (...) {
-      limit = 0;
-    }
-    if (limit < 1 || limit > 1000) return error_response(errc::bad_message, "limit: 1 to 1000");
+    auto n = number_param("limit", *l, 1, 1000);
+    if (!n) return error_response(n.err());
+    limit = static_cast<std::size_t>(*n);
   }
   std::string after;
   if (auto c = query_param(m.req.query, "cursor"); c && !c->empty()) {

@@ -1,9 +1,12 @@
 // GET /v1/events (native.md §2, §4 "History bounds"): scoped, filtered, paged by cursor.
+#include <limits>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "api/json_util.h"
 #include "api/native_routes.h"
+#include "api/numbers.h"
 #include "auth/crypto.h"
 #include "core/clock.h"
 
@@ -46,11 +49,11 @@ http_response read_history(services& s, const principal& who, const http_request
   log_query q;
   if (auto since = query_param(query, "since")) {
     if (since->rfind("offset:", 0) == 0) {
-      try {
-        q.after_offset = std::stoll(since->substr(7));
-      } catch (...) {
-        return error_response(errc::bad_message, "since: offset:N needs an integer N");
-      }
+      // Offsets are never negative and the store keeps them as int64.
+      auto n = number_param("since offset", std::string_view(*since).substr(7), 0,
+                            std::numeric_limits<std::int64_t>::max());
+      if (!n) return error_response(n.err());
+      q.after_offset = static_cast<std::int64_t>(*n);
     } else if (auto t = parse_rfc3339_ms(*since)) {
       q.since_ms = *t;
     } else {
@@ -64,13 +67,9 @@ http_response read_history(services& s, const principal& who, const http_request
   }
   std::size_t limit = 100;
   if (auto l = query_param(query, "limit")) {
-    try {
-      const long long n = std::stoll(*l);
-      if (n < 1 || n > 1000) throw std::out_of_range("limit");
-      limit = static_cast<std::size_t>(n);
-    } catch (...) {
-      return error_response(errc::bad_message, "limit: an integer from 1 to 1000");
-    }
+    auto n = number_param("limit", *l, 1, 1000);
+    if (!n) return error_response(n.err());
+    limit = static_cast<std::size_t>(*n);
   }
   filter_spec spec;
   spec.topic = query_param(query, "topic").value_or("/**");

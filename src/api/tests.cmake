@@ -3,3 +3,5 @@ herald_add_test(raw_json_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/api
                 LIBS herald_api)
 herald_add_test(prometheus_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/api/prometheus_test.cc
                 LIBS herald_api)
+herald_add_test(numbers_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/api/numbers_test.cc
+                LIBS herald_api)

@@ -9,6 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api/numbers.h"
 #include "app/config.h"
 #include "app/serve.h"
 #include "bench/bench.h"
@@ -18,6 +19,19 @@ namespace json = boost::json;
 using herald::client::http_call;
 
 namespace {
+
+// --listen HOST:PORT, the port strict (digits only, 0..65535): a typo such as "8080x" stops the
+// start here rather than binding whatever prefix a lenient parse would take.
+const CLI::Validator host_port(
+    [](std::string& v) -> std::string {
+      const auto colon = v.rfind(':');
+      if (colon == std::string::npos) return "expected HOST:PORT, got '" + v + "'";
+      const auto port = herald::parse_u64(std::string_view(v).substr(colon + 1));
+      if (!port || *port > 65535)
+        return "port: a number from 0 to 65535, got '" + v.substr(colon + 1) + "'";
+      return {};
+    },
+    "HOST:PORT");
 
 std::string admin_key_for(const std::string& given, const std::string& data_dir) {
   if (!given.empty()) return given;
@@ -140,7 +154,7 @@ int main(int argc, char** argv) {
   std::string config_file, listen, data, store_spec;
   bool demo = false;
   serve->add_option("--config", config_file, "TOML configuration file");
-  serve->add_option("--listen", listen, "HOST:PORT (port 0: a free port)");
+  serve->add_option("--listen", listen, "HOST:PORT (port 0: a free port)")->check(host_port);
   serve->add_option("--data", data, "data directory");
   serve->add_option("--store", store_spec, "sqlite | memory");
   serve->add_flag("--demo", demo, "create a demo tenant, app and publisher once and print how to use them");
