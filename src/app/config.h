@@ -1,14 +1,16 @@
 // Configuration (design.md §4): a TOML file, then HERALD_<TABLE>_<KEY> environment variables,
-// then flags. Every key is listed once in config.cc with its default, unit and reason; unknown
-// keys are an error at start-up. Start-up only (throws std::runtime_error with the key named).
+// then flags. `[core]` is listed in config.cc; every other table is a registered dialect's own
+// (app/dialects.cc), keys and rules included. Unknown keys are an error at start-up. Start-up
+// only (throws std::runtime_error with the key named).
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "api/limits.h"
-#include "dialect/ringcentral/rc_limits.h"
-#include "transport/server.h"
+#include "dialect/dialect.h"
 
 namespace herald {
 
@@ -22,14 +24,14 @@ struct config {
   std::string public_url;      // default: as each request's Host header says
   bool metrics_public = true;
   core_limits core;
-  native_limits native;
-  ringcentral_limits ringcentral;  // [ringcentral] (ringcentral.md §6)
+  // Every registered dialect, in registration (render-slot) order, filled from its table.
+  std::vector<std::unique_ptr<dialect>> dialects;
 };
 
 // Loads `file` (may be empty), then the environment, then `flags` ("table.key" → value).
 config load_config(const std::string& file, const std::map<std::string, std::string>& flags);
 
-// Every configuration key with its default and description, for the README and --help.
+// Every configuration key with its default, unit and description (`herald config`).
 std::string describe_config();
 
 }  // namespace herald

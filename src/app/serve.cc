@@ -18,8 +18,7 @@
 #include "api/records.h"
 #include "auth/tokens.h"
 #include "core/clock.h"
-#include "dialect/dialect.h"
-#include "dialect/ringcentral/ringcentral.h"
+#include "app/dialect_host.h"
 #include "transport/server.h"
 
 namespace herald {
@@ -83,7 +82,7 @@ void demo_setup(const router& admin, services& svc, const std::string& data_dir,
 
 }  // namespace
 
-int serve(const config& cfg, bool demo) {
+int serve(config cfg, bool demo) {
   // Signals go to the waiting thread below, not to the shards.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -121,6 +120,12 @@ int serve(const config& cfg, bool demo) {
   directory dir;
   load_directory(db, dir);
 
+  // What the dialects say the shared services are built from (native's limits: also the
+  // native REST API's, the transport's and the hub's).
+  native_limits native;
+  services_setup setup{native};
+  for (const auto& d : cfg.dialects) d->setup(setup);
+
   auto [host, port] = split_listen(cfg.listen);
   server_options so;
   so.host = host;
@@ -128,15 +133,15 @@ int serve(const config& cfg, bool demo) {
   so.shards = cfg.shards;
   so.blocking_threads = cfg.blocking_threads;
   so.limits.send_queue_bytes = cfg.core.send_queue_bytes;
-  so.limits.close_timeout_ms = cfg.native.close_timeout_s * 1000;
-  so.limits.max_body_bytes = std::max<std::size_t>(cfg.native.max_publish_bytes, 65536);
-  so.limits.max_header_bytes = cfg.native.max_path_bytes + 8192;
+  so.limits.close_timeout_ms = native.close_timeout_s * 1000;
+  so.limits.max_body_bytes = std::max<std::size_t>(native.max_publish_bytes, 65536);
+  so.limits.max_header_bytes = native.max_path_bytes + 8192;
   server srv(so);
 
   hub_options ho;
-  ho.recovery_buffer = cfg.native.recovery_buffer;
-  ho.recovery_window_ms = cfg.native.recovery_window_s * 1000;
-  ho.max_log_replay = cfg.native.max_log_replay;
+  ho.recovery_buffer = native.recovery_buffer;
+  ho.recovery_window_ms = native.recovery_window_s * 1000;
+  ho.max_log_replay = native.max_log_replay;
   ho.read_log = [&db](std::int64_t after, std::size_t limit) {
     log_query q;
     q.after_offset = after;
@@ -151,54 +156,37 @@ int serve(const config& cfg, bool demo) {
   h.import_sessions(take_sessions(db));
   db.set_append_listener([&h](std::vector<event_ptr> batch) { h.publish(std::move(batch)); });
   token_signer signer(token_key);
-  services svc{.core = cfg.core, .native = cfg.native, .dir = dir, .st = db, .h = h,
+  services svc{.core = cfg.core, .native = native, .dir = dir, .st = db, .h = h,
                .signer = signer, .admin_key = admin_key, .token_key = token_key,
                .public_url = cfg.public_url};
 
-  router native_routes, admin_routes;
-  std::vector<ws_mount> mounts;
-  dialect_install native{svc, native_routes, mounts, ""};
-  install_native(native);
-  router rc_routes;
-  const std::string rc_prefix = cfg.ringcentral.prefix;
-  if (cfg.ringcentral.enabled) {
-    dialect_install rc{svc, rc_routes, mounts, rc_prefix};
-    install_ringcentral(rc, cfg.ringcentral);
-  }
+  router admin_routes;
   add_admin_routes(admin_routes, svc);
-  for (auto& m : mounts) srv.mount(m);
+  dialect_host dialects(svc, cfg.dialects);
+  for (const auto& m : dialects.mounts()) srv.mount(m);
 
   const bool metrics_public = cfg.metrics_public;
-  auto route = [&, metrics_public](const http_request& req) -> http_response {
-    if (req.target.size() > cfg.native.max_path_bytes) {
-      http_response r = error_response(errc::too_large, "request path longer than max_path_bytes");
-      r.status = 414;
-      return r;
+  const std::size_t max_path_bytes = native.max_path_bytes;
+  auto route = [&, metrics_public, max_path_bytes](const http_request& req) -> http_response {
+    if (req.target.size() > max_path_bytes)
+      return dialects.render_error(req, 414, "request path longer than max_path_bytes");
+    if (req.path.rfind("/v1/admin/", 0) == 0 || req.path == "/v1/admin") {
+      if (!admin_routes.has_path(req.path) && dialects.has_admin_path(req.path))
+        return dialects.serve_admin(req);
+      return admin_routes.dispatch(req);
     }
-    if (req.path.rfind("/v1/admin/", 0) == 0 || req.path == "/v1/admin") return admin_routes.dispatch(req);
-    if (cfg.ringcentral.enabled && req.path.rfind(rc_prefix, 0) == 0 &&
-        (req.path.size() == rc_prefix.size() || req.path[rc_prefix.size()] == '/')) {
-      // The dialect's own router sees paths relative to its prefix ("//" after it tolerated).
-      http_request sub = req;
-      sub.path = req.path.substr(rc_prefix.size());
-      while (sub.path.size() > 1 && sub.path[0] == '/' && sub.path[1] == '/') sub.path.erase(0, 1);
-      if (sub.path.empty()) sub.path = "/";
-      sub.target = sub.path + (req.query.empty() ? "" : "?" + req.query);
-      return ringcentral_http(rc_routes, sub);
-    }
-    if (req.path == "/metrics" && !metrics_public) {
+    const dialect* owner = dialects.owner(req.path);
+    if (req.path == "/metrics" && !metrics_public && owner && owner->prefix().empty()) {
       const auto* a = req.header("authorization");
       if (a == nullptr || *a != "Bearer " + admin_key)
         return error_response(errc::auth_failed, "metrics need the admin key");
     }
-    return native_routes.dispatch(req);
+    return dialects.serve(req);
   };
-  const bool rc_enabled = cfg.ringcentral.enabled;
-  srv.set_http_handler([&svc, route, rc_enabled, rc_prefix](const http_request& req) -> http_response {
-    // Failed authentications are rate limited per address, on every native and admin route.
-    // RingCentral's paths are exempt: its clients treat any status but 200/401/403 from
-    // /restapi/oauth/wstoken as fatal (ringcentral.md §2.2, §8.2).
-    if (rc_enabled && req.path.rfind(rc_prefix, 0) == 0) return route(req);
+  srv.set_http_handler([&svc, &dialects, route](const http_request& req) -> http_response {
+    // Failed authentications are rate limited per address on every admin route and on the
+    // paths of each dialect that counts them (dialect::counts_auth_failures).
+    if (!dialects.counts_auth_failures(req.path)) return route(req);
     const std::string addr = remote_address(req.remote);
     if (!svc.auth_failures.allows(addr, now_ms())) {
       http_response r = error_response(errc::too_many_requests,
@@ -211,6 +199,10 @@ int serve(const config& cfg, bool demo) {
     http_response res = route(req);
     if (res.status == 401) (void)svc.auth_failures.take(addr, 1, now_ms());
     return res;
+  });
+  // Transport's refusals (malformed, too large) answer in the body of the path's dialect.
+  srv.set_error_renderer([&dialects](const http_request& req, int status, std::string message) {
+    return dialects.render_error(req, status, std::move(message));
   });
   srv.set_thread_init([](std::size_t shard) { hub::bind_thread(shard); });
   srv.set_shard_tick([&h](std::size_t, std::int64_t now) { h.tick(now); });
@@ -235,7 +227,7 @@ int serve(const config& cfg, bool demo) {
     sigwait(&sigs, &sig);
     if (sig == 0) return;
     spdlog::info("signal {}: draining", sig);
-    srv.stop(cfg.native.close_timeout_s * 1000 + 2000);
+    srv.stop(native.close_timeout_s * 1000 + 2000);
   });
   srv.run();
   {

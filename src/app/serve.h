@@ -6,7 +6,7 @@
 
 namespace herald {
 
-// Returns the process exit code.
-int serve(const config& cfg, bool demo);
+// Returns the process exit code. Takes the configuration: its dialects are installed.
+int serve(config cfg, bool demo);
 
 }  // namespace herald

@@ -45,6 +45,38 @@ bool convert(const http::request<http::string_body>& req, http_request& out) {
   return true;
 }
 
+// What a refused request's owner is found by when the target could not be parsed: its raw
+// path (up to '?'), so that the prefix still says whose it is.
+void raw_path(http_request& r) {
+  if (r.path.empty()) r.path = r.target.substr(0, r.target.find('?'));
+}
+
+// The method and target of a request whose header was too large to parse, read from the
+// request line at the start of what was received (possibly cut short: the prefix is enough).
+void request_line(std::string_view raw, http_request& r) {
+  raw = raw.substr(0, raw.find("\r\n"));
+  const auto sp = raw.find(' ');
+  if (sp == std::string_view::npos) return;
+  r.method = std::string(raw.substr(0, sp));
+  raw.remove_prefix(sp + 1);
+  r.target = std::string(raw.substr(0, raw.find(' ')));
+  raw_path(r);
+}
+
+// A refusal before routing, in the body of the dialect owning the path when app/ set a
+// renderer (else the native body).
+http_response refusal(server::impl& srv, const http_request& r, int status, std::string_view code,
+                      std::string_view message) {
+  if (srv.render_error) {
+    try {
+      return srv.render_error(r, status, std::string(message));
+    } catch (const std::exception&) {
+      // A renderer that throws must not cost the connection its answer.
+    }
+  }
+  return error_reply(status, code, message);
+}
+
 }  // namespace
 
 net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::socket socket) {
@@ -69,8 +101,21 @@ net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::soc
     auto [ec, n] = co_await http::async_read(stream, buf, parser, use_nothrow);
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
       const bool body = ec == http::error::body_limit;
-      auto res = to_beast(body ? error_reply(413, "too_large", "request body too large")
-                               : error_reply(414, "too_large", "request line or headers too large"),
+      http_request refused;
+      refused.remote = remote;
+      // The request line is parsed before the fields, so the target is usually known even
+      // when a field (Content-Length past the limit) stopped the header.
+      if (!parser.get().target().empty()) {
+        (void)convert(parser.get(), refused);
+        raw_path(refused);
+      } else {
+        const auto data = buf.data();
+        request_line(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                     refused);
+      }
+      auto res = to_beast(body ? refusal(srv, refused, 413, "too_large", "request body too large")
+                               : refusal(srv, refused, 414, "too_large",
+                                         "request line or headers too large"),
                           11, false);
       co_await http::async_write(stream, res, use_nothrow);
       break;
@@ -89,7 +134,8 @@ net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::soc
     }
     http_response resp;
     if (!parsed) {
-      resp = error_reply(400, "bad_message", "malformed request target");
+      raw_path(r);
+      resp = refusal(srv, r, 400, "bad_message", "malformed request target");
     } else {
       r.body = std::move(req.body());
       global_metrics().http_requests.fetch_add(1, std::memory_order_relaxed);

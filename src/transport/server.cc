@@ -53,6 +53,7 @@ std::vector<std::function<void(std::function<void()>)>> server::shard_posts() {
 }
 
 void server::set_http_handler(http_handler h) { impl_->http = std::move(h); }
+void server::set_error_renderer(error_renderer r) { impl_->render_error = std::move(r); }
 void server::mount(ws_mount m) { impl_->mounts.push_back(std::move(m)); }
 void server::set_shard_tick(shard_tick t) { impl_->tick = std::move(t); }
 void server::set_thread_init(std::function<void(std::size_t)> f) {

@@ -39,6 +39,12 @@ struct server_options {
 };
 
 using http_handler = std::function<http_response(const http_request&)>;
+// The reply to a request transport refuses before any handler sees it: 400 (malformed request),
+// 413 (body past max_body_bytes), 414 (request line or headers past max_header_bytes). The
+// request holds what could be read of it (method, target, path; possibly empty). Runs on a
+// shard thread: must not block.
+using error_renderer =
+    std::function<http_response(const http_request& req, int status, std::string message)>;
 using shard_tick = std::function<void(std::size_t shard, std::int64_t now_ms)>;
 
 class server {
@@ -53,6 +59,8 @@ class server {
   std::vector<std::function<void(std::function<void()>)>> shard_posts();
   // Runs on the blocking pool; must not block forever.
   void set_http_handler(http_handler h);
+  // Default: the native error body {"error":{"code":…,"message":…}}.
+  void set_error_renderer(error_renderer r);
   void mount(ws_mount m);
   // Called on each shard about once a second.
   void set_shard_tick(shard_tick t);

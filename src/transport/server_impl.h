@@ -42,6 +42,7 @@ struct server::impl {
   net::thread_pool pool;
   std::unique_ptr<tcp::acceptor> acceptor;
   http_handler http;
+  error_renderer render_error;  // may be empty: error_reply's native body
   std::vector<ws_mount> mounts;
   shard_tick tick;
   std::function<void(std::size_t)> thread_init;

@@ -1,17 +1,14 @@
-// The `[ringcentral]` configuration table (ringcentral.md §6): one named field per key with its
-// default and unit, filled by app/config and read by the dialect. Values only.
+// The RingCentral dialect's own limits (ringcentral.md §6): one named field per key of its
+// `[ringcentral]` table with its default and unit, bound to the table in rc_dialect.cc (the
+// common `enabled`, `prefix`, `listen` keys are the dialect type's). Values only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 
 namespace herald {
 
 struct ringcentral_limits {
-  bool enabled = true;
-  std::string prefix = "/ringcentral";      // REST and socket paths live under it
-  std::string listen;                        // a listener of its own: not supported yet (empty)
   std::size_t max_connections_per_session = 50;  // open sockets per login: 4029
   std::size_t recovery_buffer_size = 100;    // deliveries kept per WSG session for recovery
   std::int64_t recovery_timeout_s = 180;     // a WSG session outlives its socket this long
