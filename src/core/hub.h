@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/close_reason.h"
 #include "core/errc.h"
 #include "core/session.h"
 
@@ -61,7 +62,8 @@ class session_sink {
   // The end of one batch of on_deliver calls: a good time to write.
   virtual void on_batch_end() = 0;
   // The hub wants the socket closed: replaced by a resume, revoked, closed by an admin, drain.
-  virtual void on_kick(int close_code, const std::string& reason, bool resumable) = 0;
+  // The session stays resumable unless is_resumable(k.why) is false.
+  virtual void on_kick(const kick& k) = 0;
   virtual const principal& who() const = 0;
   virtual connection_info info() const = 0;
 };
@@ -183,11 +185,12 @@ class hub {
   // Home-shard: the session's socket went away. resumable=false ends the session now.
   void detach(session& s, std::uint64_t conn, bool resumable);
 
-  // Thread-safe: kicks every socket whose principal matches `pred`, on every shard.
-  void kick_where(std::function<bool(const principal&)> pred, int code, std::string reason,
-                  bool resumable);
+  // Thread-safe: kicks every socket for which `pred` holds, on every shard. `pred` runs on each
+  // sink's shard and sees the whole sink (its principal, its dialect's info), so a dialect can
+  // aim at one login, one app or one stored subscription.
+  void kick_where(std::function<bool(const session_sink&)> pred, kick k);
   // Thread-safe: kicks the socket with this connection id ("con_…"); false when none.
-  bool kick_connection(const std::string& con_id, int code, std::string reason);
+  bool kick_connection(const std::string& con_id, kick k);
   // Thread-safe, blocking (not on a shard thread): every socket's info.
   std::vector<connection_info> connections();
 
@@ -207,16 +210,20 @@ class hub {
   hub_stats& stats() noexcept { return stats_; }
 
  private:
+  // What one shard owns: hub_shard.h (internal to the hub's files).
   struct shard_state;
+  // hub_fanout.cc. pin: the shard's pin of `e` for a fan-out (made on first use); null: a pin
+  // of its own.
   void fan_out(shard_state& sh, std::size_t shard, const std::vector<event_ptr>& batch);
-  // topic_matched: the topic trie found `s` for `e` by one of its filters' patterns (exact).
-  bool wants(const session& s, const event& e, bool topic_matched = false) const;
-  // pin: the shard's pin of `e` for a fan-out (made on first use); null: a pin of its own.
   void emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot,
             event_pin* pin = nullptr);
   void flush_outboxes(shard_state& sh);
-  void index_add(shard_state& sh, session& s);
-  void index_remove(shard_state& sh, session& s);
+  // session_wants() with this hub's directory (inline in hub_shard.h). topic_matched: the
+  // subscription index found `s` for `e` by an exact topic match.
+  bool wants(const session& s, const event& e, bool topic_matched = false) const;
+  // hub.cc
+  void set_anchor(shard_state& sh, session& s);
+  // hub_recovery.cc
   void drop_session(shard_state& sh, const std::string& id);
   void note_detached(shard_state& sh, session& s);
   void resume_on_home(const std::string& id, const std::string& token, std::uint64_t last_seq,
@@ -227,7 +234,6 @@ class hub {
   void finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t last_seq,
                          std::uint64_t end_seq, std::vector<event_ptr> found, bool ok,
                          std::function<void(resume_outcome)> done);
-  void set_anchor(shard_state& sh, session& s);
   void remember_expired(const session& s, std::int64_t now);
 
   std::vector<post_fn> shards_;

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -58,13 +59,13 @@ struct recording_sink : session_sink {
   principal p;
   std::vector<std::uint64_t> seqs;
   std::vector<std::int64_t> offsets;
-  int kicked = 0;
+  std::optional<close_reason> kicked;
   void on_deliver(const delivery_ref& d) override {
     seqs.push_back(d.seq);
     offsets.push_back(d.ev->offset);
   }
   void on_batch_end() override {}
-  void on_kick(int code, const std::string&, bool) override { kicked = code; }
+  void on_kick(const kick& k) override { kicked = k.why; }
   const principal& who() const override { return p; }
   connection_info info() const override { return {}; }
 };
@@ -225,7 +226,7 @@ TEST_F(hub_test, resume_failures_are_explicit) {
   // A socket still attached is replaced.
   EXPECT_EQ(try_resume(o.token, 7, who_), recovery_error::none);
   sync();
-  EXPECT_EQ(sink.kicked, 1000);
+  EXPECT_EQ(sink.kicked, close_reason::replaced);
 }
 
 TEST_F(hub_test, snapshot_copies_come_first_and_suppress_older_live_events) {
@@ -617,6 +618,36 @@ TEST_F(hub_test, clear_subscription_forget_id_hides_it_from_a_later_resume) {
     publish(1);
     EXPECT_TRUE(second.seqs.empty());  // no subscription either way
   }
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+// Debug builds check that a home-shard function runs on the session's home shard, not merely
+// on some shard. No shard threads here: this thread stands in for shard 1, then shard 0.
+TEST(hub_shard_asserts, a_home_shard_call_from_another_shard_dies) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "asserts are compiled out (NDEBUG)";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        std::vector<hub::post_fn> posts(2, [](hub::task) {});
+        hub h(posts, nullptr, hub_options{});
+        principal who;
+        who.tenant = "t1";
+        hub::bind_thread(1);
+        const session_ref ref = h.open_session(who, "native", {1, 7});
+        session* s = nullptr;
+        h.with_session(ref, [&](session* found) { s = found; });  // inline: on shard 1
+        hub::bind_thread(0);
+        h.clear_subscription(*s, true);  // shard 0 is not its home
+      },
+      "this_shard == shard");
+#endif
 }
 
 }  // namespace

@@ -1,0 +1,271 @@
+// Recovery: a session outliving its socket. detach() starts the recovery window, tick()
+// expires what passed it, resume() moves a session to a new socket with the deliveries it
+// missed — from the session's ring, or past it re-matched from the event log off the shards —
+// and hand_over() delivers those to the new socket before any live event.
+//
+// Threads: resume() is thread-safe; it finds the session's home shard in the registry
+// (home_of_, under registry_mu_) and continues there. Everything touching a session runs on
+// its home shard, a hand-over's delivery on the new sink's shard, the log read on the
+// `blocking` pool with a probe copy (never the session itself); each asserted in debug builds.
+// A resume's callback never runs for a socket that has gone meanwhile.
+#include <algorithm>
+
+#include "core/clock.h"
+#include "core/directory.h"
+#include "core/hub_shard.h"
+
+namespace herald {
+namespace {
+// Constant-time comparison for secrets of equal public length.
+bool same_secret(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff = static_cast<unsigned char>(diff | (a[i] ^ b[i]));
+  return diff == 0;
+}
+}  // namespace
+
+const char* recovery_error_name(recovery_error e) noexcept {
+  switch (e) {
+    case recovery_error::none: return "";
+    case recovery_error::expired: return "expired";
+    case recovery_error::buffer_overflow: return "buffer_overflow";
+    case recovery_error::unknown_session: return "unknown_session";
+    case recovery_error::forbidden: return "forbidden";
+  }
+  return "unknown_session";
+}
+
+void hub::detach(session& s, std::uint64_t conn, bool resumable) {
+  assert_on_shard(s.home_shard);
+  if (s.sink.conn != conn) return;  // already replaced by a resume
+  s.sink = {};
+  s.detached_at_ms = now_ms();
+  if (!resumable) return drop_session(*state_[s.home_shard], s.id);
+  note_detached(*state_[s.home_shard], s);
+}
+
+void hub::note_detached(shard_state& sh, session& s) {
+  if (s.listed_detached) return;
+  s.listed_detached = true;
+  sh.detached.push_back(s.id);
+}
+
+void hub::drop_session(shard_state& sh, const std::string& id) {
+  auto it = sh.sessions.find(id);
+  if (it == sh.sessions.end()) return;
+  assert_on_shard(it->second->home_shard);
+  sh.index.remove(*it->second);  // the index points at the session: out before it goes
+  {
+    std::lock_guard l(registry_mu_);
+    home_of_.erase(id);
+  }
+  sh.sessions.erase(it);
+  stats_.sessions_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void hub::resume(const std::string& token, std::uint64_t last_seq, const principal& who,
+                 sink_ref sink, std::function<void(resume_outcome)> done) {
+  const std::string id = token.substr(0, std::min(token.find('.'), token.size()));
+  std::size_t home = npos;
+  {
+    std::lock_guard l(registry_mu_);
+    if (auto it = home_of_.find(id); it != home_of_.end()) home = it->second;
+  }
+  if (home == npos) {
+    recovery_error why = recovery_error::unknown_session;
+    {
+      std::lock_guard l(registry_mu_);
+      if (auto it = expired_.find(id); it != expired_.end() && same_secret(it->second.first, token))
+        why = recovery_error::expired;
+    }
+    stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
+    post(sink.shard, [this, sink, done = std::move(done), why] {
+      // The connection may have gone meanwhile: its callback must not run then.
+      if (find_sink(sink.conn) != nullptr) done(resume_outcome{why, {}, {}, 0, 0, nullptr});
+    });
+    return;
+  }
+  run_on(home, [this, id, token, last_seq, who, sink, done = std::move(done)]() mutable {
+    resume_on_home(id, token, last_seq, who, sink, std::move(done));
+  });
+}
+
+void hub::resume_on_home(const std::string& id, const std::string& token, std::uint64_t last_seq,
+                         const principal& who, sink_ref sink,
+                         std::function<void(resume_outcome)> done) {
+  auto& sh = *state_[this_shard];
+  auto fail = [&](recovery_error e) {
+    stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
+    post(sink.shard, [this, sink, done = std::move(done), e] {
+      if (find_sink(sink.conn) != nullptr) done(resume_outcome{e, {}, {}, 0, 0, nullptr});
+    });
+  };
+  auto it = sh.sessions.find(id);
+  if (it == sh.sessions.end() || !same_secret(it->second->resume_token, token))
+    return fail(recovery_error::unknown_session);
+  session& s = *it->second;
+  assert_on_shard(s.home_shard);
+  if (!s.who.same_as(who)) return fail(recovery_error::forbidden);
+  if (!s.sink && now_ms() - s.detached_at_ms > s.recovery_window_ms) {
+    remember_expired(s, now_ms());
+    drop_session(sh, id);
+    return fail(recovery_error::expired);
+  }
+  if (last_seq > s.seq) return fail(recovery_error::unknown_session);
+  const bool in_ring = last_seq == s.seq || (!s.ring.empty() && s.ring.front().first <= last_seq + 1);
+  const bool from_log = !in_ring && s.log_replay && opts_.read_log && opts_.blocking && s.sub &&
+                        s.anchor_valid &&
+                        last_seq >= s.anchor_seq && s.seq - last_seq <= opts_.max_log_replay &&
+                        s.anchor_epoch == (dir_ != nullptr ? dir_->policy_epoch() : 0);
+  if (!in_ring && !from_log) return fail(recovery_error::buffer_overflow);
+
+  if (s.sink) {
+    const sink_ref old = s.sink;
+    post(old.shard, [this, old] {
+      if (session_sink* k = find_sink(old.conn)) k->on_kick(kick{close_reason::replaced, "replaced"});
+    });
+  }
+  s.sink = sink;
+  s.route_via_post = true;  // until the hand-over has run on the sink's shard
+  if (in_ring) {
+    std::vector<delivery> replay;
+    for (const auto& [seq, e] : s.ring)
+      if (seq > last_seq) replay.push_back(delivery{seq, e.get(), s.sub_id, false});
+    return hand_over(s, sink, last_seq, std::move(replay), std::move(done));
+  }
+  // The gap starts before the ring: match the log again from the anchor, off the shard. New
+  // matches meanwhile wait in the ring (replaying).
+  s.replaying = true;
+  const std::uint64_t end_seq = s.ring.empty() ? s.seq : s.ring.front().first - 1;
+  auto probe = std::make_shared<session>();
+  probe->who = s.who;
+  probe->sub = s.sub;
+  probe->snapshot_floor = s.snapshot_floor;
+  const std::int64_t anchor_offset = s.anchor_offset;
+  const std::uint64_t anchor_seq = s.anchor_seq;
+  const std::size_t home = s.home_shard;
+  opts_.blocking([this, probe, anchor_offset, anchor_seq, end_seq, last_seq, home, id, sink,
+                  done = std::move(done)]() mutable {
+    std::vector<event_ptr> found;
+    bool ok = true;
+    std::int64_t after = anchor_offset;
+    std::uint64_t k = anchor_seq;
+    while (k < end_seq) {
+      auto page = opts_.read_log(after, 1000);
+      if (page.empty()) {
+        ok = false;  // the log lost events (retention) or was never consistent: do not guess
+        break;
+      }
+      for (const event_ptr& e : page) {
+        after = e->offset;
+        if (!wants(*probe, *e)) continue;
+        if (++k > last_seq) found.push_back(e);
+        if (k == end_seq) break;
+      }
+    }
+    post(home, [this, id, sink, last_seq, end_seq, found = std::move(found), ok,
+                done = std::move(done)]() mutable {
+      finish_log_resume(id, sink, last_seq, end_seq, std::move(found), ok, std::move(done));
+    });
+  });
+}
+
+void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t last_seq,
+                            std::uint64_t end_seq, std::vector<event_ptr> found, bool ok,
+                            std::function<void(resume_outcome)> done) {
+  auto& sh = *state_[this_shard];
+  auto it = sh.sessions.find(id);
+  auto fail = [&](recovery_error e) {
+    stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
+    post(sink.shard, [this, sink, done = std::move(done), e] {
+      if (find_sink(sink.conn) != nullptr) done(resume_outcome{e, {}, {}, 0, 0, nullptr});
+    });
+  };
+  if (it == sh.sessions.end() || it->second->sink.conn != sink.conn)
+    return fail(recovery_error::unknown_session);  // expired or taken by a newer resume meanwhile
+  session& s = *it->second;
+  assert_on_shard(s.home_shard);
+  s.replaying = false;
+  // The ring must still continue right after what the log gave.
+  const bool joined = s.ring.empty() ? s.seq == end_seq : s.ring.front().first <= end_seq + 1;
+  if (!ok || found.size() != end_seq - last_seq || !joined) {
+    s.sink = {};
+    s.route_via_post = false;
+    s.detached_at_ms = now_ms();
+    note_detached(sh, s);
+    while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
+    return fail(recovery_error::buffer_overflow);
+  }
+  std::vector<delivery> replay;
+  std::uint64_t seq = last_seq;
+  for (const event_ptr& e : found) replay.push_back(delivery{++seq, e, s.sub_id, false});
+  for (const auto& [rs, e] : s.ring)
+    if (rs > end_seq) replay.push_back(delivery{rs, e.get(), s.sub_id, false});
+  while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
+  hand_over(s, sink, last_seq, std::move(replay), std::move(done));
+}
+
+// The replay and `done` go to the sink's shard in one post; live events of the session travel
+// by post too while route_via_post holds (hub_fanout.cc, emit), so they queue behind it: the
+// socket sees the outcome, then the missed deliveries, then live ones, without gap or overlap.
+void hub::hand_over(session& s, sink_ref sink, std::uint64_t last_seq, std::vector<delivery> replay,
+                    std::function<void(resume_outcome)> done) {
+  assert_on_shard(s.home_shard);
+  resume_outcome out{recovery_error::none, session_ref{s.home_shard, s.id}, s.resume_token,
+                     last_seq, s.seq_base, s.sub_id};
+  stats_.recoveries_ok.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t home = s.home_shard;
+  const std::string id = s.id;
+  post(sink.shard, [this, sink, home, id, out = std::move(out), replay = std::move(replay),
+                    done = std::move(done)] {
+    assert_on_shard(sink.shard);
+    session_sink* k = find_sink(sink.conn);
+    if (k != nullptr) {
+      done(out);
+      for (const delivery& d : replay) k->on_deliver(d);
+      k->on_batch_end();
+    }
+    // If the connection went away during the hand-over, its close could not detach the
+    // session (it was not attached yet): detach it here so its window starts.
+    run_on(home, [this, home, id, conn = sink.conn, gone = k == nullptr] {
+      session* s2 = state_[home]->find_session(id);
+      if (s2 == nullptr) return;
+      s2->route_via_post = false;
+      if (gone) detach(*s2, conn, true);
+    });
+  });
+}
+
+void hub::tick(std::int64_t now) {
+  assert(this_shard != npos);  // expires the sessions of the calling shard
+  auto& sh = *state_[this_shard];
+  std::vector<std::string> expired;
+  std::erase_if(sh.detached, [&](const std::string& id) {
+    auto it = sh.sessions.find(id);
+    if (it == sh.sessions.end()) return true;
+    session& s = *it->second;
+    if (s.sink) {
+      s.listed_detached = false;  // re-attached; listed again when it next detaches
+      return true;
+    }
+    if (now - s.detached_at_ms <= s.recovery_window_ms) return false;
+    expired.push_back(id);
+    remember_expired(s, now);
+    return true;
+  });
+  for (const auto& id : expired) drop_session(sh, id);
+}
+
+void hub::remember_expired(const session& s, std::int64_t now) {
+  std::lock_guard l(registry_mu_);
+  if (expired_.size() >= max_expired) {
+    // Forget those expired longer ago than a window; if that frees nothing, start afresh.
+    std::erase_if(expired_, [&](const auto& kv) { return now - kv.second.second > s.recovery_window_ms; });
+    if (expired_.size() >= max_expired) expired_.clear();
+  }
+  expired_[s.id] = {s.resume_token, now};
+}
+
+}  // namespace herald

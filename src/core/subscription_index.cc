@@ -1,0 +1,54 @@
+#include "core/subscription_index.h"
+
+#include <algorithm>
+
+#include "core/directory.h"
+
+namespace herald {
+
+bool subscription_index::tenant_bound(const session& s) {
+  return s.sub->tenants.root.empty() && !s.who.is_admin_app();
+}
+
+void subscription_index::add(session& s) {
+  if (s.in_index || !s.sub) return;
+  topic_trie& t = tenant_bound(s) ? by_tenant_[s.who.tenant] : wide_;
+  for (const filter& f : s.sub->filters) t.add(f.spec().topic, &s);
+  s.in_index = true;
+}
+
+void subscription_index::remove(session& s) {
+  if (!s.in_index) return;
+  if (tenant_bound(s)) {
+    auto it = by_tenant_.find(s.who.tenant);
+    if (it != by_tenant_.end()) {
+      for (const filter& f : s.sub->filters) it->second.remove(f.spec().topic, &s);
+      if (it->second.empty()) by_tenant_.erase(it);  // tenants come and go: no empty tries
+    }
+  } else {
+    for (const filter& f : s.sub->filters) wide_.remove(f.spec().topic, &s);
+  }
+  s.in_index = false;
+}
+
+bool session_wants(const session& s, const event& e, const directory* dir, bool topic_matched) {
+  if (!s.sub) return false;
+  const tenant_set& ts = s.sub->tenants;
+  if (!ts.root.empty()) {
+    if (ts.subtree ? !(dir != nullptr && dir->in_subtree(e.tenant, ts.root))
+                   : e.tenant != ts.root)
+      return false;
+  }
+  if (!may_see(s.who, e, dir)) return false;
+  if (!s.snapshot_floor.empty() && !e.subject.empty()) {
+    auto it = s.snapshot_floor.find(e.subject);
+    if (it != s.snapshot_floor.end() && e.offset <= it->second) return false;
+  }
+  // The trie's match is exact on topics: filters that constrain nothing else need no re-check.
+  if (topic_matched && std::all_of(s.sub->filters.begin(), s.sub->filters.end(),
+                                   [](const filter& f) { return f.topic_only(); }))
+    return true;
+  return any_matches(s.sub->filters, e);
+}
+
+}  // namespace herald
