@@ -2,6 +2,8 @@
 #   make build   release binary at build/release/herald
 #   make run     build, then serve on 127.0.0.1:8080 with data in ./var (demo tenant created once)
 #   make test    release + sanitize (ASan+UBSan) builds, every test, short fuzz runs
+#   make lint    clang-format check + clang-tidy (scripts/lint.sh; LINT_ARGS=--all adds Beast TUs)
+#   make format  rewrites every tracked C++ file that clang-format would change
 #   make fuzz    libFuzzer targets for longer (FUZZ_SECONDS, default 300)
 #   make soak    the long chaos run (bench/soak.sh)
 SHELL := /bin/bash
@@ -10,7 +12,8 @@ LISTEN ?= 127.0.0.1:8080
 DATA ?= ./var
 FUZZ_SECONDS ?= 300
 
-.PHONY: deps build debug sanitize fuzz-build run test test-release test-sanitize test-fuzz fuzz soak clean
+.PHONY: deps build debug sanitize fuzz-build run test test-release test-sanitize test-fuzz fuzz soak clean \
+	lint format
 
 deps:
 	@bash scripts/deps.sh
@@ -38,6 +41,12 @@ test: deps
 
 test-release: build
 	bash scripts/test.sh release
+
+lint: deps
+	bash scripts/lint.sh $(LINT_ARGS)
+
+format: deps
+	bash scripts/lint.sh --fix --format-only
 
 fuzz: fuzz-build
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -8,6 +8,7 @@ pkgs=(
   libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev
+  clang-format clang-tidy
   python3-websockets python3-pytest curl
 )
 missing=()
