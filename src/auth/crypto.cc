@@ -36,14 +36,15 @@ struct decode_table {
   std::array<std::int8_t, 256> v{};
   constexpr explicit decode_table(bool url) {
     for (auto& x : v) x = -1;
+    // Indices go through unsigned char: a char is signed here, and these are all ASCII.
     for (int i = 0; i < 26; ++i) {
-      v[static_cast<std::size_t>('A' + i)] = static_cast<std::int8_t>(i);
-      v[static_cast<std::size_t>('a' + i)] = static_cast<std::int8_t>(26 + i);
+      v[static_cast<unsigned char>('A' + i)] = static_cast<std::int8_t>(i);
+      v[static_cast<unsigned char>('a' + i)] = static_cast<std::int8_t>(26 + i);
     }
     for (int i = 0; i < 10; ++i)
-      v[static_cast<std::size_t>('0' + i)] = static_cast<std::int8_t>(52 + i);
-    v[static_cast<std::size_t>(url ? '-' : '+')] = 62;
-    v[static_cast<std::size_t>(url ? '_' : '/')] = 63;
+      v[static_cast<unsigned char>('0' + i)] = static_cast<std::int8_t>(52 + i);
+    v[static_cast<unsigned char>(url ? '-' : '+')] = 62;
+    v[static_cast<unsigned char>(url ? '_' : '/')] = 63;
   }
 };
 
@@ -60,7 +61,8 @@ std::optional<std::string> decode_unpadded(std::string_view text, const decode_t
   std::uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
-    const int d = t.v[static_cast<unsigned char>(c)];
+    // The table holds small numbers (std::int8_t), -1 for a character outside the alphabet.
+    const int d = t.v[static_cast<unsigned char>(c)];  // NOLINT(bugprone-signed-char-misuse)
     if (d < 0) return std::nullopt;
     acc = (acc << 6) | static_cast<std::uint32_t>(d);
     bits += 6;

@@ -172,6 +172,7 @@ TEST(Tokens, ConcurrentVerify) {
   const std::string t = s.issue(sample_claims());
   std::atomic<int> good{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       for (int j = 0; j < 500; ++j) {
@@ -185,6 +186,8 @@ TEST(Tokens, ConcurrentVerify) {
 
 // ---- key files
 
+// NOLINTNEXTLINE(readability-identifier-naming): also the GoogleTest suite name of the TEST_Fs
+// below, CamelCase like this file's other suites (Tokens).
 class KeyFiles : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -181,7 +181,7 @@ bool clean(const load_options& o, const load_result& r) {
          (!publishing || (r.delivered > 0 && r.delivered >= r.expected));
 }
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see bench.h
   CLI::App app{"herald bench: open-loop load generator for Herald's native protocol and NATS"};
   load_options o;
   std::string target = "herald", url, admin_key, tenant = "bench", json_out, label;

@@ -14,7 +14,9 @@ namespace herald::bench {
 // argv[0] is "bench". Returns the process exit status: 0, or 1 on bad options, on a failed
 // setup, or (with --check) when the run saw loss, duplicates, reordering, connect errors,
 // publish errors or no deliveries.
-int main(int argc, char** argv);
+// Not the program's main (bugprone-exception-escape goes by the name): the run itself is inside
+// a try; only CLI11 set-up errors (a programming error) or bad_alloc could escape.
+int main(int argc, char** argv);  // NOLINT(bugprone-exception-escape)
 
 // The JSON line of one run (every field of the result plus the options that shaped it).
 boost::json::object to_json(const load_options& o, const load_result& r, const std::string& label);

@@ -32,7 +32,7 @@ ws_session::~ws_session() {
 void ws_session::start(http::request<http::string_body> req, http_request parsed) {
   net::co_spawn(sh_.ctx,
                 read_loop(std::make_unique<upgrade>(upgrade{std::move(req), std::move(parsed)})),
-                [self = shared_from_this()](std::exception_ptr) {});
+                [self = shared_from_this()](const std::exception_ptr&) {});
 }
 
 net::awaitable<void> ws_session::read_loop(std::unique_ptr<upgrade> up) {
@@ -152,7 +152,7 @@ void ws_session::enqueue(out_frame f) {
 void ws_session::pump() {
   if (writing_ || finished_) return;
   writing_ = true;
-  net::co_spawn(sh_.ctx, write_loop(), [self = shared_from_this()](std::exception_ptr) {});
+  net::co_spawn(sh_.ctx, write_loop(), [self = shared_from_this()](const std::exception_ptr&) {});
 }
 
 net::awaitable<void> ws_session::write_loop() {
