@@ -7,9 +7,9 @@ write_scheduler& write_scheduler::local() {
   return w;
 }
 
-void write_scheduler::add(batching_stream* s, std::shared_ptr<bool> alive,
-                          const tcp::socket::executor_type& ex) {
-  dirty_.push_back(entry{s, std::move(alive)});
+void write_scheduler::add(void* s, flush_fn flush, std::shared_ptr<bool> alive,
+                          const net::any_io_executor& ex) {
+  dirty_.push_back(entry{s, flush, std::move(alive)});
   if (posted_) return;
   posted_ = true;
   ex_.emplace(ex);
@@ -20,7 +20,7 @@ void write_scheduler::run() {
   std::size_t end = std::min(dirty_.size(), next_ + per_pass);
   for (; next_ < end; ++next_) {
     entry& e = dirty_[next_];
-    if (*e.alive && e.stream->scheduled_flush() >= no_yield_bytes) end = dirty_.size();
+    if (*e.alive && e.flush(e.stream) >= no_yield_bytes) end = dirty_.size();
     e.alive.reset();
   }
   if (next_ < dirty_.size()) {

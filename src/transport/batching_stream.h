@@ -3,6 +3,8 @@
 // with one system call instead of one per message. Beast writes through it unchanged —
 // its frames, its automatic pongs and its close frames all land in the same ordered buffer, so
 // nothing can interleave inside a frame. Reads go straight to the socket.
+// A template on the layer below only so that tests can put Beast's in-memory test stream (with
+// its failure injection) under it; the server uses batching_stream (a TCP socket).
 // Owned by its ws_session, on one shard's thread; not thread-safe.
 #pragma once
 
@@ -18,8 +20,6 @@
 
 namespace herald {
 
-class batching_stream;
-
 // The flushes of one shard's sockets, run as background work: each pass writes a few sockets
 // and then yields (re-posts itself) so that fan-outs already queued on the shard run first and
 // append to sockets still waiting — under load, later events join earlier ones in the same
@@ -31,8 +31,10 @@ class batching_stream;
 class write_scheduler {
  public:
   static write_scheduler& local();
-  // Schedules a write of `s` (whose liveness is `alive`) on `ex`, the calling thread's shard.
-  void add(batching_stream* s, std::shared_ptr<bool> alive, const tcp::socket::executor_type& ex);
+  // A stream's flush: starts its write, returns the bytes it had to write.
+  using flush_fn = std::size_t (*)(void* stream);
+  // Schedules flush(s) (whose liveness is `alive`) on `ex`, the calling thread's shard.
+  void add(void* s, flush_fn flush, std::shared_ptr<bool> alive, const net::any_io_executor& ex);
   // Sockets written per pass before yielding to other work.
   static constexpr std::size_t per_pass = 8;
   static constexpr std::size_t no_yield_bytes = 64 * 1024;
@@ -40,27 +42,29 @@ class write_scheduler {
  private:
   void run();
   struct entry {
-    batching_stream* stream;
+    void* stream;
+    flush_fn flush;
     std::shared_ptr<bool> alive;
   };
   std::vector<entry> dirty_;
   std::size_t next_ = 0;
   bool posted_ = false;
-  std::optional<tcp::socket::executor_type> ex_;
+  std::optional<net::any_io_executor> ex_;
 };
 
-class batching_stream {
+template <class NextLayer>
+class basic_batching_stream {
  public:
-  using executor_type = tcp::socket::executor_type;
-  using next_layer_type = tcp::socket;
-  using lowest_layer_type = tcp::socket::lowest_layer_type;
+  using executor_type = typename NextLayer::executor_type;
+  using next_layer_type = NextLayer;
+  using lowest_layer_type = beast::lowest_layer_type<NextLayer>;
 
-  explicit batching_stream(tcp::socket s) : sock_(std::move(s)) {}
+  explicit basic_batching_stream(NextLayer s) : sock_(std::move(s)) {}
 
   executor_type get_executor() noexcept { return sock_.get_executor(); }
-  tcp::socket& next_layer() noexcept { return sock_; }
-  const tcp::socket& next_layer() const noexcept { return sock_; }
-  lowest_layer_type& lowest_layer() noexcept { return sock_.lowest_layer(); }
+  NextLayer& next_layer() noexcept { return sock_; }
+  const NextLayer& next_layer() const noexcept { return sock_; }
+  lowest_layer_type& lowest_layer() noexcept { return beast::get_lowest_layer(sock_); }
 
   // While batching, writes only gather; flush() sends them. Outside it, every write schedules
   // a flush of its own (Beast's pongs and close frames when no batch is running).
@@ -193,12 +197,14 @@ class batching_stream {
   void schedule_flush() {
     if (flush_scheduled_) return;
     flush_scheduled_ = true;
-    write_scheduler::local().add(this, alive_, sock_.get_executor());
+    write_scheduler::local().add(this, &flush_thunk, alive_, sock_.get_executor());
   }
 
  private:
-  friend class write_scheduler;
-  // Returns the bytes it had to write.
+  // The write_scheduler's flush: returns the bytes it had to write.
+  static std::size_t flush_thunk(void* stream) {
+    return static_cast<basic_batching_stream*>(stream)->scheduled_flush();
+  }
   std::size_t scheduled_flush() {
     flush_scheduled_ = false;
     const std::size_t n = gather_.size();
@@ -248,7 +254,7 @@ class batching_stream {
     }
   }
 
-  tcp::socket sock_;
+  NextLayer sock_;
   std::string gather_, sending_;
   std::size_t in_flight_ = 0;
   std::uint64_t written_ = 0, written_at_trim_ = 0;
@@ -261,22 +267,29 @@ class batching_stream {
   std::size_t unaccounted_ = 0, unpublished_frames_ = 0;
 
  public:
-  ~batching_stream() {
+  ~basic_batching_stream() {
     *alive_ = false;
     global_metrics().queued_bytes.fetch_sub(accounted_, std::memory_order_relaxed);
   }
-  batching_stream(batching_stream&&) = delete;
-  batching_stream& operator=(batching_stream&&) = delete;
+  basic_batching_stream(basic_batching_stream&&) = delete;
+  basic_batching_stream& operator=(basic_batching_stream&&) = delete;
 };
 
-// Beast's websocket teardown for this layer: the socket's.
-inline void teardown(beast::role_type role, batching_stream& s, beast::error_code& ec) {
-  websocket::teardown(role, s.next_layer(), ec);
+using batching_stream = basic_batching_stream<tcp::socket>;
+
+// Beast's websocket teardown for this layer: the next layer's (found as Beast finds it: its
+// overloads for sockets, or the layer's own by argument-dependent lookup).
+template <class NextLayer>
+void teardown(beast::role_type role, basic_batching_stream<NextLayer>& s, beast::error_code& ec) {
+  using websocket::teardown;
+  teardown(role, s.next_layer(), ec);
 }
 
-template <class TeardownHandler>
-void async_teardown(beast::role_type role, batching_stream& s, TeardownHandler&& h) {
-  websocket::async_teardown(role, s.next_layer(), std::forward<TeardownHandler>(h));
+template <class NextLayer, class TeardownHandler>
+void async_teardown(beast::role_type role, basic_batching_stream<NextLayer>& s,
+                    TeardownHandler&& h) {
+  using websocket::async_teardown;
+  async_teardown(role, s.next_layer(), std::forward<TeardownHandler>(h));
 }
 
 }  // namespace herald
