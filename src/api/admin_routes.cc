@@ -102,8 +102,8 @@ void end_user_access(services& s, const std::string& user_id) {
   for (const auto& id : s.dir.end_logins_of(user_id, "")) {
     if (auto l = s.dir.login(id)) (void)persist(s.st, *l);
   }
-  s.h.kick_where([user_id](const principal& p) { return p.user_id == user_id; }, 4001,
-                 "credential revoked", false);
+  s.h.kick_where([user_id](const session_sink& k) { return k.who().user_id == user_id; },
+                 kick{close_reason::revoked, "credential revoked"});
 }
 
 // ---- tenants
@@ -174,7 +174,8 @@ http_response delete_app(services& s, const std::string& id) {
   s.dir.remove_app(id);
   for (const auto& lid : s.dir.end_logins_of("", id))
     if (auto l = s.dir.login(lid)) (void)persist(s.st, *l);
-  s.h.kick_where([id](const principal& p) { return p.app_id == id; }, 4001, "credential revoked", false);
+  s.h.kick_where([id](const session_sink& k) { return k.who().app_id == id; },
+                 kick{close_reason::revoked, "credential revoked"});
   return json_response(204, std::string());
 }
 
@@ -185,8 +186,9 @@ http_response rotate_key(services& s, const std::string& id) {
   a->api_key_hash = hash_secret(key);
   if (status st = persist(s.st, *a); !st) return error_response(st.err());
   s.dir.put_app(*a);
-  s.h.kick_where([id](const principal& p) { return p.app_id == id && p.via_api_key; }, 4001,
-                 "credential revoked", false);
+  s.h.kick_where(
+      [id](const session_sink& k) { return k.who().app_id == id && k.who().via_api_key; },
+      kick{close_reason::revoked, "credential revoked"});
   return json_response(200, json::object{{"api_key", key}});
 }
 
@@ -481,7 +483,7 @@ void add_admin_routes(router& r, services& s) {
           return json_response(200, json::object{{"connections", items}, {"next_cursor", nullptr}});
         }));
   r.add("DELETE", "/v1/admin/connections/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
-          if (!s.h.kick_connection(m.params[0], 1000, "closed by admin")) return not_found("connection '" + m.params[0] + "'");
+          if (!s.h.kick_connection(m.params[0], kick{close_reason::admin, "closed by admin"})) return not_found("connection '" + m.params[0] + "'");
           return json_response(204, std::string());
         }));
 }

@@ -161,7 +161,9 @@ TEST(ws_fault, every_failed_io_operation_ends_the_socket_cleanly) {
     // Only a write the batching layer failed may go unnoticed until the timers; reads, the
     // flush and the teardown report their failure at once.
     EXPECT_LE(r.stalls, 1);
-    if (r.stalls != 0) EXPECT_TRUE(r.write_failed_at_stall);
+    if (r.stalls != 0) {
+      EXPECT_TRUE(r.write_failed_at_stall);
+    }
     const bool clean = r.server_closed && !r.server_ec && r.client_got == want &&
                        r.client_ec == websocket::error::closed && r.client_close &&
                        r.client_close->code == websocket::close_code::normal && r.stalls == 0;

@@ -1,50 +1,43 @@
-// The native WebSocket protocol (native.md §3) for one socket: authentication (query, header
-// or in-band), welcome, subscribe/unsubscribe/request/ping, event frames, heartbeats and
-// timeouts, resume. A ws_handler for transport and a session_sink for the hub. Owned by its
-// connection, on the connection's shard; every member runs there.
+// The native WebSocket protocol (docs/protocol.md, socket part) for one socket: authentication
+// (query, header or in-band), welcome, subscribe/unsubscribe/request/ping, event frames,
+// heartbeats and timeouts, resume. The lifecycle (admission, sessions, ordered acks, paced
+// output, closing) is dialect_socket's; this class keeps only the native wire.
+// Owned by its connection, on the connection's shard; every member runs there.
 #pragma once
 
-#include <deque>
+#include <optional>
+#include <string>
 
-#include <boost/json/fwd.hpp>
-
-#include "core/lazy_deque.h"
-#include "api/router.h"
-#include "api/services.h"
-#include "core/hub.h"
+#include "dialect/common/dialect_socket.h"
 #include "dialect/native/native_codec.h"
-#include "transport/ws_types.h"
 
 namespace herald {
 
-class native_socket final : public ws_handler, public session_sink {
+// What the native dialect's sockets share, built once at install.
+struct native_context {
+  services& svc;
+  const router& routes;     // the native REST routes (request-over-socket reaches only these)
+  std::size_t render_slot;  // event::rendered() slot of the native event body
+};
+
+class native_socket final : public dialect_socket {
  public:
-  native_socket(services& svc, const router& routes, ws_connection& conn, const http_request& up);
-  ~native_socket() override;
+  native_socket(const native_context& cx, ws_connection& conn, const http_request& up);
 
-  // ws_handler
   void on_open() override;
-  void on_message(std::string_view text, bool binary) override;
-  void on_traffic() override;
   std::int64_t on_tick(std::int64_t now_ms) override;
-  void on_drain() override;
-  void on_closed(int close_code) override;
-
-  // session_sink
-  void on_deliver(const delivery_ref& d) override;
-  void on_batch_end() override;
-  void on_kick(int close_code, const std::string& reason, bool resumable) override;
-  const principal& who() const override { return who_; }
-  connection_info info() const override;
 
  private:
-  enum class phase { awaiting_auth, authenticating, open, closed };
   struct auth_request {
     std::string credential;
-    bool ws_token = false;   // from the query string: a ws token or an access token
+    bool ws_token = false;  // from the query string or in-band: a ws token or an access token
     std::string resume;
-    std::optional<std::uint64_t> last_seq;
+    std::uint64_t last_seq = 0;
   };
+
+  void on_frame(std::string_view text, bool binary) override;
+  wire_close close_table(close_reason why, const std::string& detail) const override;
+  void write_delivery(const delivery_ref& d) override;
 
   void start_auth(auth_request r);
   void authenticated(result<principal> p, const auth_request& r);
@@ -53,42 +46,17 @@ class native_socket final : public ws_handler, public session_sink {
   void handle_subscribe(const native_msg& msg);
   void handle_unsubscribe(const native_msg& msg);
   void handle_request(const native_msg& msg);
-  void send_text(std::string text);
+  bool take_request_slot(const std::string& id);
   void send_error(const std::string& id, errc code, const std::string& message);
-  void fail(errc code, const std::string& message, int close_code);
-  void slow_consumer();
-  bool begin_request(const std::string& id);
-  void end_request();
 
-  services& svc_;
-  const router& routes_;
-  ws_connection& conn_;
-  http_request upgrade_;
-  std::string con_id_;
-  phase phase_ = phase::awaiting_auth;
-  principal who_;
-  bool counted_ = false;
-  std::uint64_t sink_id_ = 0;
-  session_ref session_;
-  std::string resume_token_;
-  std::size_t inflight_ = 0;
-  std::int64_t opened_ms_ = 0, last_in_ms_ = 0, last_out_ms_ = 0, last_activity_ms_ = 0;
-  std::int64_t last_ping_ms_ = 0;  // last heartbeat ping sent (on_tick)
-  bool slow_ = false;
-
-  // Paced replay: a resume's missed events are written as the socket drains, not all at once
-  // (they may far exceed the send-queue bound). Live events that arrive meanwhile queue behind
-  // them and do count against the bound.
-  void write_delivery(const delivery_ref& d);
-  void pump_backlog();
-  lazy_deque<delivery> backlog_;
-  std::size_t backlog_live_bytes_ = 0;
-  bool in_replay_ = false;   // between a resume's welcome and the end of its replay batch
-  bool pump_armed_ = false;
-  // The subscription id as JSON, rendered once per subscription rather than per event.
+  const native_context& cx_;
+  const native_limits& limits_;
+  std::int64_t last_activity_ms_ = 0;  // a request or an event, either way (idle timeout)
+  std::int64_t last_ping_ms_ = 0;      // last heartbeat ping sent
+  // The event frame's head, reused: the subscription part is rendered once per subscription.
   const std::string* quoted_sub_for_ = nullptr;
   std::string head_tail_;  // ,"subscription":ID,"event":
-  std::string head_;       // the event frame's head, reused
+  std::string head_;
 };
 
 }  // namespace herald

@@ -327,8 +327,9 @@ bool rc_end_login(rc_context& cx, const std::string& login_id) {
   });
   if (!l || !was_open) return false;
   (void)persist(cx.svc.st, *l);
-  cx.svc.h.kick_where([login_id](const principal& p) { return p.login_session == login_id; },
-                      4001, "login session revoked", false);
+  cx.svc.h.kick_where(
+      [login_id](const session_sink& k) { return k.who().login_session == login_id; },
+      kick{close_reason::revoked, "login session revoked"});
   return true;
 }
 

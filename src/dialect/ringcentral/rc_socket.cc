@@ -1,6 +1,7 @@
 #include "dialect/ringcentral/rc_socket.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -28,65 +29,45 @@ const char* recovery_code(recovery_error e) {
 
 std::string render_shared(const event& e) { return rc::notification_shared(e); }
 
+std::string error_frame(int status, const std::string& code, const std::string& message) {
+  return rc::render_error(random_token(12), status, code, message);
+}
+
 }  // namespace
 
 rc_socket::rc_socket(std::shared_ptr<rc_context> cx, ws_connection& conn, const http_request& up)
-    : cx_(std::move(cx)), svc_(cx_->svc), conn_(conn), upgrade_(up), con_id_(new_id("con_")) {
-  opened_ms_ = last_in_ms_ = last_text_in_ms_ = last_out_ms_ = last_notify_ms_ = now_ms();
+    : dialect_socket(cx->svc, conn, up, "ringcentral"), cx_(std::move(cx)) {
+  last_text_in_ms_ = last_notify_ms_ = opened_ms_;
+  set_pause_ms(std::max(cx_->cfg.notify_pause_ms, ringcentral_limits::min_notify_pause_ms));
+  max_deferred_ = cx_->cfg.max_active_requests + 2;
 }
 
-rc_socket::~rc_socket() = default;
-
-// ---- output
-
-void rc_socket::send_text(std::string text, bool pause) {
-  emit(out_frame{std::move(text), nullptr, {}}, pause);
-}
-
-void rc_socket::emit(out_frame f, bool pause_after) {
-  if (slow_) return;
-  if (!paused_) return write_now(std::move(f), pause_after);
-  if (conn_.queued_bytes() + held_bytes_ + f.size() > svc_.core.send_queue_bytes)
-    return slow_consumer();
-  held_bytes_ += f.size();
-  held_.push_back(held_frame{std::move(f), pause_after});
-}
-
-void rc_socket::write_now(out_frame f, bool pause_after) {
-  last_out_ms_ = now_ms();
-  if (!conn_.send(std::move(f))) return slow_consumer();
-  if (!pause_after) return;
-  // §8.4: this frame goes in a write of its own (nothing else is queued behind it until the
-  // pause ends), and nothing follows until notify_pause after that write completed.
-  paused_ = true;
-  const std::int64_t pause_ms =
-      std::max(cx_->cfg.notify_pause_ms, ringcentral_limits::min_notify_pause_ms);
-  conn_.after_written([this, pause_ms] { conn_.after(pause_ms, [this] { release_pause(); }); });
-}
-
-void rc_socket::release_pause() {
-  paused_ = false;
-  while (!held_.empty() && !paused_ && !slow_) {
-    held_frame h = std::move(held_.front());
-    held_.pop_front();
-    held_bytes_ -= h.frame.size();
-    write_now(std::move(h.frame), h.pause_after);
+// RingCentral's close table (ringcentral.md §3.8, §6): an Error frame, then the close.
+wire_close rc_socket::close_table(close_reason why, const std::string& detail) const {
+  auto refuse = [](int status, const std::string& code, const std::string& message, int close) {
+    return wire_close{close, message, error_frame(status, code, message)};
+  };
+  switch (why) {
+    case close_reason::replaced:
+    case close_reason::admin: return {1000, detail, {}};
+    case close_reason::drain: return {1012, "service restart", {}};
+    case close_reason::auth_failed: return refuse(401, "HRD-401", detail, 4001);
+    case close_reason::revoked: return refuse(401, "HRD-401", "Login session ended: " + detail, 4001);
+    case close_reason::forbidden: return refuse(403, "HRD-403", detail, 4003);
+    case close_reason::too_many:
+      return refuse(429, "HRD-429", "Too many connections for this login session", 4029);
+    case close_reason::protocol: return refuse(400, "WSG-400", detail, 1008);
+    case close_reason::slow_consumer:
+      return refuse(503, "HRD-4010", "Send queue over its bound (slow consumer)", 4010);
+    case close_reason::seq_exhausted:
+      return refuse(409, "WSG-903", "Sequence limit reached: reconnect", 4009);
+    case close_reason::absolute: return refuse(408, "WSG-903", "Absolute timeout expired", 4009);
+    case close_reason::heartbeat:
+      return refuse(408, "WSG-902", "No inbound frame within 2 x ping_interval", 4008);
+    case close_reason::idle: return refuse(408, "WSG-902", "Idle timeout expired", 4008);
+    case close_reason::auth_timeout: return refuse(408, "WSG-902", detail, 4008);
   }
-}
-
-void rc_socket::refuse(int status, const std::string& code, const std::string& message,
-                       int close_code) {
-  if (phase_ == phase::closed) return;
-  phase_ = phase::closed;
-  (void)conn_.send(out_frame{rc::render_error(random_token(12), status, code, message), nullptr, {}});
-  conn_.close(close_code, message);
-}
-
-void rc_socket::slow_consumer() {
-  if (slow_) return;
-  slow_ = true;
-  // The send queue passed its bound: stop queuing, say why if it still fits, then close.
-  refuse(503, "HRD-4010", "Send queue over its bound (slow consumer)", 4010);
+  return {1011, "internal error", {}};
 }
 
 rc::wsc_value rc_socket::wsc_at(std::uint64_t seq) const {
@@ -97,54 +78,42 @@ rc::wsc_value rc_socket::wsc_at(std::uint64_t seq) const {
 
 void rc_socket::reply(const std::string& message_id, int status, const std::string& body,
                       bool pause) {
-  if (inflight_ > 0) --inflight_;
-  if (phase_ == phase::closed) return;
+  if (closed()) return;
   rc::wsc_value w;
   const bool with_wsc = last_sequence_ > 0;
   if (with_wsc) w = wsc_at(static_cast<std::uint64_t>(last_sequence_) - base_);
   send_text(rc::render_reply(message_id, status, with_wsc ? &w : nullptr, body), pause);
 }
 
+void rc_socket::answer(const std::string& message_id, int status, const std::string& body,
+                       bool pause) {
+  end_request();
+  reply(message_id, status, body, pause);
+}
+
 // ---- handshake
 
 void rc_socket::on_open() {
-  const auto& cfg = cx_->cfg;
   const auto token = query_param(upgrade_.query, "access_token").value_or("");
   const auto wsc_text = query_param(upgrade_.query, "wsc");
   upgrade_.keep_origin_only();
-  if (token.empty()) return refuse(401, "HRD-401", "access_token (a ws token) is required", 4001);
+  if (token.empty())
+    return close_with(close_reason::auth_failed, "access_token (a ws token) is required");
   auto p = rc_principal_of_token(*cx_, token, "ws");
-  if (!p) return refuse(401, "HRD-401", "Invalid ws token: " + p.err().message, 4001);
-  if (!p->has(scope_subscribe)) return refuse(403, "HRD-403", "the subscribe scope is required", 4003);
+  if (!p) p = error{p.err().code, "Invalid ws token: " + p.err().message};
   std::optional<rc::wsc_state> wsc;
-  if (wsc_text) {
+  if (p && wsc_text) {
     wsc = cx_->wsc.decode(*wsc_text);
-    if (!wsc) return refuse(400, "WSG-400", "Malformed wsc token", 1008);
+    if (!wsc) return close_with(close_reason::protocol, "Malformed wsc token");
   }
-  if (status st = svc_.connections.acquire(*p, cfg.max_connections_per_session, svc_.core); !st)
-    return refuse(429, "HRD-429", "Too many connections for this login session", 4029);
-  counted_ = true;
-  who_ = std::move(*p);
-  sink_id_ = svc_.h.register_sink(this);
+  // RingCentral's clients treat refusals other than 401/403 as fatal: its sockets do not count
+  // against the failed-authentication limit (ringcentral.md §8.2).
+  if (!admit(std::move(p), {cx_->cfg.max_connections_per_session, false})) return;
   if (!wsc) return start_fresh("", 0);
   const std::uint64_t presented = wsc->base + wsc->seq;
   if (wsc->login != who_.login_session) return start_fresh("WSG-1003", presented);
-  phase_ = phase::recovering;
-  const std::uint64_t me = sink_id_;
-  hub* h = &svc_.h;
-  const std::size_t shard = conn_.shard();
-  svc_.h.resume(wsc->resume_token, wsc->seq, who_, sink_ref{shard, me},
-                [this, h, me, presented](resume_outcome o) {
-                  if (h->find_sink(me) != this || phase_ == phase::closed) {
-                    // The socket went away during the hand-over: let the session wait again.
-                    if (o.error == recovery_error::none)
-                      h->with_session(o.ref, [h, me](session* s) {
-                        if (s != nullptr) h->detach(*s, me, true);
-                      });
-                    return;
-                  }
-                  resumed(o, presented);
-                });
+  resume_session(wsc->resume_token, wsc->seq,
+                 [this, presented](const resume_outcome& o) { resumed(o, presented); });
 }
 
 void rc_socket::resumed(const resume_outcome& o, std::uint64_t presented) {
@@ -155,38 +124,25 @@ void rc_socket::resumed(const resume_outcome& o, std::uint64_t presented) {
   if (!o.sub_id) {
     // Nothing to recover (§4.4 WSG-1005): end that session, start a fresh one here. Its
     // replays, already on their way, are dropped (no subscription on this socket yet).
-    const std::uint64_t me = sink_id_;
-    hub* h = &svc_.h;
-    h->with_session(o.ref, [h, me](session* s) {
-      if (s != nullptr) h->detach(*s, me, false);
-    });
+    drop_session();
     return start_fresh("WSG-1005", presented);
   }
   global_metrics().recoveries_by_outcome.add("rc_recovered");
-  session_ = o.ref;
-  resume_token_ = o.resume_token;
   base_ = o.seq_base;
   has_sub_ = true;
   sub_ = rc::subscription_record{};
   sub_.id = *o.sub_id;
-  sub_.creation_ms = now_ms();
+  sub_.creation_ms = now();
   // The subscription's filters, for GET: read on the session's home shard.
-  const std::uint64_t me = sink_id_;
-  const std::size_t shard = conn_.shard();
-  hub* h = &svc_.h;
-  h->with_session(session_, [this, h, me, shard](session* s) {
-    if (s == nullptr || !s->sub) return;
+  with_session([this](session* s) -> hub::task {
+    if (s == nullptr || !s->sub) return {};
     std::vector<std::string> topics;
     for (const auto& f : s->sub->filters) topics.push_back(f.spec().topic);
-    std::string id = s->sub->id;
-    h->run_on(shard, [this, h, me, topics = std::move(topics), id = std::move(id)] {
-      if (h->find_sink(me) == this && sub_.id == id && sub_.event_filters.empty())
-        sub_.event_filters = topics;
-    });
+    return [this, topics = std::move(topics), id = s->sub->id] {
+      if (sub_.id == id && sub_.event_filters.empty()) sub_.event_filters = topics;
+    };
   });
-  phase_ = phase::open;
   send_details(o.seq, "Successful", "");
-  for (auto& f : std::exchange(deferred_, {})) handle_frame(f);
 }
 
 void rc_socket::start_fresh(const std::string& recovery_error, std::uint64_t presented) {
@@ -194,20 +150,16 @@ void rc_socket::start_fresh(const std::string& recovery_error, std::uint64_t pre
   if (auto l = svc_.dir.login(who_.login_session)) counter = l->counter;
   base_ = 1 + std::max<std::uint64_t>(presented, static_cast<std::uint64_t>(std::max<std::int64_t>(counter, 0)));
   if (base_ > static_cast<std::uint64_t>(max_sequence)) base_ = 1;  // never above (§4.3)
-  session_ = svc_.h.open_session(who_, "ringcentral", sink_ref{conn_.shard(), sink_id_}, base_);
   const auto& cfg = cx_->cfg;
-  svc_.h.with_session(session_, [this, &cfg](session* s) {  // inline: homed on this shard
-    if (s == nullptr) return;
-    s->ring_capacity = std::max<std::size_t>(cfg.recovery_buffer_size, 1);
-    s->recovery_window_ms = cfg.recovery_timeout_s * 1000;
-    s->log_replay = false;  // past recoveryBufferSize: HRD-1002, never paged from the log
-    resume_token_ = s->resume_token;
-  });
+  session_options opts;
+  opts.seq_base = base_;
+  opts.ring_capacity = std::max<std::size_t>(cfg.recovery_buffer_size, 1);
+  opts.recovery_window_ms = cfg.recovery_timeout_s * 1000;
+  opts.log_replay = false;  // past recoveryBufferSize: HRD-1002, never paged from the log
+  open_session(opts);
   has_sub_ = false;
   sub_ = rc::subscription_record{};
-  phase_ = phase::open;
   send_details(0, recovery_error.empty() ? "" : "Failed", recovery_error);
-  for (auto& f : std::exchange(deferred_, {})) handle_frame(f);
 }
 
 void rc_socket::send_details(std::uint64_t seq, const std::string& recovery_state,
@@ -234,24 +186,13 @@ void rc_socket::send_details(std::uint64_t seq, const std::string& recovery_stat
 
 // ---- input
 
-void rc_socket::on_traffic() { last_in_ms_ = now_ms(); }
-
-void rc_socket::on_message(std::string_view text, bool binary) {
-  if (phase_ == phase::closed || phase_ == phase::opening) return;
-  last_text_in_ms_ = now_ms();
-  if (binary) {
-    send_text(rc::render_error(random_token(12), 400, "HRD-400", "binary frames are not part of the protocol"));
-    return;
-  }
-  if (phase_ == phase::recovering) {
-    if (deferred_.size() < cx_->cfg.max_active_requests + 2) deferred_.emplace_back(text);
-    return;
-  }
-  handle_frame(text);
-}
-
-void rc_socket::handle_frame(std::string_view text) {
+void rc_socket::on_frame(std::string_view text, bool binary) {
   if (phase_ != phase::open) return;
+  last_text_in_ms_ = now();
+  if (binary) {
+    send_text(error_frame(400, "HRD-400", "binary frames are not part of the protocol"));
+    return;
+  }
   rc::client_frame f;
   if (status st = parse_client_frame(text, f); !st) {
     const std::string id = f.message_id.empty() ? random_token(12) : f.message_id;
@@ -259,19 +200,15 @@ void rc_socket::handle_frame(std::string_view text) {
     return;
   }
   if (f.type == "Heartbeat") {  // at once, even during a notify pause (§3.7)
-    last_out_ms_ = now_ms();
-    if (!conn_.send(out_frame{rc::render_heartbeat(f.message_id), nullptr, {}})) slow_consumer();
+    send_now(rc::render_heartbeat(f.message_id));
     return;
   }
   handle_request(std::move(f));
 }
 
 void rc_socket::handle_request(rc::client_frame f) {
-  if (inflight_ >= cx_->cfg.max_active_requests) {
-    ++inflight_;  // reply() takes it back
+  if (!begin_request(cx_->cfg.max_active_requests))
     return reply(f.message_id, 429, rc::api_error_body("CMN-301", "Request rate exceeded"));
-  }
-  ++inflight_;
   if (const auto sp = rc::classify_subscription_path(f.path); sp.kind != rc::sub_path_kind::none)
     return handle_subscription(f, sp);
   // Everything else: this dialect's routes only, as the socket's principal.
@@ -280,7 +217,6 @@ void rc_socket::handle_request(rc::client_frame f) {
   req.path = f.path;
   req.query = f.query;
   req.target = f.query.empty() ? f.path : f.path + "?" + f.query;
-  req.remote = conn_.remote();
   req.host = upgrade_.host;
   req.scheme = upgrade_.scheme;
   if (f.body) {
@@ -288,54 +224,42 @@ void rc_socket::handle_request(rc::client_frame f) {
     req.headers["content-type"] = "application/json";
   }
   req.headers["authorization"] = "Bearer " + rc_access_token_for(*cx_, who_, 60000);
-  auto res = std::make_shared<http_response>();
-  const router* routes = &cx_->routes;
-  conn_.offload([res, routes, req = std::move(req)] { *res = ringcentral_http(*routes, req); },
-                [this, res, id = f.message_id] { reply(id, res->status, res->body); });
+  dispatch_request(cx_->routes, std::move(req), ringcentral_http,
+                   [this, id = f.message_id](http_response res) { reply(id, res.status, res.body); });
 }
 
 void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_path& sp) {
   const std::string& id = f.message_id;
   const std::string base = rc_http_base(svc_, upgrade_) + cx_->prefix;
   auto not_found = [&] {
-    reply(id, 404, rc::api_error_body("CMN-102", "Resource for parameter [subscriptionId] is not found", "subscriptionId"));
+    answer(id, 404, rc::api_error_body("CMN-102", "Resource for parameter [subscriptionId] is not found", "subscriptionId"));
   };
   const bool known = sp.kind != rc::sub_path_kind::collection && has_sub_ && sp.id == sub_.id;
   if (sp.kind != rc::sub_path_kind::collection && !known) return not_found();
   const std::string& m = f.method;
   if (sp.kind == rc::sub_path_kind::collection && m == "GET") {
     std::string body = "{\"records\":[";
-    if (has_sub_) body += rc::render_subscription(sub_, base, now_ms());
+    if (has_sub_) body += rc::render_subscription(sub_, base, now());
     body += "]}";
-    return reply(id, 200, body);
+    return answer(id, 200, body);
   }
   if (sp.kind == rc::sub_path_kind::item && m == "GET")
-    return reply(id, 200, rc::render_subscription(sub_, base, now_ms()));
+    return answer(id, 200, rc::render_subscription(sub_, base, now()));
   if (sp.kind == rc::sub_path_kind::renew && m == "POST")
-    return reply(id, 200, rc::render_subscription(sub_, base, now_ms()), true);
+    return answer(id, 200, rc::render_subscription(sub_, base, now()), true);
   if (sp.kind == rc::sub_path_kind::item && m == "DELETE") {
     has_sub_ = false;
     sub_ = rc::subscription_record{};
-    hub* h = &svc_.h;
-    const std::size_t shard = conn_.shard();
-    const std::uint64_t me = sink_id_;
-    h->with_session(session_, [this, h, shard, me, id](session* s) {
-      if (s != nullptr) {
-        h->clear_subscription(*s);
-        s->sub_id.reset();  // "no subscription" for a later recovery (WSG-1005)
-      }
-      h->run_on(shard, [this, h, me, id] {
-        if (h->find_sink(me) == this) reply(id, 204, "");
-      });
-    });
+    // forget_id: a later recovery hears "no subscription" (WSG-1005).
+    clear_subscription(true, [this, id] { answer(id, 204, ""); });
     return;
   }
   const bool create = sp.kind == rc::sub_path_kind::collection && m == "POST";
   const bool update = sp.kind == rc::sub_path_kind::item && m == "PUT";
-  if (!create && !update) return reply(id, 405, rc::api_error_body("CMN-102", "Method " + m + " not allowed here"));
+  if (!create && !update) return answer(id, 405, rc::api_error_body("CMN-102", "Method " + m + " not allowed here"));
 
   auto bad = [&](const std::string& msg, const std::string& param) {
-    reply(id, 400, rc::api_error_body("CMN-101", msg, param));
+    answer(id, 400, rc::api_error_body("CMN-101", msg, param));
   };
   json::object body;
   if (f.body) {
@@ -348,7 +272,7 @@ void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_pat
   }
   const json::value* filters = body.if_contains("eventFilters");
   if (update && (filters == nullptr || filters->is_null()))  // renew only
-    return reply(id, 200, rc::render_subscription(sub_, base, now_ms()), true);
+    return answer(id, 200, rc::render_subscription(sub_, base, now()), true);
   if (filters == nullptr || !filters->is_array() || filters->get_array().empty())
     return bad("Parameter [eventFilters] must be a non-empty array of strings", "eventFilters");
   if (filters->get_array().size() > cx_->cfg.max_filters)
@@ -360,7 +284,7 @@ void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_pat
   }
   rc::subscription_record rec;
   rec.id = update ? sub_.id : new_id("sub_");
-  rec.creation_ms = update ? sub_.creation_ms : now_ms();
+  rec.creation_ms = update ? sub_.creation_ms : now();
   if (const auto* e = body.if_contains("expiresIn"); e != nullptr && e->is_int64() && e->get_int64() > 0)
     rec.expires_in_s = e->get_int64();
   else if (update)
@@ -390,94 +314,73 @@ void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_pat
   }
   if (core.filters.empty()) {
     if (forbidden == filters->get_array().size())
-      return reply(id, 403, rc::api_error_body("CMN-401", "In order to subscribe to these event filters, more permissions are required", "eventFilters"));
+      return answer(id, 403, rc::api_error_body("CMN-401", "In order to subscribe to these event filters, more permissions are required", "eventFilters"));
     return bad("No valid event filter in [eventFilters]", "eventFilters");
   }
-  install_subscription(id, std::move(rec), std::move(core));
+  install(id, std::move(rec), std::move(core));
 }
 
-void rc_socket::install_subscription(const std::string& message_id, rc::subscription_record rec,
-                                     subscription sub) {
+void rc_socket::install(const std::string& message_id, rc::subscription_record rec,
+                        subscription sub) {
   has_sub_ = true;
   sub_ = std::move(rec);
-  const std::string body = rc::render_subscription(sub_, rc_http_base(svc_, upgrade_) + cx_->prefix, now_ms());
-  hub* h = &svc_.h;
-  const std::size_t shard = conn_.shard();
-  const std::uint64_t me = sink_id_;
-  h->with_session(session_, [this, h, shard, me, message_id, body, sub = std::move(sub)](session* s) mutable {
-    if (s != nullptr) h->set_subscription(*s, std::move(sub), false);
-    // The reply reaches the socket before any event of the new subscription (FIFO per shard).
-    h->run_on(shard, [this, h, me, message_id, body] {
-      if (h->find_sink(me) == this) reply(message_id, 200, body, true);
-    });
+  const std::string body = rc::render_subscription(sub_, rc_http_base(svc_, upgrade_) + cx_->prefix, now());
+  // The reply reaches the socket before any event of the new subscription.
+  install_subscription(std::move(sub), false, [this, message_id, body](const session&) {
+    return [this, message_id, body] { answer(message_id, 200, body, true); };
   });
 }
 
 // ---- delivery
 
-void rc_socket::on_deliver(const delivery_ref& d) {
-  if (phase_ != phase::open || slow_ || !has_sub_) return;
+bool rc_socket::accept_delivery(const delivery_ref& d) {
+  if (!has_sub_) return false;
   const std::int64_t sequence = static_cast<std::int64_t>(base_ + d.seq);
-  if (sequence > max_sequence)
-    return refuse(409, "WSG-903", "Sequence limit reached: reconnect", 4009);
-  const rc::wsc_value w = wsc_at(d.seq);
-  const std::string& shared = d.ev->rendered(render_slot::ringcentral_notification, render_shared);
-  out_frame f{rc::notification_head(d.ev->id, w), std::shared_ptr<const std::string>(d.ev, &shared),
-              rc::notification_tail(d.subscription_id ? *d.subscription_id : sub_.id,
-                                    who_.extension_id)};
-  last_notify_ms_ = now_ms();
+  if (sequence > max_sequence) {
+    close_with(close_reason::seq_exhausted, "sequence limit reached");
+    return false;
+  }
+  // Counted when accepted (it precedes any reply made after it), written in its turn.
+  last_notify_ms_ = now();
   last_sequence_ = std::max(last_sequence_, sequence);
-  emit(std::move(f), false);
+  return true;
 }
 
-void rc_socket::on_kick(int close_code, const std::string& reason, bool resumable) {
-  (void)resumable;
-  if (phase_ == phase::closed) return;
-  if (close_code == 4001) return refuse(401, "HRD-401", "Login session ended: " + reason, 4001);
-  phase_ = phase::closed;
-  conn_.close(close_code, reason);
+void rc_socket::write_delivery(const delivery_ref& d) {
+  const rc::wsc_value w = wsc_at(d.seq);
+  const std::string& shared = d.ev->rendered(cx_->render_slot, render_shared);
+  write_frame(out_frame{rc::notification_head(d.ev->id, w),
+                        std::shared_ptr<const std::string>(d.ev, &shared),
+                        rc::notification_tail(d.subscription_id ? *d.subscription_id : sub_.id,
+                                              who_.extension_id)});
 }
 
 // ---- timers and the end
 
 std::int64_t rc_socket::on_tick(std::int64_t now) {
-  if (phase_ == phase::closed) return 0;
-  if (phase_ != phase::open) return now + 1000;  // not yet open: look again in a second
+  if (closed()) return 0;
+  deadlines d(now);
+  if (phase_ != phase::open) {
+    d.wake_at(now + 1000);  // not yet open: look again in a second
+    return finish_tick(d);
+  }
   const auto& cfg = cx_->cfg;
-  const std::int64_t absolute_at = opened_ms_ + cfg.absolute_timeout_s * 1000;
-  const std::int64_t silent_at = last_in_ms_ + 2 * cfg.ping_interval_s * 1000;
-  const std::int64_t idle_at = std::max(last_text_in_ms_, last_notify_ms_) + cfg.idle_timeout_s * 1000;
-  if (now > absolute_at) {
-    refuse(408, "WSG-903", "Absolute timeout expired", 4009);
-    return 0;
-  }
-  if (now > silent_at) {
-    refuse(408, "WSG-902", "No inbound frame within 2 x ping_interval", 4008);
-    return 0;
-  }
-  if (now > idle_at) {
-    refuse(408, "WSG-902", "Idle timeout expired", 4008);
-    return 0;
-  }
-  if (now - last_out_ms_ >= cfg.ping_interval_s * 1000) {
+  const std::int64_t ping_ms = cfg.ping_interval_s * 1000;
+  d.expire_at(opened_ms_ + cfg.absolute_timeout_s * 1000, close_reason::absolute);
+  d.expire_at(last_in_ms_ + 2 * ping_ms, close_reason::heartbeat);
+  d.expire_at(std::max(last_text_in_ms_, last_notify_ms_) + cfg.idle_timeout_s * 1000,
+              close_reason::idle);
+  if (d.expired()) return finish_tick(d);
+  if (now - last_out_ms_ >= ping_ms) {
     conn_.ping();
     last_out_ms_ = now;
   }
-  return std::min({absolute_at + 1, silent_at + 1, idle_at + 1,
-                   last_out_ms_ + cfg.ping_interval_s * 1000});
-}
-
-void rc_socket::on_drain() {
-  if (phase_ == phase::closed) return;
-  phase_ = phase::closed;
-  conn_.close(1012, "service restart");
+  d.wake_at(last_out_ms_ + ping_ms);
+  return finish_tick(d);
 }
 
 void rc_socket::on_closed(int close_code) {
-  phase_ = phase::closed;
-  // Revoked (4001): never recoverable.
-  release_socket(svc_, sink_id_, counted_, who_, session_, close_code != 4001);
-  counted_ = false;
+  dialect_socket::on_closed(close_code);
   // The highest sequence this socket sent stays with the login (§4.3), in the store too.
   if (last_sequence_ > 0 && !who_.login_session.empty()) {
     const std::int64_t seq = last_sequence_;
@@ -492,7 +395,7 @@ void rc_socket::on_closed(int close_code) {
 }
 
 connection_info rc_socket::info() const {
-  connection_info c = describe_socket(con_id_, "ringcentral", who_, session_, conn_.remote(), opened_ms_);
+  connection_info c = dialect_socket::info();
   c.extras_json = "{\"login_session\":" +
                   (who_.login_session.empty() ? std::string("null") : json_quote(who_.login_session)) +
                   ",\"subscription\":" + (has_sub_ ? json_quote(sub_.id) : std::string("null")) + "}";
