@@ -130,9 +130,15 @@ def test_longest_prefix_wins(start):
 def test_its_socket_echoes_text(start):
     srv = start()
 
+    assert srv.admin("POST", "/v1/admin/tenants", {"id": "acme"}).status == 201
+    app = srv.admin("POST", "/v1/admin/apps", {"tenant": "acme", "name": "e", "role": "app"})
+    key = app.json["api_key"]
+
     async def body():
-        async with websockets.connect(srv.ws_base + "/echo/ws", open_timeout=5,
-                                      close_timeout=2) as ws:
+        async with websockets.connect(srv.ws_base + "/echo/ws", open_timeout=5, close_timeout=2,
+                                      extra_headers={"Authorization": "Bearer " + key}) as ws:
+            # The seam's socket core admitted it: a session exists.
+            assert (await asyncio.wait_for(ws.recv(), 5)).startswith("welcome ses_")
             for text in ("hi", "x" * 3000, "{\"a\":1}"):
                 await ws.send(text)
                 assert await asyncio.wait_for(ws.recv(), 5) == text

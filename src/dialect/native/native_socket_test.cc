@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 
 #include "api/router.h"
+#include "dialect/common/socket_conformance.h"
 #include "dialect/common/socket_harness.h"
 
 // State-machine tests of the native socket on the socket harness: one shard on the test thread,
@@ -247,6 +248,29 @@ TEST_F(native_socket_test, requests_past_max_inflight_are_refused) {
   EXPECT_EQ(e.at("id").as_string(), "r10");
   h_.run();
   EXPECT_EQ(c.conn->frames.size(), 12u);
+}
+
+TEST(native_socket_common, passes_the_common_socket_tests) {
+  router routes;
+  std::unique_ptr<native_context> cx;
+  testing::dialect_script d;
+  d.open = [&](testing::socket_harness& h, fake_connection& conn) -> std::unique_ptr<dialect_socket> {
+    cx = std::make_unique<native_context>(native_context{h.svc(), routes, 0});
+    http_request up;
+    up.headers["authorization"] = "Bearer " + h.access_token();
+    auto s = std::make_unique<native_socket>(*cx, conn, up);
+    s->on_open();
+    h.run();
+    return s;
+  };
+  d.subscribe = [](testing::socket_harness& h, fake_connection&, dialect_socket& s,
+                   const std::string& name) {
+    testing::say(h, s, R"({"type":"subscribe","id":"s","filters":[{"topic":"/c/)" + name + R"("}]})");
+  };
+  d.topic_for = [](const std::string& name) { return "/c/" + name; };
+  d.is_ack = [](const std::string& f) { return type_of(f) == "ack"; };
+  d.is_event = [](const std::string& f) { return type_of(f) == "event"; };
+  testing::run_socket_conformance(d);
 }
 
 }  // namespace

@@ -3,3 +3,6 @@
 herald_add_test(rc_codec_test LABEL unit
                 SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/dialect/ringcentral/rc_codec_test.cc
                 LIBS herald_dialect_ringcentral)
+herald_add_test(rc_socket_test LABEL unit
+                SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/dialect/ringcentral/rc_socket_test.cc
+                LIBS herald_dialect_ringcentral herald_store_memory)

@@ -9,6 +9,7 @@ namespace {
 struct echo_limits {
   std::size_t max_frame_bytes = 4096;  // inbound frame: 1009
   std::string ping_reply = "pong";     // what GET /ping answers
+  std::int64_t heartbeat_s = 30;       // ping after this much outbound quiet; 2x silence: 4008
 };
 
 class echo_dialect final : public dialect {
@@ -18,6 +19,9 @@ class echo_dialect final : public dialect {
         .integer("max_frame_bytes", "bytes", "largest client frame (1009)",
                  limits_.max_frame_bytes)
         .string("ping_reply", "what GET {prefix}/ping answers", limits_.ping_reply)
+        .integer("heartbeat", "s", "outbound quiet before a ping; 2x without inbound: 4008",
+                 limits_.heartbeat_s)
+        .at_least("heartbeat", limits_.heartbeat_s, std::int64_t{1})
         .at_least("max_frame_bytes", limits_.max_frame_bytes, std::size_t{16});
   }
 
@@ -37,8 +41,11 @@ class echo_dialect final : public dialect {
     ws_mount m;
     m.path = d.prefix + "/ws";
     m.max_message_bytes = limits_.max_frame_bytes;
-    m.factory = [](ws_connection& conn, const http_request&) -> std::unique_ptr<ws_handler> {
-      return std::make_unique<echo::echo_socket>(conn);
+    services* svc = &d.svc;
+    const std::int64_t hb = limits_.heartbeat_s;
+    m.factory = [svc, hb](ws_connection& conn,
+                          const http_request& up) -> std::unique_ptr<ws_handler> {
+      return std::make_unique<echo::echo_socket>(*svc, conn, up, hb);
     };
     d.mounts.push_back(std::move(m));
   }

@@ -1,24 +1,30 @@
-// The echo dialect's socket: sends every text frame back as it came. Test-only. Kept apart from
-// the dialect's registration so it can move onto the shared socket core (dialect/common/)
-// without touching the rest. Owned by its shard; called only on its thread.
+// The echo dialect's socket, on the shared socket core: the smallest complete dialect, to prove
+// that a new protocol needs only its wire. Its protocol (text lines):
+//   upgrade with `Authorization: Bearer <native API key or access token>` -> "welcome <session>"
+//   "sub <topic>"  -> "ack <topic>", then "event <seq> <topic>" for each matching event
+//   "ping"         -> "pong";  anything else is echoed back as it came
+// Close codes: the native ones (4001 revoked/auth, 4010 slow consumer, 1012 drain, ...).
+// Test-only. Owned by its connection's shard; called only on its thread.
 #pragma once
 
-#include "transport/ws_types.h"
+#include "dialect/common/dialect_socket.h"
 
 namespace herald::echo {
 
-class echo_socket final : public ws_handler {
+class echo_socket final : public dialect_socket {
  public:
-  explicit echo_socket(ws_connection& conn) : conn_(conn) {}
+  echo_socket(services& svc, ws_connection& conn, const http_request& up, std::int64_t heartbeat_s)
+      : dialect_socket(svc, conn, up, "echo"), heartbeat_ms_(heartbeat_s * 1000) {}
 
-  void on_open() override {}
-  void on_message(std::string_view text, bool binary) override;
-  std::int64_t on_tick(std::int64_t) override { return 0; }  // no deadlines
-  void on_drain() override { conn_.close(1012, "draining"); }
-  void on_closed(int) override {}
+  void on_open() override;
+  std::int64_t on_tick(std::int64_t now_ms) override;
 
  private:
-  ws_connection& conn_;
+  void on_frame(std::string_view text, bool binary) override;
+  wire_close close_table(close_reason why, const std::string& detail) const override;
+  void write_delivery(const delivery_ref& d) override;
+
+  std::int64_t heartbeat_ms_;
 };
 
 }  // namespace herald::echo
