@@ -15,8 +15,8 @@
 # ships a codec test (*codec_test.cc), a socket test (*socket_test.cc) and fuzz/X_decode_fuzz.cc.
 #
 # Switches (the lead flips them to 1 when the tree is there; 0 prints the findings as warnings):
-require_dialect_tests=0  # TODO(lead): 1 once each dialect has its codec, socket and fuzz tests
-strict_dialect_private=0 # TODO(lead): 1 once the dialect reshape (dialect/common/) has landed
+require_dialect_tests=1  # every dialect ships codec, socket and fuzz tests
+strict_dialect_private=1 # dialect folders are private to app/ and their fuzz targets
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 fail=0
