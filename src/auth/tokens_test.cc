@@ -186,9 +186,9 @@ TEST(Tokens, ConcurrentVerify) {
 
 // ---- key files
 
-// NOLINTNEXTLINE(readability-identifier-naming): also the GoogleTest suite name of the TEST_Fs
-// below, CamelCase like this file's other suites (Tokens).
-class KeyFiles : public ::testing::Test {
+// CamelCase: also the GoogleTest suite name of the TEST_Fs below, like this file's other suites
+// (Tokens).
+class KeyFiles : public ::testing::Test {  // NOLINT(readability-identifier-naming)
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("herald_auth_test_" + random_token(9));
