@@ -1,7 +1,7 @@
 # Herald's entry points. Every target installs missing Debian packages first (scripts/deps.sh).
 #   make build   release binary at build/release/herald
 #   make run     build, then serve on 127.0.0.1:8080 with data in ./var (demo tenant created once)
-#   make test    release + sanitize (ASan+UBSan) builds, every test, short fuzz runs
+#   make test    lint, then release + sanitize (ASan+UBSan) builds, every test, short fuzz runs
 #   make lint    clang-format check + clang-tidy (scripts/lint.sh; LINT_ARGS=--all adds Beast TUs)
 #   make format  rewrites every tracked C++ file that clang-format would change
 #   make fuzz    libFuzzer targets for longer (FUZZ_SECONDS, default 300)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# `make test`: builds the release and sanitize (ASan+UBSan) modes and runs every test in both
-# (integration tests start the real binary on 127.0.0.1:0), then a fixed-seed fuzz run of every
-# target. Modes can be chosen: scripts/test.sh release
+# `make test`: first the lint tier (scripts/lint.sh: clang-format on every tracked C++ file,
+# clang-tidy on the TUs that do not include Beast/Asio), then builds the release and sanitize
+# (ASan+UBSan) modes and runs every test in both (integration tests start the real binary on
+# 127.0.0.1:0), then a fixed-seed fuzz run of every target. Tiers can be chosen:
+# scripts/test.sh release, scripts/test.sh lint
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-modes=("${@:-release sanitize fuzz}")
+modes=("${@:-lint release sanitize fuzz}")
 read -r -a modes <<<"${modes[*]}"
 jobs=$(nproc)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -13,6 +15,10 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 start=$SECONDS
 for mode in "${modes[@]}"; do
   echo "=== $mode (at ${SECONDS}s)"
+  if [[ $mode == lint ]]; then
+    bash scripts/lint.sh
+    continue
+  fi
   if [[ $mode == fuzz ]]; then
     [[ -f build/fuzz/build.ninja ]] || cmake -S . -B build/fuzz -G Ninja -DHERALD_MODE=fuzz -DCMAKE_CXX_COMPILER=clang++ >/dev/null
     ninja -C build/fuzz -j "$jobs"
