@@ -17,6 +17,7 @@
 #define HERALD_DIALECT_LINES(X) \
   X(native)                     \
   X(ringcentral)                \
+  X(zoom)                       \
   HERALD_TEST_DIALECT_LINES(X)
 
 namespace herald {

@@ -71,6 +71,19 @@ bool may_see(const principal& who, const event& e, const subject_lookup* subject
   } else if (!topic_allowed(who, e.tenant, e.topic)) {
     return false;
   }
+  return subject_allows(who, e, subjects);
+}
+
+bool may_see_in_set(const principal& who, const event& e, const subject_lookup* subjects) {
+  // Only an app of role `app` has an own-tenant rule to lift; the set (checked by the caller)
+  // stands in for it. Its app-id rule and the subject rules still hold.
+  if (who.kind != principal_kind::app || who.app_role != role::app || e.tenant == who.tenant)
+    return may_see(who, e, subjects);
+  if (!e.app.empty() && e.app != who.app_id) return false;
+  return subject_allows(who, e, subjects);
+}
+
+bool subject_allows(const principal& who, const event& e, const subject_lookup* subjects) {
   if (e.subject.empty() || subjects == nullptr) return true;
   const auto flags = subjects->flags(e.tenant, e.subject);
   if (!flags) return true;

@@ -66,6 +66,15 @@ class subject_lookup {
 // `in_tenant_set` narrows further when the caller holds a stored subscription.
 bool may_see(const principal& who, const event& e, const subject_lookup* subjects);
 
+// may_see() for a session whose subscription holds an explicit tenant set (a stored
+// subscription, zoom.md §4.2), which the caller has already checked: the set bounds the tenants
+// for every role, so role `app`'s own-tenant rule gives way to it; its app-id rule, publishers
+// and the subject rules are as in may_see().
+bool may_see_in_set(const principal& who, const event& e, const subject_lookup* subjects);
+
+// The subject part of may_see(): blocked and corrupted subjects, a user's tracker list.
+bool subject_allows(const principal& who, const event& e, const subject_lookup* subjects);
+
 // The tenant/app/user-restriction part of may_see(), without subject flags: the topic rules.
 bool topic_allowed(const principal& who, std::string_view tenant, std::string_view topic);
 

@@ -39,7 +39,8 @@ bool session_wants(const session& s, const event& e, const directory* dir, bool 
                    : e.tenant != ts.root)
       return false;
   }
-  if (!may_see(s.who, e, dir)) return false;
+  // An explicit set (a stored subscription's) bounds the tenants itself (may_see_in_set).
+  if (!(ts.root.empty() ? may_see(s.who, e, dir) : may_see_in_set(s.who, e, dir))) return false;
   if (!s.snapshot_floor.empty() && !e.subject.empty()) {
     auto it = s.snapshot_floor.find(e.subject);
     if (it != s.snapshot_floor.end() && e.offset <= it->second) return false;

@@ -179,6 +179,11 @@ class dialect_socket : public ws_handler, public session_sink {
   // Closes on an expired deadline (returning 0) or returns the next tick time.
   std::int64_t finish_tick(const deadlines& d);
 
+  // Where this socket is in the hub (its shard and sink id; conn 0 before admit): lets a
+  // dialect reach one socket later through hub::on_socket_shard, which runs nothing once the
+  // sink is gone.
+  sink_ref self_ref() const { return sink_ref{conn_.shard(), sink_id_}; }
+
   // The bearer credential of an Authorization header value ("Bearer x" / "bearer x"), or empty.
   static std::string_view bearer_of(std::string_view header_value);
 
