@@ -18,6 +18,7 @@
   X(native)                     \
   X(ringcentral)                \
   X(zoom)                       \
+  X(smsgw)                      \
   HERALD_TEST_DIALECT_LINES(X)
 
 namespace herald {

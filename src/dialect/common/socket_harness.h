@@ -156,8 +156,10 @@ class socket_harness {
       t();
     }
   }
-  // Publishes one event on `topic` (next offset) and runs the fan-out.
-  event_ptr publish(const std::string& topic, const std::string& data = "{}") {
+  // Publishes one event on `topic` (next offset) and runs the fan-out. `shape` (optional)
+  // adjusts it before it is published (a dialect's type, subject, app, retain).
+  event_ptr publish(const std::string& topic, const std::string& data = "{}",
+                    const std::function<void(event&)>& shape = {}) {
     auto e = std::make_shared<event>();
     e->id = "evt_" + std::to_string(++offset_);
     e->offset = offset_;
@@ -166,6 +168,7 @@ class socket_harness {
     e->tenant = "acme";
     e->time_ms = manual_now_ms;
     e->data = data;
+    if (shape) shape(*e);
     hub_.publish({e});
     run();
     return e;
