@@ -11,6 +11,7 @@ namespace herald {
 
 struct core_limits {
   std::size_t send_queue_bytes = 4194304;          // per socket, then 4010
+  std::size_t unauth_send_queue_bytes = 65536;     // the same before authentication
   std::size_t max_connections_per_app = 25000;     // sockets of one app principal
   std::size_t max_connections_per_tenant = 100000; // sockets of one tenant's apps
   std::int64_t log_retention_s = 2592000;          // events older are pruned

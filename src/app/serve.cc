@@ -139,6 +139,7 @@ int serve(config cfg, bool demo) {
   server srv(so);
 
   hub_options ho;
+  so.limits.unauth_send_queue_bytes = cfg.core.unauth_send_queue_bytes;
   ho.recovery_buffer = native.recovery_buffer;
   ho.recovery_window_ms = native.recovery_window_s * 1000;
   ho.max_log_replay = native.max_log_replay;

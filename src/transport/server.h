@@ -17,6 +17,9 @@ namespace herald {
 
 struct transport_limits {
   std::size_t send_queue_bytes = 4194304;  // per socket; past it send() refuses (slow consumer)
+  // The same bound for a socket whose handler has not admitted a principal (ws_handler::
+  // admitted): control frames it provokes (pongs) and early replies only.
+  std::size_t unauth_send_queue_bytes = 65536;
   std::int64_t close_timeout_ms = 10000;   // closing handshake, then the TCP connection drops
   std::size_t max_body_bytes = 1048576;    // largest HTTP body read (routes enforce their own)
   std::size_t max_header_bytes = 16384;    // request line + headers (max_path_bytes fits)

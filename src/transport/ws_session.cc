@@ -57,8 +57,12 @@ net::awaitable<void> ws_session::read_loop(std::unique_ptr<upgrade> up) {
     finish(1006);
     co_return;
   }
-  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
-    if (handler_ && !finished_) handler_->on_traffic();
+  ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
+    if (!handler_ || finished_) return;
+    handler_->on_traffic();
+    // Beast answers a ping with a pong of the same payload, written through our batching
+    // layer: a client that pings and never reads would grow it without end. It counts.
+    if (kind == websocket::frame_type::ping) (void)control_fits(2 + payload.size());
   });
   handler_ = mount_.factory(*this, up->parsed);
   up.reset();  // the handler kept what it needs of the upgrade
@@ -111,10 +115,34 @@ std::size_t ws_session::queued_bytes() const {
   return queued_ + ws_.next_layer().pending_bytes();
 }
 
+std::size_t ws_session::bound() const {
+  if (handler_ && !handler_->admitted()) return srv_.opts.limits.unauth_send_queue_bytes;
+  return srv_.opts.limits.send_queue_bytes;
+}
+
+bool ws_session::control_fits(std::size_t n) {
+  if (finished_) return false;
+  if (queued_bytes() + n <= bound()) return true;
+  if (!closing_) {
+    handler_->on_send_overflow();
+    if (!closing_ && !finished_) close(4010, "slow consumer", true);
+    return false;
+  }
+  // Closing, and the peer still does not read while it keeps sending: end it now rather than
+  // at close_timeout. Posted: this may run inside Beast's read operation.
+  net::post(sh_.ctx, [self = shared_from_this()] {
+    if (self->finished_) return;
+    beast::error_code ec;
+    beast::get_lowest_layer(self->ws_).close(ec);
+    self->finish(self->close_code_);
+  });
+  return false;
+}
+
 bool ws_session::send(out_frame f) {
   if (closing_ || finished_) return false;
   const std::size_t n = f.size();
-  if (queued_bytes() + n > srv_.opts.limits.send_queue_bytes) return false;
+  if (queued_bytes() + n > bound()) return false;
   if (!send_direct(f.head, f.shared ? std::string_view(*f.shared) : std::string_view(), f.tail))
     enqueue(std::move(f));
   return true;
@@ -122,7 +150,7 @@ bool ws_session::send(out_frame f) {
 
 bool ws_session::send(const frame_parts& p) {
   if (closing_ || finished_) return false;
-  if (queued_bytes() + p.size() > srv_.opts.limits.send_queue_bytes) return false;
+  if (queued_bytes() + p.size() > bound()) return false;
   if (!send_direct(p.head, p.body, p.tail)) enqueue(p.own(p, p.ctx));
   return true;
 }
@@ -260,6 +288,7 @@ void ws_session::hold(bool on) {
 
 void ws_session::ping() {
   if (closing_ || finished_) return;
+  if (!control_fits(2)) return;
   if (!mount_.compress && queue_.empty() && !holding_ && !writing_) {
     // Nothing queued: the ping frame goes straight into the batch (no write coroutine).
     ws_.next_layer().append_ping();

@@ -64,6 +64,12 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   void pump();
   void drop_queue();
   void finish(int code);
+  // The queue's bound: the small unauthenticated one until the handler admitted a principal.
+  std::size_t bound() const;
+  // `n` more bytes transport queues by itself (a pong, a ping): past the bound the socket
+  // closes as a slow consumer; a socket already closing and still over it is dropped. False
+  // when the frame must not be queued.
+  bool control_fits(std::size_t n);
   // Asks the shard's tick to visit at `due` (an earlier visit already asked for stands: it
   // asks again for what is still pending then).
   void schedule(std::int64_t due);

@@ -78,6 +78,15 @@ class ws_handler {
   virtual std::int64_t on_tick(std::int64_t now_ms) = 0;
   // The server is draining: close (1012) now.
   virtual void on_drain() = 0;
+  // The socket's queue passed its bound through bytes transport queued itself (the pongs Beast
+  // answers a client's pings with, a heartbeat ping): no send() of the handler's was there to
+  // refuse, so the handler is told here and closes as a slow consumer in its dialect's words.
+  // A handler that leaves the socket open gets transport's 4010 (queue discarded).
+  virtual void on_send_overflow() {}
+  // Whether a principal was admitted on this socket. Until then its queue has the small
+  // unauthenticated bound (transport_limits::unauth_send_queue_bytes): a stranger's pings may
+  // not hold megabytes. Handlers that do not say are treated as admitted.
+  virtual bool admitted() const { return true; }
   // The socket is gone (close_code as sent or received; 1006 when none).
   virtual void on_closed(int close_code) = 0;
 };

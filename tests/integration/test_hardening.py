@@ -1,0 +1,115 @@
+"""Issue 13 (hardening), driven as an attacker or an operator would, on the real binary."""
+import asyncio
+import base64
+import os
+import socket
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import ADMIN_KEY, basic, rid
+
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def masked_frame(opcode, payload):
+    mask = os.urandom(4)
+    body = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+    assert len(payload) < 126
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+
+
+def open_raw(port, headers=None, rcvbuf=4096):
+    """A WebSocket upgrade on a socket with a tiny receive buffer: what the server writes to a
+    client that never reads piles up on the server's side, not in this process's kernel."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = ["GET /v1/ws HTTP/1.1", "Host: 127.0.0.1:%d" % port, "Upgrade: websocket",
+             "Connection: Upgrade", "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13"]
+    lines += ["%s: %s" % kv for kv in (headers or {}).items()]
+    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        assert chunk, buf
+        buf += chunk
+    assert buf.startswith(b"HTTP/1.1 101"), buf[:200]
+    return s
+
+
+def ping_flood(srv, sock, seconds):
+    """Sends ping frames (125-byte payloads) and never reads, until the server drops the
+    connection or `seconds` pass. Returns (closed, seconds taken, bytes sent, peak RSS)."""
+    batch = b"".join(masked_frame(0x9, os.urandom(125)) for _ in range(64))
+    sock.settimeout(0.5)
+    sent = 0
+    peak = rss_bytes(srv.proc.pid)
+    t0 = time.monotonic()
+    last_sample = t0
+    while time.monotonic() - t0 < seconds:
+        try:
+            sock.sendall(batch)
+            sent += len(batch)
+        except socket.timeout:
+            pass  # the server's receive side is full for now; keep pressing
+        except OSError:  # reset or broken pipe: the server dropped us
+            return True, time.monotonic() - t0, sent, max(peak, rss_bytes(srv.proc.pid))
+        if time.monotonic() - last_sample > 0.05:
+            peak = max(peak, rss_bytes(srv.proc.pid))
+            last_sample = time.monotonic()
+    return False, time.monotonic() - t0, sent, max(peak, rss_bytes(srv.proc.pid))
+
+
+@pytest.fixture(scope="module")
+def flood_srv(servers):
+    # A long auth deadline, so that only the queue bound can end an unauthenticated flood; a
+    # short closing handshake, so that a socket that never reads is dropped soon after.
+    return servers.start("memory", {"HERALD_NATIVE_AUTH_TIMEOUT": 60,
+                                    "HERALD_NATIVE_CLOSE_TIMEOUT": 1,
+                                    "HERALD_NATIVE_HEARTBEAT_INTERVAL": 600,
+                                    "HERALD_NATIVE_IDLE_TIMEOUT": 600})
+
+
+def test_ping_flood_unauthenticated_is_cut_and_rss_bounded(flood_srv):
+    before = rss_bytes(flood_srv.proc.pid)
+    sock = open_raw(flood_srv.port)
+    try:
+        closed, took, sent, peak = ping_flood(flood_srv, sock, 20)
+    finally:
+        sock.close()
+    after = rss_bytes(flood_srv.proc.pid)
+    print("unauthenticated ping flood: closed=%s after %.2fs, %d bytes of pings sent, "
+          "RSS before %d, peak %d, after %d" % (closed, took, sent, before, peak, after))
+    assert closed, "server still accepting pings after %.1fs (%d bytes)" % (took, sent)
+    # The unauthenticated bound is 64 KiB: a few MB is generous.
+    assert peak - before < 4 * 1024 * 1024, (before, peak)
+    assert flood_srv.http("GET", "/healthz").status == 200
+
+
+def test_ping_flood_authenticated_is_cut_at_send_queue_bound(flood_srv):
+    e = flood_srv.setup()
+    before = rss_bytes(flood_srv.proc.pid)
+    sock = open_raw(flood_srv.port, headers={"Authorization": "Bearer " + e.key})
+    try:
+        closed, took, sent, peak = ping_flood(flood_srv, sock, 25)
+    finally:
+        sock.close()
+    after = rss_bytes(flood_srv.proc.pid)
+    print("authenticated ping flood: closed=%s after %.2fs, %d bytes of pings sent, "
+          "RSS before %d, peak %d, after %d" % (closed, took, sent, before, peak, after))
+    assert closed, "server still accepting pings after %.1fs (%d bytes)" % (took, sent)
+    # core.send_queue_bytes (4 MiB by default) of pongs, and a few MB beside.
+    assert peak - before < 4 * 1024 * 1024 + 4 * 1024 * 1024, (before, peak)
+    assert flood_srv.http("GET", "/healthz").status == 200
+
