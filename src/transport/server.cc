@@ -59,7 +59,14 @@ void server::set_shard_tick(shard_tick t) { impl_->tick = std::move(t); }
 void server::set_thread_init(std::function<void(std::size_t)> f) {
   impl_->thread_init = std::move(f);
 }
-void server::offload(std::function<void()> task) { net::post(impl_->pool, std::move(task)); }
+void server::offload(std::function<void()> task) { impl_->offload(std::move(task)); }
+
+void server::impl::offload(std::function<void()> task) {
+  if (pool_closed.load()) return;
+  net::post(pool, [this, task = std::move(task)] {
+    if (!pool_closed.load()) task();
+  });
+}
 
 std::uint16_t server::listen() {
   auto& im = *impl_;
@@ -132,6 +139,11 @@ void server::run() {
     });
   }
   for (auto& s : im.shards) s->thread.join();
+  // The shards are gone; pool work may still be running (a request over a socket, a replay's
+  // log read) and uses what the caller owns (routers, the hub, the store): it finishes here,
+  // before run() returns and the caller tears those down. Work not yet started is skipped.
+  im.pool_closed.store(true);
+  im.pool.join();
 }
 
 void server::stop(std::int64_t deadline_ms) {

@@ -49,9 +49,14 @@ struct server::impl {
   std::atomic<std::size_t> inflight_http{0};
   std::atomic<bool> draining{false};
   std::atomic<bool> stopped{false};
+  // Set once the shards have stopped: the pool takes no more work, and work still queued is
+  // skipped (its socket or its reply is gone); what runs finishes before run() returns.
+  std::atomic<bool> pool_closed{false};
   std::size_t next_shard = 0;
 
   explicit impl(server_options o);
+  // Runs `task` on the blocking pool unless the pool is closed (then it is dropped).
+  void offload(std::function<void()> task);
   const ws_mount* find_mount(std::string_view path) const;
 };
 

@@ -314,7 +314,7 @@ void ws_session::after_written(std::function<void()> done) {
 
 void ws_session::offload(std::function<void()> work, std::function<void()> then) {
   std::weak_ptr<ws_session> weak = shared_from_this();
-  net::post(srv_.pool, [weak, &ctx = sh_.ctx, work = std::move(work), then = std::move(then)] {
+  srv_.offload([weak, &ctx = sh_.ctx, work = std::move(work), then = std::move(then)] {
     work();
     net::post(ctx, [weak, then] {
       if (auto s = weak.lock(); s && !s->finished_) then();

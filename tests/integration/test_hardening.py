@@ -113,3 +113,42 @@ def test_ping_flood_authenticated_is_cut_at_send_queue_bound(flood_srv):
     assert peak - before < 4 * 1024 * 1024 + 4 * 1024 * 1024, (before, peak)
     assert flood_srv.http("GET", "/healthz").status == 200
 
+
+# --------------------------------------------------------------------------- item 2: drain
+
+
+async def _drain_under_request_load(servers, sockets=20, per_socket=200):
+    s = servers.start("sqlite", {"HERALD_NATIVE_MAX_INFLIGHT": 100000,
+                                 "HERALD_CORE_BLOCKING_THREADS": 2,
+                                 "HERALD_NATIVE_CLOSE_TIMEOUT": 2})
+    e = s.setup()
+    for _ in range(4):
+        e.publish(*[e.ev(data={"n": i, "pad": "x" * 200}) for i in range(100)])
+    socks = []
+    for _ in range(sockets):
+        ws, _ = await s.ws_auth(e.key)
+        socks.append(ws)
+    # Every socket queues history reads on the blocking pool, far more than it can run before
+    # the signal: the drain finds work running and work waiting.
+    for i in range(per_socket):
+        for j, ws in enumerate(socks):
+            await ws.send({"type": "request", "id": "r%d_%d" % (j, i), "method": "GET",
+                           "path": "/v1/events?limit=100"})
+    await asyncio.sleep(0.05)
+    t0 = time.monotonic()
+    rc = await asyncio.get_running_loop().run_in_executor(None, s.terminate)
+    took = time.monotonic() - t0
+    for ws in socks:
+        await ws.close()
+    return rc, took, s
+
+
+def test_sigterm_with_requests_queued_on_the_pool_exits_0(servers):
+    results = []
+    for _ in range(5):
+        rc, took, s = asyncio.run(asyncio.wait_for(
+            _drain_under_request_load(servers, sockets=10, per_socket=100), 40))
+        results.append((rc, round(took, 2)))
+        assert rc == 0, (results, s.stderr_tail())
+    print("SIGTERM under request-over-socket load: (exit code, seconds) per run:", results)
+
