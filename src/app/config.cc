@@ -25,10 +25,10 @@ config_table core_table(config& c) {
       .boolean("metrics_public", "serve /metrics without credentials", c.metrics_public)
       .integer("send_queue_bytes", "bytes", "queued per socket before 4010",
                c.core.send_queue_bytes)
-      .integer("max_connections_per_app", "", "sockets per app principal (4029)",
       .integer("unauth_send_queue_bytes", "bytes",
                "queued per socket before authentication (pongs included), then 4010",
                c.core.unauth_send_queue_bytes)
+      .integer("max_connections_per_app", "", "sockets per app principal (4029)",
                c.core.max_connections_per_app)
       .integer("max_connections_per_tenant", "", "sockets per tenant (4029)",
                c.core.max_connections_per_tenant)

@@ -133,13 +133,13 @@ int serve(config cfg, bool demo) {
   so.shards = cfg.shards;
   so.blocking_threads = cfg.blocking_threads;
   so.limits.send_queue_bytes = cfg.core.send_queue_bytes;
+  so.limits.unauth_send_queue_bytes = cfg.core.unauth_send_queue_bytes;
   so.limits.close_timeout_ms = native.close_timeout_s * 1000;
   so.limits.max_body_bytes = std::max<std::size_t>(native.max_publish_bytes, 65536);
   so.limits.max_header_bytes = native.max_path_bytes + 8192;
   server srv(so);
 
   hub_options ho;
-  so.limits.unauth_send_queue_bytes = cfg.core.unauth_send_queue_bytes;
   ho.recovery_buffer = native.recovery_buffer;
   ho.recovery_window_ms = native.recovery_window_s * 1000;
   ho.max_log_replay = native.max_log_replay;
