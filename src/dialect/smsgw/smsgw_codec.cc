@@ -52,6 +52,8 @@ bool one_of_status(std::string_view s) {
 
 }  // namespace
 
+// The error table of §2.2 is ordered: not JSON, then not an auth object, then no credential;
+// the credential itself is judged by the caller (it needs the directory or the store).
 auth_frame decode_auth(std::string_view text, bool binary) {
   auth_frame f;
   if (binary) return f;  // a binary frame is "not valid JSON" (§2.2)
@@ -83,6 +85,9 @@ bool is_ping(std::string_view text, bool binary) {
   return type != nullptr && *type == "ping";
 }
 
+// Written by hand rather than through a json::object: the key order of §2.3 is kept (clients
+// must not rely on it, but the seed's logs read as the spec shows), and this runs once per event
+// for all smsgw sockets (the render slot), so it allocates one string.
 std::string render_event(const event& e) {
   const json::object* data = e.data_object();
   const std::string ts = format_rfc3339_ms(e.time_ms);
@@ -128,6 +133,7 @@ std::string record_status(const event& latest) {
   return s != nullptr ? std::string(*s) : std::string();
 }
 
+// Every key always present (§5): a client's record type never meets a missing field.
 std::string render_record(const event& latest, std::int64_t created_ms) {
   const json::object* data = latest.data_object();
   const bool inbound = latest.type == type_inbound;
@@ -162,6 +168,8 @@ bool valid_e164(std::string_view s) noexcept {
   return true;
 }
 
+// §5 counts the body in code points, not bytes: a 1600-character text of accented letters is
+// about 3200 bytes and must pass. The body came through a JSON parser, so it is valid UTF-8.
 std::size_t code_points(std::string_view s) noexcept {
   std::size_t n = 0;
   for (char c : s)
@@ -169,6 +177,7 @@ std::size_t code_points(std::string_view s) noexcept {
   return n;
 }
 
+// The order of the checks is the order of §4.1, so the first broken rule is the one named.
 status check_draft(const event_draft& d) {
   const bool is_status = d.type == type_status;
   if (!is_status && d.type != type_inbound) return {};
@@ -201,12 +210,15 @@ status check_draft(const event_draft& d) {
   return {};
 }
 
+// A bare date is UTC midnight (§5); anything longer must be a full RFC 3339 time.
 std::optional<std::int64_t> parse_date(std::string_view s) {
   if (s.size() == 10 && s[4] == '-' && s[7] == '-')
     return parse_rfc3339_ms(std::string(s) + "T00:00:00Z");
   return parse_rfc3339_ms(s);
 }
 
+// Opaque to clients: base64url of a small JSON object. It is not signed: a forged cursor can
+// only move the caller's own keyset position, never widen the scope (the query re-applies it).
 std::string encode_cursor(const cursor& c) {
   json::object o{{"c", c.created_ms}, {"t", c.tenant}, {"m", c.message_id}, {"q", c.query_hash}};
   return base64url_encode(json::serialize(o));

@@ -40,6 +40,7 @@ event_draft draft(std::string type, std::string data, std::string app = "app_1")
   return d;
 }
 
+// Each row of §2.2's table that the codec decides (the credential rows are the socket's).
 TEST(smsgw_codec, auth_frame_is_classified_as_the_error_table_says) {
   EXPECT_EQ(decode_auth("{nope", false).k, k::invalid_json);
   EXPECT_EQ(decode_auth(R"({"type":"auth","apiKey":"x"})", true).k, k::invalid_json);  // binary
@@ -63,6 +64,7 @@ TEST(smsgw_codec, only_a_ping_object_is_a_ping) {
   EXPECT_FALSE(is_ping("ping", false));
 }
 
+// The exact bytes of §2.3's examples: key order included, nothing extra.
 TEST(smsgw_codec, status_frame_has_optional_fields_only_when_non_empty_strings) {
   auto e = make_event("sms.status", R"({"status":"sent","rcMessageId":"900001","error":""})",
                       "app_7f3c");
@@ -80,6 +82,7 @@ TEST(smsgw_codec, status_frame_has_optional_fields_only_when_non_empty_strings) 
             R"("timestamp":"2026-03-01T10:00:01.000Z"})");
 }
 
+// Envelope fields win: a `messageId` inside data never replaces the subject.
 TEST(smsgw_codec, inbound_frame_always_has_rc_message_id_and_never_app_id) {
   auto e = make_event("sms.inbound",
                       R"({"from":"+15559876543","to":"+15551234567",)"
@@ -110,10 +113,11 @@ TEST(smsgw_codec, record_has_every_key_and_nulls_for_absent_fields) {
   EXPECT_TRUE(ri.at("appId").is_null());
 }
 
+// §4.1: every rule the validator applies without the directory, each naming its field.
 TEST(smsgw_codec, publish_rules_name_the_field) {
   EXPECT_TRUE(check_draft(draft("sms.status", R"({"status":"sent"})")));
   EXPECT_TRUE(check_draft(draft("other", "{}", "")));  // not reserved: not ours
-  auto bad = [](event_draft d) {
+  auto bad = [](const event_draft& d) {
     status s = check_draft(d);
     EXPECT_FALSE(s);
     return s ? std::string() : s.err().message;

@@ -37,6 +37,8 @@ void fail_block::fail(const std::string& addr, std::int64_t now) {
   }
 }
 
+// A log of request times rather than a token bucket: §7 names a sliding 60 s window, and a
+// key's log holds at most `limit` entries, so memory stays bounded per key.
 std::int64_t sliding_window::take(const std::string& key, std::size_t limit, std::int64_t now) {
   std::lock_guard g(mu_);
   if (now - last_sweep_ms_ >= sweep_every_ms) {
@@ -52,6 +54,8 @@ std::int64_t sliding_window::take(const std::string& key, std::size_t limit, std
   return 0;
 }
 
+// Counted per app id: an app has one API key at a time, and rotation closes the old key's
+// sockets (which release their slots as they close).
 bool key_slots::acquire(const std::string& key, std::size_t limit) {
   std::lock_guard g(mu_);
   std::size_t& n = open_[key];

@@ -170,6 +170,9 @@ http_response get_status(smsgw_context& cx, const principal& who, const http_req
   return json_response(200, render_record(*m->latest, m->created_ms));
 }
 
+// The list reads every retained state in the caller's scope and orders it here: retained states
+// are one per message (the store keeps them past log retention), so this is the message table.
+// Validation comes first, in the order of §5, so a bad request costs no store read.
 http_response list_messages(smsgw_context& cx, const principal& who, const http_request& req) {
   std::optional<std::int64_t> start, end;
   if (auto v = query_param(req.query, "startDate")) {
@@ -261,6 +264,8 @@ http_response ws_token(smsgw_context& cx, const principal& who) {
   return json_response(200, json::serialize(o));
 }
 
+// §4.4: an intake, not a carrier. The queued event goes through the same validators as a native
+// publish and is durable before the 202; the operator's sender does the rest.
 http_response send(smsgw_context& cx, const principal& who, const http_request& req) {
   if (!cx.cfg.send_enabled) return error_reply(501, "Sending is not enabled on this gateway");
   // An Idempotency-Key makes a retry return the first answer (kept per app).
@@ -332,6 +337,8 @@ bool matches(const route_def& r, const std::vector<std::string_view>& segs) {
   return true;
 }
 
+// Path, then method, then size, then auth: an unknown path is 404 and a wrong method 405 even
+// without a key (they reveal nothing), and a refused body is never parsed.
 http_response route(smsgw_context& cx, const http_request& req) {
   const auto segs = split_path(req.path);
   const route_def* hit = nullptr;

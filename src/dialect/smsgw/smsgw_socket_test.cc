@@ -114,6 +114,7 @@ TEST_F(smsgw_socket_test, nothing_is_sent_before_auth_and_auth_ok_is_exact) {
   EXPECT_EQ(c.conn->close_code, 0);
 }
 
+// §2.2's table, one socket per row: one auth_error frame, then 1008 with the same text.
 TEST_F(smsgw_socket_test, the_first_frame_errors_of_the_table) {
   auto a = open();
   say(a, "{not json");
@@ -145,6 +146,7 @@ TEST_F(smsgw_socket_test, an_oversized_auth_frame_closes_1009_without_auth_error
   EXPECT_EQ(c.conn->close_code, 1009);
 }
 
+// §7: auth_fail_limit failures from one address block it for auth_fail_block, valid key or not.
 TEST_F(smsgw_socket_test, ten_failures_block_the_address_with_too_many_requests) {
   for (int i = 0; i < 10; ++i) {
     auto c = authed("sgw_wrong");
@@ -159,6 +161,7 @@ TEST_F(smsgw_socket_test, ten_failures_block_the_address_with_too_many_requests)
 
 TEST_F(smsgw_socket_test, connections_per_key_are_limited) {
   std::vector<client> open_ones;
+  open_ones.reserve(50);
   for (int i = 0; i < 50; ++i) open_ones.push_back(authed(key_a));
   auto c = authed(key_a);
   expect_refused(c, "Too many connections");
@@ -196,6 +199,8 @@ TEST_F(smsgw_socket_test, a_client_flood_closes_1008_too_many_messages) {
   EXPECT_EQ(c.conn->close_text, "Too many messages");
 }
 
+// §2.4: the ping goes every interval whatever the traffic; silence past liveness_timeout is
+// 4008, and exactly at it is not yet.
 TEST_F(smsgw_socket_test, heartbeat_every_interval_then_4008_without_inbound) {
   auto c = authed(key_a);
   const std::int64_t t0 = manual_now_ms;
@@ -234,6 +239,7 @@ TEST_F(smsgw_socket_test, events_render_as_the_spec_shows_and_other_types_never_
   EXPECT_EQ(type_of(c.conn->frames[2]), "sms_inbound");
 }
 
+// §3 and §9 scenario 2: A and B of tenant acme, an admin app, C of tenant beta.
 TEST_F(smsgw_socket_test, scoping_by_app_tenant_and_admin) {
   auto a = authed(key_a);
   auto b = authed(key_b);
