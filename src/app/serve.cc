@@ -80,6 +80,11 @@ void demo_setup(const router& admin, services& svc, const std::string& data_dir,
             << std::endl;
 }
 
+// Whether an Authorization value uses the Bearer scheme (an API key, a token or the admin key).
+bool is_bearer(std::string_view v) {
+  return v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ");
+}
+
 }  // namespace
 
 int serve(config cfg, bool demo) {
@@ -189,16 +194,27 @@ int serve(config cfg, bool demo) {
     // paths of each dialect that counts them (dialect::counts_auth_failures).
     if (!dialects.counts_auth_failures(req.path)) return route(req);
     const std::string addr = remote_address(req.remote);
-    if (!svc.auth_failures.allows(addr, now_ms())) {
+    auto too_many = [&] {
       http_response r = error_response(errc::too_many_requests,
                                        "too many failed authentications from this address");
       r.headers.clear();
       r.headers.emplace_back("Retry-After",
                              std::to_string(svc.auth_failures.retry_after_s(addr, 1, now_ms())));
       return r;
-    }
+    };
+    const bool limited = !svc.auth_failures.allows(addr, now_ms());
+    // Past the limit an API key or token (a bearer credential: a cheap hash or signature
+    // check) is still tried, so that others' failures from a shared address never lock out a
+    // valid one; only its failure answers 429. Anything else is refused before any check.
+    const bool bearer = req.header("x-api-key") != nullptr ||
+                        (req.header("authorization") != nullptr &&
+                         is_bearer(*req.header("authorization")));
+    if (limited && !bearer) return too_many();
     http_response res = route(req);
-    if (res.status == 401) (void)svc.auth_failures.take(addr, 1, now_ms());
+    if (res.status == 401) {
+      (void)svc.auth_failures.take(addr, 1, now_ms());
+      if (limited) return too_many();
+    }
     return res;
   });
   // Transport's refusals (malformed, too large) answer in the body of the path's dialect.

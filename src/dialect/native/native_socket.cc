@@ -100,8 +100,9 @@ void native_socket::on_open() {
 }
 
 void native_socket::start_auth(auth_request r) {
-  if (!auth_allowed())
-    return close_with(close_reason::too_many, "too many failed authentications from this address");
+  // Past the address's failed-authentication limit the credential is still checked (every
+  // kind is cheap: a hash or a signature): a valid one is never refused for others' failures
+  // from the same address; a failed one is answered too_many (authenticated()).
   phase_ = phase::authenticating;
   if (!r.ws_token) {
     // An API key or access token is checked in memory (a hash, an HMAC, directory lookups):
@@ -118,6 +119,10 @@ void native_socket::start_auth(auth_request r) {
 }
 
 void native_socket::authenticated(result<principal> p, const auth_request& r) {
+  if (!p && !auth_allowed()) {
+    (void)svc_.auth_failures.take(remote_address(conn_.remote()), 1, now());
+    return close_with(close_reason::too_many, "too many failed authentications from this address");
+  }
   if (!admit(std::move(p), {limits_.max_connections_per_session, true})) return;
   if (r.resume.empty()) return send_welcome(nullptr, recovery_error::none);
   resume_session(r.resume, r.last_seq, [this](const resume_outcome& o) {

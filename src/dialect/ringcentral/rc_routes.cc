@@ -153,7 +153,29 @@ std::vector<user_record> find_users(const services& s, const app_record& app,
   return out;
 }
 
-http_response password_grant(rc_context& cx, const app_record& app, const http_request& req) {
+// What a password is checked against when no user matches: the same PBKDF2 work as a real
+// check, so an unknown login answers as slowly as a wrong password (no enumeration by time).
+const std::string& dummy_password_hash() {
+  static const std::string h = hash_password(random_token(16));
+  return h;
+}
+
+// How a token path's failed client or grant credential is reported to token_route, which
+// counts it against the address's failed-authentication limit.
+struct grant_outcome {
+  bool credential_failed = false;
+};
+
+// RingCentral's answer past the failed-authentication limit: 429 CMN-301 with Retry-After.
+http_response too_many_failures(services& s, const std::string& addr) {
+  http_response r = rc::api_error(429, "CMN-301", "Request rate exceeded");
+  r.headers.emplace_back("Retry-After",
+                         std::to_string(s.auth_failures.retry_after_s(addr, 1, now_ms())));
+  return r;
+}
+
+http_response password_grant(rc_context& cx, const app_record& app, const http_request& req,
+                             grant_outcome& out) {
   const std::string username = field(req, "username"), password = field(req, "password");
   if (username.empty()) return invalid_request("username: required");
   if (password.empty()) return invalid_request("password: required");
@@ -164,17 +186,25 @@ http_response password_grant(rc_context& cx, const app_record& app, const http_r
       found = find_users(cx.svc, app, username.substr(0, star), username.substr(star + 1));
   }
   if (found.size() > 1) return invalid_grant("more than one user matches; name the extension");
-  if (found.empty() || found[0].password_hash.empty() ||
-      !verify_password(password, found[0].password_hash) || found[0].blocked)
+  const bool known = !found.empty() && !found[0].password_hash.empty();
+  const bool matches =
+      verify_password(password, known ? found[0].password_hash : dummy_password_hash());
+  if (!known || !matches || found[0].blocked) {
+    out.credential_failed = true;
     return invalid_grant("Invalid resource owner credentials");
+  }
   return open_login(cx, app, &found[0], req);
 }
 
-http_response jwt_grant(rc_context& cx, const app_record& app, const http_request& req) {
+http_response jwt_grant(rc_context& cx, const app_record& app, const http_request& req,
+                        grant_outcome& out) {
   const std::string assertion = field(req, "assertion");
   if (assertion.empty()) return invalid_request("assertion: required");
   auto claims = jwt_verify(assertion, cx.svc.token_key, now_ms() / 1000);
-  if (!claims) return invalid_grant("Invalid JWT: " + claims.err().message, is_jwt_expired(claims.err()));
+  if (!claims) {
+    out.credential_failed = !is_jwt_expired(claims.err());  // a forged or garbled assertion
+    return invalid_grant("Invalid JWT: " + claims.err().message, is_jwt_expired(claims.err()));
+  }
   auto str = [&](const char* k) {
     const auto* v = claims->if_contains(k);
     return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
@@ -214,19 +244,47 @@ http_response refresh_grant(rc_context& cx, const app_record& app, const http_re
   return grant_reply(cx, app, user ? &*user : nullptr, c.login_session, t);
 }
 
-http_response token_route(rc_context& cx, const http_request& req) {
+// `limited`: the address is past its failed-authentication limit. Cheap credentials (a client
+// secret's hash, a signed JWT or refresh token) are still checked, so a valid one is never
+// refused for others' failures; a password is not (its PBKDF2 is the work the limit spares).
+http_response token_grant(rc_context& cx, const http_request& req, bool limited,
+                          grant_outcome& out) {
   if (req.body.size() > 65536) return invalid_request("body too large");
   auto app = authenticate_client(cx.svc, req, field(req, "client_id"), field(req, "client_secret"));
-  if (!app) return rc::oauth_error(401, "invalid_client", "OAU-153", "Invalid client: " + app.err().message);
+  if (!app) {
+    out.credential_failed = true;
+    return rc::oauth_error(401, "invalid_client", "OAU-153",
+                           "Invalid client: " + app.err().message);
+  }
   if (app->app_role == role::publisher)
     return rc::oauth_error(400, "unauthorized_client", "OAU-251", "A publisher app cannot log in");
   const std::string grant = field(req, "grant_type");
   if (grant.empty()) return invalid_request("grant_type: required");
-  if (grant == "password") return password_grant(cx, *app, req);
-  if (grant == "urn:ietf:params:oauth:grant-type:jwt-bearer") return jwt_grant(cx, *app, req);
+  if (grant == "password") {
+    if (limited) {
+      out.credential_failed = true;
+      return {};
+    }
+    return password_grant(cx, *app, req, out);
+  }
+  if (grant == "urn:ietf:params:oauth:grant-type:jwt-bearer") return jwt_grant(cx, *app, req, out);
   if (grant == "refresh_token") return refresh_grant(cx, *app, req);
   if (grant == "client_credentials") return open_login(cx, *app, nullptr, req);
   return rc::oauth_error(400, "unsupported_grant_type", "OAU-101", "Unsupported grant type: " + grant);
+}
+
+// One failed-authentication policy on the token path (the host's generic limiter skips this
+// dialect: its clients take only 400/401 as ordinary refusals): a failed client secret,
+// password or JWT counts against the address; past the limit a failure (or any password
+// grant) answers RingCentral's 429 CMN-301, while ordinary failures keep their 400/401.
+http_response token_route(rc_context& cx, const http_request& req) {
+  const std::string addr = remote_address(req.remote);
+  const bool limited = !cx.svc.auth_failures.allows(addr, now_ms());
+  grant_outcome out;
+  http_response res = token_grant(cx, req, limited, out);
+  if (!out.credential_failed) return res;
+  (void)cx.svc.auth_failures.take(addr, 1, now_ms());
+  return limited ? too_many_failures(cx.svc, addr) : res;
 }
 
 http_response wstoken_route(rc_context& cx, const http_request& req) {
@@ -246,7 +304,15 @@ http_response wstoken_route(rc_context& cx, const http_request& req) {
 
 http_response revoke_route(rc_context& cx, const http_request& req) {
   auto app = authenticate_client(cx.svc, req, field(req, "client_id"), field(req, "client_secret"));
-  if (!app) return rc::oauth_error(401, "invalid_client", "OAU-153", "Invalid client: " + app.err().message);
+  if (!app) {
+    // A client secret guessed here counts like one guessed on the token path.
+    const std::string addr = remote_address(req.remote);
+    const bool limited = !cx.svc.auth_failures.allows(addr, now_ms());
+    (void)cx.svc.auth_failures.take(addr, 1, now_ms());
+    if (limited) return too_many_failures(cx.svc, addr);
+    return rc::oauth_error(401, "invalid_client", "OAU-153",
+                           "Invalid client: " + app.err().message);
+  }
   const std::string token = field(req, "token");
   if (!token.empty()) {
     auto c = cx.svc.signer.verify(token, now_ms());
