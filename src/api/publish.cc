@@ -25,7 +25,9 @@ result<event_draft> check_event(services& s, const principal& who, const json::o
   auto topic = get_string(o, "topic");
   if (!topic) return bad(where + topic.err().message);
   if (!*topic) return bad(where + "topic: required");
-  if (!valid_topic(**topic)) return bad(where + "topic: must start with '/', have no empty segment, at most 1024 bytes");
+  if (!valid_topic(**topic))
+    return bad(where + "topic: must start with '/', have no empty, `*` or `**` segment and no "
+                       "control character, at most 1024 bytes");
   d.topic = **topic;
   auto type = get_string(o, "type");
   if (!type) return bad(where + type.err().message);

@@ -20,7 +20,8 @@ config_table core_table(config& c) {
       .integer("blocking_threads", "", "threads for store and router work", c.blocking_threads)
       .string("token_key_file", "token signing key file (default DATA/token.key)",
               c.token_key_file)
-      .string("public_url", "base URL clients reach (for ws `uri`; default: Host header)",
+      .string("public_url",
+              "base URL clients reach (for ws `uri`; default: the listener's address)",
               c.public_url)
       .boolean("metrics_public", "serve /metrics without credentials", c.metrics_public)
       .integer("send_queue_bytes", "bytes", "queued per socket before 4010",

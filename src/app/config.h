@@ -21,7 +21,7 @@ struct config {
   std::size_t shards = 0;  // 0: CPUs in the affinity mask
   std::size_t blocking_threads = 8;
   std::string token_key_file;  // default DATA/token.key
-  std::string public_url;      // default: as each request's Host header says
+  std::string public_url;      // default: the listener's address a request arrived on
   bool metrics_public = true;
   core_limits core;
   // Every registered dialect, in registration (render-slot) order, filled from its table.

@@ -16,6 +16,7 @@
 #include "api/json_util.h"
 #include "api/native_routes.h"
 #include "api/records.h"
+#include "auth/crypto.h"
 #include "auth/tokens.h"
 #include "core/clock.h"
 #include "app/dialect_host.h"
@@ -184,7 +185,8 @@ int serve(config cfg, bool demo) {
     const dialect* owner = dialects.owner(req.path);
     if (req.path == "/metrics" && !metrics_public && owner && owner->prefix().empty()) {
       const auto* a = req.header("authorization");
-      if (a == nullptr || *a != "Bearer " + admin_key)
+      if (a == nullptr || !is_bearer(*a) ||
+          !constant_time_equal(std::string_view(*a).substr(7), admin_key))
         return error_response(errc::auth_failed, "metrics need the admin key");
     }
     return dialects.serve(req);

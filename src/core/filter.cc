@@ -26,7 +26,12 @@ error invalid(std::string message) { return {errc::invalid_filter, std::move(mes
 
 bool valid_topic(std::string_view topic) noexcept {
   if (topic.size() > max_topic_bytes) return false;
-  return for_each_segment(topic, [](std::string_view s) { return !s.empty(); });
+  // Control characters (NUL included) would reach logs, headers and the store as they are;
+  // a `*` or `**` segment is a filter's wildcard: an event there would match as a pattern.
+  for (const char c : topic)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  return for_each_segment(
+      topic, [](std::string_view s) { return !s.empty() && s != "*" && s != "**"; });
 }
 
 result<filter> filter::compile(const filter_spec& spec, std::string_view own_tenant,

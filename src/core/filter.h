@@ -18,7 +18,8 @@ namespace herald {
 
 constexpr std::size_t max_topic_bytes = 1024;
 
-// "/a/b" with no empty segment, at most max_topic_bytes.
+// "/a/b" with no empty segment, no `*` or `**` segment and no control character (NUL
+// included), at most max_topic_bytes.
 bool valid_topic(std::string_view topic) noexcept;
 
 // A `where` value: a string, or a number compared by value (3 == 3.0).

@@ -34,6 +34,12 @@ TEST(topic, validity) {
   EXPECT_FALSE(valid_topic("/a//b"));
   EXPECT_FALSE(valid_topic("/a/"));
   EXPECT_FALSE(valid_topic("/" + std::string(1024, 'x')));
+  EXPECT_FALSE(valid_topic(std::string("/a\0b", 4)));
+  EXPECT_FALSE(valid_topic("/a\nb"));
+  EXPECT_FALSE(valid_topic("/a/\x7f"));
+  EXPECT_FALSE(valid_topic("/a/*"));
+  EXPECT_FALSE(valid_topic("/**/b"));
+  EXPECT_TRUE(valid_topic("/a*/b**/c*d"));  // a `*` inside a segment is an ordinary byte
 }
 
 TEST(filter, wildcards) {

@@ -37,7 +37,6 @@ bool convert(const http::request<http::string_body>& req, http_request& out) {
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     out.headers[name] = std::string(f.value());
   }
-  if (auto* h = out.header("host")) out.host = *h;
   auto u = boost::urls::parse_origin_form(out.target);
   if (!u) return false;
   out.path = u->path();
@@ -82,11 +81,18 @@ http_response refusal(server::impl& srv, const http_request& r, int status, std:
 net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buf;
-  std::string remote;
+  std::string remote, local;
   {
     beast::error_code ec;
     auto ep = stream.socket().remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    // The address this connection reached: what URLs handed back (a ws token's `uri`) name
+    // when core.public_url is not set. Never the Host header, which the client writes.
+    auto lp = stream.socket().local_endpoint(ec);
+    if (!ec) {
+      const std::string a = lp.address().to_string();
+      local = (lp.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(lp.port());
+    }
   }
   ++sh.http_sessions;
   struct guard {
@@ -103,19 +109,26 @@ net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::soc
       const bool body = ec == http::error::body_limit;
       http_request refused;
       refused.remote = remote;
+      refused.host = local;
       // The request line is parsed before the fields, so the target is usually known even
-      // when a field (Content-Length past the limit) stopped the header.
+      // when a field (Content-Length past the limit) stopped the header. A request line that
+      // ended within the limit means the fields were too large (431), else the line was (414).
+      bool line_read = true;
       if (!parser.get().target().empty()) {
         (void)convert(parser.get(), refused);
         raw_path(refused);
       } else {
         const auto data = buf.data();
-        request_line(std::string_view(static_cast<const char*>(data.data()), data.size()),
-                     refused);
+        const std::string_view raw(static_cast<const char*>(data.data()), data.size());
+        line_read = raw.find("\r\n") != std::string_view::npos;
+        request_line(raw, refused);
       }
-      auto res = to_beast(body ? refusal(srv, refused, 413, "too_large", "request body too large")
-                               : refusal(srv, refused, 414, "too_large",
-                                         "request line or headers too large"),
+      auto res = to_beast(body        ? refusal(srv, refused, 413, "too_large",
+                                                "request body too large")
+                          : line_read ? refusal(srv, refused, 431, "too_large",
+                                                "request header fields too large")
+                                      : refusal(srv, refused, 414, "too_large",
+                                                "request line too large"),
                           11, false);
       co_await http::async_write(stream, res, use_nothrow);
       break;
@@ -124,6 +137,7 @@ net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::soc
     auto req = parser.release();
     http_request r;
     r.remote = remote;
+    r.host = local;
     const bool parsed = convert(req, r);
     if (parsed && websocket::is_upgrade(req) && !srv.draining.load()) {
       if (const ws_mount* m = srv.find_mount(r.path)) {

@@ -18,7 +18,7 @@ struct http_request {
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
   std::string remote;  // "ip:port"
-  std::string host;    // Host header, or the listener's address
+  std::string host;    // the listener's address the connection reached (never the Host header)
   std::string scheme = "http";
 
   // Keeps only what a socket needs of its upgrade request later (host and scheme, for URLs):

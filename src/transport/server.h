@@ -43,7 +43,8 @@ struct server_options {
 
 using http_handler = std::function<http_response(const http_request&)>;
 // The reply to a request transport refuses before any handler sees it: 400 (malformed request),
-// 413 (body past max_body_bytes), 414 (request line or headers past max_header_bytes). The
+// 413 (body past max_body_bytes), 414 (request line past max_header_bytes), 431 (header fields
+// past it). The
 // request holds what could be read of it (method, target, path; possibly empty). Runs on a
 // shard thread: must not block.
 using error_renderer =

@@ -235,3 +235,73 @@ def test_rc_password_check_takes_as_long_for_an_unknown_login(servers):
     # for a loaded machine's noise).
     assert 0.4 < unknown / known < 2.5, (known, unknown)
 
+
+# --------------------------------------------------------------------------- item 9: exactness
+
+
+def raw_http(port, head):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(head)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1]), data
+
+
+def test_oversized_headers_431_long_request_line_414(srv):
+    status, raw = raw_http(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " +
+                           b"a" * 40000 + b"\r\n\r\n")
+    assert status == 431, raw[:300]
+    status, raw = raw_http(srv.port, b"GET /healthz?" + b"a" * 40000 +
+                           b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 414, raw[:300]
+    # A path past max_path_bytes but within the header limit: the route's 414, as before.
+    status, raw = raw_http(srv.port, b"GET /healthz?" + b"a" * 9000 +
+                           b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 414, raw[:300]
+
+
+def test_ws_token_uri_ignores_host_header(env):
+    srv = env.srv
+    tok = srv.access_token(env.app)
+    r = srv.http("POST", "/v1/ws-tokens", token=tok, headers={"Host": "evil.example:666"})
+    assert r.status == 200, r
+    assert r.json["uri"].startswith("ws://127.0.0.1:%d/" % srv.port), r.json
+    app, _ = rc_setup(srv)
+    at = rc_token(srv, app, {"grant_type": "client_credentials"}).json["access_token"]
+    r = srv.http("POST", "/ringcentral/restapi/oauth/wstoken", token=at,
+                 headers={"Host": "evil.example:666"})
+    assert r.status == 200, r
+    assert r.json["uri"] == "ws://127.0.0.1:%d/ringcentral/ws" % srv.port, r.json
+
+
+def test_ws_token_uri_uses_public_url(servers):
+    s = servers.start("memory", {"HERALD_CORE_PUBLIC_URL": "https://herald.example.com"})
+    e = s.setup()
+    r = s.http("POST", "/v1/ws-tokens", token=s.access_token(e.app),
+               headers={"Host": "evil.example:666"})
+    assert r.json["uri"].startswith("wss://herald.example.com/"), r.json
+
+
+def test_private_metrics_need_the_exact_admin_key(servers):
+    s = servers.start("memory", {"HERALD_CORE_METRICS_PUBLIC": "false"})
+    assert s.http("GET", "/metrics").status == 401
+    for wrong in (ADMIN_KEY[:-1], ADMIN_KEY + "x", ADMIN_KEY[:-1] + "!", ""):
+        assert s.http("GET", "/metrics", headers={"Authorization": "Bearer " + wrong}).status == 401
+    r = s.http("GET", "/metrics", admin=True)
+    assert r.status == 200 and b"herald_" in r.raw, r
+
+
+@pytest.mark.parametrize("topic", ["/it/a\u0000b", "/it/a\nb", "/it/\u007f", "/it/*",
+                                   "/it/**", "/it/**/x", "/*/x"])
+def test_publish_refuses_control_characters_and_wildcard_segments(env, topic):
+    r = env.srv.publish(env.pkey, {"topic": topic, "type": "t", "data": {}}, expect=400)
+    assert r.code == "bad_message", r
+    assert env.srv.history(env.key, "limit=10").json["events"] == []
+
+
+def test_publish_accepts_a_star_inside_a_segment(env):
+    env.srv.publish(env.pkey, {"topic": "/it/a*b/c**", "type": "t", "data": {}}, expect=201)

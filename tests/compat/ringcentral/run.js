@@ -29,6 +29,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const results = [];
 let server = null;
 let base = '';
+let proxy = null;  // in front of herald: core.public_url names it (see startServer)
 const cleanups = [];
 
 function log(...a) { console.log(...a); }
@@ -46,7 +47,7 @@ function check(cond, msg) { if (!cond) throw new Error(msg); }
 
 // ---------------------------------------------------------------- server and admin set-up
 
-function startServer() {
+function startServer(publicUrl) {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-rc-compat-'));
   cleanups.push(() => fs.rmSync(data, { recursive: true, force: true }));
   const env = {
@@ -54,6 +55,9 @@ function startServer() {
     HERALD_ADMIN_KEY: ADMIN_KEY,
     HERALD_RINGCENTRAL_RECOVERY_TIMEOUT: String(RECOVERY_TIMEOUT_S),
     HERALD_RINGCENTRAL_MAX_CONNECTIONS_PER_SESSION: String(MAX_CONN_PER_SESSION),
+    // The ws token's `uri` names core.public_url (never the Host header, issue 13): the proxy
+    // in front, so that the client's sockets go through it (s4 holds its reconnects there).
+    HERALD_CORE_PUBLIC_URL: publicUrl,
   };
   const child = spawn(HERALD_BIN, ['serve', '--listen', '127.0.0.1:0', '--store', 'memory', '--data', data],
     { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -191,13 +195,14 @@ function checkStream(got, published, what, explained = () => false) {
   check(JSON.stringify(order) === JSON.stringify(want), `${what}: events out of order`);
 }
 
-// A TCP proxy whose new connections can be held (not forwarded) for a while.
+// A TCP proxy whose new connections can be held (not forwarded) for a while. `targetPort` may
+// be a function: the proxy is started before herald, whose port is known only later.
 function startProxy(targetPort) {
   const state = { paused: false, waiting: [], sockets: new Set() };
   const srv = net.createServer((client) => {
     state.sockets.add(client);
     const go = () => {
-      const up = net.connect(targetPort, '127.0.0.1');
+      const up = net.connect(typeof targetPort === 'function' ? targetPort() : targetPort, '127.0.0.1');
       state.sockets.add(up);
       const kill = () => { client.destroy(); up.destroy(); };
       client.on('error', kill); up.on('error', kill); client.on('close', kill); up.on('close', kill);
@@ -333,9 +338,8 @@ async function s3_recover() {
 
 async function s4_expired() {
   const u = world.users.s4;
-  const proxy = await startProxy(Number(new URL(base).port));
   const { ws, rec } = await connect(u, { server: proxy.url + '/ringcentral' });
-  check(ws.wsToken.uri.startsWith(proxy.url.replace('http', 'ws')), 'ws uri as the request came');
+  check(ws.wsToken.uri.startsWith(proxy.url.replace('http', 'ws')), 'ws uri from core.public_url');
   const got = [];
   const sub = await ws.subscribe([OWN], (evt) => got.push(evt));
   const oldSub = sub.subscriptionInfo.id;
@@ -620,7 +624,8 @@ async function main() {
   process.on('unhandledRejection', (e) => { crashed = e; log('UNHANDLED REJECTION: ' + (e && e.stack)); });
   const deadline = setTimeout(() => { log('FAIL: suite deadline passed'); finish(1); }, DEADLINE_MS);
   try {
-    base = await startServer();
+    proxy = await startProxy(() => Number(new URL(base).port));
+    base = await startServer(proxy.url);
     log('herald at ' + base);
     await setUp();
   } catch (e) {
