@@ -312,6 +312,16 @@ async function s3_wrong_key_until_blocked() {
   const s = await http('POST', srv2.base + '/smsgw/v1/sms/send', '{}', { Authorization: 'Bearer ' + a.api_key });
   check(s.status === 501 && s.json.error === 'Sending is not enabled on this gateway', 'send off: ' + s.status + ' ' + s.text);
   stop(srv2.child);
+  // Disabled: no path is served, but the publish rules of sms.* still hold (design.md §3).
+  const srv3 = await startServer({ HERALD_SMSGW_ENABLED: 'false' }, tempDir());
+  await admin(srv3, 'POST', '/v1/admin/tenants', { id: 't1' });
+  const p = await admin(srv3, 'POST', '/v1/admin/apps', { tenant: 't1', name: 'p', role: 'publisher' });
+  const h = await http('GET', srv3.base + '/smsgw/health');
+  check(h.status === 404, 'disabled: /smsgw/health is ' + h.status);
+  const ev = { topic: '/sms/t1/inbound', type: 'sms.inbound', tenant: 't1', subject: 'not-a-msg-id', data: {} };
+  const x = await http('POST', srv3.base + '/v1/events', JSON.stringify(ev), { Authorization: 'Bearer ' + p.api_key });
+  check(x.status === 400 && x.json.error.code === 'bad_message', 'disabled: validator still runs: ' + x.status + ' ' + x.text);
+  stop(srv3.child);
 }
 
 async function s4_auth_timeout() {
@@ -621,7 +631,7 @@ const scenarios = [
   ['9 REST records, scoping, filters, paging, texts, limits, publish rules', s9_rest],
   ['10 send (enabled): 202, queued frame, idempotent, texts', s10_send],
   ['8 restart: 1012, backoff, live events after, gap over REST', s8_restart],
-  ['3 wrong key retried ~1/s until blocked (Too many requests); send off 501', s3_wrong_key_until_blocked],
+  ['3 wrong key retried ~1/s until blocked (Too many requests); send off 501; disabled', s3_wrong_key_until_blocked],
 ];
 
 async function main_() {
