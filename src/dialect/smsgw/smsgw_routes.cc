@@ -45,8 +45,9 @@ std::string wst_record_key(std::string_view token) { return sha256_hex(token); }
 result<std::string> issue_ws_token(smsgw_context& cx, const principal& who) {
   const std::string token = "wst_" + hex_encode(random_bytes(32));
   const std::int64_t exp = now_ms() + cx.cfg.ws_token_ttl_s * 1000;
-  // Only the hash is stored: a store dump yields no usable token.
-  json::object rec{{"app", who.app_id}, {"exp", exp}};
+  // Only the hash is stored: a store dump yields no usable token. `expires_ms` is the field
+  // the store's record pruning reads, so an unredeemed token does not stay forever.
+  json::object rec{{"app", who.app_id}, {"expires_ms", exp}};
   if (status st = cx.svc.st.put_record(wst_kind, wst_record_key(token), json::serialize(rec)); !st)
     return st.err();
   return token;
@@ -63,7 +64,7 @@ result<principal> redeem_ws_token(smsgw_context& cx, std::string_view token) {
   if (ec || !v.is_object()) return invalid;
   const json::object& o = v.get_object();
   const json::value* app = o.if_contains("app");
-  const json::value* exp = o.if_contains("exp");
+  const json::value* exp = o.if_contains("expires_ms");
   if (app == nullptr || !app->is_string() || exp == nullptr || !exp->is_int64()) return invalid;
   if (exp->get_int64() <= now_ms()) return invalid;
   // Single use on every node: the store's replay guard decides which redemption wins.
@@ -272,8 +273,17 @@ http_response send(smsgw_context& cx, const principal& who, const http_request& 
   std::string idem_key;
   if (const auto* k = req.header("idempotency-key"); k != nullptr && !k->empty()) {
     idem_key = sha256_hex(who.app_id + "\n" + *k);
-    if (auto prev = cx.svc.st.get_record("smsgw_idem", idem_key); prev && *prev)
-      return json_response(202, **prev);
+    if (auto prev = cx.svc.st.get_record("smsgw_idem", idem_key); prev && *prev) {
+      boost::system::error_code pec;
+      json::value kept = json::parse(**prev, pec);
+      const json::object* ko = pec ? nullptr : kept.if_object();
+      const json::value* reply = ko != nullptr ? ko->if_contains("reply") : nullptr;
+      const json::value* until = ko != nullptr ? ko->if_contains("expires_ms") : nullptr;
+      // An expired key is a new request (the native idempotency_ttl bounds how long it holds).
+      if (reply != nullptr && reply->is_string() && until != nullptr && until->is_int64() &&
+          until->get_int64() > now_ms())
+        return json_response(202, std::string(reply->get_string()));
+    }
   }
   boost::system::error_code ec;
   json::value v = json::parse(req.body, ec);
@@ -312,7 +322,11 @@ http_response send(smsgw_context& cx, const principal& who, const http_request& 
   auto appended = cx.svc.st.append({d});
   if (!appended) return error_reply(503, "Service unavailable");
   const std::string reply = "{\"messageId\":" + json_quote(id) + ",\"status\":\"queued\"}";
-  if (!idem_key.empty()) (void)cx.svc.st.put_record("smsgw_idem", idem_key, reply);
+  if (!idem_key.empty()) {
+    json::object kept{{"reply", reply},
+                      {"expires_ms", now_ms() + cx.svc.native.idempotency_ttl_s * 1000}};
+    (void)cx.svc.st.put_record("smsgw_idem", idem_key, json::serialize(kept));
+  }
   return json_response(202, reply);
 }
 
