@@ -96,7 +96,10 @@ void native_socket::on_open() {
     r.last_seq = *n;
   }
   upgrade_.keep_origin_only();
-  if (!r.credential.empty()) start_auth(std::move(r));
+  if (!r.credential.empty()) return start_auth(std::move(r));
+  // Authentication comes in-band; a resume named in the query still applies to it.
+  query_resume_ = std::move(r.resume);
+  query_last_seq_ = r.last_seq;
 }
 
 void native_socket::start_auth(auth_request r) {
@@ -170,8 +173,13 @@ void native_socket::on_frame(std::string_view text, bool binary) {
     r.credential = !d.msg.token.empty() ? d.msg.token : d.msg.api_key;
     if (r.credential.empty()) return close_with(close_reason::auth_failed, "auth: token or api_key required");
     r.ws_token = true;
-    r.resume = d.msg.resume;
-    r.last_seq = d.msg.last_seq.value_or(0);
+    if (!d.msg.resume.empty()) {
+      r.resume = d.msg.resume;
+      r.last_seq = d.msg.last_seq.value_or(0);
+    } else {
+      r.resume = query_resume_;
+      r.last_seq = d.msg.last_seq.value_or(query_last_seq_);
+    }
     return start_auth(std::move(r));
   }
   if (d.err) return send_error(d.msg.id, d.err->code, d.err->message);

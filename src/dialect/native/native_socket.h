@@ -61,6 +61,8 @@ class native_socket final : public dialect_socket {
   const native_limits& limits_;
   std::int64_t last_activity_ms_ = 0;  // a request or an event, either way (idle timeout)
   std::int64_t last_ping_ms_ = 0;      // last heartbeat ping sent
+  std::string query_resume_;           // resume/last_seq from the upgrade's query, kept for
+  std::uint64_t query_last_seq_ = 0;   // an in-band auth that names none itself
   // The event frame's head, reused: the subscription part is rendered once per subscription.
   const std::string* quoted_sub_for_ = nullptr;
   std::string head_tail_;  // ,"subscription":ID,"event":

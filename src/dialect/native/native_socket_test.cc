@@ -127,6 +127,19 @@ TEST_F(native_socket_test, resume_replays_what_was_missed_then_live_events) {
   EXPECT_EQ(parse(b.conn->last()).at("seq").as_int64(), 4);
 }
 
+TEST_F(native_socket_test, a_query_resume_applies_to_in_band_auth) {
+  auto a = open();
+  say(a, R"({"type":"subscribe","id":"s1","filters":[{"topic":"/a/**"}]})");
+  const std::string token(parse(a.conn->frames[0]).at("resume_token").as_string());
+  gone(a);
+  h_.publish("/a/1");
+  auto b = open("resume=" + token + "&last_seq=0", false);
+  say(b, R"({"type":"auth","token":")" + h_.access_token() + R"("})");
+  ASSERT_EQ(b.conn->frames.size(), 2u);
+  EXPECT_TRUE(parse(b.conn->frames[0]).at("recovered").as_bool());
+  EXPECT_EQ(parse(b.conn->frames[1]).at("seq").as_int64(), 1);
+}
+
 TEST_F(native_socket_test, an_unparseable_last_seq_is_refused_not_read_as_zero) {
   auto c = open("resume=ses_x.y&last_seq=10abc");
   ASSERT_EQ(c.conn->frames.size(), 1u);
