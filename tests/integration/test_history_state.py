@@ -104,9 +104,9 @@ def test_history_filters(any_srv):
     srv = any_srv
     e = srv.setup()
     e.publish(
-        {"topic": "/acc/1/sms", "type": "sms.inbound", "subject": "m1", "data": {"i": 0}},
-        {"topic": "/acc/1/sms", "type": "sms.status", "subject": "m2", "data": {"i": 1}},
-        {"topic": "/acc/2/sms", "type": "sms.inbound", "subject": "m1", "data": {"i": 2}},
+        {"topic": "/acc/1/sms", "type": "txt.inbound", "subject": "m1", "data": {"i": 0}},
+        {"topic": "/acc/1/sms", "type": "txt.status", "subject": "m2", "data": {"i": 1}},
+        {"topic": "/acc/2/sms", "type": "txt.inbound", "subject": "m1", "data": {"i": 2}},
         {"topic": "/acc/1/voice/x", "type": "call.start", "data": {"i": 3}},
         {"topic": "/other", "type": "x", "data": {"i": 4}},
     )
@@ -119,8 +119,8 @@ def test_history_filters(any_srv):
     assert ids(topic="/acc/*/sms") == [0, 1, 2]
     assert ids(topic="/acc/**") == [0, 1, 2, 3]
     assert ids(topic="/**") == [0, 1, 2, 3, 4]
-    assert ids(types="sms.inbound") == [0, 2]
-    assert ids(types="sms.*") == [0, 1, 2]
+    assert ids(types="txt.inbound") == [0, 2]
+    assert ids(types="txt.*") == [0, 1, 2]
     assert ids(types="call.start,x") == [3, 4]
     assert ids(subject="m1") == [0, 2]
     assert ids(subject="m1", topic="/acc/2/*") == [2]
