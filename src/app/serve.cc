@@ -232,14 +232,19 @@ int serve(config cfg, bool demo) {
   spdlog::info("store={} data={} shards={}", db.name(), cfg.data_dir, srv.shard_count());
   if (demo) demo_setup(admin_routes, svc, cfg.data_dir, base);
 
-  // Retention: prune the log about once a minute.
+  // Retention: prune the log about once a minute, and with it the records that expire by
+  // themselves: idempotency records (native.idempotency_ttl) and login sessions (their expiry).
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
   std::thread pruner([&] {
     std::unique_lock l(stop_mu);
-    while (!stop_cv.wait_for(l, std::chrono::seconds(60), [&] { return stopping; }))
-      (void)db.prune(now_ms() - cfg.core.log_retention_s * 1000);
+    while (!stop_cv.wait_for(l, std::chrono::seconds(60), [&] { return stopping; })) {
+      const std::int64_t now = now_ms();
+      (void)db.prune(now - cfg.core.log_retention_s * 1000);
+      (void)db.prune_records("idem", now);
+      if (db.prune_records("login", now)) dir.drop_expired_logins(now);
+    }
   });
   std::thread waiter([&] {
     int sig = 0;

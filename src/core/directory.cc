@@ -148,6 +148,13 @@ std::optional<login_record> directory::update_login(
   fn(it->second);
   return it->second;
 }
+std::size_t directory::drop_expired_logins(std::int64_t now_ms) {
+  wlock l(mu_);
+  return static_cast<std::size_t>(std::erase_if(logins_, [now_ms](const auto& kv) {
+    return kv.second.expires_ms != 0 && kv.second.expires_ms <= now_ms;
+  }));
+}
+
 std::vector<std::string> directory::end_logins_of(std::string_view user_id,
                                                   std::string_view app_id) {
   wlock l(mu_);

@@ -99,6 +99,9 @@ class directory final : public subject_lookup {
   // updated record, or nullopt when there is no such login.
   std::optional<login_record> update_login(std::string_view id,
                                            const std::function<void(login_record&)>& fn);
+  // Forgets the login sessions whose expiry (non-zero) is at or before `now_ms`, as the store's
+  // pruning drops their records: a token of one is refused either way. Returns how many.
+  std::size_t drop_expired_logins(std::int64_t now_ms);
   // Ends every open login session matching (user_id or app_id); returns their ids.
   std::vector<std::string> end_logins_of(std::string_view user_id, std::string_view app_id);
 

@@ -76,6 +76,10 @@ class store {
 
   // Drops events older than `before_ms` (retained states' events are kept) and expired guards.
   virtual status prune(std::int64_t before_ms) = 0;
+  // Drops the records of `kind` whose JSON document has an `expires_ms` number in
+  // [1, now_ms] (idempotency records, login sessions: they carry their own expiry; 0, null or
+  // absent never expires). Returns how many went.
+  virtual result<std::size_t> prune_records(std::string_view kind, std::int64_t now_ms) = 0;
 
   // The highest offset committed so far (0 when the log is empty). Thread-safe.
   virtual std::int64_t last_offset() const = 0;

@@ -431,6 +431,37 @@ TEST_P(store_contract, records_put_get_erase_load) {
   EXPECT_TRUE(empty->empty());
 }
 
+TEST_P(store_contract, prune_records_drops_only_expired_records_of_the_kind) {
+  const std::int64_t now = now_ms();
+  const auto doc = [](const std::string& expires) {
+    return R"({"x":1,"expires_ms":)" + expires + "}";
+  };
+  ASSERT_TRUE(st_->put_record("idem", "old", doc(std::to_string(now - 1000))).ok());
+  ASSERT_TRUE(st_->put_record("idem", "edge", doc(std::to_string(now))).ok());
+  ASSERT_TRUE(st_->put_record("idem", "live", doc(std::to_string(now + 60000))).ok());
+  ASSERT_TRUE(st_->put_record("idem", "never", doc("0")).ok());
+  ASSERT_TRUE(st_->put_record("idem", "null", doc("null")).ok());
+  ASSERT_TRUE(st_->put_record("idem", "none", R"({"x":1})").ok());
+  ASSERT_TRUE(st_->put_record("login", "old", doc(std::to_string(now - 1000))).ok());
+  auto gone = st_->prune_records("idem", now);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(*gone, 2u);
+  auto left = st_->load_records("idem");
+  ASSERT_TRUE(left.ok());
+  std::set<std::string> keys;
+  for (const auto& r : *left) keys.insert(r.key);
+  EXPECT_EQ(keys, (std::set<std::string>{"live", "never", "null", "none"}));
+  // Another kind is untouched until it is pruned itself.
+  auto login = st_->get_record("login", "old");
+  ASSERT_TRUE(login.ok() && login->has_value());
+  gone = st_->prune_records("login", now);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(*gone, 1u);
+  gone = st_->prune_records("nothing", now);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(*gone, 0u);
+}
+
 TEST_P(store_contract, claim_once_true_then_false) {
   const std::int64_t exp = now_ms() + 60000;
   auto a = st_->claim_once("tok-1", exp);

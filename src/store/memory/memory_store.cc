@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/json/parse.hpp>
+
 #include "core/clock.h"
 #include "store/batch_check.h"
 
@@ -167,6 +169,23 @@ status memory_store::prune(std::int64_t before_ms) {
   }
   std::erase_if(once_, [now](const auto& kv) { return kv.second < now; });
   return {};
+}
+
+result<std::size_t> memory_store::prune_records(std::string_view kind, std::int64_t now_ms) {
+  std::unique_lock lk(mu_);
+  if (closed_) return closed_error();
+  auto k = records_.find(kind);
+  if (k == records_.end()) return std::size_t{0};
+  using entry = std::pair<const std::string, std::string>;
+  return static_cast<std::size_t>(std::erase_if(k->second, [now_ms](const entry& kv) {
+    boost::system::error_code ec;
+    const auto v = boost::json::parse(kv.second, ec);
+    if (ec || !v.is_object()) return false;
+    const auto* e = v.as_object().if_contains("expires_ms");
+    if (e == nullptr || !e->is_number()) return false;
+    const double at = e->to_number<double>();
+    return at >= 1 && at <= static_cast<double>(now_ms);
+  }));
 }
 
 status memory_store::ping() {

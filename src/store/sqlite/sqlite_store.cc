@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS records(
   key TEXT NOT NULL,
   value TEXT NOT NULL,
   PRIMARY KEY(kind, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_expiry
+  ON records(kind, json_extract(value, '$.expires_ms'));
 CREATE TABLE IF NOT EXISTS once(
   key TEXT PRIMARY KEY,
   expires_ms INTEGER NOT NULL) WITHOUT ROWID;
@@ -827,6 +829,25 @@ status sqlite_store::prune(std::int64_t before_ms) {
     return w.run("DELETE FROM once WHERE expires_ms < ?1", [&](stmt_use& u) { u.i64(1, now); });
   };
   return submit(std::move(j));
+}
+
+result<std::size_t> sqlite_store::prune_records(std::string_view kind, std::int64_t now_ms) {
+  // By the expression index records_expiry: the expired rows only, never a scan of the kind.
+  std::size_t gone = 0;
+  auto j = std::make_shared<job>();
+  j->op = [&](conn& w) {
+    status st = w.run(
+        "DELETE FROM records WHERE kind = ?1 AND "
+        "json_extract(value, '$.expires_ms') BETWEEN 1 AND ?2",
+        [&](stmt_use& u) {
+          u.text(1, kind);
+          u.i64(2, now_ms);
+        });
+    if (st) gone = static_cast<std::size_t>(sqlite3_changes(w.db));
+    return st;
+  };
+  if (status st = submit(std::move(j)); !st) return st.err();
+  return gone;
 }
 
 // ---- test hooks ----
