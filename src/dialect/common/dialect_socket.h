@@ -54,6 +54,12 @@ class dialect_socket : public ws_handler, public session_sink {
   void on_message(std::string_view text, bool binary) final;
   void on_traffic() override;
   void on_drain() override;
+  // Transport's queue passed its bound through bytes it queued itself (pongs, pings): the
+  // dialect's slow-consumer close, like any other overflow.
+  void on_send_overflow() final { slow_consumer(); }
+  // Until a principal is admitted (a sink registered) transport holds the socket to the
+  // small unauthenticated queue bound: a stranger's pings may not hold megabytes.
+  bool admitted() const final { return sink_id_ != 0; }
   void on_closed(int close_code) override;
 
   // session_sink: the hub's calls.

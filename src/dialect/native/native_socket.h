@@ -26,14 +26,6 @@ class native_socket final : public dialect_socket {
 
   void on_open() override;
   std::int64_t on_tick(std::int64_t now_ms) override;
-  // Transport's queue bound (control frames included) is the small unauthenticated one until
-  // a principal is admitted; past the bound the socket closes as a slow consumer (4010).
-  bool admitted() const override {
-    return phase_ != phase::awaiting_auth && phase_ != phase::authenticating;
-  }
-  void on_send_overflow() override {
-    close_with(close_reason::slow_consumer, "send queue over its bound");
-  }
 
  private:
   struct auth_request {

@@ -22,11 +22,6 @@ class rc_socket final : public dialect_socket {
   std::int64_t on_tick(std::int64_t now_ms) override;
   void on_closed(int close_code) override;
   connection_info info() const override;
-  // Transport's queue (pongs included) passed its bound: the dialect's slow-consumer close.
-  // (Admission is part of the handshake here: the default admitted() holds.)
-  void on_send_overflow() override {
-    close_with(close_reason::slow_consumer, "send queue over its bound");
-  }
 
  private:
   void on_frame(std::string_view text, bool binary) override;
