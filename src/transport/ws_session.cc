@@ -94,7 +94,10 @@ void ws_session::on_read(beast::error_code rec) {
     finish(code);
     return;
   }
-  if (finished_) return;
+  // Once our close frame is sent, Beast's close operation reads (and discards) until the peer's
+  // close: a read of ours started beside it finds the stream mid-frame (debug builds assert
+  // rd_remain > 0 in Beast's read_size_hint).
+  if (finished_ || close_sent_) return;
   if (!ws_.is_message_done()) return read_next(64 * 1024);
   handler_->on_traffic();
   const auto data = buf_.cdata();
@@ -108,7 +111,7 @@ void ws_session::on_read(beast::error_code rec) {
   buf_.consume(buf_.size());
   // Subscribers read rarely (pongs, a subscribe): hold no read buffer between messages.
   if (buf_.capacity() > first_read) buf_.shrink_to_fit();
-  if (!finished_) read_next(first_read);
+  if (!finished_ && !close_sent_) read_next(first_read);
 }
 
 std::size_t ws_session::queued_bytes() const {
@@ -123,20 +126,29 @@ std::size_t ws_session::bound() const {
 bool ws_session::control_fits(std::size_t n) {
   if (finished_) return false;
   if (queued_bytes() + n <= bound()) return true;
+  // This may run inside Beast's read operation (the control callback): closing or writing from
+  // there breaks the stream's read state (Beast asserts rd_remain > 0 in debug builds). The
+  // overflow is handled from a task of its own, once per overflow.
+  if (!overflow_posted_) {
+    overflow_posted_ = true;
+    net::post(sh_.ctx, [self = shared_from_this()] { self->on_overflow(); });
+  }
+  return false;
+}
+
+void ws_session::on_overflow() {
+  overflow_posted_ = false;
+  if (finished_) return;
   if (!closing_) {
     handler_->on_send_overflow();
     if (!closing_ && !finished_) close(4010, "slow consumer", true);
-    return false;
+    return;
   }
   // Closing, and the peer still does not read while it keeps sending: end it now rather than
-  // at close_timeout. Posted: this may run inside Beast's read operation.
-  net::post(sh_.ctx, [self = shared_from_this()] {
-    if (self->finished_) return;
-    beast::error_code ec;
-    beast::get_lowest_layer(self->ws_).close(ec);
-    self->finish(self->close_code_);
-  });
-  return false;
+  // at close_timeout.
+  beast::error_code ec;
+  beast::get_lowest_layer(ws_).close(ec);
+  finish(close_code_);
 }
 
 bool ws_session::send(out_frame f) {

@@ -70,6 +70,10 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   // closes as a slow consumer; a socket already closing and still over it is dropped. False
   // when the frame must not be queued.
   bool control_fits(std::size_t n);
+  // The queue passed its bound through a control frame: the handler's slow-consumer close, or
+  // (already closing) the TCP connection dropped. Runs as a task of its own, never inside a
+  // Beast operation.
+  void on_overflow();
   // Asks the shard's tick to visit at `due` (an earlier visit already asked for stands: it
   // asks again for what is still pending then).
   void schedule(std::int64_t due);
@@ -99,6 +103,7 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   const std::uint64_t serial_;
   std::int64_t due_ms_ = 0;  // the visit asked of the shard's timer heap (0: none)
   bool active_ = false;      // on sh_.active
+  bool overflow_posted_ = false;  // an on_overflow() task is queued
 };
 
 }  // namespace herald

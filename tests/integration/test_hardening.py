@@ -3,6 +3,7 @@ import asyncio
 import base64
 import os
 import socket
+import subprocess
 import time
 import urllib.parse
 
@@ -71,14 +72,34 @@ def ping_flood(srv, sock, seconds):
     return False, time.monotonic() - t0, sent, max(peak, rss_bytes(srv.proc.pid))
 
 
+def _sanitized():
+    """True for an ASan build of the binary (its allocator and shadow memory add resident pages
+    of their own: the release bound of a few MB becomes 16 MB there, still far below the
+    unbounded growth, +115 MB in 20 s, that this guards against)."""
+    binary = os.environ.get("HERALD_BIN", "")
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return b"libasan" in out
+
+
+RSS_SLACK = 16 * 1024 * 1024 if _sanitized() else 4 * 1024 * 1024
+
+
 @pytest.fixture(scope="module")
 def flood_srv(servers):
     # A long auth deadline, so that only the queue bound can end an unauthenticated flood; a
     # short closing handshake, so that a socket that never reads is dropped soon after.
+    # Under ASan (the sanitize build) freed memory waits in the allocator's quarantine and
+    # counts as resident; without a quarantine the RSS figures mean what they do in release.
+    asan = os.environ.get("ASAN_OPTIONS", "")
     return servers.start("memory", {"HERALD_NATIVE_AUTH_TIMEOUT": 60,
                                     "HERALD_NATIVE_CLOSE_TIMEOUT": 1,
                                     "HERALD_NATIVE_HEARTBEAT_INTERVAL": 600,
-                                    "HERALD_NATIVE_IDLE_TIMEOUT": 600})
+                                    "HERALD_NATIVE_IDLE_TIMEOUT": 600,
+                                    "ASAN_OPTIONS": (asan + ":" if asan else "") +
+                                    "quarantine_size_mb=0"})
 
 
 def test_ping_flood_unauthenticated_is_cut_and_rss_bounded(flood_srv):
@@ -93,7 +114,7 @@ def test_ping_flood_unauthenticated_is_cut_and_rss_bounded(flood_srv):
           "RSS before %d, peak %d, after %d" % (closed, took, sent, before, peak, after))
     assert closed, "server still accepting pings after %.1fs (%d bytes)" % (took, sent)
     # The unauthenticated bound is 64 KiB: a few MB is generous.
-    assert peak - before < 4 * 1024 * 1024, (before, peak)
+    assert peak - before < RSS_SLACK, (before, peak)
     assert flood_srv.http("GET", "/healthz").status == 200
 
 
@@ -110,7 +131,7 @@ def test_ping_flood_authenticated_is_cut_at_send_queue_bound(flood_srv):
           "RSS before %d, peak %d, after %d" % (closed, took, sent, before, peak, after))
     assert closed, "server still accepting pings after %.1fs (%d bytes)" % (took, sent)
     # core.send_queue_bytes (4 MiB by default) of pongs, and a few MB beside.
-    assert peak - before < 4 * 1024 * 1024 + 4 * 1024 * 1024, (before, peak)
+    assert peak - before < 4 * 1024 * 1024 + RSS_SLACK, (before, peak)
     assert flood_srv.http("GET", "/healthz").status == 200
 
 
@@ -232,8 +253,11 @@ def test_rc_password_check_takes_as_long_for_an_unknown_login(servers):
     print("password grant, wrong password: known login %.1f ms, unknown login %.1f ms (median of 7)"
           % (known, unknown))
     # Before: 35 ms against 0.2 ms. The same PBKDF2 work either way now (the bounds leave room
-    # for a loaded machine's noise).
-    assert 0.4 < unknown / known < 2.5, (known, unknown)
+    # for a loaded machine's noise). Timing is a property of the release build: ASan instruments
+    # our code but not OpenSSL's, which skews the ratio; make test checks it in the release tier
+    # of the same run.
+    if not _sanitized():
+        assert 0.4 < unknown / known < 2.5, (known, unknown)
 
 
 # --------------------------------------------------------------------------- item 9: exactness
