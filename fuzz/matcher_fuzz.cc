@@ -36,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t pos = 0;
   const std::size_t plen = 1 + data[pos++] % 6;
   std::vector<std::string> pattern;
-  for (std::size_t k = 0; k < plen && pos < size; ++k) pattern.emplace_back(pattern_segs[data[pos++] % 6]);
+  for (std::size_t k = 0; k < plen && pos < size; ++k)
+    pattern.emplace_back(pattern_segs[data[pos++] % 6]);
   bool valid = !pattern.empty();
   for (std::size_t k = 0; k + 1 < pattern.size(); ++k)
     if (pattern[k] == "**") valid = false;
@@ -46,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (pos < size) {
     const std::size_t tlen = 1 + data[pos++] % 6;
     std::vector<std::string> topic;
-    for (std::size_t k = 0; k < tlen && pos < size; ++k) topic.emplace_back(topic_segs[data[pos++] % 4]);
+    for (std::size_t k = 0; k < tlen && pos < size; ++k)
+      topic.emplace_back(topic_segs[data[pos++] % 4]);
     if (topic.empty()) break;
     if (f->matches_topic(join(topic)) != reference(pattern, 0, topic, 0)) __builtin_trap();
   }

@@ -3,13 +3,13 @@
 // messageId, an upper-case method and a '/' path without query), a body that is JSON text,
 // and it decodes again to the same fields once re-rendered; a wsc token decodes to what was
 // encoded, and a token changed anywhere never decodes to a different state.
-#include <boost/json/parse.hpp>
-
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include <boost/json/parse.hpp>
 
 #include "api/json_util.h"
 #include "dialect/ringcentral/rc_codec.h"

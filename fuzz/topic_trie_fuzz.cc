@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::size_t id = next() % n_sessions;
         const std::size_t len = 1 + next() % 5;
         std::string pattern;
-        for (std::size_t k = 0; k < len; ++k) pattern += std::string("/") + pattern_segs[next() % 7];
+        for (std::size_t k = 0; k < len; ++k)
+          pattern += std::string("/") + pattern_segs[next() % 7];
         auto f = herald::filter::compile({pattern, {}, {}, {}}, "t1", {});
         if (!f) break;  // '**' not last: the hub never indexes it
         trie.add(f->spec().topic, &sessions[id]);

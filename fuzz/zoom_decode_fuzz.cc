@@ -4,14 +4,14 @@
 // object with distinct keys the scanner finds the same keys in the same order with values that
 // parse to the same JSON; the webhook body of such a `data` is JSON whose payload names the
 // event's tenant as its account and keeps `data` (or its members) byte-exact.
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
 #include <string_view>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "dialect/zoom/zoom_codec.h"
 

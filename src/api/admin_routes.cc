@@ -24,7 +24,9 @@ constexpr std::size_t max_jwts_per_user = 100;
 using handler = std::function<http_response(route_match&, const json::object&)>;
 
 error bad(std::string m) { return {errc::bad_message, std::move(m)}; }
-http_response not_found(std::string what) { return error_response(errc::not_found, what + " not found"); }
+http_response not_found(std::string what) {
+  return error_response(errc::not_found, what + " not found");
+}
 
 // Admin key check + body parse for every admin route.
 route_fn admin(services& s, bool with_body, handler h) {
@@ -38,7 +40,8 @@ route_fn admin(services& s, bool with_body, handler h) {
       return error_response(errc::too_large, "admin bodies are limited to 64 KiB");
     json::object body;
     if (with_body) {
-      auto v2 = parse_json(m.req.body.empty() ? std::string_view("{}") : std::string_view(m.req.body));
+      auto v2 =
+          parse_json(m.req.body.empty() ? std::string_view("{}") : std::string_view(m.req.body));
       if (!v2) return error_response(v2.err());
       if (!v2->is_object()) return error_response(errc::bad_message, "body: must be a JSON object");
       body = std::move(v2->as_object());
@@ -85,8 +88,9 @@ http_response list_page(const route_match& m, const char* plural, std::vector<R>
     items.push_back(render(r));
     last = id_of(r);
   }
-  json::object out{{plural, items},
-                   {"next_cursor", more ? json::value(base64url_encode(last)) : json::value(nullptr)}};
+  json::object out{
+      {plural, items},
+      {"next_cursor", more ? json::value(base64url_encode(last)) : json::value(nullptr)}};
   return json_response(200, out);
 }
 
@@ -110,12 +114,15 @@ void end_user_access(services& s, const std::string& user_id) {
 http_response create_tenant(services& s, const json::object& b) {
   auto id = field(b, "id");
   if (!id) return error_response(id.err());
-  if (!*id || !valid_tenant_id(**id)) return error_response(errc::bad_message, "id: [A-Za-z0-9_.-]{1,64} required");
+  if (!*id || !valid_tenant_id(**id))
+    return error_response(errc::bad_message, "id: [A-Za-z0-9_.-]{1,64} required");
   auto parent = field(b, "parent");
   if (!parent) return error_response(parent.err());
   tenant_record t{**id, parent->value_or(""), now_ms()};
-  if (!t.parent.empty() && !s.dir.tenant_exists(t.parent)) return not_found("parent tenant '" + t.parent + "'");
-  if (s.dir.tenant_exists(t.id)) return error_response(errc::conflict, "tenant '" + t.id + "' exists");
+  if (!t.parent.empty() && !s.dir.tenant_exists(t.parent))
+    return not_found("parent tenant '" + t.parent + "'");
+  if (s.dir.tenant_exists(t.id))
+    return error_response(errc::conflict, "tenant '" + t.id + "' exists");
   if (status st = persist(s.st, t); !st) return error_response(st.err());
   if (!s.dir.add_tenant(t)) return error_response(errc::conflict, "tenant '" + t.id + "' exists");
   return json_response(201, admin_json(t));
@@ -133,7 +140,8 @@ http_response create_app(services& s, const json::object& b) {
   auto r = parse_role(rl->value_or(""));
   if (!r) return error_response(errc::bad_message, "role: one of app, admin, publisher");
   const std::string format = fmt->value_or("native");
-  if (format != "native" && format != "sgw") return error_response(errc::bad_message, "api_key_format: native or sgw");
+  if (format != "native" && format != "sgw")
+    return error_response(errc::bad_message, "api_key_format: native or sgw");
   std::uint32_t scopes = default_scopes(*r);
   if (const auto* sc = b.if_contains("scopes"); sc != nullptr && !sc->is_null()) {
     if (!sc->is_array()) return error_response(errc::bad_message, "scopes: must be an array");
@@ -200,13 +208,16 @@ result<user_record> apply_user(services& s, user_record u, const json::object& b
     if (*v) dst = **v;
     return {};
   };
-  for (auto [k, dst] : {std::pair{"login", &u.login}, {"name", &u.name},
-                        {"extension_id", &u.extension_id}, {"extension_number", &u.extension_number},
+  for (auto [k, dst] : {std::pair{"login", &u.login},
+                        {"name", &u.name},
+                        {"extension_id", &u.extension_id},
+                        {"extension_number", &u.extension_number},
                         {"time_zone", &u.time_zone}}) {
     if (status st = str_field(k, *dst); !st) return st.err();
   }
   if (u.login.empty()) return bad("login: required");
-  if (u.extension_id.empty() || u.extension_id.find_first_not_of(
+  if (u.extension_id.empty() ||
+      u.extension_id.find_first_not_of(
           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos)
     return bad("extension_id: URL-safe characters required");
   for (auto [k, dst] : {std::pair{"blocked", &u.blocked}, {"admin", &u.admin}}) {
@@ -225,9 +236,12 @@ result<user_record> apply_user(services& s, user_record u, const json::object& b
     } else if (t->is_array() && t->get_array().size() <= 10000) {
       std::vector<std::string> l;
       for (const auto& e : t->get_array()) {
-        if (e.is_string()) l.emplace_back(e.get_string());
-        else if (e.is_int64()) l.push_back(std::to_string(e.get_int64()));
-        else return bad("trackers: strings or integers");
+        if (e.is_string())
+          l.emplace_back(e.get_string());
+        else if (e.is_int64())
+          l.push_back(std::to_string(e.get_int64()));
+        else
+          return bad("trackers: strings or integers");
       }
       u.trackers = std::move(l);
     } else {
@@ -236,7 +250,8 @@ result<user_record> apply_user(services& s, user_record u, const json::object& b
   }
   if (create && u.name.empty()) u.name = u.login;
   if (create && u.extension_number.empty()) u.extension_number = u.extension_id;
-  if (s.dir.user_conflicts(u)) return error{errc::conflict, "login or extension_id taken in tenant"};
+  if (s.dir.user_conflicts(u))
+    return error{errc::conflict, "login or extension_id taken in tenant"};
   return u;
 }
 
@@ -251,7 +266,8 @@ http_response create_user(services& s, const json::object& b) {
   u.created_ms = now_ms();
   if (!b.contains("extension_id")) {
     do {
-      u.extension_id = std::to_string(100000 + (std::hash<std::string>{}(random_token(8)) % 900000000));
+      u.extension_id =
+          std::to_string(100000 + (std::hash<std::string>{}(random_token(8)) % 900000000));
     } while (s.dir.user_conflicts(u));
   }
   auto r = apply_user(s, u, b, true);
@@ -294,13 +310,17 @@ http_response create_jwt(services& s, const std::string& id, const json::object&
   if (!exp) return error_response(exp.err());
   auto client = field(b, "client_id");
   if (!client) return error_response(client.err());
-  if (*client && !s.dir.app_by_client_id(**client)) return not_found("client_id '" + **client + "'");
+  if (*client && !s.dir.app_by_client_id(**client))
+    return not_found("client_id '" + **client + "'");
   jwt_record j;
   j.jti = new_id("jwt_");
   j.user_id = id;
   j.client_id = client->value_or("");
   j.created_ms = now_ms();
-  json::object claims{{"iss", "herald"}, {"sub", id}, {"ten", u->tenant}, {"jti", j.jti},
+  json::object claims{{"iss", "herald"},
+                      {"sub", id},
+                      {"ten", u->tenant},
+                      {"jti", j.jti},
                       {"iat", j.created_ms / 1000}};
   if (exp->value_or(0) > 0) {
     j.expires_ms = j.created_ms + **exp * 1000;
@@ -309,8 +329,10 @@ http_response create_jwt(services& s, const std::string& id, const json::object&
   if (!j.client_id.empty()) claims["azp"] = j.client_id;
   if (status st = persist(s.st, j); !st) return error_response(st.err());
   s.dir.put_jwt(j);
-  json::object o{{"jwt", jwt_sign(claims, s.token_key)}, {"jti", j.jti},
-                 {"expires_at", j.expires_ms ? json::value(format_rfc3339_ms(*j.expires_ms)) : json::value(nullptr)}};
+  json::object o{{"jwt", jwt_sign(claims, s.token_key)},
+                 {"jti", j.jti},
+                 {"expires_at", j.expires_ms ? json::value(format_rfc3339_ms(*j.expires_ms))
+                                             : json::value(nullptr)}};
   return json_response(201, o);
 }
 
@@ -337,12 +359,15 @@ http_response put_subject(services& s, const std::string& id, const json::object
   auto existing = s.dir.subject(**tenant, id);
   subject_record r = existing.value_or(subject_record{});
   if (existing) {
-    if (existing->corrupted) return error_response(errc::already_corrupted, "subject '" + id + "' is corrupted");
-    if (*kind && **kind != existing->kind) return error_response(errc::conflict, "kind: cannot change");
+    if (existing->corrupted)
+      return error_response(errc::already_corrupted, "subject '" + id + "' is corrupted");
+    if (*kind && **kind != existing->kind)
+      return error_response(errc::conflict, "kind: cannot change");
   } else {
     if (!*kind) return error_response(errc::bad_message, "kind: required");
     const std::string& k = **kind;
-    if (k.empty() || k.size() > 32 || k.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.-") != std::string::npos)
+    if (k.empty() || k.size() > 32 ||
+        k.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.-") != std::string::npos)
       return error_response(errc::bad_message, "kind: [a-z0-9_.-]{1,32}");
     r.tenant = **tenant;
     r.id = id;
@@ -372,25 +397,24 @@ http_response put_subject(services& s, const std::string& id, const json::object
 }  // namespace
 
 void add_admin_routes(router& r, services& s) {
-  r.add("POST", "/v1/admin/tenants", admin(s, true, [&s](route_match&, const json::object& b) {
-          return create_tenant(s, b);
-        }));
+  r.add("POST", "/v1/admin/tenants",
+        admin(s, true, [&s](route_match&, const json::object& b) { return create_tenant(s, b); }));
   r.add("GET", "/v1/admin/tenants", admin(s, false, [&s](route_match& m, const json::object&) {
-          return list_page<tenant_record>(m, "tenants", s.dir.tenants(),
-                                          [](const tenant_record& t) { return t.id; },
-                                          [](const tenant_record& t) { return admin_json(t); });
+          return list_page<tenant_record>(
+              m, "tenants", s.dir.tenants(), [](const tenant_record& t) { return t.id; },
+              [](const tenant_record& t) { return admin_json(t); });
         }));
   r.add("GET", "/v1/admin/tenants/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
           auto t = s.dir.tenant(m.params[0]);
           return t ? json_response(200, admin_json(*t)) : not_found("tenant '" + m.params[0] + "'");
         }));
-  r.add("POST", "/v1/admin/apps", admin(s, true, [&s](route_match&, const json::object& b) {
-          return create_app(s, b);
-        }));
+  r.add("POST", "/v1/admin/apps",
+        admin(s, true, [&s](route_match&, const json::object& b) { return create_app(s, b); }));
   r.add("GET", "/v1/admin/apps", admin(s, false, [&s](route_match& m, const json::object&) {
-          return list_page<app_record>(m, "apps", s.dir.apps(query_param(m.req.query, "tenant").value_or("")),
-                                       [](const app_record& a) { return a.id; },
-                                       [](const app_record& a) { return admin_json(a); });
+          return list_page<app_record>(
+              m, "apps", s.dir.apps(query_param(m.req.query, "tenant").value_or("")),
+              [](const app_record& a) { return a.id; },
+              [](const app_record& a) { return admin_json(a); });
         }));
   r.add("GET", "/v1/admin/apps/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
           auto a = s.dir.app(m.params[0]);
@@ -399,58 +423,68 @@ void add_admin_routes(router& r, services& s) {
   r.add("DELETE", "/v1/admin/apps/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
           return delete_app(s, m.params[0]);
         }));
-  r.add("POST", "/v1/admin/apps/{id}/rotate-key", admin(s, false, [&s](route_match& m, const json::object&) {
-          return rotate_key(s, m.params[0]);
-        }));
-  r.add("POST", "/v1/admin/users", admin(s, true, [&s](route_match&, const json::object& b) {
-          return create_user(s, b);
-        }));
+  r.add("POST", "/v1/admin/apps/{id}/rotate-key",
+        admin(s, false,
+              [&s](route_match& m, const json::object&) { return rotate_key(s, m.params[0]); }));
+  r.add("POST", "/v1/admin/users",
+        admin(s, true, [&s](route_match&, const json::object& b) { return create_user(s, b); }));
   r.add("GET", "/v1/admin/users", admin(s, false, [&s](route_match& m, const json::object&) {
-          return list_page<user_record>(m, "users", s.dir.users(query_param(m.req.query, "tenant").value_or("")),
-                                        [](const user_record& u) { return u.id; },
-                                        [](const user_record& u) { return admin_json(u); });
+          return list_page<user_record>(
+              m, "users", s.dir.users(query_param(m.req.query, "tenant").value_or("")),
+              [](const user_record& u) { return u.id; },
+              [](const user_record& u) { return admin_json(u); });
         }));
   r.add("GET", "/v1/admin/users/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
           auto u = s.dir.user(m.params[0]);
           return u ? json_response(200, admin_json(*u)) : not_found("user '" + m.params[0] + "'");
         }));
-  r.add("PATCH", "/v1/admin/users/{id}", admin(s, true, [&s](route_match& m, const json::object& b) {
+  r.add("PATCH", "/v1/admin/users/{id}",
+        admin(s, true, [&s](route_match& m, const json::object& b) {
           return patch_user(s, m.params[0], b);
         }));
-  r.add("DELETE", "/v1/admin/users/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
-          return delete_user(s, m.params[0]);
-        }));
-  r.add("POST", "/v1/admin/users/{id}/jwt", admin(s, true, [&s](route_match& m, const json::object& b) {
+  r.add("DELETE", "/v1/admin/users/{id}",
+        admin(s, false,
+              [&s](route_match& m, const json::object&) { return delete_user(s, m.params[0]); }));
+  r.add("POST", "/v1/admin/users/{id}/jwt",
+        admin(s, true, [&s](route_match& m, const json::object& b) {
           return create_jwt(s, m.params[0], b);
         }));
-  r.add("GET", "/v1/admin/users/{id}/jwt", admin(s, false, [&s](route_match& m, const json::object&) {
-          if (!s.dir.user(m.params[0])) return not_found("user '" + m.params[0] + "'");
-          json::array items;
-          for (const auto& j : s.dir.jwts_of(m.params[0]))
-            items.push_back(json::object{
-                {"jti", j.jti}, {"client_id", j.client_id.empty() ? json::value(nullptr) : json::value(j.client_id)},
-                {"created", format_rfc3339_ms(j.created_ms)},
-                {"expires_at", j.expires_ms ? json::value(format_rfc3339_ms(*j.expires_ms)) : json::value(nullptr)}});
-          return json_response(200, json::object{{"jwts", items}, {"next_cursor", nullptr}});
-        }));
-  r.add("DELETE", "/v1/admin/users/{id}/jwt/{jti}", admin(s, false, [&s](route_match& m, const json::object&) {
+  r.add(
+      "GET", "/v1/admin/users/{id}/jwt", admin(s, false, [&s](route_match& m, const json::object&) {
+        if (!s.dir.user(m.params[0])) return not_found("user '" + m.params[0] + "'");
+        json::array items;
+        for (const auto& j : s.dir.jwts_of(m.params[0]))
+          items.push_back(json::object{
+              {"jti", j.jti},
+              {"client_id", j.client_id.empty() ? json::value(nullptr) : json::value(j.client_id)},
+              {"created", format_rfc3339_ms(j.created_ms)},
+              {"expires_at", j.expires_ms ? json::value(format_rfc3339_ms(*j.expires_ms))
+                                          : json::value(nullptr)}});
+        return json_response(200, json::object{{"jwts", items}, {"next_cursor", nullptr}});
+      }));
+  r.add("DELETE", "/v1/admin/users/{id}/jwt/{jti}",
+        admin(s, false, [&s](route_match& m, const json::object&) {
           auto j = s.dir.jwt(m.params[1]);
           if (!j || j->user_id != m.params[0]) return not_found("jwt '" + m.params[1] + "'");
           if (status st = s.st.erase_record("jwt", j->jti); !st) return error_response(st.err());
           s.dir.remove_jwt(j->jti);
           return json_response(204, std::string());
         }));
-  r.add("PUT", "/v1/admin/subjects/{id}", admin(s, true, [&s](route_match& m, const json::object& b) {
+  r.add("PUT", "/v1/admin/subjects/{id}",
+        admin(s, true, [&s](route_match& m, const json::object& b) {
           return put_subject(s, m.params[0], b);
         }));
-  r.add("GET", "/v1/admin/subjects/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
+  r.add("GET", "/v1/admin/subjects/{id}",
+        admin(s, false, [&s](route_match& m, const json::object&) {
           auto r2 = find_subject(s, m, m.params[0]);
           return r2 ? json_response(200, admin_json(*r2)) : error_response(r2.err());
         }));
-  r.add("DELETE", "/v1/admin/subjects/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
+  r.add("DELETE", "/v1/admin/subjects/{id}",
+        admin(s, false, [&s](route_match& m, const json::object&) {
           auto r2 = find_subject(s, m, m.params[0]);
           if (!r2) return error_response(r2.err());
-          if (r2->corrupted) return error_response(errc::already_corrupted, "subject is already corrupted");
+          if (r2->corrupted)
+            return error_response(errc::already_corrupted, "subject is already corrupted");
           r2->corrupted = true;
           if (status st = persist(s.st, *r2); !st) return error_response(st.err());
           s.dir.put_subject(*r2);
@@ -469,11 +503,19 @@ void add_admin_routes(router& r, services& s) {
           const auto tenant = query_param(m.req.query, "tenant");
           for (const auto& c : s.h.connections()) {
             if (tenant && c.tenant != *tenant) continue;
-            auto nul = [](const std::string& v) { return v.empty() ? json::value(nullptr) : json::value(v); };
-            json::object o{{"id", c.id}, {"dialect", c.dialect}, {"node", "local"},
-                           {"tenant", nul(c.tenant)}, {"app", nul(c.app)}, {"user", nul(c.user)},
-                           {"login", nul(c.login)}, {"session", nul(c.session)},
-                           {"remote", c.remote}, {"opened_at", format_rfc3339_ms(c.opened_ms)}};
+            auto nul = [](const std::string& v) {
+              return v.empty() ? json::value(nullptr) : json::value(v);
+            };
+            json::object o{{"id", c.id},
+                           {"dialect", c.dialect},
+                           {"node", "local"},
+                           {"tenant", nul(c.tenant)},
+                           {"app", nul(c.app)},
+                           {"user", nul(c.user)},
+                           {"login", nul(c.login)},
+                           {"session", nul(c.session)},
+                           {"remote", c.remote},
+                           {"opened_at", format_rfc3339_ms(c.opened_ms)}};
             boost::system::error_code ec;
             auto extras = boost::json::parse(c.extras_json, ec);
             if (!ec && extras.is_object())
@@ -482,8 +524,10 @@ void add_admin_routes(router& r, services& s) {
           }
           return json_response(200, json::object{{"connections", items}, {"next_cursor", nullptr}});
         }));
-  r.add("DELETE", "/v1/admin/connections/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
-          if (!s.h.kick_connection(m.params[0], kick{close_reason::admin, "closed by admin"})) return not_found("connection '" + m.params[0] + "'");
+  r.add("DELETE", "/v1/admin/connections/{id}",
+        admin(s, false, [&s](route_match& m, const json::object&) {
+          if (!s.h.kick_connection(m.params[0], kick{close_reason::admin, "closed by admin"}))
+            return not_found("connection '" + m.params[0] + "'");
           return json_response(204, std::string());
         }));
 }

@@ -49,9 +49,11 @@ result<principal> principal_of_claims(const services& s, const token_claims& c) 
   if (!c.login_session.empty()) {
     auto l = s.dir.login(c.login_session);
     if (!l || l->ended) return auth_error("the login session has ended");
-    if (l->expires_ms != 0 && l->expires_ms < now_ms()) return auth_error("the login session expired");
+    if (l->expires_ms != 0 && l->expires_ms < now_ms())
+      return auth_error("the login session expired");
   }
-  if (!c.app_id.empty() && !s.dir.app(c.app_id)) return auth_error("the login's app no longer exists");
+  if (!c.app_id.empty() && !s.dir.app(c.app_id))
+    return auth_error("the login's app no longer exists");
   principal p;
   p.kind = principal_kind::user;
   p.tenant = u->tenant;

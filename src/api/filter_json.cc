@@ -54,8 +54,10 @@ json::object filter_json(const filter_spec& f) {
   if (!f.where.empty()) {
     json::object w;
     for (const auto& [k, v] : f.where) {
-      if (const auto* s = std::get_if<std::string>(&v)) w[k] = *s;
-      else w[k] = std::get<double>(v);
+      if (const auto* s = std::get_if<std::string>(&v))
+        w[k] = *s;
+      else
+        w[k] = std::get<double>(v);
     }
     o["where"] = std::move(w);
   }

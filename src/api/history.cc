@@ -31,7 +31,8 @@ std::vector<std::string> split_commas(std::string_view s) {
 }  // namespace
 
 http_response read_history(services& s, const principal& who, const http_request& req) {
-  if (!who.has(scope_history)) return error_response(errc::forbidden, "the history scope is required");
+  if (!who.has(scope_history))
+    return error_response(errc::forbidden, "the history scope is required");
   // The cursor carries the whole query: other parameters beside it are ignored.
   std::string query = req.query;
   std::int64_t after = 0;
@@ -75,7 +76,8 @@ http_response read_history(services& s, const principal& who, const http_request
   spec.topic = query_param(query, "topic").value_or("/**");
   if (auto types = query_param(query, "types")) spec.types = split_commas(*types);
   if (auto subject = query_param(query, "subject")) {
-    if (!valid_subject_id(*subject)) return error_response(errc::bad_message, "subject: not a valid subject id");
+    if (!valid_subject_id(*subject))
+      return error_response(errc::bad_message, "subject: not a valid subject id");
     q.subject = *subject;
   }
   auto f = filter::compile(spec, who.tenant, s.native.filters);

@@ -50,8 +50,7 @@ result<boost::json::value> parse_json(std::string_view text) {
   return v;
 }
 
-result<std::optional<std::string>> get_string(const boost::json::object& o,
-                                              std::string_view name) {
+result<std::optional<std::string>> get_string(const boost::json::object& o, std::string_view name) {
   const auto* v = o.if_contains(name);
   if (v == nullptr || v->is_null()) return std::optional<std::string>{};
   if (!v->is_string()) return error{errc::bad_message, std::string(name) + ": must be a string"};
@@ -115,8 +114,7 @@ std::string pct_decode(std::string_view s) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+') {
       out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() &&
-               hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+    } else if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
       out.push_back(static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
       i += 2;
     } else {

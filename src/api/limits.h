@@ -10,11 +10,11 @@
 namespace herald {
 
 struct core_limits {
-  std::size_t send_queue_bytes = 4194304;          // per socket, then 4010
-  std::size_t unauth_send_queue_bytes = 65536;     // the same before authentication
-  std::size_t max_connections_per_app = 25000;     // sockets of one app principal
-  std::size_t max_connections_per_tenant = 100000; // sockets of one tenant's apps
-  std::int64_t log_retention_s = 2592000;          // events older are pruned
+  std::size_t send_queue_bytes = 4194304;           // per socket, then 4010
+  std::size_t unauth_send_queue_bytes = 65536;      // the same before authentication
+  std::size_t max_connections_per_app = 25000;      // sockets of one app principal
+  std::size_t max_connections_per_tenant = 100000;  // sockets of one tenant's apps
+  std::int64_t log_retention_s = 2592000;           // events older are pruned
 };
 
 struct native_limits {
@@ -27,8 +27,8 @@ struct native_limits {
   std::size_t max_inflight = 10;            // unanswered requests per socket
   std::size_t max_message_bytes = 65536;    // inbound frame: 1009
   std::size_t max_connections_per_session = 50;  // sockets per login session: 4029
-  std::int64_t auth_timeout_s = 10;         // in-band auth deadline: 4002
-  std::int64_t close_timeout_s = 10;        // closing handshake, then TCP drop
+  std::int64_t auth_timeout_s = 10;              // in-band auth deadline: 4002
+  std::int64_t close_timeout_s = 10;             // closing handshake, then TCP drop
   std::int64_t access_token_ttl_s = 3600;
   std::int64_t ws_token_ttl_s = 30;
   std::size_t max_publish_bytes = 1048576;  // POST /v1/events body: 413

@@ -25,8 +25,8 @@ std::string scope_string(std::uint32_t scopes) {
 http_response oauth_token(services& s, const http_request& req) {
   if (req.body.size() > s.native.max_body_bytes)
     return error_response(errc::too_large, "body larger than 65536 bytes");
-  const auto grant = form_field(req.body, "grant_type").value_or(
-      query_param(req.query, "grant_type").value_or(""));
+  const auto grant = form_field(req.body, "grant_type")
+                         .value_or(query_param(req.query, "grant_type").value_or(""));
   if (grant != "client_credentials")
     return error_response(errc::bad_message, "grant_type: only client_credentials is supported");
   auto app = authenticate_client(s, req, form_field(req.body, "client_id").value_or(""),
@@ -42,8 +42,10 @@ http_response oauth_token(services& s, const http_request& req) {
   c.iat_ms = now_ms();
   c.exp_ms = c.iat_ms + s.native.access_token_ttl_s * 1000;
   c.scopes = scope_string(app->scopes);
-  json::object o{{"access_token", s.signer.issue(c)}, {"token_type", "bearer"},
-                 {"expires_in", s.native.access_token_ttl_s}, {"scope", c.scopes}};
+  json::object o{{"access_token", s.signer.issue(c)},
+                 {"token_type", "bearer"},
+                 {"expires_in", s.native.access_token_ttl_s},
+                 {"scope", c.scopes}};
   return json_response(200, o);
 }
 
@@ -60,19 +62,24 @@ std::string ws_base(const services& s, const http_request& req) {
 http_response ws_token(services& s, const http_request& req) {
   auto who = authenticate(s, req, "native");
   if (!who) return error_response(who.err());
-  if (!who->has(scope_subscribe)) return error_response(errc::forbidden, "the subscribe scope is required");
+  if (!who->has(scope_subscribe))
+    return error_response(errc::forbidden, "the subscribe scope is required");
   const token_claims c = claims_for(*who, "native", "ws", s.native.ws_token_ttl_s * 1000);
-  json::object o{{"ws_access_token", s.signer.issue(c)}, {"uri", ws_base(s, req) + "/v1/ws"},
+  json::object o{{"ws_access_token", s.signer.issue(c)},
+                 {"uri", ws_base(s, req) + "/v1/ws"},
                  {"expires_in", s.native.ws_token_ttl_s}};
   return json_response(200, o);
 }
 
 http_response subject_state(services& s, const principal& who, const http_request& req,
                             const std::string& subject) {
-  if (!who.has(scope_history)) return error_response(errc::forbidden, "the history scope is required");
+  if (!who.has(scope_history))
+    return error_response(errc::forbidden, "the history scope is required");
   std::string tenant = who.tenant;
   if (auto t = query_param(req.query, "tenant"); t && who.is_admin_app()) tenant = *t;
-  const auto not_found = [&] { return error_response(errc::not_found, "no state for subject '" + subject + "'"); };
+  const auto not_found = [&] {
+    return error_response(errc::not_found, "no state for subject '" + subject + "'");
+  };
   if (!valid_subject_id(subject)) return not_found();
   auto st = s.st.state(tenant, subject);
   if (!st) return error_response(st.err());
@@ -101,9 +108,11 @@ void add_native_routes(router& r, services& s) {
     if (!who) return error_response(who.err());
     return subject_state(s, *who, m.req, m.params[0]);
   });
-  r.add("GET", "/healthz", [](route_match&) { return json_response(200, std::string("{\"status\":\"ok\"}")); });
+  r.add("GET", "/healthz",
+        [](route_match&) { return json_response(200, std::string("{\"status\":\"ok\"}")); });
   r.add("GET", "/readyz", [&s](route_match&) {
-    if (status st = s.st.ping(); !st) return error_response(errc::unavailable, "store not reachable: " + st.err().message);
+    if (status st = s.st.ping(); !st)
+      return error_response(errc::unavailable, "store not reachable: " + st.err().message);
     return json_response(200, std::string("{\"status\":\"ready\"}"));
   });
   r.add("GET", "/metrics", [&s](route_match&) {

@@ -55,8 +55,8 @@ std::optional<std::int64_t> parse_i64(std::string_view s) noexcept {
   return v;
 }
 
-result<std::uint64_t> number_param(std::string_view name, std::string_view text,
-                                   std::uint64_t lo, std::uint64_t hi) {
+result<std::uint64_t> number_param(std::string_view name, std::string_view text, std::uint64_t lo,
+                                   std::uint64_t hi) {
   const auto v = parse_u64(text);
   const std::string n(name);
   if (!v && all_digits(text))  // only digits, yet refused: past 2^64-1

@@ -13,12 +13,14 @@ TEST(parse_u64, accepts_plain_decimal_digits) {
 }
 
 TEST(parse_u64, refuses_anything_else) {
-  for (const char* s : {"", " ", "10abc", "abc", " 7", "7 ", "+7", "-7", "-0", "1e3", "0x10",
-                        "1.0", "1,000", "\t1", "1\n", "18446744073709551616",
-                        "99999999999999999999999"})
+  for (const char* s : {"", " ", "10abc", "abc", " 7", "7 ", "+7", "-7", "-0", "1e3", "0x10", "1.0",
+                        "1,000", "\t1", "1\n", "18446744073709551616", "99999999999999999999999"})
     EXPECT_EQ(parse_u64(s), std::nullopt) << "'" << s << "'";
   // An embedded NUL does not end the string early.
-  EXPECT_EQ(parse_u64(std::string_view("12\0" "3", 4)), std::nullopt);
+  EXPECT_EQ(parse_u64(std::string_view("12\0"
+                                       "3",
+                                       4)),
+            std::nullopt);
 }
 
 TEST(parse_i64, accepts_digits_with_an_optional_minus) {

@@ -26,8 +26,9 @@ result<event_draft> check_event(services& s, const principal& who, const json::o
   if (!topic) return bad(where + topic.err().message);
   if (!*topic) return bad(where + "topic: required");
   if (!valid_topic(**topic))
-    return bad(where + "topic: must start with '/', have no empty, `*` or `**` segment and no "
-                       "control character, at most 1024 bytes");
+    return bad(where +
+               "topic: must start with '/', have no empty, `*` or `**` segment and no "
+               "control character, at most 1024 bytes");
   d.topic = **topic;
   auto type = get_string(o, "type");
   if (!type) return bad(where + type.err().message);
@@ -48,13 +49,16 @@ result<event_draft> check_event(services& s, const principal& who, const json::o
   if (!tenant) return bad(where + tenant.err().message);
   d.tenant = tenant->value_or(who.tenant);
   if (d.tenant != who.tenant && !who.is_admin_app())
-    return error{errc::forbidden, where + "tenant: only an admin app may publish to another tenant"};
-  if (!s.dir.tenant_exists(d.tenant)) return bad(where + "tenant: unknown tenant '" + d.tenant + "'");
+    return error{errc::forbidden,
+                 where + "tenant: only an admin app may publish to another tenant"};
+  if (!s.dir.tenant_exists(d.tenant))
+    return bad(where + "tenant: unknown tenant '" + d.tenant + "'");
   auto app = get_string(o, "app");
   if (!app) return bad(where + app.err().message);
   if (*app) {
     auto a = s.dir.app(**app);
-    if (!a || a->tenant != d.tenant) return bad(where + "app: not an app of tenant '" + d.tenant + "'");
+    if (!a || a->tenant != d.tenant)
+      return bad(where + "app: not an app of tenant '" + d.tenant + "'");
     d.app = **app;
   }
   auto retain = get_bool(o, "retain");
@@ -78,7 +82,8 @@ std::string reply_body(const std::vector<event_ptr>& events) {
     const event& e = *events[i];
     if (i) out += ',';
     out += "{\"id\":" + json_quote(e.id) + ",\"offset\":" + std::to_string(e.offset) +
-           ",\"time\":\"" + format_rfc3339_ms(e.time_ms) + "\",\"tenant\":" + json_quote(e.tenant) + "}";
+           ",\"time\":\"" + format_rfc3339_ms(e.time_ms) + "\",\"tenant\":" + json_quote(e.tenant) +
+           "}";
   }
   out += "]}";
   return out;
@@ -89,7 +94,8 @@ std::string reply_body(const std::vector<event_ptr>& events) {
 http_response publish_events(services& s, const principal& who, const http_request& req) {
   const auto started = std::chrono::steady_clock::now();
   global_metrics().publish_requests.fetch_add(1, std::memory_order_relaxed);
-  if (!who.has(scope_publish)) return error_response(errc::forbidden, "the publish scope is required");
+  if (!who.has(scope_publish))
+    return error_response(errc::forbidden, "the publish scope is required");
   if (req.body.size() > s.native.max_publish_bytes)
     return error_response(errc::too_large, "body larger than max_publish_bytes");
 
@@ -151,10 +157,12 @@ http_response publish_events(services& s, const principal& who, const http_reque
                                                  " events exceeds max_batch " +
                                                  std::to_string(s.native.max_batch));
     const auto raws = raw_array_elements(req.body);
-    if (raws.size() != arr.size()) return error_response(errc::bad_message, "body: malformed array");
+    if (raws.size() != arr.size())
+      return error_response(errc::bad_message, "body: malformed array");
     for (std::size_t i = 0; i < arr.size(); ++i) {
       const std::string where = "[" + std::to_string(i) + "].";
-      if (!arr[i].is_object()) return error_response(errc::bad_message, where + ": must be an object");
+      if (!arr[i].is_object())
+        return error_response(errc::bad_message, where + ": must be an object");
       auto d = check_event(s, who, arr[i].as_object(), raws[i], where);
       if (!d) return error_response(d.err());
       if (!drafts.empty() && d->tenant != drafts.front().tenant)
@@ -169,16 +177,20 @@ http_response publish_events(services& s, const principal& who, const http_reque
   if (!s.publish_limiter.take(who.app_id, n, now_ms())) {
     http_response r = error_response(errc::too_many_requests, "publish rate of this app exceeded");
     r.headers.clear();
-    r.headers.emplace_back("Retry-After", std::to_string(s.publish_limiter.retry_after_s(who.app_id, n, now_ms())));
+    r.headers.emplace_back(
+        "Retry-After", std::to_string(s.publish_limiter.retry_after_s(who.app_id, n, now_ms())));
     return r;
   }
   auto appended = s.st.append(std::move(drafts));
   if (!appended) return error_response(appended.err());
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   global_metrics().publish_commit_ms.observe(ms);
   http_response res = json_response(201, reply_body(*appended));
   if (!idem_key.empty()) {
-    json::object rec{{"hash", body_hash}, {"status", 201}, {"body", res.body},
+    json::object rec{{"hash", body_hash},
+                     {"status", 201},
+                     {"body", res.body},
                      {"expires_ms", now_ms() + s.native.idempotency_ttl_s * 1000}};
     (void)s.st.put_record("idem", idem_key, json::serialize(rec));
   }

@@ -43,8 +43,8 @@ void skip_value(std::string_view s, std::size_t& i) {
     }
     return;
   }
-  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
-         s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\n' &&
+         s[i] != '\r' && s[i] != '\t')
     ++i;
 }
 

@@ -48,27 +48,40 @@ status put(store& st, std::string_view kind, std::string_view key, const json::o
 }  // namespace
 
 json::object stored_json(const tenant_record& r) {
-  return {{"id", r.id}, {"parent", r.parent.empty() ? json::value(nullptr) : json::value(r.parent)},
+  return {{"id", r.id},
+          {"parent", r.parent.empty() ? json::value(nullptr) : json::value(r.parent)},
           {"created_ms", r.created_ms}};
 }
 json::object admin_json(const tenant_record& r) {
-  return {{"id", r.id}, {"parent", r.parent.empty() ? json::value(nullptr) : json::value(r.parent)},
+  return {{"id", r.id},
+          {"parent", r.parent.empty() ? json::value(nullptr) : json::value(r.parent)},
           {"created_at", format_rfc3339_ms(r.created_ms)}};
 }
 
 json::object stored_json(const app_record& r) {
   json::array scopes;
   for (auto& s : scope_names(r.scopes)) scopes.emplace_back(s);
-  return {{"id", r.id}, {"tenant", r.tenant}, {"name", r.name}, {"role", role_name(r.app_role)},
-          {"scopes", scopes}, {"client_id", r.client_id}, {"secret_hash", r.secret_hash},
-          {"api_key_hash", r.api_key_hash}, {"api_key_format", r.api_key_format},
+  return {{"id", r.id},
+          {"tenant", r.tenant},
+          {"name", r.name},
+          {"role", role_name(r.app_role)},
+          {"scopes", scopes},
+          {"client_id", r.client_id},
+          {"secret_hash", r.secret_hash},
+          {"api_key_hash", r.api_key_hash},
+          {"api_key_format", r.api_key_format},
           {"created_ms", r.created_ms}};
 }
 json::object admin_json(const app_record& r) {
   json::array scopes;
   for (auto& s : scope_names(r.scopes)) scopes.emplace_back(s);
-  return {{"id", r.id}, {"tenant", r.tenant}, {"name", r.name}, {"role", role_name(r.app_role)},
-          {"scopes", scopes}, {"client_id", r.client_id}, {"api_key_format", r.api_key_format},
+  return {{"id", r.id},
+          {"tenant", r.tenant},
+          {"name", r.name},
+          {"role", role_name(r.app_role)},
+          {"scopes", scopes},
+          {"client_id", r.client_id},
+          {"api_key_format", r.api_key_format},
           {"created_at", format_rfc3339_ms(r.created_ms)}};
 }
 
@@ -79,17 +92,30 @@ json::object stored_json(const user_record& r) {
   return o;
 }
 json::object admin_json(const user_record& r) {
-  return {{"id", r.id}, {"tenant", r.tenant}, {"login", r.login}, {"name", r.name},
-          {"blocked", r.blocked}, {"extension_id", r.extension_id},
-          {"extension_number", r.extension_number}, {"admin", r.admin},
-          {"time_zone", r.time_zone}, {"trackers", opt_list(r.trackers)},
-          {"password_set", !r.password_hash.empty()}, {"created_at", format_rfc3339_ms(r.created_ms)}};
+  return {{"id", r.id},
+          {"tenant", r.tenant},
+          {"login", r.login},
+          {"name", r.name},
+          {"blocked", r.blocked},
+          {"extension_id", r.extension_id},
+          {"extension_number", r.extension_number},
+          {"admin", r.admin},
+          {"time_zone", r.time_zone},
+          {"trackers", opt_list(r.trackers)},
+          {"password_set", !r.password_hash.empty()},
+          {"created_at", format_rfc3339_ms(r.created_ms)}};
 }
 
 json::object stored_json(const login_record& r) {
-  return {{"id", r.id}, {"tenant", r.tenant}, {"user_id", r.user_id}, {"app_id", r.app_id},
-          {"dialect", r.dialect}, {"created_ms", r.created_ms}, {"expires_ms", r.expires_ms},
-          {"ended", r.ended}, {"counter", r.counter}};
+  return {{"id", r.id},
+          {"tenant", r.tenant},
+          {"user_id", r.user_id},
+          {"app_id", r.app_id},
+          {"dialect", r.dialect},
+          {"created_ms", r.created_ms},
+          {"expires_ms", r.expires_ms},
+          {"ended", r.ended},
+          {"counter", r.counter}};
 }
 
 json::object stored_json(const subject_record& r) {
@@ -101,18 +127,27 @@ json::object admin_json(const subject_record& r) {
   boost::system::error_code ec;
   json::value attrs = json::parse(r.attrs, ec);
   if (ec) attrs = json::object{};
-  return {{"id", r.id}, {"tenant", r.tenant}, {"kind", r.kind}, {"label", r.label},
-          {"attrs", attrs}, {"blocked", r.blocked}, {"corrupted", r.corrupted},
+  return {{"id", r.id},
+          {"tenant", r.tenant},
+          {"kind", r.kind},
+          {"label", r.label},
+          {"attrs", attrs},
+          {"blocked", r.blocked},
+          {"corrupted", r.corrupted},
           {"created_at", format_rfc3339_ms(r.created_ms)}};
 }
 
 json::object stored_json(const jwt_record& r) {
-  return {{"jti", r.jti}, {"user_id", r.user_id}, {"client_id", r.client_id},
+  return {{"jti", r.jti},
+          {"user_id", r.user_id},
+          {"client_id", r.client_id},
           {"created_ms", r.created_ms},
           {"expires_ms", r.expires_ms ? json::value(*r.expires_ms) : json::value(nullptr)}};
 }
 
-status persist(store& st, const tenant_record& r) { return put(st, "tenant", r.id, stored_json(r)); }
+status persist(store& st, const tenant_record& r) {
+  return put(st, "tenant", r.id, stored_json(r));
+}
 status persist(store& st, const app_record& r) { return put(st, "app", r.id, stored_json(r)); }
 status persist(store& st, const user_record& r) { return put(st, "user", r.id, stored_json(r)); }
 status persist(store& st, const login_record& r) { return put(st, "login", r.id, stored_json(r)); }
@@ -123,22 +158,38 @@ status persist(store& st, const jwt_record& r) { return put(st, "jwt", r.jti, st
 
 json::object stored_json(const session_state& s) {
   const principal& p = s.who;
-  json::object who{{"kind", p.kind == principal_kind::app ? "app" : "user"}, {"tenant", p.tenant},
-                   {"app_id", p.app_id}, {"role", role_name(p.app_role)}, {"scopes", p.scopes},
-                   {"via_api_key", p.via_api_key}, {"user_id", p.user_id},
-                   {"login_session", p.login_session}, {"extension_id", p.extension_id},
-                   {"user_admin", p.user_admin}, {"trackers", opt_list(p.trackers)}};
-  json::object o{{"id", s.id}, {"resume_token", s.resume_token}, {"dialect", s.dialect},
-                 {"who", who}, {"seq", s.seq}, {"seq_base", s.seq_base},
-                 {"anchor_valid", s.anchor_valid}, {"anchor_seq", s.anchor_seq},
-                 {"anchor_offset", s.anchor_offset}, {"processed_offset", s.processed_offset},
-                 {"ring_capacity", s.ring_capacity}, {"recovery_window_ms", s.recovery_window_ms},
+  json::object who{{"kind", p.kind == principal_kind::app ? "app" : "user"},
+                   {"tenant", p.tenant},
+                   {"app_id", p.app_id},
+                   {"role", role_name(p.app_role)},
+                   {"scopes", p.scopes},
+                   {"via_api_key", p.via_api_key},
+                   {"user_id", p.user_id},
+                   {"login_session", p.login_session},
+                   {"extension_id", p.extension_id},
+                   {"user_admin", p.user_admin},
+                   {"trackers", opt_list(p.trackers)}};
+  json::object o{{"id", s.id},
+                 {"resume_token", s.resume_token},
+                 {"dialect", s.dialect},
+                 {"who", who},
+                 {"seq", s.seq},
+                 {"seq_base", s.seq_base},
+                 {"anchor_valid", s.anchor_valid},
+                 {"anchor_seq", s.anchor_seq},
+                 {"anchor_offset", s.anchor_offset},
+                 {"processed_offset", s.processed_offset},
+                 {"ring_capacity", s.ring_capacity},
+                 {"recovery_window_ms", s.recovery_window_ms},
                  {"log_replay", s.log_replay}};
   if (s.has_sub) {
     json::array filters;
     for (const auto& f : s.filters) filters.push_back(filter_json(f));
-    o["sub"] = json::object{{"id", s.sub_id}, {"filters", filters}, {"snapshot", s.snapshot},
-                            {"tenant_root", s.tenants.root}, {"subtree", s.tenants.subtree}};
+    o["sub"] = json::object{{"id", s.sub_id},
+                            {"filters", filters},
+                            {"snapshot", s.snapshot},
+                            {"tenant_root", s.tenants.root},
+                            {"subtree", s.tenants.subtree}};
   }
   return o;
 }

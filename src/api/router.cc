@@ -31,8 +31,10 @@ bool router::match(const route& r, std::string_view path, std::vector<std::strin
   if (segs.size() != r.segments.size()) return false;
   params.clear();
   for (std::size_t i = 0; i < segs.size(); ++i) {
-    if (r.segments[i] == "{}") params.emplace_back(segs[i]);
-    else if (r.segments[i] != segs[i]) return false;
+    if (r.segments[i] == "{}")
+      params.emplace_back(segs[i]);
+    else if (r.segments[i] != segs[i])
+      return false;
   }
   return true;
 }

@@ -14,7 +14,8 @@ status connection_counter::acquire(const principal& who, std::size_t per_session
     if (tenants_[who.tenant] >= l.max_connections_per_tenant)
       return {errc::too_many_requests, "too many connections for this tenant"};
   }
-  if (!who.login_session.empty()) ++logins_[who.login_session];
+  if (!who.login_session.empty())
+    ++logins_[who.login_session];
   else {
     ++apps_[who.app_id];
     ++tenants_[who.tenant];
@@ -61,7 +62,8 @@ void connection_counter::release(const principal& who) {
     if (it == m.end()) return;
     if (--it->second == 0) m.erase(it);
   };
-  if (!who.login_session.empty()) dec(logins_, who.login_session);
+  if (!who.login_session.empty())
+    dec(logins_, who.login_session);
   else {
     dec(apps_, who.app_id);
     dec(tenants_, who.tenant);

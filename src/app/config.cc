@@ -18,8 +18,7 @@ config_table core_table(config& c) {
       .string("store", "sqlite | memory", c.store)
       .integer("shards", "", "worker threads (0: CPUs in the affinity mask)", c.shards)
       .integer("blocking_threads", "", "threads for store and router work", c.blocking_threads)
-      .string("token_key_file", "token signing key file (default DATA/token.key)",
-              c.token_key_file)
+      .string("token_key_file", "token signing key file (default DATA/token.key)", c.token_key_file)
       .string("public_url",
               "base URL clients reach (for ws `uri`; default: the listener's address)",
               c.public_url)
@@ -78,8 +77,7 @@ void load_file(const config& c, const config_table& core, const std::string& fil
     for (const auto& [k, v] : *tbl) {
       // Dialects not built into this binary: their table may say `enabled`, `prefix` or
       // `listen` (a shared file turning them off), nothing else.
-      if (!known && (k.str() == "enabled" || k.str() == "prefix" || k.str() == "listen"))
-        continue;
+      if (!known && (k.str() == "enabled" || k.str() == "prefix" || k.str() == "listen")) continue;
       set_key(c, core, std::string(table.str()) + "." + std::string(k.str()), toml_scalar(v),
               "config file");
     }
@@ -104,8 +102,8 @@ config load_config(const std::string& file, const std::map<std::string, std::str
       const dialect& a = *c.dialects[i];
       const dialect& b = *c.dialects[j];
       if (a.enabled() && b.enabled() && a.prefix() == b.prefix())
-        throw std::runtime_error(fmt::format("{}.prefix: '{}' is {}'s prefix already", a.name(),
-                                             a.prefix(), b.name()));
+        throw std::runtime_error(
+            fmt::format("{}.prefix: '{}' is {}'s prefix already", a.name(), a.prefix(), b.name()));
     }
   return c;
 }

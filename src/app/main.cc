@@ -47,19 +47,22 @@ std::string admin_key_for(const std::string& given, const std::string& data_dir)
 int app_create(const std::string& server, const std::string& key, const std::string& tenant,
                const std::string& name, const std::string& role) {
   const std::map<std::string, std::string> auth{{"Authorization", "Bearer " + key}};
-  auto t = http_call(server, "POST", "/v1/admin/tenants", json::serialize(json::object{{"id", tenant}}), auth);
+  auto t = http_call(server, "POST", "/v1/admin/tenants",
+                     json::serialize(json::object{{"id", tenant}}), auth);
   if (t.status != 201 && t.status != 409) {
     std::cerr << "creating tenant: HTTP " << t.status << " " << t.body << "\n";
     return 1;
   }
-  auto a = http_call(server, "POST", "/v1/admin/apps",
-                     json::serialize(json::object{{"tenant", tenant}, {"name", name}, {"role", role}}), auth);
+  auto a = http_call(
+      server, "POST", "/v1/admin/apps",
+      json::serialize(json::object{{"tenant", tenant}, {"name", name}, {"role", role}}), auth);
   std::cout << a.body << std::endl;
   return a.status == 201 ? 0 : 1;
 }
 
 int publish(const std::string& server, const std::string& key, const std::string& topic,
-            const std::string& type, const std::string& data, const std::string& subject, bool retain) {
+            const std::string& type, const std::string& data, const std::string& subject,
+            bool retain) {
   std::string body = "{\"topic\":" + json::serialize(json::string(topic)) +
                      ",\"type\":" + json::serialize(json::string(type)) + ",\"data\":" + data;
   if (!subject.empty()) body += ",\"subject\":" + json::serialize(json::string(subject));
@@ -87,7 +90,8 @@ int tail(const std::string& server, const std::string& key, const std::vector<st
       }
       ws.send(json::serialize(auth));
       auto welcome = ws.read(std::chrono::seconds(15));
-      if (!welcome) throw std::runtime_error("no welcome (close code " + std::to_string(ws.close_code()) + ")");
+      if (!welcome)
+        throw std::runtime_error("no welcome (close code " + std::to_string(ws.close_code()) + ")");
       auto w = json::parse(*welcome).as_object();
       if (w.at("type").as_string() != "welcome") {
         std::cerr << "herald tail: " << *welcome << "\n";
@@ -115,7 +119,8 @@ int tail(const std::string& server, const std::string& key, const std::vector<st
           }
           filters.push_back(f);
         }
-        ws.send(json::serialize(json::object{{"type", "subscribe"}, {"id", "tail"}, {"filters", filters}}));
+        ws.send(json::serialize(
+            json::object{{"type", "subscribe"}, {"id", "tail"}, {"filters", filters}}));
       }
       backoff_ms = 250;
       while (auto msg = ws.read()) {
@@ -146,7 +151,8 @@ int tail(const std::string& server, const std::string& key, const std::vector<st
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string_view(argv[1]) == "bench") return herald::bench::main(argc - 1, argv + 1);
+  if (argc > 1 && std::string_view(argv[1]) == "bench")
+    return herald::bench::main(argc - 1, argv + 1);
   CLI::App app{"herald: a real-time event delivery gateway"};
   app.require_subcommand(1);
 
@@ -157,7 +163,8 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", listen, "HOST:PORT (port 0: a free port)")->check(host_port);
   serve->add_option("--data", data, "data directory");
   serve->add_option("--store", store_spec, "sqlite | memory");
-  serve->add_flag("--demo", demo, "create a demo tenant, app and publisher once and print how to use them");
+  serve->add_flag("--demo", demo,
+                  "create a demo tenant, app and publisher once and print how to use them");
 
   auto* appcmd = app.add_subcommand("app", "manage apps");
   appcmd->require_subcommand(1);
@@ -167,7 +174,8 @@ int main(int argc, char** argv) {
   create->add_option("--tenant", tenant)->required();
   create->add_option("--name", name)->required();
   create->add_option("--role", role, "app | admin | publisher");
-  create->add_option("--admin-key", admin_key, "admin key (default HERALD_ADMIN_KEY or DATA/admin.key)");
+  create->add_option("--admin-key", admin_key,
+                     "admin key (default HERALD_ADMIN_KEY or DATA/admin.key)");
   create->add_option("--data", admin_data, "data directory holding admin.key");
 
   auto* pub = app.add_subcommand("publish", "publish one event");
@@ -186,7 +194,8 @@ int main(int argc, char** argv) {
   std::string types;
   tl->add_option("--server", server_url)->required();
   tl->add_option("--api-key", api_key, "app API key")->required();
-  tl->add_option("--topic", topics, "topic pattern (repeatable)")->default_val(std::vector<std::string>{"/**"});
+  tl->add_option("--topic", topics, "topic pattern (repeatable)")
+      ->default_val(std::vector<std::string>{"/**"});
   tl->add_option("--types", types, "comma-separated types (prefix*)");
 
   auto* cfgcmd = app.add_subcommand("config", "print every configuration key with its default");
@@ -200,7 +209,8 @@ int main(int argc, char** argv) {
       if (!store_spec.empty()) flags["core.store"] = store_spec;
       return herald::serve(herald::load_config(config_file, flags), demo);
     }
-    if (*create) return app_create(server_url, admin_key_for(admin_key, admin_data), tenant, name, role);
+    if (*create)
+      return app_create(server_url, admin_key_for(admin_key, admin_data), tenant, name, role);
     if (*pub) return publish(server_url, api_key, topic, type, payload, subject, retain);
     if (*tl) return tail(server_url, api_key, topics, types);
     if (*cfgcmd) {

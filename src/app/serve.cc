@@ -16,10 +16,10 @@
 #include "api/json_util.h"
 #include "api/native_routes.h"
 #include "api/records.h"
+#include "app/dialect_host.h"
 #include "auth/crypto.h"
 #include "auth/tokens.h"
 #include "core/clock.h"
-#include "app/dialect_host.h"
 #include "transport/server.h"
 
 namespace herald {
@@ -27,7 +27,8 @@ namespace {
 
 std::pair<std::string, std::uint16_t> split_listen(const std::string& s) {
   const auto colon = s.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("core.listen: expected HOST:PORT, got '" + s + "'");
+  if (colon == std::string::npos)
+    throw std::runtime_error("core.listen: expected HOST:PORT, got '" + s + "'");
   const long port = std::stol(s.substr(colon + 1));
   if (port < 0 || port > 65535) throw std::runtime_error("core.listen: bad port in '" + s + "'");
   return {s.substr(0, colon), static_cast<std::uint16_t>(port)};
@@ -57,7 +58,8 @@ void demo_setup(const router& admin, services& svc, const std::string& data_dir,
       return std::string(boost::json::parse(r.body).as_object().at("api_key").as_string());
     };
     std::ofstream out(file, std::ios::trunc);
-    out << "HERALD_DEMO_APP_KEY=" << key_of(app) << "\nHERALD_DEMO_PUBLISHER_KEY=" << key_of(pub) << "\n";
+    out << "HERALD_DEMO_APP_KEY=" << key_of(app) << "\nHERALD_DEMO_PUBLISHER_KEY=" << key_of(pub)
+        << "\n";
     out.close();
     ::chmod(file.c_str(), 0600);
   }
@@ -69,15 +71,16 @@ void demo_setup(const router& admin, services& svc, const std::string& data_dir,
   }
   const std::string exe = "./build/release/herald";
   std::cout << "\nDemo tenant 'demo' (credentials in " << file << "). In another terminal:\n"
-            << "  " << exe << " tail --server " << base << " --api-key " << kv["HERALD_DEMO_APP_KEY"]
-            << " --topic '/demo/**'\n"
+            << "  " << exe << " tail --server " << base << " --api-key "
+            << kv["HERALD_DEMO_APP_KEY"] << " --topic '/demo/**'\n"
             << "Then publish, with the CLI or curl:\n"
             << "  " << exe << " publish --server " << base << " --api-key "
             << kv["HERALD_DEMO_PUBLISHER_KEY"]
             << " --topic /demo/hello --type greeting --data '{\"text\":\"hi\"}'\n"
             << "  curl -s -X POST " << base << "/v1/events -H 'Authorization: Bearer "
             << kv["HERALD_DEMO_PUBLISHER_KEY"]
-            << "' -H 'Content-Type: application/json' -d '{\"topic\":\"/demo/hello\",\"type\":\"greeting\",\"data\":{\"text\":\"hi\"}}'\n"
+            << "' -H 'Content-Type: application/json' -d "
+               "'{\"topic\":\"/demo/hello\",\"type\":\"greeting\",\"data\":{\"text\":\"hi\"}}'\n"
             << std::endl;
 }
 
@@ -98,7 +101,8 @@ int serve(config cfg, bool demo) {
   ::signal(SIGPIPE, SIG_IGN);
 
   std::filesystem::create_directories(cfg.data_dir);
-  const std::string key_file = cfg.token_key_file.empty() ? cfg.data_dir + "/token.key" : cfg.token_key_file;
+  const std::string key_file =
+      cfg.token_key_file.empty() ? cfg.data_dir + "/token.key" : cfg.token_key_file;
   std::string token_key;
   if (const char* k = std::getenv("HERALD_TOKEN_KEY"); k && *k) {
     auto parsed = parse_token_key(k);
@@ -117,7 +121,8 @@ int serve(config cfg, bool demo) {
     if (!k2) throw std::runtime_error("admin key: " + k2.err().message);
     admin_key = k2->first;
     if (k2->second)
-      std::cerr << "herald: created admin key in " << cfg.data_dir << "/admin.key: " << admin_key << std::endl;
+      std::cerr << "herald: created admin key in " << cfg.data_dir << "/admin.key: " << admin_key
+                << std::endl;
   }
 
   auto st = open_store(cfg.store, cfg.data_dir);
@@ -163,8 +168,14 @@ int serve(config cfg, bool demo) {
   h.import_sessions(take_sessions(db));
   db.set_append_listener([&h](std::vector<event_ptr> batch) { h.publish(std::move(batch)); });
   token_signer signer(token_key);
-  services svc{.core = cfg.core, .native = native, .dir = dir, .st = db, .h = h,
-               .signer = signer, .admin_key = admin_key, .token_key = token_key,
+  services svc{.core = cfg.core,
+               .native = native,
+               .dir = dir,
+               .st = db,
+               .h = h,
+               .signer = signer,
+               .admin_key = admin_key,
+               .token_key = token_key,
                .public_url = cfg.public_url};
 
   router admin_routes;
@@ -208,9 +219,9 @@ int serve(config cfg, bool demo) {
     // Past the limit an API key or token (a bearer credential: a cheap hash or signature
     // check) is still tried, so that others' failures from a shared address never lock out a
     // valid one; only its failure answers 429. Anything else is refused before any check.
-    const bool bearer = req.header("x-api-key") != nullptr ||
-                        (req.header("authorization") != nullptr &&
-                         is_bearer(*req.header("authorization")));
+    const bool bearer =
+        req.header("x-api-key") != nullptr ||
+        (req.header("authorization") != nullptr && is_bearer(*req.header("authorization")));
     if (limited && !bearer) return too_many();
     http_response res = route(req);
     if (res.status == 401) {

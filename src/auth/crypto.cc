@@ -176,9 +176,8 @@ namespace {
 std::string pbkdf2(std::string_view password, std::string_view salt, int iterations,
                    std::size_t len) {
   std::string out(len, '\0');
-  if (PKCS5_PBKDF2_HMAC(password.empty() ? "" : password.data(),
-                        static_cast<int>(password.size()), bytes(salt),
-                        static_cast<int>(salt.size()), iterations, EVP_sha256(),
+  if (PKCS5_PBKDF2_HMAC(password.empty() ? "" : password.data(), static_cast<int>(password.size()),
+                        bytes(salt), static_cast<int>(salt.size()), iterations, EVP_sha256(),
                         static_cast<int>(len), bytes(out)) != 1) {
     std::abort();
   }
@@ -243,8 +242,8 @@ hmac_key::hmac_key(std::string_view key) : key_(key) {
   if (s->mac != nullptr) s->ctx = EVP_MAC_CTX_new(s->mac);
   if (s->ctx == nullptr) return;
   char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END};
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_END};
   if (EVP_MAC_init(s->ctx, bytes(std::string_view(key_)), key_.size(), params) != 1) return;
   state_ = std::move(s);
 }

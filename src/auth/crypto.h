@@ -43,8 +43,7 @@ std::string random_bytes(std::size_t n);
 // A password's self-describing hash: "pbkdf2-sha256$<iterations>$<salt b64url>$<hash b64url>"
 // (16-byte random salt, 32-byte PBKDF2-HMAC-SHA256 output).
 inline constexpr int default_password_iterations = 100000;
-std::string hash_password(std::string_view password,
-                          int iterations = default_password_iterations);
+std::string hash_password(std::string_view password, int iterations = default_password_iterations);
 
 // Whether `password` matches a hash_password string (constant-time comparison). False for a
 // malformed or empty `stored`, and for iteration counts outside [1, 10000000].

@@ -82,7 +82,7 @@ TEST(Crypto, Base64UrlRoundTrips) {
 }
 
 TEST(Crypto, Base64UrlRejects) {
-  EXPECT_FALSE(base64url_decode("Zg=="));   // padding
+  EXPECT_FALSE(base64url_decode("Zg=="));  // padding
   EXPECT_FALSE(base64url_decode("Zg="));
   EXPECT_FALSE(base64url_decode("Z"));      // impossible length
   EXPECT_FALSE(base64url_decode("Zm9vY"));  // impossible length
@@ -106,11 +106,11 @@ TEST(Crypto, Base64StandardForBasicAuth) {
   EXPECT_EQ(base64_decode("  Zm9vYg==\t"), "foob");
   EXPECT_EQ(base64_decode("+/8="), "\xfb\xff");
   EXPECT_EQ(base64_decode(""), "");
-  EXPECT_FALSE(base64_decode("Zm9vYg="));   // wrong padding
+  EXPECT_FALSE(base64_decode("Zm9vYg="));  // wrong padding
   EXPECT_FALSE(base64_decode("Zm9vYmE=="));
   EXPECT_FALSE(base64_decode("Zg==="));
   EXPECT_FALSE(base64_decode("=Zg="));
-  EXPECT_FALSE(base64_decode("Zm9v-_8"));   // URL alphabet
+  EXPECT_FALSE(base64_decode("Zm9v-_8"));  // URL alphabet
   EXPECT_FALSE(base64_decode("Zm9v YmFy"));
   EXPECT_FALSE(base64_decode("Z"));
   EXPECT_FALSE(base64_decode("===="));

@@ -67,8 +67,7 @@ result<json::object> jwt_verify(std::string_view jwt, std::string_view key, std:
   const std::string_view payload_part = jwt.substr(dot1 + 1, dot2 - dot1 - 1);
   const std::string_view signed_part = jwt.substr(0, dot2);
   const auto sig = base64url_decode(jwt.substr(dot2 + 1));  // a third '.' fails here
-  if (!sig || header_part.empty() || payload_part.empty())
-    return auth_error(jwt_malformed_message);
+  if (!sig || header_part.empty() || payload_part.empty()) return auth_error(jwt_malformed_message);
 
   // The header is read before the signature is checked (its alg says how to check it); only
   // HS256 passes, so a token cannot choose "none" or another key type.

@@ -17,8 +17,8 @@ namespace json = boost::json;
 const std::string key = std::string(32, '\x5a');
 
 json::object sample(std::int64_t iat) {
-  return json::object{{"iss", "herald"}, {"sub", "usr_1"}, {"ten", "4100"},
-                      {"jti", "jwt_1"}, {"iat", iat}};
+  return json::object{
+      {"iss", "herald"}, {"sub", "usr_1"}, {"ten", "4100"}, {"jti", "jwt_1"}, {"iat", iat}};
 }
 
 // header.payload signed with `k`, all parts given as JSON text.
@@ -77,8 +77,8 @@ TEST(Jwt, TamperedPayloadOrSignature) {
   // A forged payload with the original signature.
   json::object evil = sample(1000);
   evil["sub"] = "usr_admin";
-  const std::string forged = jwt.substr(0, d1 + 1) + base64url_encode(json::serialize(evil)) +
-                             jwt.substr(d2);
+  const std::string forged =
+      jwt.substr(0, d1 + 1) + base64url_encode(json::serialize(evil)) + jwt.substr(d2);
   EXPECT_EQ(jwt_verify(forged, key, 1000).err().message, "bad jwt signature");
 }
 
@@ -115,8 +115,8 @@ TEST(Jwt, AlgNoneAndOthersRejected) {
   EXPECT_EQ(v.err().code, errc::auth_failed);
   EXPECT_EQ(v.err().message, jwt_bad_alg_message);
   // Even "signed" with our key, other algs are refused.
-  for (const char* h : {R"({"alg":"none"})", R"({"alg":"HS512","typ":"JWT"})",
-                        R"({"alg":"hs256"})", R"({"typ":"JWT"})", R"({"alg":256})"}) {
+  for (const char* h : {R"({"alg":"none"})", R"({"alg":"HS512","typ":"JWT"})", R"({"alg":"hs256"})",
+                        R"({"typ":"JWT"})", R"({"alg":256})"}) {
     auto r = jwt_verify(forge(h, payload, key), key, 1000);
     ASSERT_FALSE(r.ok()) << h;
     EXPECT_EQ(r.err().message, jwt_bad_alg_message) << h;
@@ -130,9 +130,9 @@ TEST(Jwt, Malformed) {
   const std::string jwt = jwt_sign(sample(1000), key);
   const auto d1 = jwt.find('.');
   for (const std::string& t :
-       {std::string(), std::string("a.b"), jwt.substr(0, jwt.rfind('.')), jwt + ".x",
-        jwt + "=", "." + jwt.substr(d1), jwt.substr(0, d1) + "..sig", "!" + jwt,
-        std::string(8193, 'a'), forge("[]", "{}", key), forge("{", "{}", key)}) {
+       {std::string(), std::string("a.b"), jwt.substr(0, jwt.rfind('.')), jwt + ".x", jwt + "=",
+        "." + jwt.substr(d1), jwt.substr(0, d1) + "..sig", "!" + jwt, std::string(8193, 'a'),
+        forge("[]", "{}", key), forge("{", "{}", key)}) {
     auto v = jwt_verify(t, key, 1000);
     ASSERT_FALSE(v.ok()) << t;
     EXPECT_EQ(v.err().code, errc::auth_failed);

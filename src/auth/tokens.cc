@@ -1,11 +1,11 @@
 #include "auth/tokens.h"
 
-#include <cerrno>
-#include <cstring>
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -159,15 +159,13 @@ result<token_claims> token_signer::verify(std::string_view token, std::int64_t n
   const json::object* o = ec ? nullptr : v.if_object();
   if (o == nullptr) return auth_error(token_malformed_message);
   token_claims c;
-  const bool ok = get_string(*o, k_aud, c.aud, true) && get_string(*o, k_kind, c.kind, true) &&
-                  get_string(*o, k_jti, c.jti, false) &&
-                  get_string(*o, k_pkind, c.principal_kind, false) &&
-                  get_string(*o, k_tenant, c.tenant, false) &&
-                  get_string(*o, k_app, c.app_id, false) &&
-                  get_string(*o, k_user, c.user_id, false) &&
-                  get_string(*o, k_login, c.login_session, false) &&
-                  get_int(*o, k_iat, c.iat_ms, false) && get_int(*o, k_exp, c.exp_ms, true) &&
-                  get_string(*o, k_scopes, c.scopes, false);
+  const bool ok =
+      get_string(*o, k_aud, c.aud, true) && get_string(*o, k_kind, c.kind, true) &&
+      get_string(*o, k_jti, c.jti, false) && get_string(*o, k_pkind, c.principal_kind, false) &&
+      get_string(*o, k_tenant, c.tenant, false) && get_string(*o, k_app, c.app_id, false) &&
+      get_string(*o, k_user, c.user_id, false) && get_string(*o, k_login, c.login_session, false) &&
+      get_int(*o, k_iat, c.iat_ms, false) && get_int(*o, k_exp, c.exp_ms, true) &&
+      get_string(*o, k_scopes, c.scopes, false);
   if (!ok) return auth_error(token_malformed_message);
   if (now_ms >= c.exp_ms) return auth_error(token_expired_message);
   return c;

@@ -1,5 +1,7 @@
 #include "auth/tokens.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -7,8 +9,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -139,11 +139,11 @@ TEST(Tokens, Malformed) {
   const token_signer s(key32);
   const std::string good = s.issue(sample_claims());
   const auto dot = good.find('.');
-  for (const std::string& t :
-       {std::string(), std::string("abc"), std::string("."), std::string("abc."),
-        std::string(".abc"), good + ".x", good + "=", good.substr(0, dot) + "." +
-        good.substr(dot + 1, 10), "!" + good, good.substr(0, dot) + "+" + good.substr(dot),
-        std::string(token_signer::max_token_size + 1, 'a')}) {
+  for (const std::string& t : {std::string(), std::string("abc"), std::string("."),
+                               std::string("abc."), std::string(".abc"), good + ".x", good + "=",
+                               good.substr(0, dot) + "." + good.substr(dot + 1, 10), "!" + good,
+                               good.substr(0, dot) + "+" + good.substr(dot),
+                               std::string(token_signer::max_token_size + 1, 'a')}) {
     auto v = s.verify(t, 0);
     ASSERT_FALSE(v.ok()) << t;
     EXPECT_EQ(v.err().code, errc::auth_failed);

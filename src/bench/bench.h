@@ -4,8 +4,9 @@
 // Thread ownership: called once, on the main thread.
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <string>
+
+#include <boost/json/object.hpp>
 
 #include "bench/load.h"
 

@@ -1,8 +1,8 @@
-#include <gtest/gtest.h>
-
 #include <random>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "bench/histogram.h"
 #include "bench/protocol.h"

@@ -1,8 +1,8 @@
 #include "core/clock.h"
 
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "core/event.h"
 

@@ -35,20 +35,34 @@ constexpr bool is_resumable(close_reason r) noexcept {
 // The reason's name, for logs and metrics labels ("slow_consumer").
 constexpr const char* close_reason_name(close_reason r) noexcept {
   switch (r) {
-    case close_reason::replaced: return "replaced";
-    case close_reason::revoked: return "revoked";
-    case close_reason::admin: return "admin";
-    case close_reason::drain: return "drain";
-    case close_reason::slow_consumer: return "slow_consumer";
-    case close_reason::heartbeat: return "heartbeat";
-    case close_reason::idle: return "idle";
-    case close_reason::absolute: return "absolute";
-    case close_reason::auth_timeout: return "auth_timeout";
-    case close_reason::auth_failed: return "auth_failed";
-    case close_reason::forbidden: return "forbidden";
-    case close_reason::too_many: return "too_many";
-    case close_reason::protocol: return "protocol";
-    case close_reason::seq_exhausted: return "seq_exhausted";
+    case close_reason::replaced:
+      return "replaced";
+    case close_reason::revoked:
+      return "revoked";
+    case close_reason::admin:
+      return "admin";
+    case close_reason::drain:
+      return "drain";
+    case close_reason::slow_consumer:
+      return "slow_consumer";
+    case close_reason::heartbeat:
+      return "heartbeat";
+    case close_reason::idle:
+      return "idle";
+    case close_reason::absolute:
+      return "absolute";
+    case close_reason::auth_timeout:
+      return "auth_timeout";
+    case close_reason::auth_failed:
+      return "auth_failed";
+    case close_reason::forbidden:
+      return "forbidden";
+    case close_reason::too_many:
+      return "too_many";
+    case close_reason::protocol:
+      return "protocol";
+    case close_reason::seq_exhausted:
+      return "seq_exhausted";
   }
   return "unknown";
 }

@@ -140,8 +140,8 @@ std::optional<login_record> directory::login(std::string_view id) const {
   rlock l(mu_);
   return find_copy(logins_, id);
 }
-std::optional<login_record> directory::update_login(
-    std::string_view id, const std::function<void(login_record&)>& fn) {
+std::optional<login_record> directory::update_login(std::string_view id,
+                                                    const std::function<void(login_record&)>& fn) {
   wlock l(mu_);
   auto it = logins_.find(id);
   if (it == logins_.end()) return std::nullopt;

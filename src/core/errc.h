@@ -26,7 +26,7 @@ enum class errc {
   conflict,
   subject_corrupted,
   already_corrupted,
-  unavailable,        // the store or another dependency is down
+  unavailable,  // the store or another dependency is down
   internal,
 };
 

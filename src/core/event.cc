@@ -1,6 +1,5 @@
 #include "core/event.h"
 
-
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <openssl/rand.h>

@@ -16,7 +16,7 @@
 namespace herald {
 
 struct event {
-  std::string id;       // "evt_…"
+  std::string id;           // "evt_…"
   std::int64_t offset = 0;  // position in the tenant's stream (global, strictly increasing)
   std::string topic;
   std::string type;
@@ -24,7 +24,7 @@ struct event {
   std::string app;      // empty: the event names no app
   std::string subject;  // empty: none
   std::int64_t time_ms = 0;
-  std::string data;     // a JSON object, byte-exact as published
+  std::string data;  // a JSON object, byte-exact as published
   bool retain = false;
 
   event();
@@ -37,7 +37,8 @@ struct event {
 
   // A rendering of this event cached per slot (one slot per dialect variant, see
   // render_slots below): `make` runs at most once per slot, whichever shard asks first.
-  const std::string& rendered(std::size_t slot, const std::function<std::string(const event&)>& make) const;
+  const std::string& rendered(std::size_t slot,
+                              const std::function<std::string(const event&)>& make) const;
 
   static constexpr std::size_t render_slots = 8;
 

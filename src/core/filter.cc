@@ -30,16 +30,15 @@ bool valid_topic(std::string_view topic) noexcept {
   // a `*` or `**` segment is a filter's wildcard: an event there would match as a pattern.
   for (const char c : topic)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-  return for_each_segment(
-      topic, [](std::string_view s) { return !s.empty() && s != "*" && s != "**"; });
+  return for_each_segment(topic,
+                          [](std::string_view s) { return !s.empty() && s != "*" && s != "**"; });
 }
 
 result<filter> filter::compile(const filter_spec& spec, std::string_view own_tenant,
                                const filter_limits& limits) {
   filter f;
   f.spec_ = spec;
-  if (spec.topic.size() > max_topic_bytes)
-    return invalid("topic: longer than 1024 bytes");
+  if (spec.topic.size() > max_topic_bytes) return invalid("topic: longer than 1024 bytes");
   std::string resolved;
   std::string error_text;
   const bool ok = for_each_segment(spec.topic, [&](std::string_view s) {
@@ -64,8 +63,8 @@ result<filter> filter::compile(const filter_spec& spec, std::string_view own_ten
       f.segments_.push_back({seg_kind::literal, std::string(s)});
     }
     resolved += '/';
-    resolved += f.segments_.back().kind == seg_kind::literal ? f.segments_.back().text
-                                                              : std::string(s);
+    resolved +=
+        f.segments_.back().kind == seg_kind::literal ? f.segments_.back().text : std::string(s);
     return true;
   });
   if (!ok) return invalid(error_text.empty() ? "topic: must start with '/'" : error_text);
@@ -78,7 +77,8 @@ result<filter> filter::compile(const filter_spec& spec, std::string_view own_ten
   if (spec.types) {
     if (spec.types->empty()) return invalid("types: empty list");
     if (spec.types->size() > limits.max_types_per_filter)
-      return invalid("types: more than " + std::to_string(limits.max_types_per_filter) + " entries");
+      return invalid("types: more than " + std::to_string(limits.max_types_per_filter) +
+                     " entries");
     f.any_type_ = false;
     for (const auto& t : *spec.types) {
       if (t == "*") {
@@ -118,7 +118,9 @@ bool filter::matches_topic(std::string_view topic) const noexcept {
       case seg_kind::rest:
         rest_matched = true;
         return true;  // stay on `**`: it eats every remaining segment
-      case seg_kind::one: ++i; return true;
+      case seg_kind::one:
+        ++i;
+        return true;
       case seg_kind::literal:
         if (s != p.text) return false;
         ++i;
@@ -154,10 +156,14 @@ bool filter::matches(const event& e) const {
       } else {
         const double w = std::get<double>(want);
         double g;
-        if (got->is_int64()) g = static_cast<double>(got->get_int64());
-        else if (got->is_uint64()) g = static_cast<double>(got->get_uint64());
-        else if (got->is_double()) g = got->get_double();
-        else return false;
+        if (got->is_int64())
+          g = static_cast<double>(got->get_int64());
+        else if (got->is_uint64())
+          g = static_cast<double>(got->get_uint64());
+        else if (got->is_double())
+          g = got->get_double();
+        else
+          return false;
         if (g != w) return false;
       }
     }

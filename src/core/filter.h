@@ -26,7 +26,7 @@ bool valid_topic(std::string_view topic) noexcept;
 using where_value = std::variant<std::string, double>;
 
 struct filter_spec {
-  std::string topic;                      // pattern
+  std::string topic;  // pattern
   std::optional<std::vector<std::string>> types;
   std::optional<std::vector<std::string>> subjects;
   std::vector<std::pair<std::string, where_value>> where;

@@ -58,8 +58,10 @@ void hub::set_subscription(session& s, subscription sub, bool gathering) {
   s.snapshot_floor.clear();
   s.sub_from_offset = sh.last_offset;
   sh.index.add(s);
-  if (gathering) s.anchor_valid = false;
-  else set_anchor(sh, s);
+  if (gathering)
+    s.anchor_valid = false;
+  else
+    set_anchor(sh, s);
 }
 
 // The anchor pairs the session's seq with this shard's offset frontier under the current

@@ -102,7 +102,7 @@ struct resume_outcome {
   recovery_error error = recovery_error::none;
   session_ref ref;
   std::string resume_token;
-  std::uint64_t seq = 0;       // the session's seq at the hand-over (recovered) or 0
+  std::uint64_t seq = 0;  // the session's seq at the hand-over (recovered) or 0
   std::uint64_t seq_base = 0;
   std::shared_ptr<const std::string> sub_id;  // the restored subscription's id, if any
 };
@@ -169,8 +169,8 @@ class hub {
   // shard, kicks the previous sink (1000 replaced), then runs `done` on the sink's shard
   // followed — in order, on the same shard — by the missed deliveries and then live ones.
   // `token` is a resume token ("ses_….secret"): it names its session.
-  void resume(const std::string& token, std::uint64_t last_seq, const principal& who,
-              sink_ref sink, std::function<void(resume_outcome)> done);
+  void resume(const std::string& token, std::uint64_t last_seq, const principal& who, sink_ref sink,
+              std::function<void(resume_outcome)> done);
 
   // Home-shard: installs `sub` (replacing any). While `gathering`, matches wait for
   // release_snapshot(). Returns the session's new subscription id pointer.

@@ -60,7 +60,8 @@ void hub::import_sessions(const std::vector<session_state>& states) {
     s->seq = st.seq;
     s->seq_base = st.seq_base;
     s->ring_capacity = st.ring_capacity != 0 ? st.ring_capacity : opts_.recovery_buffer;
-    s->recovery_window_ms = st.recovery_window_ms != 0 ? st.recovery_window_ms : opts_.recovery_window_ms;
+    s->recovery_window_ms =
+        st.recovery_window_ms != 0 ? st.recovery_window_ms : opts_.recovery_window_ms;
     s->log_replay = st.log_replay;
     s->detached_at_ms = now;
     if (st.has_sub) {

@@ -28,11 +28,16 @@ bool same_secret(std::string_view a, std::string_view b) noexcept {
 
 const char* recovery_error_name(recovery_error e) noexcept {
   switch (e) {
-    case recovery_error::none: return "";
-    case recovery_error::expired: return "expired";
-    case recovery_error::buffer_overflow: return "buffer_overflow";
-    case recovery_error::unknown_session: return "unknown_session";
-    case recovery_error::forbidden: return "forbidden";
+    case recovery_error::none:
+      return "";
+    case recovery_error::expired:
+      return "expired";
+    case recovery_error::buffer_overflow:
+      return "buffer_overflow";
+    case recovery_error::unknown_session:
+      return "unknown_session";
+    case recovery_error::forbidden:
+      return "forbidden";
   }
   return "unknown_session";
 }
@@ -114,17 +119,19 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
     return fail(recovery_error::expired);
   }
   if (last_seq > s.seq) return fail(recovery_error::unknown_session);
-  const bool in_ring = last_seq == s.seq || (!s.ring.empty() && s.ring.front().first <= last_seq + 1);
+  const bool in_ring =
+      last_seq == s.seq || (!s.ring.empty() && s.ring.front().first <= last_seq + 1);
   const bool from_log = !in_ring && s.log_replay && opts_.read_log && opts_.blocking && s.sub &&
-                        s.anchor_valid &&
-                        last_seq >= s.anchor_seq && s.seq - last_seq <= opts_.max_log_replay &&
+                        s.anchor_valid && last_seq >= s.anchor_seq &&
+                        s.seq - last_seq <= opts_.max_log_replay &&
                         s.anchor_epoch == (dir_ != nullptr ? dir_->policy_epoch() : 0);
   if (!in_ring && !from_log) return fail(recovery_error::buffer_overflow);
 
   if (s.sink) {
     const sink_ref old = s.sink;
     post(old.shard, [this, old] {
-      if (session_sink* k = find_sink(old.conn)) k->on_kick(kick{close_reason::replaced, "replaced"});
+      if (session_sink* k = find_sink(old.conn))
+        k->on_kick(kick{close_reason::replaced, "replaced"});
     });
   }
   s.sink = sink;
@@ -213,8 +220,9 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
 void hub::hand_over(session& s, sink_ref sink, std::uint64_t last_seq, std::vector<delivery> replay,
                     std::function<void(resume_outcome)> done) {
   assert_on_shard(s.home_shard);
-  resume_outcome out{recovery_error::none, session_ref{s.home_shard, s.id}, s.resume_token,
-                     last_seq, s.seq_base, s.sub_id};
+  resume_outcome out{recovery_error::none, session_ref{s.home_shard, s.id},
+                     s.resume_token,       last_seq,
+                     s.seq_base,           s.sub_id};
   stats_.recoveries_ok.fetch_add(1, std::memory_order_relaxed);
   const std::size_t home = s.home_shard;
   const std::string id = s.id;
@@ -262,7 +270,8 @@ void hub::remember_expired(const session& s, std::int64_t now) {
   std::lock_guard l(registry_mu_);
   if (expired_.size() >= max_expired) {
     // Forget those expired longer ago than a window; if that frees nothing, start afresh.
-    std::erase_if(expired_, [&](const auto& kv) { return now - kv.second.second > s.recovery_window_ms; });
+    std::erase_if(expired_,
+                  [&](const auto& kv) { return now - kv.second.second > s.recovery_window_ms; });
     if (expired_.size() >= max_expired) expired_.clear();
   }
   expired_[s.id] = {s.resume_token, now};

@@ -29,8 +29,10 @@ std::size_t hub::current_shard() noexcept { return this_shard; }
 void hub::bind_thread(std::size_t shard) noexcept { this_shard = shard; }
 
 void hub::run_on(std::size_t shard, task t) {
-  if (shard == this_shard) t();
-  else shards_.at(shard)(std::move(t));
+  if (shard == this_shard)
+    t();
+  else
+    shards_.at(shard)(std::move(t));
 }
 
 void hub::post(std::size_t shard, task t) { shards_.at(shard)(std::move(t)); }

@@ -17,20 +17,21 @@ namespace {
 // A shard stand-in: one thread draining a FIFO of tasks.
 class test_shard {
  public:
-  explicit test_shard(std::size_t i) : thread_([this, i] {
-    hub::bind_thread(i);
-    for (;;) {
-      std::function<void()> t;
-      {
-        std::unique_lock l(mu_);
-        cv_.wait(l, [&] { return stop_ || !q_.empty(); });
-        if (q_.empty()) return;
-        t = std::move(q_.front());
-        q_.pop_front();
-      }
-      t();
-    }
-  }) {}
+  explicit test_shard(std::size_t i)
+      : thread_([this, i] {
+          hub::bind_thread(i);
+          for (;;) {
+            std::function<void()> t;
+            {
+              std::unique_lock l(mu_);
+              cv_.wait(l, [&] { return stop_ || !q_.empty(); });
+              if (q_.empty()) return;
+              t = std::move(q_.front());
+              q_.pop_front();
+            }
+            t();
+          }
+        }) {}
   ~test_shard() {
     {
       std::lock_guard l(mu_);
@@ -234,9 +235,8 @@ TEST_F(hub_test, snapshot_copies_come_first_and_suppress_older_live_events) {
   const opened o = open_subscribed(sink, true);
   publish(2, "s1");  // held while gathering
   const event_ptr copy = make_event(2, "s1");
-  on(0, [&] {
-    hub_->with_session(o.ref, [&](session* s) { hub_->release_snapshot(*s, {copy}); });
-  });
+  on(0,
+     [&] { hub_->with_session(o.ref, [&](session* s) { hub_->release_snapshot(*s, {copy}); }); });
   publish(1, "s1");
   publish(1, "s2");
   // The copy (offset 2) first; held live events of s1 at offsets <= 2 are skipped.
@@ -398,7 +398,9 @@ TEST_F(hub_test, the_tick_expires_only_sessions_detached_longer_than_the_window)
   recording_sink late;
   EXPECT_EQ(resume_from_1(late, gone.token, 0, who_).error, recovery_error::expired);
   // The re-attached session stays, also after detaching again and a tick inside the window.
-  on(1, [&] { hub_->with_session(back.ref, [&](session* s) { hub_->detach(*s, s->sink.conn, true); }); });
+  on(1, [&] {
+    hub_->with_session(back.ref, [&](session* s) { hub_->detach(*s, s->sink.conn, true); });
+  });
   on(0, [&] { hub_->tick(now_ms() + 1000); });
   EXPECT_EQ(hub_->stats().sessions_open.load(), 1u);
 }
@@ -580,7 +582,8 @@ TEST_F(hub_log_test, session_options_set_ring_window_and_log_replay) {
   sync();
   EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{3, 4}));
   // The session's own window (1 s), not the hub's (60 s).
-  on(0, [&] { hub_->with_session(o.ref, [&](session* s) { hub_->detach(*s, s->sink.conn, true); }); });
+  on(0,
+     [&] { hub_->with_session(o.ref, [&](session* s) { hub_->detach(*s, s->sink.conn, true); }); });
   on(0, [&] { hub_->tick(now_ms() + 2000); });
   EXPECT_EQ(resume_from_1(third, o.token, 4, who_).error, recovery_error::expired);
   // Zeros take the hub's settings.

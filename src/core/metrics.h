@@ -15,7 +15,8 @@ namespace herald {
 // A fixed-bucket latency histogram in milliseconds.
 class histogram {
  public:
-  static constexpr std::array<double, 12> bounds_ms{0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000};
+  static constexpr std::array<double, 12> bounds_ms{0.25, 0.5, 1,   2,   5,   10,
+                                                    25,   50,  100, 250, 500, 1000};
 
   // Per-bucket counts (not cumulative): buckets[i] counts observations <= bounds_ms[i] and
   // above the bound before; the last one counts those above every bound.

@@ -6,9 +6,12 @@ namespace herald {
 
 const char* role_name(role r) noexcept {
   switch (r) {
-    case role::app: return "app";
-    case role::admin: return "admin";
-    case role::publisher: return "publisher";
+    case role::app:
+      return "app";
+    case role::admin:
+      return "admin";
+    case role::publisher:
+      return "publisher";
   }
   return "app";
 }

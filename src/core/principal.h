@@ -30,19 +30,21 @@ enum class principal_kind : std::uint8_t { app, user };
 struct principal {
   principal_kind kind = principal_kind::app;
   std::string tenant;
-  std::string app_id;           // the app; for a user, the app it logged in through
-  role app_role = role::app;    // meaningful for app principals
+  std::string app_id;         // the app; for a user, the app it logged in through
+  role app_role = role::app;  // meaningful for app principals
   std::uint32_t scopes = 0;
-  bool via_api_key = false;     // authenticated by the app's API key (rotation closes it)
+  bool via_api_key = false;  // authenticated by the app's API key (rotation closes it)
   // User principals only.
   std::string user_id;
-  std::string login_session;    // "lgn_…", empty for apps
+  std::string login_session;  // "lgn_…", empty for apps
   std::string extension_id;
   bool user_admin = false;
   std::optional<std::vector<std::string>> trackers;
 
   bool has(std::uint32_t s) const noexcept { return (scopes & s) == s; }
-  bool is_admin_app() const noexcept { return kind == principal_kind::app && app_role == role::admin; }
+  bool is_admin_app() const noexcept {
+    return kind == principal_kind::app && app_role == role::admin;
+  }
   // Same identity for resume purposes (native.md §3.6).
   bool same_as(const principal& o) const noexcept;
 };

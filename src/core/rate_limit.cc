@@ -9,7 +9,8 @@ rate_limiter::bucket& rate_limiter::refill(const std::string& key, std::int64_t 
   if (now - last_sweep_ms_ > 60000) {
     // Forget buckets that have refilled completely: they behave exactly like new ones.
     std::erase_if(buckets_, [&](const auto& kv) {
-      return kv.second.tokens + static_cast<double>(now - kv.second.at_ms) / 1000.0 * rate_ >= burst_;
+      return kv.second.tokens + static_cast<double>(now - kv.second.at_ms) / 1000.0 * rate_ >=
+             burst_;
     });
     last_sweep_ms_ = now;
   }

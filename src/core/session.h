@@ -13,9 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/lazy_deque.h"
 #include "core/event.h"
 #include "core/filter.h"
+#include "core/lazy_deque.h"
 #include "core/principal.h"
 
 namespace herald {
@@ -103,7 +103,8 @@ struct session {
   std::shared_ptr<const std::string> sub_id;  // rendered once, shared by every delivery
   std::uint64_t seq = 0;
   std::uint64_t seq_base = 0;
-  std::int64_t sub_from_offset = 0;  // events above this offset are matched by `sub`  // a dialect's fixed offset (RingCentral wsc base)
+  std::int64_t sub_from_offset = 0;  // events above this offset are matched by `sub`  // a
+                                     // dialect's fixed offset (RingCentral wsc base)
   lazy_deque<std::pair<std::uint64_t, event_pin>> ring;
   std::size_t ring_capacity = 1000;
   // false: a resume never pages a gap older than the ring from the log (RingCentral: a gap
@@ -113,7 +114,7 @@ struct session {
 
   sink_ref sink;
   std::int64_t detached_at_ms = 0;  // valid while !sink
-  bool listed_detached = false;       // in its shard's list of detached sessions (hub::tick)
+  bool listed_detached = false;     // in its shard's list of detached sessions (hub::tick)
   bool in_index = false;
   std::uint64_t match_stamp = 0;  // the last event this session was considered for
   // hub::fan_out's grouping of a batch by session: events matched, next slot to fill.
@@ -126,7 +127,8 @@ struct session {
   std::uint64_t anchor_seq = 0;
   std::int64_t anchor_offset = 0;
   std::uint64_t anchor_epoch = 0;
-  bool replaying = false;  // a resume is reading the log: new matches wait in the ring  // a resume hand-over is in flight: keep deliveries FIFO
+  bool replaying = false;  // a resume is reading the log: new matches wait in the ring  // a resume
+                           // hand-over is in flight: keep deliveries FIFO
 
   // Snapshot gating: while gathering, live matches wait in `pending` (no seq yet).
   bool gathering = false;

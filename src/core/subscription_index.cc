@@ -35,8 +35,7 @@ bool session_wants(const session& s, const event& e, const directory* dir, bool 
   if (!s.sub) return false;
   const tenant_set& ts = s.sub->tenants;
   if (!ts.root.empty()) {
-    if (ts.subtree ? !(dir != nullptr && dir->in_subtree(e.tenant, ts.root))
-                   : e.tenant != ts.root)
+    if (ts.subtree ? !(dir != nullptr && dir->in_subtree(e.tenant, ts.root)) : e.tenant != ts.root)
       return false;
   }
   // An explicit set (a stored subscription's) bounds the tenants itself (may_see_in_set).

@@ -39,7 +39,8 @@ class subscription_index {
       s->match_stamp = stamp;
       f(s);
     };
-    if (auto it = by_tenant_.find(e.tenant); it != by_tenant_.end()) it->second.match(e.topic, once);
+    if (auto it = by_tenant_.find(e.tenant); it != by_tenant_.end())
+      it->second.match(e.topic, once);
     if (!wide_.empty()) wide_.match(e.topic, once);
   }
 

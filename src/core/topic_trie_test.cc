@@ -17,10 +17,10 @@ std::set<session*> matches(const topic_trie& t, std::string_view topic) {
 }
 
 TEST(topic_trie, agrees_with_the_filter_matcher) {
-  const std::vector<std::string> patterns = {"/a", "/a/b", "/a/*", "/a/**", "/*/b", "/**",
-                                             "/x/*/z", "/x/**", "/a/b/c"};
-  const std::vector<std::string> topics = {"/a", "/a/b", "/a/c", "/a/b/c", "/x/y/z", "/x",
-                                           "/x/y", "/q/b", "/a/b/c/d"};
+  const std::vector<std::string> patterns = {"/a",  "/a/b",   "/a/*",  "/a/**", "/*/b",
+                                             "/**", "/x/*/z", "/x/**", "/a/b/c"};
+  const std::vector<std::string> topics = {"/a", "/a/b", "/a/c", "/a/b/c",  "/x/y/z",
+                                           "/x", "/x/y", "/q/b", "/a/b/c/d"};
   std::vector<session> sessions(patterns.size());
   topic_trie t;
   for (std::size_t i = 0; i < patterns.size(); ++i) t.add(patterns[i], &sessions[i]);

@@ -90,8 +90,8 @@ struct dialect_install {
 // Admin routes and publish validators, installed whether or not the dialect is served
 // (design.md §4: a disabled dialect keeps its admin calls and validators). Start-up, once.
 struct dialect_admin {
-  services& svc;     // svc.validators: publish validators for the event types it reserves
-  router& routes;    // reached under /v1/admin/ only with the admin key (app/ checks it)
+  services& svc;   // svc.validators: publish validators for the event types it reserves
+  router& routes;  // reached under /v1/admin/ only with the admin key (app/ checks it)
 };
 
 // What the shared services are built from, before they exist: a dialect whose limits are
@@ -159,16 +159,16 @@ config_table& config_table::integer(std::string key, std::string unit, std::stri
                                     Int& field) {
   const std::string name = table_ + "." + key;
   Int* f = &field;
-  keys_.push_back(config_key{
-      std::move(key), config_type::integer, std::move(unit), std::move(help),
-      [name, f](const std::string& v) {
-        const std::int64_t n = parse_int(name, v);
-        constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<Int>::max());
-        if (static_cast<std::uint64_t>(n) > max)
-          throw std::runtime_error("config " + name + ": too large: '" + v + "'");
-        *f = static_cast<Int>(n);
-      },
-      [f] { return std::to_string(*f); }});
+  keys_.push_back(
+      config_key{std::move(key), config_type::integer, std::move(unit), std::move(help),
+                 [name, f](const std::string& v) {
+                   const std::int64_t n = parse_int(name, v);
+                   constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<Int>::max());
+                   if (static_cast<std::uint64_t>(n) > max)
+                     throw std::runtime_error("config " + name + ": too large: '" + v + "'");
+                   *f = static_cast<Int>(n);
+                 },
+                 [f] { return std::to_string(*f); }});
   return *this;
 }
 

@@ -15,8 +15,7 @@ result<std::unique_ptr<store>> open_store(std::string_view spec, const std::stri
     std::error_code ec;
     std::filesystem::create_directories(data_dir, ec);
     if (ec) {
-      return error{errc::unavailable,
-                   "cannot create data_dir " + data_dir + ": " + ec.message()};
+      return error{errc::unavailable, "cannot create data_dir " + data_dir + ": " + ec.message()};
     }
     auto s = sqlite_store::open(data_dir);
     if (!s) return std::move(s).err();
@@ -25,8 +24,8 @@ result<std::unique_ptr<store>> open_store(std::string_view spec, const std::stri
   if (spec.starts_with("redis://") || spec.starts_with("rediss://")) {
     return error{errc::unavailable, "redis store not built in this version"};
   }
-  return error{errc::bad_message, "unknown store \"" + std::string(spec) +
-                                      "\" (expected \"sqlite\" or \"memory\")"};
+  return error{errc::bad_message,
+               "unknown store \"" + std::string(spec) + "\" (expected \"sqlite\" or \"memory\")"};
 }
 
 }  // namespace herald

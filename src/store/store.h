@@ -22,12 +22,12 @@ namespace herald {
 
 // Which events a history read scans, oldest first.
 struct log_query {
-  std::vector<std::string> tenants;  // empty: every tenant
-  std::int64_t after_offset = 0;     // offset > after_offset
+  std::vector<std::string> tenants;      // empty: every tenant
+  std::int64_t after_offset = 0;         // offset > after_offset
   std::optional<std::int64_t> since_ms;  // time >= since
   std::optional<std::int64_t> until_ms;  // time < until
   std::optional<std::string> subject;
-  std::size_t limit = 100;           // rows scanned at most
+  std::size_t limit = 100;  // rows scanned at most
 };
 
 struct stored_record {

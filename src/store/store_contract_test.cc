@@ -1,7 +1,5 @@
 // The store contract: one suite run against every back end (memory, and sqlite in a fresh
 // temporary directory), plus the sqlite-only guarantees (group commit, savepoints, reopen).
-#include <gtest/gtest.h>
-
 #include <stdlib.h>
 
 #include <algorithm>
@@ -15,6 +13,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "core/clock.h"
 #include "store/memory/memory_store.h"
@@ -542,8 +542,8 @@ TEST_P(store_contract, concurrent_appends_get_unique_contiguous_offsets) {
     threads.emplace_back([&, t] {
       std::int64_t last_off = 0, last_time = 0;
       for (int i = 0; i < per_thread; ++i) {
-        auto r = st_->append(one(draft("t" + std::to_string(t), "s" + std::to_string(i % 7),
-                                       i % 3 == 0)));
+        auto r = st_->append(
+            one(draft("t" + std::to_string(t), "s" + std::to_string(i % 7), i % 3 == 0)));
         if (!r.ok() || r->size() != 1) {
           ++failures;
           continue;
@@ -877,7 +877,8 @@ TEST_F(sqlite_only, closing_commits_what_is_queued) {
   st_->set_append_listener(log.fn());
   st_->pause_writer_for_test(true);
   std::vector<append_result> results;
-  auto threads = queue_appends(3, [](int) { return one(draft("t")); }, results);
+  auto threads = queue_appends(
+      3, [](int) { return one(draft("t")); }, results);
   st_->close();  // drains despite the pause
   for (auto& t : threads) t.join();
   for (auto& r : results) {

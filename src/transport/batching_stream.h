@@ -97,7 +97,8 @@ class basic_batching_stream {
             if (!batching_) schedule_flush();
           }
           auto ex = net::get_associated_executor(handler, sock_.get_executor());
-          net::post(ex, [h = std::move(handler), ec = error_, n]() mutable { std::move(h)(ec, n); });
+          net::post(ex,
+                    [h = std::move(handler), ec = error_, n]() mutable { std::move(h)(ec, n); });
         },
         h, b);
   }

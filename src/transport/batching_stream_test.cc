@@ -1,8 +1,8 @@
 #include "transport/batching_stream.h"
 
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 namespace herald {
 namespace {

@@ -17,7 +17,7 @@ http_response error_reply(int status, std::string_view code, std::string_view me
 }
 
 http::response<http::string_body> to_beast(const http_response& r, unsigned version,
-                                            bool keep_alive) {
+                                           bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "herald");
   if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
@@ -123,13 +123,11 @@ net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::soc
         line_read = raw.find("\r\n") != std::string_view::npos;
         request_line(raw, refused);
       }
-      auto res = to_beast(body        ? refusal(srv, refused, 413, "too_large",
-                                                "request body too large")
-                          : line_read ? refusal(srv, refused, 431, "too_large",
-                                                "request header fields too large")
-                                      : refusal(srv, refused, 414, "too_large",
-                                                "request line too large"),
-                          11, false);
+      auto res = to_beast(
+          body        ? refusal(srv, refused, 413, "too_large", "request body too large")
+          : line_read ? refusal(srv, refused, 431, "too_large", "request header fields too large")
+                      : refusal(srv, refused, 414, "too_large", "request line too large"),
+          11, false);
       co_await http::async_write(stream, res, use_nothrow);
       break;
     }

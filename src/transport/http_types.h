@@ -11,10 +11,10 @@
 namespace herald {
 
 struct http_request {
-  std::string method;  // "GET", "POST", …
-  std::string target;  // path and query as received
-  std::string path;    // percent-decoded path
-  std::string query;   // raw query string, without '?'
+  std::string method;                          // "GET", "POST", …
+  std::string target;                          // path and query as received
+  std::string path;                            // percent-decoded path
+  std::string query;                           // raw query string, without '?'
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
   std::string remote;  // "ip:port"

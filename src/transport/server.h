@@ -20,10 +20,10 @@ struct transport_limits {
   // The same bound for a socket whose handler has not admitted a principal (ws_handler::
   // admitted): control frames it provokes (pongs) and early replies only.
   std::size_t unauth_send_queue_bytes = 65536;
-  std::int64_t close_timeout_ms = 10000;   // closing handshake, then the TCP connection drops
-  std::size_t max_body_bytes = 1048576;    // largest HTTP body read (routes enforce their own)
-  std::size_t max_header_bytes = 16384;    // request line + headers (max_path_bytes fits)
-  std::int64_t http_idle_ms = 30000;       // an HTTP keep-alive connection with no request
+  std::int64_t close_timeout_ms = 10000;  // closing handshake, then the TCP connection drops
+  std::size_t max_body_bytes = 1048576;   // largest HTTP body read (routes enforce their own)
+  std::size_t max_header_bytes = 16384;   // request line + headers (max_path_bytes fits)
+  std::int64_t http_idle_ms = 30000;      // an HTTP keep-alive connection with no request
 };
 
 struct ws_mount {

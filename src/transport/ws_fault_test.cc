@@ -8,13 +8,12 @@
 // only allowed after a failed write, that the batching layer reports), the server sees every
 // failure, the client never receives a wrong message, and the queued-bytes gauge comes back
 // to where it was. ASan (the sanitize build) checks that nothing leaks.
-#include <boost/beast/_experimental/test/stream.hpp>
-
-#include <gtest/gtest.h>
-
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <boost/beast/_experimental/test/stream.hpp>
+#include <gtest/gtest.h>
 
 #include "transport/batching_stream.h"
 
@@ -31,8 +30,8 @@ struct run_result {
   bool server_closed = false;              // sent close 1000 and the handshake completed
   std::vector<std::string> client_got;     // messages, in order
   std::optional<websocket::close_reason> client_close;  // the close frame the client read
-  int stalls = 0;                          // times the test had to play the timers
-  bool write_failed_at_stall = false;      // the batching layer held a write error then
+  int stalls = 0;                                       // times the test had to play the timers
+  bool write_failed_at_stall = false;  // the batching layer held a write error then
 };
 
 net::awaitable<void> serve(server_ws& ws, run_result& r) {

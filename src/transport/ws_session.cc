@@ -12,8 +12,7 @@ namespace {
 constexpr std::size_t first_read = 64;
 }
 
-ws_session::ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
-                       const ws_mount& mount)
+ws_session::ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket, const ws_mount& mount)
     : srv_(srv), sh_(sh), mount_(mount), ws_(std::move(socket)), serial_(sh.next_serial++) {
   beast::error_code ec;
   const auto ep = beast::get_lowest_layer(ws_).remote_endpoint(ec);
@@ -88,9 +87,12 @@ void ws_session::read_next(std::size_t limit) {
 void ws_session::on_read(beast::error_code rec) {
   if (rec) {
     int code = 1006;
-    if (rec == websocket::error::message_too_big) code = 1009;
-    else if (close_sent_) code = close_code_;
-    else if (rec == websocket::error::closed) code = ws_.reason().code;
+    if (rec == websocket::error::message_too_big)
+      code = 1009;
+    else if (close_sent_)
+      code = close_code_;
+    else if (rec == websocket::error::closed)
+      code = ws_.reason().code;
     finish(code);
     return;
   }
@@ -114,9 +116,7 @@ void ws_session::on_read(beast::error_code rec) {
   if (!finished_ && !close_sent_) read_next(first_read);
 }
 
-std::size_t ws_session::queued_bytes() const {
-  return queued_ + ws_.next_layer().pending_bytes();
-}
+std::size_t ws_session::queued_bytes() const { return queued_ + ws_.next_layer().pending_bytes(); }
 
 std::size_t ws_session::bound() const {
   if (handler_ && !handler_->admitted()) return srv_.opts.limits.unauth_send_queue_bytes;
@@ -210,8 +210,8 @@ net::awaitable<void> ws_session::write_loop() {
         // No permessage-deflate here: frame the messages ourselves, straight into the batch.
         while (taken < queue_.size() && bytes < max_pass_bytes) {
           const out_frame& f = queue_[taken];
-          out.append_text_message(f.head, f.shared ? std::string_view(*f.shared) : std::string_view(),
-                                  f.tail);
+          out.append_text_message(
+              f.head, f.shared ? std::string_view(*f.shared) : std::string_view(), f.tail);
           bytes += f.size();
           ++taken;
         }

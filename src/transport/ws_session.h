@@ -101,8 +101,8 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   std::string close_reason_;
   std::int64_t close_started_ms_ = 0;
   const std::uint64_t serial_;
-  std::int64_t due_ms_ = 0;  // the visit asked of the shard's timer heap (0: none)
-  bool active_ = false;      // on sh_.active
+  std::int64_t due_ms_ = 0;       // the visit asked of the shard's timer heap (0: none)
+  bool active_ = false;           // on sh_.active
   bool overflow_posted_ = false;  // an on_overflow() task is queued
 };
 

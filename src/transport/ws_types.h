@@ -20,7 +20,9 @@ struct out_frame {
   std::string head;
   std::shared_ptr<const std::string> shared;
   std::string tail;
-  std::size_t size() const noexcept { return head.size() + (shared ? shared->size() : 0) + tail.size(); }
+  std::size_t size() const noexcept {
+    return head.size() + (shared ? shared->size() : 0) + tail.size();
+  }
 };
 
 // One outgoing text message in three borrowed parts, for the hot path: when nothing is queued

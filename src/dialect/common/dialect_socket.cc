@@ -92,7 +92,8 @@ bool dialect_socket::auth_allowed() const {
 bool dialect_socket::admit(result<principal> p, const admit_options& opts) {
   if (phase_ == phase::closed) return false;
   if (!p) {
-    if (opts.count_failures) (void)svc_.auth_failures.take(remote_address(conn_.remote()), 1, now());
+    if (opts.count_failures)
+      (void)svc_.auth_failures.take(remote_address(conn_.remote()), 1, now());
     close_with(close_reason::auth_failed, p.err().message);
     return false;
   }
@@ -328,15 +329,13 @@ void dialect_socket::dispatch_request(
     std::function<void(http_response)> done) {
   req.remote = conn_.remote();
   auto res = std::make_shared<http_response>();
-  conn_.offload(
-      [routes = &routes, call = std::move(call), res, req = std::move(req)] {
-        *res = call(*routes, req);
-      },
-      [this, res, done = std::move(done)] {
-        end_request();
-        if (phase_ == phase::closed) return;
-        done(std::move(*res));
-      });
+  conn_.offload([routes = &routes, call = std::move(call), res,
+                 req = std::move(req)] { *res = call(*routes, req); },
+                [this, res, done = std::move(done)] {
+                  end_request();
+                  if (phase_ == phase::closed) return;
+                  done(std::move(*res));
+                });
 }
 
 // ---- closing and timers

@@ -83,9 +83,9 @@ inline void run_socket_conformance(const dialect_script& d) {
     h.run();
   }
   {  // drain, revoke, admin: each through the dialect's table; closed sockets leave the hub
-    for (const auto& [why, code] : {std::pair{close_reason::drain, d.drain_code},
-                                    std::pair{close_reason::revoked, d.revoked_code},
-                                    std::pair{close_reason::admin, 1000}}) {
+    for (const auto& [why, code] :
+         {std::pair{close_reason::drain, d.drain_code},
+          std::pair{close_reason::revoked, d.revoked_code}, std::pair{close_reason::admin, 1000}}) {
       socket_harness h;
       auto conn = h.connection();
       auto s = d.open(h, *conn);

@@ -93,8 +93,10 @@ class fake_connection final : public ws_connection {
   void fire_timers() {
     auto pending = std::exchange(timers_, {});
     for (auto& [at, fn] : pending) {
-      if (at <= manual_now_ms) fn();
-      else timers_.emplace_back(at, std::move(fn));
+      if (at <= manual_now_ms)
+        fn();
+      else
+        timers_.emplace_back(at, std::move(fn));
     }
   }
   std::string last() const { return frames.empty() ? std::string() : frames.back(); }
@@ -111,8 +113,15 @@ class socket_harness {
   socket_harness()
       : hub_({[this](hub::task t) { tasks_.push_back(std::move(t)); }}, &dir_, hub_opts()),
         signer_(std::string(32, 'k')),
-        svc_{.core = {}, .native = {}, .dir = dir_, .st = store_, .h = hub_, .signer = signer_,
-             .admin_key = "admin", .token_key = std::string(32, 'k'), .public_url = ""} {
+        svc_{.core = {},
+             .native = {},
+             .dir = dir_,
+             .st = store_,
+             .h = hub_,
+             .signer = signer_,
+             .admin_key = "admin",
+             .token_key = std::string(32, 'k'),
+             .public_url = ""} {
     hub::bind_thread(0);
     dialect_socket::set_clock_for_test(&manual_clock);
     dir_.add_tenant(tenant_record{"acme", ""});
@@ -139,14 +148,13 @@ class socket_harness {
 
   // A connection whose offload continuations run on this harness's shard.
   std::unique_ptr<fake_connection> connection() {
-    return std::make_unique<fake_connection>([this](std::function<void()> t) {
-      tasks_.push_back(std::move(t));
-    });
+    return std::make_unique<fake_connection>(
+        [this](std::function<void()> t) { tasks_.push_back(std::move(t)); });
   }
   // An access token of app `app_id` (audience native).
   std::string access_token(const std::string& app_id = "app_1") {
-    return signer_.issue(claims_for(principal_of_app(*dir_.app(app_id), false), "native",
-                                    "access", 600000));
+    return signer_.issue(
+        claims_for(principal_of_app(*dir_.app(app_id), false), "native", "access", 600000));
   }
   // Runs every posted task, including those the tasks post.
   void run() {

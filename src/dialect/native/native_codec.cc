@@ -1,10 +1,10 @@
 #include "dialect/native/native_codec.h"
 
-#include "api/filter_json.h"
-
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+
+#include "api/filter_json.h"
 
 namespace herald {
 namespace json = boost::json;
@@ -21,11 +21,14 @@ native_decoded decode_native(std::string_view text, std::size_t max_filters) {
   if (!v.is_object()) return fail(errc::bad_message, "a message must be a JSON object");
   const auto& o = v.as_object();
   if (const auto* i = o.if_contains("id")) {
-    if (i->is_string()) d.msg.id = std::string(i->get_string());
-    else if (i->is_int64()) d.msg.id = std::to_string(i->get_int64());
+    if (i->is_string())
+      d.msg.id = std::string(i->get_string());
+    else if (i->is_int64())
+      d.msg.id = std::to_string(i->get_int64());
   }
   const auto* type = o.if_contains("type");
-  if (type == nullptr || !type->is_string()) return fail(errc::bad_message, "type: required string");
+  if (type == nullptr || !type->is_string())
+    return fail(errc::bad_message, "type: required string");
   const std::string_view t = type->get_string();
   auto str = [&](const char* name, std::string& dst) -> bool {
     const auto* f = o.if_contains(name);
@@ -44,9 +47,12 @@ native_decoded decode_native(std::string_view text, std::size_t max_filters) {
     if (!str("api_key", d.msg.api_key)) return fail(errc::bad_message, "api_key: must be a string");
     if (!str("resume", d.msg.resume)) return fail(errc::bad_message, "resume: must be a string");
     if (const auto* ls = o.if_contains("last_seq"); ls != nullptr && !ls->is_null()) {
-      if (ls->is_int64() && ls->get_int64() >= 0) d.msg.last_seq = static_cast<std::uint64_t>(ls->get_int64());
-      else if (ls->is_uint64()) d.msg.last_seq = ls->get_uint64();
-      else return fail(errc::bad_message, "last_seq: a non-negative integer");
+      if (ls->is_int64() && ls->get_int64() >= 0)
+        d.msg.last_seq = static_cast<std::uint64_t>(ls->get_int64());
+      else if (ls->is_uint64())
+        d.msg.last_seq = ls->get_uint64();
+      else
+        return fail(errc::bad_message, "last_seq: a non-negative integer");
     }
   } else if (t == "subscribe" || t == "unsubscribe") {
     const bool sub = t == "subscribe";

@@ -11,8 +11,8 @@
 
 #include <boost/json/fwd.hpp>
 
-#include "core/errc.h"
 #include "api/filter_json.h"
+#include "core/errc.h"
 #include "core/filter.h"
 
 namespace herald {

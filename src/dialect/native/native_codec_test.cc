@@ -8,7 +8,8 @@ namespace herald {
 namespace {
 
 TEST(native_codec, auth_with_resume_and_last_seq) {
-  auto d = decode_native(R"({"type":"auth","id":7,"token":"t","resume":"ses_a.b","last_seq":5})", 16);
+  auto d =
+      decode_native(R"({"type":"auth","id":7,"token":"t","resume":"ses_a.b","last_seq":5})", 16);
   ASSERT_FALSE(d.err);
   EXPECT_EQ(d.msg.type, native_msg::kind::auth);
   EXPECT_EQ(d.msg.id, "7");
@@ -19,7 +20,8 @@ TEST(native_codec, auth_with_resume_and_last_seq) {
 
 TEST(native_codec, subscribe_reads_filters_and_snapshot) {
   auto d = decode_native(
-      R"({"type":"subscribe","id":"s","snapshot":true,"filters":[{"topic":"/a/*","types":["x"]}]})", 16);
+      R"({"type":"subscribe","id":"s","snapshot":true,"filters":[{"topic":"/a/*","types":["x"]}]})",
+      16);
   ASSERT_FALSE(d.err);
   EXPECT_EQ(d.msg.type, native_msg::kind::subscribe);
   EXPECT_TRUE(d.msg.snapshot);
@@ -28,7 +30,8 @@ TEST(native_codec, subscribe_reads_filters_and_snapshot) {
 }
 
 TEST(native_codec, request_keeps_method_path_and_body) {
-  auto d = decode_native(R"({"type":"request","id":"r","method":"POST","path":"/v1/events","body":{"a":1}})", 16);
+  auto d = decode_native(
+      R"({"type":"request","id":"r","method":"POST","path":"/v1/events","body":{"a":1}})", 16);
   ASSERT_FALSE(d.err);
   EXPECT_EQ(d.msg.type, native_msg::kind::request);
   EXPECT_EQ(d.msg.method, "POST");

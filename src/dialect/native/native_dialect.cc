@@ -1,8 +1,8 @@
 // The native dialect (native.md): its `[native]` table, bound to the limits the native REST
 // routes in api/ also read (services::native), its REST routes and the `{prefix}/v1/ws` socket.
 // Registered in app/dialects.cc; served at the root by default.
-#include "dialect/dialect.h"
 #include "api/native_routes.h"
+#include "dialect/dialect.h"
 #include "dialect/native/native_socket.h"
 
 namespace herald {
@@ -18,8 +18,7 @@ class native_dialect final : public dialect {
         .integer("idle_timeout", "s", "without request or event: 4008", l.idle_timeout_s)
         .integer("absolute_timeout", "s", "a socket may live: 4009", l.absolute_timeout_s)
         .integer("recovery_window", "s", "a session outlives its socket", l.recovery_window_s)
-        .integer("recovery_buffer", "", "deliveries kept per session for resume",
-                 l.recovery_buffer)
+        .integer("recovery_buffer", "", "deliveries kept per session for resume", l.recovery_buffer)
         .integer("max_log_replay", "", "missed events a resume may page from the log past the ring",
                  l.max_log_replay)
         .integer("max_inflight", "", "unanswered requests per socket", l.max_inflight)
@@ -43,8 +42,7 @@ class native_dialect final : public dialect {
                  l.publish_rate)
         .integer("publish_burst", "", "events one app may publish in a burst", l.publish_burst)
         .integer("auth_fail_rate", "/s",
-                 "failed authentications per second per address (then 429/4029)",
-                 l.auth_fail_rate)
+                 "failed authentications per second per address (then 429/4029)", l.auth_fail_rate)
         .integer("auth_fail_burst", "", "failed authentications in a burst per address",
                  l.auth_fail_burst)
         .integer("idempotency_ttl", "s", "an Idempotency-Key is kept", l.idempotency_ttl_s)

@@ -34,8 +34,7 @@ std::string subject_status(services& svc, const principal& who, const std::strin
 
 }  // namespace
 
-native_socket::native_socket(const native_context& cx, ws_connection& conn,
-                             const http_request& up)
+native_socket::native_socket(const native_context& cx, ws_connection& conn, const http_request& up)
     : dialect_socket(cx.svc, conn, up, "native"), cx_(cx), limits_(cx.svc.native) {
   last_activity_ms_ = opened_ms_;
 }
@@ -50,23 +49,33 @@ wire_close native_socket::close_table(close_reason why, const std::string& detai
   };
   switch (why) {
     case close_reason::replaced:
-    case close_reason::admin: return {1000, detail, {}};
-    case close_reason::drain: return {1012, "service restart", {}};
+    case close_reason::admin:
+      return {1000, detail, {}};
+    case close_reason::drain:
+      return {1012, "service restart", {}};
     case close_reason::revoked:
-    case close_reason::auth_failed: return with_error(errc::auth_failed, 4001, detail);
-    case close_reason::forbidden: return with_error(errc::forbidden, 4003, detail);
-    case close_reason::too_many: return with_error(errc::too_many_requests, 4029, detail);
-    case close_reason::slow_consumer: return {4010, "slow consumer", {}};
-    case close_reason::heartbeat: return {4008, "heartbeat timeout", {}};
-    case close_reason::idle: return {4008, "idle timeout", {}};
+    case close_reason::auth_failed:
+      return with_error(errc::auth_failed, 4001, detail);
+    case close_reason::forbidden:
+      return with_error(errc::forbidden, 4003, detail);
+    case close_reason::too_many:
+      return with_error(errc::too_many_requests, 4029, detail);
+    case close_reason::slow_consumer:
+      return {4010, "slow consumer", {}};
+    case close_reason::heartbeat:
+      return {4008, "heartbeat timeout", {}};
+    case close_reason::idle:
+      return {4008, "idle timeout", {}};
     case close_reason::absolute:
-    case close_reason::seq_exhausted: return {4009, "absolute timeout", {}};
+    case close_reason::seq_exhausted:
+      return {4009, "absolute timeout", {}};
     case close_reason::auth_timeout: {
       wire_close w = with_error(errc::auth_timeout, 4002, "no authentication within auth_timeout");
       w.text = "auth timeout";
       return w;
     }
-    case close_reason::protocol: return with_error(errc::bad_message, 1008, detail);
+    case close_reason::protocol:
+      return with_error(errc::bad_message, 1008, detail);
   }
   return {1011, "internal error", {}};
 }
@@ -74,7 +83,8 @@ wire_close native_socket::close_table(close_reason why, const std::string& detai
 void native_socket::send_error(const std::string& id, errc code, const std::string& message) {
   std::string out = "{\"type\":\"error\"";
   if (!id.empty()) out += ",\"id\":" + json_quote(id);
-  out += ",\"code\":\"" + std::string(errc_name(code)) + "\",\"message\":" + json_quote(message) + "}";
+  out +=
+      ",\"code\":\"" + std::string(errc_name(code)) + "\",\"message\":" + json_quote(message) + "}";
   send_text(std::move(out));
 }
 
@@ -162,16 +172,20 @@ void native_socket::send_welcome(const resume_outcome* recovered, recovery_error
 
 void native_socket::on_frame(std::string_view text, bool binary) {
   native_decoded d =
-      binary ? native_decoded{{}, error{errc::bad_message, "binary frames are not part of the protocol"}}
-             : decode_native(text, limits_.filters.max_filters);
+      binary
+          ? native_decoded{{},
+                           error{errc::bad_message, "binary frames are not part of the protocol"}}
+          : decode_native(text, limits_.filters.max_filters);
   if (phase_ == phase::authenticating) return;  // one auth at a time; the rest is ignored
   if (phase_ == phase::awaiting_auth) {
     // The first message must authenticate.
     if (d.err || d.msg.type != native_msg::kind::auth)
-      return close_with(close_reason::auth_failed, "the first message must be {\"type\":\"auth\",...}");
+      return close_with(close_reason::auth_failed,
+                        "the first message must be {\"type\":\"auth\",...}");
     auth_request r;
     r.credential = !d.msg.token.empty() ? d.msg.token : d.msg.api_key;
-    if (r.credential.empty()) return close_with(close_reason::auth_failed, "auth: token or api_key required");
+    if (r.credential.empty())
+      return close_with(close_reason::auth_failed, "auth: token or api_key required");
     r.ws_token = true;
     if (!d.msg.resume.empty()) {
       r.resume = d.msg.resume;
@@ -198,13 +212,19 @@ void native_socket::handle(const native_msg& msg) {
   last_activity_ms_ = now();
   switch (msg.type) {
     case native_msg::kind::ping:
-      send_text("{\"type\":\"pong\"" + (msg.id.empty() ? std::string() : ",\"id\":" + json_quote(msg.id)) + "}");
+      send_text("{\"type\":\"pong\"" +
+                (msg.id.empty() ? std::string() : ",\"id\":" + json_quote(msg.id)) + "}");
       return;
-    case native_msg::kind::subscribe: return handle_subscribe(msg);
-    case native_msg::kind::unsubscribe: return handle_unsubscribe(msg);
-    case native_msg::kind::request: return handle_request(msg);
-    case native_msg::kind::auth: return send_error(msg.id, errc::bad_message, "already authenticated");
-    case native_msg::kind::pong: return;
+    case native_msg::kind::subscribe:
+      return handle_subscribe(msg);
+    case native_msg::kind::unsubscribe:
+      return handle_unsubscribe(msg);
+    case native_msg::kind::request:
+      return handle_request(msg);
+    case native_msg::kind::auth:
+      return send_error(msg.id, errc::bad_message, "already authenticated");
+    case native_msg::kind::pong:
+      return;
   }
 }
 
@@ -217,7 +237,9 @@ void native_socket::handle_subscribe(const native_msg& msg) {
   for (std::size_t i = 0; i < msg.filters.size(); ++i) {
     const filter_spec& spec = msg.filters[i];
     auto f = filter::compile(spec, who_.tenant, limits_.filters);
-    if (!f) return send_error(id, errc::invalid_filter, "filters[" + std::to_string(i) + "]." + f.err().message);
+    if (!f)
+      return send_error(id, errc::invalid_filter,
+                        "filters[" + std::to_string(i) + "]." + f.err().message);
     if (spec.subjects) listed.insert(listed.end(), spec.subjects->begin(), spec.subjects->end());
     sub.filters.push_back(std::move(*f));
   }
@@ -227,16 +249,18 @@ void native_socket::handle_subscribe(const native_msg& msg) {
     end_request();
     json::array echoed;
     for (const auto& f : sub.filters) echoed.push_back(filter_json(f.spec()));
-    json::object ack{{"type", "ack"}, {"id", id},
-                     {"subscription", json::object{{"id", sub.id}, {"filters", echoed},
-                                                   {"subjects", *statuses}}}};
+    json::object ack{{"type", "ack"},
+                     {"id", id},
+                     {"subscription",
+                      json::object{{"id", sub.id}, {"filters", echoed}, {"subjects", *statuses}}}};
     const bool snapshot = sub.snapshot;
-    install_subscription(std::move(sub), snapshot, [this, ack = std::move(ack)](const session& s) mutable {
-      // Every event with a higher offset is matched by the new filters; lower ones are in
-      // GET /v1/events?since=offset:N.
-      ack.at("subscription").as_object()["from_offset"] = s.sub_from_offset;
-      return [this, text = json::serialize(ack)] { send_text(text); };
-    });
+    install_subscription(std::move(sub), snapshot,
+                         [this, ack = std::move(ack)](const session& s) mutable {
+                           // Every event with a higher offset is matched by the new filters; lower
+                           // ones are in GET /v1/events?since=offset:N.
+                           ack.at("subscription").as_object()["from_offset"] = s.sub_from_offset;
+                           return [this, text = json::serialize(ack)] { send_text(text); };
+                         });
   };
   // No subjects listed: nothing to read from the store, so nothing leaves the shard.
   if (listed.empty()) return install();
@@ -251,7 +275,9 @@ void native_socket::handle_unsubscribe(const native_msg& msg) {
   std::vector<filter_spec> remove;
   for (std::size_t i = 0; i < msg.filters.size(); ++i) {
     auto f = filter::compile(msg.filters[i], who_.tenant, limits_.filters);
-    if (!f) return send_error(msg.id, errc::invalid_filter, "filters[" + std::to_string(i) + "]." + f.err().message);
+    if (!f)
+      return send_error(msg.id, errc::invalid_filter,
+                        "filters[" + std::to_string(i) + "]." + f.err().message);
     remove.push_back(f->spec());
   }
   hub* h = &svc_.h;
@@ -259,10 +285,13 @@ void native_socket::handle_unsubscribe(const native_msg& msg) {
     if (s != nullptr && s->sub && !remove.empty()) {
       subscription next = *s->sub;
       std::erase_if(next.filters, [&](const filter& f) {
-        return std::any_of(remove.begin(), remove.end(), [&](const filter_spec& r) { return same_spec(r, f.spec()); });
+        return std::any_of(remove.begin(), remove.end(),
+                           [&](const filter_spec& r) { return same_spec(r, f.spec()); });
       });
-      if (next.filters.empty()) h->clear_subscription(*s);
-      else h->set_subscription(*s, std::move(next), false);
+      if (next.filters.empty())
+        h->clear_subscription(*s);
+      else
+        h->set_subscription(*s, std::move(next), false);
     } else if (s != nullptr) {
       h->clear_subscription(*s);
     }
@@ -272,7 +301,8 @@ void native_socket::handle_unsubscribe(const native_msg& msg) {
 
 void native_socket::handle_request(const native_msg& msg) {
   const std::string id = msg.id;
-  if (msg.path.size() > limits_.max_path_bytes) return send_error(id, errc::too_large, "path: too long");
+  if (msg.path.size() > limits_.max_path_bytes)
+    return send_error(id, errc::too_large, "path: too long");
   if (!take_request_slot(id)) return;
   http_request req;
   req.method = msg.method;
@@ -283,12 +313,15 @@ void native_socket::handle_request(const native_msg& msg) {
   req.host = upgrade_.host;
   req.body = msg.body;
   // The socket's identity, as a short-lived access token of its principal.
-  req.headers["authorization"] = "Bearer " + svc_.signer.issue(claims_for(who_, "native", "access", 60000));
+  req.headers["authorization"] =
+      "Bearer " + svc_.signer.issue(claims_for(who_, "native", "access", 60000));
   if (!msg.idempotency_key.empty()) req.headers["idempotency-key"] = msg.idempotency_key;
   dispatch_request(
-      cx_.routes, std::move(req), [](const router& r, const http_request& q2) { return r.dispatch(q2); },
+      cx_.routes, std::move(req),
+      [](const router& r, const http_request& q2) { return r.dispatch(q2); },
       [this, id](http_response res) {
-        std::string out = "{\"type\":\"ack\",\"id\":" + json_quote(id) + ",\"status\":" + std::to_string(res.status) + ",\"body\":";
+        std::string out = "{\"type\":\"ack\",\"id\":" + json_quote(id) +
+                          ",\"status\":" + std::to_string(res.status) + ",\"body\":";
         out += res.body.empty() ? std::string("null") : res.body;
         out += '}';
         send_text(std::move(out));

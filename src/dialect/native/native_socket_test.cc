@@ -1,8 +1,7 @@
 #include "dialect/native/native_socket.h"
 
-#include <gtest/gtest.h>
-
 #include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
 
 #include "api/router.h"
 #include "dialect/common/socket_conformance.h"
@@ -154,8 +153,8 @@ TEST_F(native_socket_test, replay_is_paced_and_live_events_wait_behind_it) {
   gone(a);
   for (int i = 0; i < 5; ++i) h_.publish("/a/x");
   client b{h_.connection(), nullptr};
-  b.conn->stall = true;                                       // nothing drains...
-  b.conn->queued = h_.svc().core.send_queue_bytes / 2;        // ...and the queue is half full
+  b.conn->stall = true;                                 // nothing drains...
+  b.conn->queued = h_.svc().core.send_queue_bytes / 2;  // ...and the queue is half full
   http_request up;
   up.query = "resume=" + token + "&last_seq=0";
   up.headers["authorization"] = "Bearer " + h_.access_token();
@@ -184,9 +183,9 @@ TEST_F(native_socket_test, a_full_send_queue_closes_4010_without_an_error_frame)
 TEST_F(native_socket_test, auth_deadline_is_exact) {
   auto c = open({}, false);
   const std::int64_t deadline = manual_now_ms + 10 * 1000;  // auth_timeout default 10 s
-  EXPECT_EQ(c.sock->on_tick(deadline), deadline + 1);        // at the deadline: still waiting
+  EXPECT_EQ(c.sock->on_tick(deadline), deadline + 1);       // at the deadline: still waiting
   EXPECT_EQ(c.conn->close_code, 0);
-  EXPECT_EQ(c.sock->on_tick(deadline + 1), 0);               // past it: closed
+  EXPECT_EQ(c.sock->on_tick(deadline + 1), 0);  // past it: closed
   EXPECT_EQ(c.conn->close_code, 4002);
   EXPECT_EQ(parse(c.conn->last()).at("code").as_string(), "auth_timeout");
 }
@@ -267,7 +266,8 @@ TEST(native_socket_common, passes_the_common_socket_tests) {
   router routes;
   std::unique_ptr<native_context> cx;
   testing::dialect_script d;
-  d.open = [&](testing::socket_harness& h, fake_connection& conn) -> std::unique_ptr<dialect_socket> {
+  d.open = [&](testing::socket_harness& h,
+               fake_connection& conn) -> std::unique_ptr<dialect_socket> {
     cx = std::make_unique<native_context>(native_context{h.svc(), routes, 0});
     http_request up;
     up.headers["authorization"] = "Bearer " + h.access_token();
@@ -278,7 +278,8 @@ TEST(native_socket_common, passes_the_common_socket_tests) {
   };
   d.subscribe = [](testing::socket_harness& h, fake_connection&, dialect_socket& s,
                    const std::string& name) {
-    testing::say(h, s, R"({"type":"subscribe","id":"s","filters":[{"topic":"/c/)" + name + R"("}]})");
+    testing::say(h, s,
+                 R"({"type":"subscribe","id":"s","filters":[{"topic":"/c/)" + name + R"("}]})");
   };
   d.topic_for = [](const std::string& name) { return "/c/" + name; };
   d.is_ack = [](const std::string& f) { return type_of(f) == "ack"; };

@@ -29,9 +29,12 @@ void append_wsc(std::string& out, const wsc_value& w) {
 void append_query_value(std::string& q, std::string_view key, const json::value& v) {
   auto one = [&](const json::value& x) {
     std::string text;
-    if (x.is_string()) text = std::string(x.get_string());
-    else if (x.is_null()) return;
-    else text = json::serialize(x);
+    if (x.is_string())
+      text = std::string(x.get_string());
+    else if (x.is_null())
+      return;
+    else
+      text = json::serialize(x);
     if (!q.empty()) q += '&';
     q += percent_encode(key);
     q += '=';
@@ -71,8 +74,8 @@ std::string percent_encode(std::string_view s) {
 std::string api_error_body(std::string_view code, std::string_view message,
                            std::string_view parameter) {
   std::string c = json_quote(code), m = json_quote(message);
-  std::string out = "{\"errorCode\":" + c + ",\"message\":" + m + ",\"errors\":[{\"errorCode\":" +
-                    c + ",\"message\":" + m;
+  std::string out = "{\"errorCode\":" + c + ",\"message\":" + m +
+                    ",\"errors\":[{\"errorCode\":" + c + ",\"message\":" + m;
   if (!parameter.empty()) out += ",\"parameterName\":" + json_quote(parameter);
   out += "}]}";
   return out;
@@ -114,18 +117,23 @@ status parse_client_frame(std::string_view text, client_frame& out) {
   const auto& arr = v.get_array();
   const auto& meta = arr[0].get_object();
   if (const auto* id = meta.if_contains("messageId")) {
-    if (id->is_string()) out.message_id = std::string(id->get_string());
-    else if (id->is_number()) out.message_id = json::serialize(*id);
+    if (id->is_string())
+      out.message_id = std::string(id->get_string());
+    else if (id->is_number())
+      out.message_id = json::serialize(*id);
   }
   if (arr.size() > 2) return {errc::bad_message, "a frame has at most two elements"};
   const auto* type = meta.if_contains("type");
-  if (type == nullptr || !type->is_string()) return {errc::bad_message, "meta.type: required string"};
+  if (type == nullptr || !type->is_string())
+    return {errc::bad_message, "meta.type: required string"};
   out.type = std::string(type->get_string());
   if (arr.size() == 2 && !arr[1].is_null() &&
       !(arr[1].is_string() && arr[1].get_string().empty())) {
     const auto raw = raw_array_elements(text);
-    if (raw.size() == 2) out.body = std::string(raw[1]);
-    else out.body = json::serialize(arr[1]);
+    if (raw.size() == 2)
+      out.body = std::string(raw[1]);
+    else
+      out.body = json::serialize(arr[1]);
   }
   if (out.type == "Heartbeat") return {};
   if (out.type != "ClientRequest")
@@ -209,16 +217,16 @@ std::string notification_shared(const event& e) {
 }
 
 std::string notification_head(std::string_view event_id, const wsc_value& wsc) {
-  std::string out = "[{\"type\":\"ServerNotification\",\"messageId\":" + json_quote(event_id) +
-                    ",\"status\":200";
+  std::string out =
+      "[{\"type\":\"ServerNotification\",\"messageId\":" + json_quote(event_id) + ",\"status\":200";
   append_wsc(out, wsc);
   out += "},";
   return out;
 }
 
 std::string notification_tail(std::string_view subscription_id, std::string_view owner_id) {
-  return ",\"subscriptionId\":" + json_quote(subscription_id) + ",\"ownerId\":" +
-         json_quote(owner_id) + "}]";
+  return ",\"subscriptionId\":" + json_quote(subscription_id) +
+         ",\"ownerId\":" + json_quote(owner_id) + "}]";
 }
 
 // ---- filters
@@ -238,8 +246,10 @@ normalized_filter normalize_filter(std::string_view f, const principal& who) {
     if (seg.empty() || seg == "*" || seg == "**") return out;
     std::string value(seg);
     if (prev == "account") {
-      if (seg == "~") value = who.tenant;
-      else if (seg != who.tenant) foreign = true;
+      if (seg == "~")
+        value = who.tenant;
+      else if (seg != who.tenant)
+        foreign = true;
     } else if (prev == "extension") {
       if (seg == "~") {
         if (who.kind != principal_kind::user || who.extension_id.empty()) return out;
@@ -256,7 +266,7 @@ normalized_filter normalize_filter(std::string_view f, const principal& who) {
   if (!valid_topic(topic)) return out;
   out.topic = std::move(topic);
   out.verdict = !foreign && topic_allowed(who, who.tenant, out.topic) ? filter_verdict::ok
-                                                                        : filter_verdict::forbidden;
+                                                                      : filter_verdict::forbidden;
   return out;
 }
 
@@ -268,29 +278,34 @@ sub_path classify_subscription_path(std::string_view path) {
   if (segs.size() < 3 || segs.size() > 5 || segs[0] != "restapi" || segs[1] != "v1.0" ||
       segs[2] != "subscription")
     return out;
-  if (segs.size() == 3) out.kind = sub_path_kind::collection;
-  else if (segs.size() == 4) out.kind = sub_path_kind::item;
-  else if (segs[4] == "renew") out.kind = sub_path_kind::renew;
-  else return out;
+  if (segs.size() == 3)
+    out.kind = sub_path_kind::collection;
+  else if (segs.size() == 4)
+    out.kind = sub_path_kind::item;
+  else if (segs[4] == "renew")
+    out.kind = sub_path_kind::renew;
+  else
+    return out;
   if (segs.size() > 3) out.id = std::string(segs[3]);
   return out;
 }
 
 std::string render_subscription(const subscription_record& s, std::string_view uri_base,
-                                 std::int64_t now) {
+                                std::int64_t now) {
   json::array filters, disabled;
   for (const auto& f : s.event_filters) filters.emplace_back(f);
   for (const auto& [f, reason] : s.disabled)
     disabled.push_back(json::object{{"filter", f}, {"reason", reason}});
-  json::object o{{"id", s.id},
-                 {"uri", std::string(uri_base) + "/restapi/v1.0/subscription/" + s.id},
-                 {"eventFilters", std::move(filters)},
-                 {"disabledFilters", std::move(disabled)},
-                 {"status", "Active"},
-                 {"creationTime", format_rfc3339_ms(s.creation_ms)},
-                 {"expirationTime", format_rfc3339_ms(now + s.expires_in_s * 1000)},
-                 {"expiresIn", s.expires_in_s},
-                 {"deliveryMode", json::object{{"transportType", "WebSocket"}, {"encryption", false}}}};
+  json::object o{
+      {"id", s.id},
+      {"uri", std::string(uri_base) + "/restapi/v1.0/subscription/" + s.id},
+      {"eventFilters", std::move(filters)},
+      {"disabledFilters", std::move(disabled)},
+      {"status", "Active"},
+      {"creationTime", format_rfc3339_ms(s.creation_ms)},
+      {"expirationTime", format_rfc3339_ms(now + s.expires_in_s * 1000)},
+      {"expiresIn", s.expires_in_s},
+      {"deliveryMode", json::object{{"transportType", "WebSocket"}, {"encryption", false}}}};
   return json::serialize(o);
 }
 

@@ -99,7 +99,7 @@ sub_path classify_subscription_path(std::string_view path);
 
 struct subscription_record {
   std::string id;
-  std::vector<std::string> event_filters;  // accepted, `~` expanded
+  std::vector<std::string> event_filters;                     // accepted, `~` expanded
   std::vector<std::pair<std::string, std::string>> disabled;  // {filter, "Invalid"|"Forbidden"}
   std::int64_t creation_ms = 0;
   std::int64_t expires_in_s = 900;

@@ -2,9 +2,8 @@
 // subscription paths and the wsc token.
 #include "dialect/ringcentral/rc_codec.h"
 
-#include <gtest/gtest.h>
-
 #include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
 
 namespace herald::rc {
 namespace json = boost::json;
@@ -49,9 +48,10 @@ TEST(RcFrame, ClientRequestWithBodyKeepsBytes) {
 }
 
 TEST(RcFrame, BodylessForms) {
-  for (const char* text : {R"([{"type":"ClientRequest","messageId":"1","method":"GET","path":"/x"}])",
-                           R"([{"type":"ClientRequest","messageId":"1","method":"GET","path":"/x"},null])",
-                           R"([{"type":"ClientRequest","messageId":"1","method":"GET","path":"/x"},""])"}) {
+  for (const char* text :
+       {R"([{"type":"ClientRequest","messageId":"1","method":"GET","path":"/x"}])",
+        R"([{"type":"ClientRequest","messageId":"1","method":"GET","path":"/x"},null])",
+        R"([{"type":"ClientRequest","messageId":"1","method":"GET","path":"/x"},""])"}) {
     client_frame f;
     ASSERT_TRUE(parse_client_frame(text, f).ok()) << text;
     EXPECT_FALSE(f.body.has_value()) << text;
@@ -74,7 +74,8 @@ TEST(RcFrame, Errors) {
   auto st = parse_client_frame(R"([{"type":"Bogus","messageId":"m9"}])", f);
   EXPECT_EQ(st.err().code, errc::unknown_type);
   EXPECT_EQ(f.message_id, "m9");
-  st = parse_client_frame(R"([{"type":"ClientRequest","messageId":"m1","method":"GET","path":"x"}])", f);
+  st = parse_client_frame(
+      R"([{"type":"ClientRequest","messageId":"m1","method":"GET","path":"x"}])", f);
   EXPECT_EQ(st.err().code, errc::bad_message);
   EXPECT_EQ(f.message_id, "m1");
 }
@@ -145,10 +146,12 @@ TEST(RcRender, NotificationBodyIsByteExact) {
 TEST(RcErrors, Bodies) {
   auto v = parse(api_error_body("CMN-102", "nope", "id"));
   EXPECT_EQ(v.as_object().at("errorCode").as_string(), "CMN-102");
-  EXPECT_EQ(v.as_object().at("errors").as_array()[0].as_object().at("parameterName").as_string(), "id");
+  EXPECT_EQ(v.as_object().at("errors").as_array()[0].as_object().at("parameterName").as_string(),
+            "id");
   v = parse(oauth_error_body("invalid_grant", "OAU-140", "bad"));
   EXPECT_EQ(v.as_object().at("error").as_string(), "invalid_grant");
-  EXPECT_EQ(v.as_object().at("errors").as_array()[0].as_object().at("errorCode").as_string(), "OAU-140");
+  EXPECT_EQ(v.as_object().at("errors").as_array()[0].as_object().at("errorCode").as_string(),
+            "OAU-140");
 }
 
 TEST(RcFilter, TildeExpansion) {
@@ -156,7 +159,8 @@ TEST(RcFilter, TildeExpansion) {
   auto n = normalize_filter("/restapi/v1.0/account/~/extension/~/message-store", u);
   EXPECT_EQ(n.verdict, filter_verdict::ok);
   EXPECT_EQ(n.topic, "/restapi/v1.0/account/4100/extension/101/message-store");
-  n = normalize_filter("/restapi/v1.0/account/~/extension/~/presence?detailedTelephonyState=true", u);
+  n = normalize_filter("/restapi/v1.0/account/~/extension/~/presence?detailedTelephonyState=true",
+                       u);
   EXPECT_EQ(n.verdict, filter_verdict::ok);
   EXPECT_EQ(n.topic, "/restapi/v1.0/account/4100/extension/101/presence");
   n = normalize_filter("/restapi/v1.0/account/4100/extension/101/message-store/", u);
@@ -166,8 +170,8 @@ TEST(RcFilter, TildeExpansion) {
 
 TEST(RcFilter, InvalidShapes) {
   const auto u = user("4100", "101");
-  for (const char* f : {"", "restapi/v1.0", "/restapi//v1.0", "/restapi/*/x", "/restapi/**",
-                        "/restapi/~/x", "/"})
+  for (const char* f :
+       {"", "restapi/v1.0", "/restapi//v1.0", "/restapi/*/x", "/restapi/**", "/restapi/~/x", "/"})
     EXPECT_EQ(normalize_filter(f, u).verdict, filter_verdict::invalid) << f;
   // An app has no own extension.
   EXPECT_EQ(normalize_filter("/restapi/v1.0/account/~/extension/~/presence", app("4100")).verdict,
@@ -180,20 +184,27 @@ TEST(RcFilter, Reach) {
             filter_verdict::forbidden);
   EXPECT_EQ(normalize_filter("/restapi/v1.0/account/~/extension/102/x", u).verdict,
             filter_verdict::forbidden);
-  EXPECT_EQ(normalize_filter("/restapi/v1.0/account/~/extension/102/x", user("4100", "101", true)).verdict,
+  EXPECT_EQ(normalize_filter("/restapi/v1.0/account/~/extension/102/x", user("4100", "101", true))
+                .verdict,
             filter_verdict::ok);
-  EXPECT_EQ(normalize_filter("/restapi/v1.0/account/4200/extension/102/x", user("4100", "101", true)).verdict,
-            filter_verdict::forbidden);
+  EXPECT_EQ(
+      normalize_filter("/restapi/v1.0/account/4200/extension/102/x", user("4100", "101", true))
+          .verdict,
+      filter_verdict::forbidden);
   EXPECT_EQ(normalize_filter("/restapi/v1.0/account/~/extension/102/x", app("4100")).verdict,
             filter_verdict::ok);
-  EXPECT_EQ(normalize_filter("/restapi/v1.0/account/4200/extension/102/x", app("4100", role::admin)).verdict,
+  EXPECT_EQ(normalize_filter("/restapi/v1.0/account/4200/extension/102/x", app("4100", role::admin))
+                .verdict,
             filter_verdict::forbidden);
 }
 
 TEST(RcPaths, Subscription) {
-  EXPECT_EQ(classify_subscription_path("/restapi/v1.0/subscription").kind, sub_path_kind::collection);
-  EXPECT_EQ(classify_subscription_path("/restapi/v1.0/subscription/").kind, sub_path_kind::collection);
-  EXPECT_EQ(classify_subscription_path("//restapi/v1.0/subscription").kind, sub_path_kind::collection);
+  EXPECT_EQ(classify_subscription_path("/restapi/v1.0/subscription").kind,
+            sub_path_kind::collection);
+  EXPECT_EQ(classify_subscription_path("/restapi/v1.0/subscription/").kind,
+            sub_path_kind::collection);
+  EXPECT_EQ(classify_subscription_path("//restapi/v1.0/subscription").kind,
+            sub_path_kind::collection);
   auto p = classify_subscription_path("/restapi/v1.0/subscription/sub_1/");
   EXPECT_EQ(p.kind, sub_path_kind::item);
   EXPECT_EQ(p.id, "sub_1");
@@ -222,9 +233,9 @@ TEST(RcWsc, RoundTripAndTamper) {
   const wsc_codec codec("0123456789abcdef0123456789abcdef");
   const wsc_state st{"ses_abc.s3cr3t-_", 42, 7, "lgn_x"};
   const std::string tok = codec.encode(st);
-  EXPECT_EQ(tok.find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."),
-            std::string::npos);
+  EXPECT_EQ(
+      tok.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."),
+      std::string::npos);
   auto back = codec.decode(tok);
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(*back, st);

@@ -18,14 +18,18 @@ namespace herald {
 
 struct rc_context {
   rc_context(services& s, router& r, ringcentral_limits c, std::string p, std::size_t slot)
-      : svc(s), cfg(std::move(c)), prefix(std::move(p)), wsc(s.token_key), routes(r),
+      : svc(s),
+        cfg(std::move(c)),
+        prefix(std::move(p)),
+        wsc(s.token_key),
+        routes(r),
         render_slot(slot) {}
 
   services& svc;
   const ringcentral_limits cfg;
   const std::string prefix;  // "/ringcentral"
   const rc::wsc_codec wsc;
-  router& routes;            // this dialect's own: REST companions, ClientRequests
+  router& routes;                 // this dialect's own: REST companions, ClientRequests
   const std::size_t render_slot;  // event::rendered() slot of the ServerNotification body
 };
 

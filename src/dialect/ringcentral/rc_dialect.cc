@@ -1,10 +1,9 @@
 // The RingCentral dialect (ringcentral.md): its `[ringcentral]` table, its REST companions on its
 // own router and the socket `{prefix}/ws`, and RC-shaped answers for everything refused under its
 // prefix (unknown paths, wrong methods, transport refusals).
-#include "dialect/ringcentral/ringcentral.h"
-
 #include "dialect/ringcentral/rc_context.h"
 #include "dialect/ringcentral/rc_socket.h"
+#include "dialect/ringcentral/ringcentral.h"
 
 namespace herald {
 namespace {
@@ -18,12 +17,10 @@ class ringcentral_dialect final : public dialect {
                  l.max_connections_per_session)
         .integer("recovery_buffer_size", "", "events a WSG session keeps for recovery",
                  l.recovery_buffer_size)
-        .integer("recovery_timeout", "s", "a WSG session outlives its socket",
-                 l.recovery_timeout_s)
+        .integer("recovery_timeout", "s", "a WSG session outlives its socket", l.recovery_timeout_s)
         .integer("idle_timeout", "s", "without inbound text or notification (WSG-902, 4008)",
                  l.idle_timeout_s)
-        .integer("absolute_timeout", "s", "a socket may live (WSG-903, 4009)",
-                 l.absolute_timeout_s)
+        .integer("absolute_timeout", "s", "a socket may live (WSG-903, 4009)", l.absolute_timeout_s)
         .integer("max_active_requests", "", "unanswered ClientRequests per socket (429 CMN-301)",
                  l.max_active_requests)
         .integer("ping_interval", "s", "outbound quiet before a ping; 2x without inbound: 4008",
@@ -33,8 +30,7 @@ class ringcentral_dialect final : public dialect {
                  l.notify_pause_ms)
         .integer("ws_token_ttl", "s", "a ws token lives (reusable until then)", l.ws_token_ttl_s)
         .integer("access_token_ttl", "s",
-                 "default access token lifetime (a grant may ask 600..86400)",
-                 l.access_token_ttl_s)
+                 "default access token lifetime (a grant may ask 600..86400)", l.access_token_ttl_s)
         .integer("refresh_token_ttl", "s", "default and longest refresh token lifetime",
                  l.refresh_token_ttl_s)
         .integer("max_filters", "", "eventFilters per subscription", l.max_filters)
@@ -69,8 +65,7 @@ class ringcentral_dialect final : public dialect {
 
   // The spec names no code for requests refused before routing; CMN-101 ("invalid parameter")
   // keeps them in the body RC clients parse, with the status saying which refusal it was.
-  http_response render_error(const http_request&, int status,
-                             std::string message) const override {
+  http_response render_error(const http_request&, int status, std::string message) const override {
     return rc::api_error(status, "CMN-101", message);
   }
 

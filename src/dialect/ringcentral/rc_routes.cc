@@ -211,13 +211,16 @@ http_response jwt_grant(rc_context& cx, const app_record& app, const http_reques
   };
   if (str("iss") != "herald") return invalid_grant("Invalid JWT: issuer");
   const auto rec = cx.svc.dir.jwt(str("jti"));
-  if (!rec || rec->user_id != str("sub")) return invalid_grant("Invalid JWT: unknown or deleted credential");
+  if (!rec || rec->user_id != str("sub"))
+    return invalid_grant("Invalid JWT: unknown or deleted credential");
   if (rec->expires_ms && *rec->expires_ms <= now_ms()) return invalid_grant("JWT expired", true);
   const std::string azp = str("azp");
-  if (!azp.empty() && azp != app.client_id) return invalid_grant("Invalid JWT: issued for another client");
+  if (!azp.empty() && azp != app.client_id)
+    return invalid_grant("Invalid JWT: issued for another client");
   auto user = cx.svc.dir.user(rec->user_id);
   if (!user || user->blocked) return invalid_grant("Invalid JWT: user unavailable");
-  if (!in_reach(cx.svc, app, user->tenant)) return invalid_grant("Invalid JWT: user outside the app's account");
+  if (!in_reach(cx.svc, app, user->tenant))
+    return invalid_grant("Invalid JWT: user outside the app's account");
   return open_login(cx, app, &*user, req);
 }
 
@@ -226,18 +229,20 @@ http_response refresh_grant(rc_context& cx, const app_record& app, const http_re
   if (token.empty()) return invalid_request("refresh_token: required");
   token_claims c;
   auto who = rc_principal_of_token(cx, token, "refresh", &c);
-  if (!who) return invalid_grant("Invalid refresh token: " + who.err().message, is_token_expired(who.err()));
+  if (!who)
+    return invalid_grant("Invalid refresh token: " + who.err().message,
+                         is_token_expired(who.err()));
   if (c.app_id != app.id) return invalid_grant("Invalid refresh token: issued to another client");
   auto fresh = cx.svc.st.claim_once("rc-refresh:" + c.jti, c.exp_ms);
-  if (!fresh) return rc::oauth_error(503, "temporarily_unavailable", "OAU-501", fresh.err().message);
+  if (!fresh)
+    return rc::oauth_error(503, "temporarily_unavailable", "OAU-501", fresh.err().message);
   if (!*fresh) return invalid_grant("Invalid refresh token: already used");
   std::optional<user_record> user;
   if (who->kind == principal_kind::user) user = cx.svc.dir.user(who->user_id);
   const grant_ttls t = ttls_of(cx, req);
   const std::int64_t until = now_ms() + t.refresh_s * 1000;
-  auto l = cx.svc.dir.update_login(c.login_session, [&](login_record& r) {
-    r.expires_ms = std::max(r.expires_ms, until);
-  });
+  auto l = cx.svc.dir.update_login(
+      c.login_session, [&](login_record& r) { r.expires_ms = std::max(r.expires_ms, until); });
   if (!l || l->ended) return invalid_grant("Invalid refresh token: login session ended");
   if (status st = persist(cx.svc.st, *l); !st)
     return rc::oauth_error(503, "temporarily_unavailable", "OAU-501", st.err().message);
@@ -270,7 +275,8 @@ http_response token_grant(rc_context& cx, const http_request& req, bool limited,
   if (grant == "urn:ietf:params:oauth:grant-type:jwt-bearer") return jwt_grant(cx, *app, req, out);
   if (grant == "refresh_token") return refresh_grant(cx, *app, req);
   if (grant == "client_credentials") return open_login(cx, *app, nullptr, req);
-  return rc::oauth_error(400, "unsupported_grant_type", "OAU-101", "Unsupported grant type: " + grant);
+  return rc::oauth_error(400, "unsupported_grant_type", "OAU-101",
+                         "Unsupported grant type: " + grant);
 }
 
 // One failed-authentication policy on the token path (the host's generic limiter skips this
@@ -291,11 +297,14 @@ http_response wstoken_route(rc_context& cx, const http_request& req) {
   auto who = authenticate_api(cx, req);
   if (!who) return token_refused(who.err());
   if (!who->has(scope_subscribe))
-    return rc::api_error(403, "CMN-401", "In order to call this API endpoint, the subscribe scope is required");
+    return rc::api_error(403, "CMN-401",
+                         "In order to call this API endpoint, the subscribe scope is required");
   const token_claims c = claims_for(*who, rc_audience, "ws", cx.cfg.ws_token_ttl_s * 1000);
   std::string base = rc_http_base(cx.svc, req);
-  if (base.rfind("https://", 0) == 0) base = "wss://" + base.substr(8);
-  else if (base.rfind("http://", 0) == 0) base = "ws://" + base.substr(7);
+  if (base.rfind("https://", 0) == 0)
+    base = "wss://" + base.substr(8);
+  else if (base.rfind("http://", 0) == 0)
+    base = "ws://" + base.substr(7);
   json::object o{{"uri", base + cx.prefix + "/ws"},
                  {"ws_access_token", cx.svc.signer.issue(c)},
                  {"expires_in", cx.cfg.ws_token_ttl_s}};
@@ -327,7 +336,10 @@ http_response extension_route(rc_context& cx, const http_request& req, const std
                               const std::string& ext) {
   auto who = authenticate_api(cx, req);
   if (!who) return token_refused(who.err());
-  auto not_found = [&] { return rc::api_error(404, "CMN-102", "Resource for parameter [extensionId] is not found", "extensionId"); };
+  auto not_found = [&] {
+    return rc::api_error(404, "CMN-102", "Resource for parameter [extensionId] is not found",
+                         "extensionId");
+  };
   if (acc != "~" && acc != who->tenant) return not_found();
   std::string want = ext;
   if (ext == "~") {
@@ -357,8 +369,11 @@ result<principal> rc_principal_of_token(const rc_context& cx, std::string_view t
                                         std::string_view kind, token_claims* claims) {
   auto c = cx.svc.signer.verify(token, now_ms());
   if (!c) return c.err();
-  if (c->aud != rc_audience) return error{errc::auth_failed, "token not valid here (audience " + c->aud + ")"};
-  if (c->kind != kind) return error{errc::auth_failed, "not a" + std::string(kind == "access" ? "n " : " ") + std::string(kind) + " token"};
+  if (c->aud != rc_audience)
+    return error{errc::auth_failed, "token not valid here (audience " + c->aud + ")"};
+  if (c->kind != kind)
+    return error{errc::auth_failed, "not a" + std::string(kind == "access" ? "n " : " ") +
+                                        std::string(kind) + " token"};
   auto p = principal_of_claims(cx.svc, *c);
   if (!p) return p;
   if (!c->login_session.empty()) {
@@ -404,11 +419,12 @@ void add_ringcentral_routes(const std::shared_ptr<rc_context>& p) {
   r.add("POST", "/restapi/oauth/token", [p](route_match& m) { return token_route(*p, m.req); });
   r.add("POST", "/restapi/oauth/wstoken", [p](route_match& m) { return wstoken_route(*p, m.req); });
   r.add("POST", "/restapi/oauth/revoke", [p](route_match& m) { return revoke_route(*p, m.req); });
-  r.add("GET", "/restapi/v1.0/account/{account}/extension/{extension}", [p](route_match& m) {
-    return extension_route(*p, m.req, m.params[0], m.params[1]);
-  });
+  r.add("GET", "/restapi/v1.0/account/{account}/extension/{extension}",
+        [p](route_match& m) { return extension_route(*p, m.req, m.params[0], m.params[1]); });
   auto socket_only = [](route_match&) {
-    return rc::api_error(400, "CMN-101", "Subscriptions with WebSocket delivery are managed over the WebSocket (ClientRequest)");
+    return rc::api_error(
+        400, "CMN-101",
+        "Subscriptions with WebSocket delivery are managed over the WebSocket (ClientRequest)");
   };
   for (const char* method : {"GET", "POST", "PUT", "DELETE", "PATCH"}) {
     r.add(method, "/restapi/v1.0/subscription", socket_only);

@@ -21,9 +21,12 @@ constexpr std::int64_t max_sequence = 2147483647;
 
 const char* recovery_code(recovery_error e) {
   switch (e) {
-    case recovery_error::buffer_overflow: return "HRD-1002";
-    case recovery_error::forbidden: return "WSG-1003";
-    default: return "HRD-1001";
+    case recovery_error::buffer_overflow:
+      return "HRD-1002";
+    case recovery_error::forbidden:
+      return "WSG-1003";
+    default:
+      return "HRD-1001";
   }
 }
 
@@ -49,23 +52,32 @@ wire_close rc_socket::close_table(close_reason why, const std::string& detail) c
   };
   switch (why) {
     case close_reason::replaced:
-    case close_reason::admin: return {1000, detail, {}};
-    case close_reason::drain: return {1012, "service restart", {}};
-    case close_reason::auth_failed: return refuse(401, "HRD-401", detail, 4001);
-    case close_reason::revoked: return refuse(401, "HRD-401", "Login session ended: " + detail, 4001);
-    case close_reason::forbidden: return refuse(403, "HRD-403", detail, 4003);
+    case close_reason::admin:
+      return {1000, detail, {}};
+    case close_reason::drain:
+      return {1012, "service restart", {}};
+    case close_reason::auth_failed:
+      return refuse(401, "HRD-401", detail, 4001);
+    case close_reason::revoked:
+      return refuse(401, "HRD-401", "Login session ended: " + detail, 4001);
+    case close_reason::forbidden:
+      return refuse(403, "HRD-403", detail, 4003);
     case close_reason::too_many:
       return refuse(429, "HRD-429", "Too many connections for this login session", 4029);
-    case close_reason::protocol: return refuse(400, "WSG-400", detail, 1008);
+    case close_reason::protocol:
+      return refuse(400, "WSG-400", detail, 1008);
     case close_reason::slow_consumer:
       return refuse(503, "HRD-4010", "Send queue over its bound (slow consumer)", 4010);
     case close_reason::seq_exhausted:
       return refuse(409, "WSG-903", "Sequence limit reached: reconnect", 4009);
-    case close_reason::absolute: return refuse(408, "WSG-903", "Absolute timeout expired", 4009);
+    case close_reason::absolute:
+      return refuse(408, "WSG-903", "Absolute timeout expired", 4009);
     case close_reason::heartbeat:
       return refuse(408, "WSG-902", "No inbound frame within 2 x ping_interval", 4008);
-    case close_reason::idle: return refuse(408, "WSG-902", "Idle timeout expired", 4008);
-    case close_reason::auth_timeout: return refuse(408, "WSG-902", detail, 4008);
+    case close_reason::idle:
+      return refuse(408, "WSG-902", "Idle timeout expired", 4008);
+    case close_reason::auth_timeout:
+      return refuse(408, "WSG-902", detail, 4008);
   }
   return {1011, "internal error", {}};
 }
@@ -148,7 +160,8 @@ void rc_socket::resumed(const resume_outcome& o, std::uint64_t presented) {
 void rc_socket::start_fresh(const std::string& recovery_error, std::uint64_t presented) {
   std::int64_t counter = 0;
   if (auto l = svc_.dir.login(who_.login_session)) counter = l->counter;
-  base_ = 1 + std::max<std::uint64_t>(presented, static_cast<std::uint64_t>(std::max<std::int64_t>(counter, 0)));
+  base_ = 1 + std::max<std::uint64_t>(
+                  presented, static_cast<std::uint64_t>(std::max<std::int64_t>(counter, 0)));
   if (base_ > static_cast<std::uint64_t>(max_sequence)) base_ = 1;  // never above (§4.3)
   const auto& cfg = cx_->cfg;
   session_options opts;
@@ -224,15 +237,18 @@ void rc_socket::handle_request(rc::client_frame f) {
     req.headers["content-type"] = "application/json";
   }
   req.headers["authorization"] = "Bearer " + rc_access_token_for(*cx_, who_, 60000);
-  dispatch_request(cx_->routes, std::move(req), ringcentral_http,
-                   [this, id = f.message_id](http_response res) { reply(id, res.status, res.body); });
+  dispatch_request(
+      cx_->routes, std::move(req), ringcentral_http,
+      [this, id = f.message_id](http_response res) { reply(id, res.status, res.body); });
 }
 
 void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_path& sp) {
   const std::string& id = f.message_id;
   const std::string base = rc_http_base(svc_, upgrade_) + cx_->prefix;
   auto not_found = [&] {
-    answer(id, 404, rc::api_error_body("CMN-102", "Resource for parameter [subscriptionId] is not found", "subscriptionId"));
+    answer(id, 404,
+           rc::api_error_body("CMN-102", "Resource for parameter [subscriptionId] is not found",
+                              "subscriptionId"));
   };
   const bool known = sp.kind != rc::sub_path_kind::collection && has_sub_ && sp.id == sub_.id;
   if (sp.kind != rc::sub_path_kind::collection && !known) return not_found();
@@ -256,7 +272,8 @@ void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_pat
   }
   const bool create = sp.kind == rc::sub_path_kind::collection && m == "POST";
   const bool update = sp.kind == rc::sub_path_kind::item && m == "PUT";
-  if (!create && !update) return answer(id, 405, rc::api_error_body("CMN-102", "Method " + m + " not allowed here"));
+  if (!create && !update)
+    return answer(id, 405, rc::api_error_body("CMN-102", "Method " + m + " not allowed here"));
 
   auto bad = [&](const std::string& msg, const std::string& param) {
     answer(id, 400, rc::api_error_body("CMN-101", msg, param));
@@ -276,16 +293,22 @@ void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_pat
   if (filters == nullptr || !filters->is_array() || filters->get_array().empty())
     return bad("Parameter [eventFilters] must be a non-empty array of strings", "eventFilters");
   if (filters->get_array().size() > cx_->cfg.max_filters)
-    return bad("Parameter [eventFilters] holds more than " + std::to_string(cx_->cfg.max_filters) + " filters", "eventFilters");
+    return bad("Parameter [eventFilters] holds more than " + std::to_string(cx_->cfg.max_filters) +
+                   " filters",
+               "eventFilters");
   if (const auto* dm = body.if_contains("deliveryMode"); dm != nullptr && !dm->is_null()) {
-    const json::value* tt = dm->is_object() ? dm->get_object().if_contains("transportType") : nullptr;
-    if (!dm->is_object() || (tt != nullptr && !(tt->is_string() && tt->get_string() == "WebSocket")))
-      return bad("Parameter [deliveryMode.transportType] must be WebSocket", "deliveryMode.transportType");
+    const json::value* tt =
+        dm->is_object() ? dm->get_object().if_contains("transportType") : nullptr;
+    if (!dm->is_object() ||
+        (tt != nullptr && !(tt->is_string() && tt->get_string() == "WebSocket")))
+      return bad("Parameter [deliveryMode.transportType] must be WebSocket",
+                 "deliveryMode.transportType");
   }
   rc::subscription_record rec;
   rec.id = update ? sub_.id : new_id("sub_");
   rec.creation_ms = update ? sub_.creation_ms : now();
-  if (const auto* e = body.if_contains("expiresIn"); e != nullptr && e->is_int64() && e->get_int64() > 0)
+  if (const auto* e = body.if_contains("expiresIn");
+      e != nullptr && e->is_int64() && e->get_int64() > 0)
     rec.expires_in_s = e->get_int64();
   else if (update)
     rec.expires_in_s = sub_.expires_in_s;
@@ -294,15 +317,18 @@ void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_pat
   core.tenants = tenant_set{who_.tenant, false};  // whatever the role: this tenant only (§4.1)
   std::size_t forbidden = 0;
   for (const auto& v : filters->get_array()) {
-    if (!v.is_string()) return bad("Parameter [eventFilters] must be a non-empty array of strings", "eventFilters");
+    if (!v.is_string())
+      return bad("Parameter [eventFilters] must be a non-empty array of strings", "eventFilters");
     const std::string text(v.get_string());
     const auto n = rc::normalize_filter(text, who_);
     if (n.verdict != rc::filter_verdict::ok) {
       if (n.verdict == rc::filter_verdict::forbidden) ++forbidden;
-      rec.disabled.emplace_back(text, n.verdict == rc::filter_verdict::forbidden ? "Forbidden" : "Invalid");
+      rec.disabled.emplace_back(
+          text, n.verdict == rc::filter_verdict::forbidden ? "Forbidden" : "Invalid");
       continue;
     }
-    if (std::find(rec.event_filters.begin(), rec.event_filters.end(), n.topic) != rec.event_filters.end())
+    if (std::find(rec.event_filters.begin(), rec.event_filters.end(), n.topic) !=
+        rec.event_filters.end())
       continue;
     auto compiled = filter::compile(filter_spec{n.topic, {}, {}, {}}, who_.tenant, filter_limits{});
     if (!compiled) {
@@ -314,7 +340,12 @@ void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_pat
   }
   if (core.filters.empty()) {
     if (forbidden == filters->get_array().size())
-      return answer(id, 403, rc::api_error_body("CMN-401", "In order to subscribe to these event filters, more permissions are required", "eventFilters"));
+      return answer(
+          id, 403,
+          rc::api_error_body(
+              "CMN-401",
+              "In order to subscribe to these event filters, more permissions are required",
+              "eventFilters"));
     return bad("No valid event filter in [eventFilters]", "eventFilters");
   }
   install(id, std::move(rec), std::move(core));
@@ -324,7 +355,8 @@ void rc_socket::install(const std::string& message_id, rc::subscription_record r
                         subscription sub) {
   has_sub_ = true;
   sub_ = std::move(rec);
-  const std::string body = rc::render_subscription(sub_, rc_http_base(svc_, upgrade_) + cx_->prefix, now());
+  const std::string body =
+      rc::render_subscription(sub_, rc_http_base(svc_, upgrade_) + cx_->prefix, now());
   // The reply reaches the socket before any event of the new subscription.
   install_subscription(std::move(sub), false, [this, message_id, body](const session&) {
     return [this, message_id, body] { answer(message_id, 200, body, true); };
@@ -349,10 +381,9 @@ bool rc_socket::accept_delivery(const delivery_ref& d) {
 void rc_socket::write_delivery(const delivery_ref& d) {
   const rc::wsc_value w = wsc_at(d.seq);
   const std::string& shared = d.ev->rendered(cx_->render_slot, render_shared);
-  write_frame(out_frame{rc::notification_head(d.ev->id, w),
-                        std::shared_ptr<const std::string>(d.ev, &shared),
-                        rc::notification_tail(d.subscription_id ? *d.subscription_id : sub_.id,
-                                              who_.extension_id)});
+  write_frame(out_frame{
+      rc::notification_head(d.ev->id, w), std::shared_ptr<const std::string>(d.ev, &shared),
+      rc::notification_tail(d.subscription_id ? *d.subscription_id : sub_.id, who_.extension_id)});
 }
 
 // ---- timers and the end
@@ -384,9 +415,8 @@ void rc_socket::on_closed(int close_code) {
   // The highest sequence this socket sent stays with the login (§4.3), in the store too.
   if (last_sequence_ > 0 && !who_.login_session.empty()) {
     const std::int64_t seq = last_sequence_;
-    auto l = svc_.dir.update_login(who_.login_session, [seq](login_record& r) {
-      r.counter = std::max(r.counter, seq);
-    });
+    auto l = svc_.dir.update_login(
+        who_.login_session, [seq](login_record& r) { r.counter = std::max(r.counter, seq); });
     if (l) {
       store* st = &svc_.st;
       conn_.offload([st, rec = *l] { (void)persist(*st, rec); }, [] {});
@@ -396,9 +426,10 @@ void rc_socket::on_closed(int close_code) {
 
 connection_info rc_socket::info() const {
   connection_info c = dialect_socket::info();
-  c.extras_json = "{\"login_session\":" +
-                  (who_.login_session.empty() ? std::string("null") : json_quote(who_.login_session)) +
-                  ",\"subscription\":" + (has_sub_ ? json_quote(sub_.id) : std::string("null")) + "}";
+  c.extras_json =
+      "{\"login_session\":" +
+      (who_.login_session.empty() ? std::string("null") : json_quote(who_.login_session)) +
+      ",\"subscription\":" + (has_sub_ ? json_quote(sub_.id) : std::string("null")) + "}";
   return c;
 }
 

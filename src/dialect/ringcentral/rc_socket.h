@@ -49,7 +49,7 @@ class rc_socket final : public dialect_socket {
   std::uint64_t base_ = 0;          // the wsc sequence of seq 0 (§4.3)
   std::int64_t last_sequence_ = 0;  // highest wsc.sequence written on this socket
   bool has_sub_ = false;
-  rc::subscription_record sub_;     // the current subscription as the client sees it
+  rc::subscription_record sub_;  // the current subscription as the client sees it
   std::int64_t last_text_in_ms_ = 0, last_notify_ms_ = 0;
 };
 

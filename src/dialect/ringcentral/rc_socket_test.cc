@@ -1,8 +1,7 @@
 #include "dialect/ringcentral/rc_socket.h"
 
-#include <gtest/gtest.h>
-
 #include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
 
 #include "api/authn.h"
 #include "dialect/common/socket_conformance.h"
@@ -66,8 +65,8 @@ class rc_fixture {
   std::shared_ptr<rc_context> cx() const { return cx_; }
   static std::string subscribe_frame(const std::string& id, const std::string& filter) {
     return R"([{"type":"ClientRequest","messageId":")" + id +
-           R"(","method":"POST","path":"/restapi/v1.0/subscription"},{"eventFilters":[")" +
-           filter + R"("],"deliveryMode":{"transportType":"WebSocket"}}])";
+           R"(","method":"POST","path":"/restapi/v1.0/subscription"},{"eventFilters":[")" + filter +
+           R"("],"deliveryMode":{"transportType":"WebSocket"}}])";
   }
 
  private:
@@ -115,7 +114,7 @@ TEST(rc_socket, frames_wait_out_the_notify_pause_but_heartbeats_do_not) {
   auto conn = h.connection();
   auto s = f.open(*conn);
   testing::say(h, *s, rc_fixture::subscribe_frame("m1", presence_filter));
-  ASSERT_EQ(conn->frames.size(), 2u);  // the subscription reply, then a pause
+  ASSERT_EQ(conn->frames.size(), 2u);                    // the subscription reply, then a pause
   EXPECT_EQ(type_of(conn->frames[1]), "ClientRequest");  // a reply keeps its request's type
   h.publish("/restapi/v1.0/account/acme/extension/777/presence");
   EXPECT_EQ(conn->frames.size(), 2u);  // held during the pause

@@ -56,7 +56,8 @@ std::size_t skip_value(std::string_view s, std::size_t i) {
 std::optional<std::string> decode_key(std::string_view token) {
   // Keys without escapes are their bytes; the rest are decoded as Boost.JSON reads them, so
   // "\u006fbject" is `object` here as it is to every other reader of `data`.
-  if (token.find('\\') == std::string_view::npos) return std::string(token.substr(1, token.size() - 2));
+  if (token.find('\\') == std::string_view::npos)
+    return std::string(token.substr(1, token.size() - 2));
   boost::system::error_code ec;
   json::value v = json::parse(token, ec);
   if (ec || !v.is_string()) return std::nullopt;
@@ -123,7 +124,8 @@ std::optional<std::vector<raw_member_span>> object_members(std::string_view s) {
   std::size_t i = skip_space(s, 0);
   if (i >= s.size() || s[i] != '{') return std::nullopt;
   i = skip_space(s, i + 1);
-  if (i < s.size() && s[i] == '}') return skip_space(s, i + 1) == s.size() ? std::optional(out) : std::nullopt;
+  if (i < s.size() && s[i] == '}')
+    return skip_space(s, i + 1) == s.size() ? std::optional(out) : std::nullopt;
   while (i < s.size()) {
     if (s[i] != '"') return std::nullopt;
     const std::size_t key_end = skip_string(s, i);

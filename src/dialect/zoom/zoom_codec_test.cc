@@ -1,8 +1,7 @@
 #include "dialect/zoom/zoom_codec.h"
 
-#include <gtest/gtest.h>
-
 #include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
 
 // Unit tests of the Zoom wire: the client frame decoder, the envelope, the webhook body of
 // zoom.md §4.3 (byte-exact data, payload form) and the socket URL's query values.
@@ -45,18 +44,21 @@ TEST(zoom_codec, everything_else_is_ignored) {
 TEST(zoom_codec, envelope_keys_in_order_and_content_a_string) {
   EXPECT_EQ(envelope("build_connection", true, "success"),
             R"({"module":"build_connection","success":true,"content":"success","header":{}})");
-  EXPECT_EQ(envelope("build_connection", false, "Invalid \"Token\""),
-            R"({"module":"build_connection","success":false,"content":"Invalid \"Token\"","header":{}})");
+  EXPECT_EQ(
+      envelope("build_connection", false, "Invalid \"Token\""),
+      R"({"module":"build_connection","success":false,"content":"Invalid \"Token\"","header":{}})");
   EXPECT_EQ(std::string(heartbeat_reply),
             R"({"module":"heartbeat","success":true,"content":"live","header":{}})");
 }
 
 TEST(zoom_codec, webhook_body_is_the_spec_example) {
   auto e = make_event(R"({"id":85012345678,"topic":"Standup"})");
-  EXPECT_EQ(webhook_body(*e),
-            R"({"event":"meeting.started","event_ts":1772359201000,"payload":{"account_id":"acme","object":{"id":85012345678,"topic":"Standup"}}})");
+  EXPECT_EQ(
+      webhook_body(*e),
+      R"({"event":"meeting.started","event_ts":1772359201000,"payload":{"account_id":"acme","object":{"id":85012345678,"topic":"Standup"}}})");
   // The frame content is that text as a JSON string: parsing twice gives the document back.
-  const std::string frame = std::string(message_head) + quoted_webhook_body(*e) + R"(,"header":{}})";
+  const std::string frame =
+      std::string(message_head) + quoted_webhook_body(*e) + R"(,"header":{}})";
   auto outer = json::parse(frame).as_object();
   ASSERT_TRUE(outer.at("content").is_string());
   EXPECT_EQ(std::string(outer.at("content").as_string()), webhook_body(*e));
@@ -73,20 +75,23 @@ TEST(zoom_codec, data_is_byte_exact) {
 TEST(zoom_codec, payload_form_keeps_extras_in_order_and_drops_account_id) {
   auto e = make_event(
       R"({"operator":"a@b.c","account_id":"spoofed","object":{"id":1},"old_object":{"id":0}})");
-  EXPECT_EQ(webhook_body(*e),
-            R"({"event":"meeting.started","event_ts":1772359201000,"payload":{"account_id":"acme","operator":"a@b.c","object":{"id":1},"old_object":{"id":0}}})");
+  EXPECT_EQ(
+      webhook_body(*e),
+      R"({"event":"meeting.started","event_ts":1772359201000,"payload":{"account_id":"acme","operator":"a@b.c","object":{"id":1},"old_object":{"id":0}}})");
 }
 
 TEST(zoom_codec, object_that_is_not_an_object_keeps_the_plain_form) {
   auto e = make_event(R"({"object":"text","x":1})");
-  EXPECT_EQ(webhook_body(*e),
-            R"({"event":"meeting.started","event_ts":1772359201000,"payload":{"account_id":"acme","object":{"object":"text","x":1}}})");
+  EXPECT_EQ(
+      webhook_body(*e),
+      R"({"event":"meeting.started","event_ts":1772359201000,"payload":{"account_id":"acme","object":{"object":"text","x":1}}})");
 }
 
 TEST(zoom_codec, escaped_keys_are_read_decoded) {
   auto e = make_event(R"({"\u006fbject":{"id":2},"s":"}{\"]"})");
-  EXPECT_EQ(webhook_body(*e),
-            R"({"event":"meeting.started","event_ts":1772359201000,"payload":{"account_id":"acme","\u006fbject":{"id":2},"s":"}{\"]"}})");
+  EXPECT_EQ(
+      webhook_body(*e),
+      R"({"event":"meeting.started","event_ts":1772359201000,"payload":{"account_id":"acme","\u006fbject":{"id":2},"s":"}{\"]"}})");
 }
 
 TEST(zoom_codec, object_members_refuses_broken_text) {

@@ -27,9 +27,9 @@ class zoom_socket;
 // A Zoom event subscription (§4.2): which account (tenant) it belongs to, optionally which app
 // may open it, and the event types it delivers. A value.
 struct zoom_subscription {
-  std::string id;    // 22 base64url characters (128 random bits)
+  std::string id;  // 22 base64url characters (128 random bits)
   std::string tenant;
-  std::string app;   // "": any app/admin app of the tenant
+  std::string app;  // "": any app/admin app of the tenant
   std::string name;
   std::vector<std::string> events;  // types, optional trailing '*'
   bool include_sub_accounts = false;
@@ -76,7 +76,7 @@ class zoom_registry {
 struct zoom_context {
   services* svc = nullptr;  // set at install/install_admin (the same services for both)
   const zoom_limits* cfg = nullptr;
-  std::string prefix;        // "/zoom"
+  std::string prefix;  // "/zoom"
   std::size_t render_slot = 0;
   zoom_registry sockets;
   // Failed token requests per client address (token_failures_per_minute, §6); made at install.

@@ -13,13 +13,11 @@ class zoom_dialect final : public dialect {
  public:
   zoom_dialect() : dialect("zoom", "/zoom"), cx_(std::make_shared<zoom_context>()) {
     zoom_limits& l = limits_;
-    config_
-        .integer("token_ttl", "s", "token lifetime (expires_in)", l.token_ttl_s)
+    config_.integer("token_ttl", "s", "token lifetime (expires_in)", l.token_ttl_s)
         .integer("heartbeat_interval", "s", "expected client heartbeat interval (docs, metrics)",
                  l.heartbeat_interval_s)
         .integer("idle_timeout", "s", "no client frame: 4008", l.idle_timeout_s)
-        .integer("close_grace", "s", "after the close frame, then the TCP drop",
-                 l.close_grace_s)
+        .integer("close_grace", "s", "after the close frame, then the TCP drop", l.close_grace_s)
         .integer("validate_timeout", "s", "upgrade to build_connection (then 1013)",
                  l.validate_timeout_s)
         .integer("max_client_frame_bytes", "bytes", "largest client frame (1009)",

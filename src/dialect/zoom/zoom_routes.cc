@@ -45,7 +45,8 @@ http_response token_route(zoom_context& cx, const http_request& req) {
   rate_limiter& failures = *cx.token_failures;
   if (!failures.allows(addr, now_ms())) {
     http_response r = zoom_error(429, "rate_limited", "Too many requests");
-    r.headers.emplace_back("Retry-After", std::to_string(failures.retry_after_s(addr, 1, now_ms())));
+    r.headers.emplace_back("Retry-After",
+                           std::to_string(failures.retry_after_s(addr, 1, now_ms())));
     return r;
   }
   // Every refusal below counts against the address (§6 token_failures_per_minute).
@@ -54,7 +55,8 @@ http_response token_route(zoom_context& cx, const http_request& req) {
     return zoom_error(status, error, reason);
   };
   if (req.body.size() > max_token_body) return refuse(413, "invalid_request", "Request too large");
-  auto app = authenticate_client(*cx.svc, req, param(req, "client_id"), param(req, "client_secret"));
+  auto app =
+      authenticate_client(*cx.svc, req, param(req, "client_id"), param(req, "client_secret"));
   if (!app) return refuse(401, "invalid_client", "Invalid client_id or client_secret");
   const std::string grant = param(req, "grant_type");
   if (grant == "account_credentials") {
@@ -67,10 +69,11 @@ http_response token_route(zoom_context& cx, const http_request& req) {
   // A native access token of the app (§2): the zoom socket and the native paths accept it.
   const principal who = principal_of_app(*app, false);
   const std::int64_t ttl_s = cx.cfg->token_ttl_s;
-  json::object o{{"access_token", cx.svc->signer.issue(claims_for(who, "native", "access", ttl_s * 1000))},
-                 {"token_type", "bearer"},
-                 {"expires_in", ttl_s},
-                 {"scope", joined_scopes(app->scopes)}};
+  json::object o{
+      {"access_token", cx.svc->signer.issue(claims_for(who, "native", "access", ttl_s * 1000))},
+      {"token_type", "bearer"},
+      {"expires_in", ttl_s},
+      {"scope", joined_scopes(app->scopes)}};
   return no_store(json_response(200, o));
 }
 

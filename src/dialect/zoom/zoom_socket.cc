@@ -51,21 +51,31 @@ wire_close zoom_socket::close_table(close_reason why, const std::string& detail)
   switch (why) {
     case close_reason::auth_failed:
       return refuse(4001, "invalid_token", detail == token_empty ? token_empty : invalid_token);
-    case close_reason::forbidden: return refuse(4003, "invalid_subscription", invalid_subscription);
-    case close_reason::too_many: return refuse(4029, "too_many_connections", too_many_connections);
-    case close_reason::auth_timeout: return refuse(1013, "try_again_later", service_unavailable);
+    case close_reason::forbidden:
+      return refuse(4003, "invalid_subscription", invalid_subscription);
+    case close_reason::too_many:
+      return refuse(4029, "too_many_connections", too_many_connections);
+    case close_reason::auth_timeout:
+      return refuse(1013, "try_again_later", service_unavailable);
     // App deleted (or close_on_token_expiry): 4001 without a frame (§7).
     case close_reason::revoked:
       return {4001, detail == token_expired ? std::string(token_expired) : "invalid_token", {}};
-    case close_reason::replaced: return {1000, "replaced", {}};
-    case close_reason::admin: return {1000, detail, {}};  // "closed by admin", "subscription deleted"
-    case close_reason::drain: return {1012, "service restart", {}};
-    case close_reason::slow_consumer: return {4010, "slow consumer", {}};
+    case close_reason::replaced:
+      return {1000, "replaced", {}};
+    case close_reason::admin:
+      return {1000, detail, {}};  // "closed by admin", "subscription deleted"
+    case close_reason::drain:
+      return {1012, "service restart", {}};
+    case close_reason::slow_consumer:
+      return {4010, "slow consumer", {}};
     case close_reason::heartbeat:
-    case close_reason::idle: return {4008, "heartbeat timeout", {}};
+    case close_reason::idle:
+      return {4008, "heartbeat timeout", {}};
     case close_reason::absolute:
-    case close_reason::seq_exhausted: return {4009, "absolute timeout", {}};
-    case close_reason::protocol: return {1008, detail, {}};  // "rate limit", a bad last_seq
+    case close_reason::seq_exhausted:
+      return {4009, "absolute timeout", {}};
+    case close_reason::protocol:
+      return {1008, detail, {}};  // "rate limit", a bad last_seq
   }
   return {1011, "internal error", {}};
 }
@@ -96,7 +106,8 @@ void zoom_socket::on_open() {
   auto who = principal_of_claims(svc_, *claims);
   if (!who) return close_with(close_reason::auth_failed, std::string(invalid_token));
   token_exp_ms_ = claims->exp_ms;
-  if (sub_id_.empty()) return close_with(close_reason::forbidden, std::string(invalid_subscription));
+  if (sub_id_.empty())
+    return close_with(close_reason::forbidden, std::string(invalid_subscription));
   auto out = std::make_shared<std::optional<result<std::optional<zoom_subscription>>>>();
   conn_.offload(
       // The blocking pool: values only, never `this`.
@@ -104,8 +115,7 @@ void zoom_socket::on_open() {
       [this, out, who = std::move(*who)]() mutable { validated(std::move(who), **out); });
 }
 
-void zoom_socket::validated(principal who,
-                            const result<std::optional<zoom_subscription>>& rec) {
+void zoom_socket::validated(principal who, const result<std::optional<zoom_subscription>>& rec) {
   if (closed()) return;
   if (!rec) return close_with(close_reason::auth_timeout, std::string(service_unavailable));
   const bool ok = rec->has_value() && (*rec)->tenant == who.tenant &&
@@ -120,19 +130,23 @@ void zoom_socket::validated(principal who,
   // One socket per subscription (§3.5): the older ones stop taking deliveries now, before this
   // one's session exists, so no event goes to both; then they are closed on their shards.
   superseded_ = std::make_shared<std::atomic<bool>>(false);
-  auto replaced = cx_->sockets.claim(sub_id_, {con_id_, self_ref(), this, superseded_},
-                                     cfg_.single_connection);
+  auto replaced =
+      cx_->sockets.claim(sub_id_, {con_id_, self_ref(), this, superseded_}, cfg_.single_connection);
   registered_ = true;
   for (const auto& e : replaced) {
     zoom_socket* old = e.sock;
-    svc_.h.on_socket_shard(e.ref, [old] { old->on_kick(kick{close_reason::replaced, "replaced"}); });
+    svc_.h.on_socket_shard(e.ref, [old] {
+      old->on_kick(kick{close_reason::replaced, "replaced"});
+    });
   }
   if (!herald_ || resume_.empty()) return start_fresh(std::move(*sub), recovery_error::none);
-  resume_session(resume_, last_seq_, [this, sub = std::move(*sub)](const resume_outcome& o) mutable {
-    if (o.error != recovery_error::none) return start_fresh(std::move(sub), o.error);
-    // The resumed session keeps its subscription; its missed events follow this frame.
-    send_success(o.seq, true, recovery_error::none);
-  });
+  resume_session(resume_, last_seq_,
+                 [this, sub = std::move(*sub)](const resume_outcome& o) mutable {
+                   if (o.error != recovery_error::none) return start_fresh(std::move(sub), o.error);
+                   // The resumed session keeps its subscription; its missed events follow this
+                   // frame.
+                   send_success(o.seq, true, recovery_error::none);
+                 });
 }
 
 void zoom_socket::start_fresh(subscription sub, recovery_error failed) {
@@ -148,8 +162,8 @@ void zoom_socket::send_success(std::uint64_t seq, bool recovered, recovery_error
   built_ = true;
   std::string header = "{}";
   if (herald_) {
-    header = "{\"session\":" + json_quote(session_.id) + ",\"resume_token\":" +
-             json_quote(resume_token_) + ",\"seq\":" + std::to_string(seq) +
+    header = "{\"session\":" + json_quote(session_.id) +
+             ",\"resume_token\":" + json_quote(resume_token_) + ",\"seq\":" + std::to_string(seq) +
              ",\"recovered\":" + (recovered ? "true" : "false");
     if (failed != recovery_error::none)
       header += ",\"recovery_error\":" + json_quote(recovery_error_name(failed));
@@ -173,8 +187,9 @@ bool zoom_socket::take_frame_token() {
   const std::int64_t t = now();
   const double cap =
       static_cast<double>(cfg_.client_frames_per_second * zoom_limits::rate_window_s);
-  frame_tokens_ = std::min(cap, frame_tokens_ + static_cast<double>(t - frame_tokens_at_) *
-                                                    static_cast<double>(cfg_.client_frames_per_second) / 1000.0);
+  frame_tokens_ = std::min(
+      cap, frame_tokens_ + static_cast<double>(t - frame_tokens_at_) *
+                               static_cast<double>(cfg_.client_frames_per_second) / 1000.0);
   frame_tokens_at_ = t;
   if (frame_tokens_ < 1.0) return false;
   frame_tokens_ -= 1.0;

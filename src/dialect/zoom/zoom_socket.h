@@ -49,13 +49,13 @@ class zoom_socket final : public dialect_socket {
   std::shared_ptr<zoom_context> cx_;
   const zoom_limits& cfg_;
   std::string sub_id_;
-  bool herald_ = false;        // herald=1: extras in `header` (§3.7)
-  std::string resume_;         // herald=1&resume=…
+  bool herald_ = false;  // herald=1: extras in `header` (§3.7)
+  std::string resume_;   // herald=1&resume=…
   std::uint64_t last_seq_ = 0;
-  bool built_ = false;         // the success frame is on its way: no failure frame after it
+  bool built_ = false;                // the success frame is on its way: no failure frame after it
   std::size_t early_heartbeats_ = 0;  // heartbeats that came during validation
   std::shared_ptr<std::atomic<bool>> superseded_;  // set by the socket that replaces this one
-  bool registered_ = false;    // in cx_->sockets under sub_id_
+  bool registered_ = false;                        // in cx_->sockets under sub_id_
   std::int64_t token_exp_ms_ = 0;
   double frame_tokens_ = 0;
   std::int64_t frame_tokens_at_ = 0;

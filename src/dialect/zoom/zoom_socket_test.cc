@@ -1,9 +1,8 @@
 #include "dialect/zoom/zoom_socket.h"
 
-#include <gtest/gtest.h>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
 
 #include "dialect/common/socket_harness.h"
 
@@ -17,8 +16,12 @@ using testing::fake_connection;
 using testing::manual_now_ms;
 
 json::object parse(const std::string& s) { return json::parse(s).as_object(); }
-std::string module_of(const std::string& s) { return std::string(parse(s).at("module").as_string()); }
-std::string content_of(const std::string& s) { return std::string(parse(s).at("content").as_string()); }
+std::string module_of(const std::string& s) {
+  return std::string(parse(s).at("module").as_string());
+}
+std::string content_of(const std::string& s) {
+  return std::string(parse(s).at("content").as_string());
+}
 
 class zoom_socket_test : public ::testing::Test {
  protected:
@@ -56,8 +59,8 @@ class zoom_socket_test : public ::testing::Test {
     json::array ev;
     for (auto& e : events) ev.emplace_back(e);
     const std::string id = "sub" + std::to_string(++subs_) + std::string(19, 'x');
-    json::object o{{"id", id}, {"tenant", tenant}, {"app", app}, {"name", ""},
-                   {"events", ev}, {"include_sub_accounts", subtree}};
+    json::object o{{"id", id},   {"tenant", tenant}, {"app", app},
+                   {"name", ""}, {"events", ev},     {"include_sub_accounts", subtree}};
     EXPECT_TRUE(h_.svc().st.put_record(zoom_record_kind, id, json::serialize(o)).ok());
     return id;
   }
@@ -204,7 +207,8 @@ TEST_F(zoom_socket_test, heartbeat_is_answered_live_at_once) {
   auto c = open(query(sub_id_));
   say(c, R"({"module":"heartbeat","ts":1})");
   ASSERT_EQ(c.conn->frames.size(), 2u);
-  EXPECT_EQ(c.conn->frames[1], R"({"module":"heartbeat","success":true,"content":"live","header":{}})");
+  EXPECT_EQ(c.conn->frames[1],
+            R"({"module":"heartbeat","success":true,"content":"live","header":{}})");
 }
 
 TEST_F(zoom_socket_test, unknown_modules_garbage_and_binary_are_ignored) {
@@ -263,8 +267,8 @@ TEST_F(zoom_socket_test, a_newer_socket_replaces_the_older_and_takes_its_events)
 TEST_F(zoom_socket_test, a_superseded_socket_drops_what_is_still_on_its_way) {
   auto a = open(query(sub_id_));
   // The replacement's mark lands before its kick runs (a kick to another shard is posted).
-  cx_->sockets.claim(sub_id_, {"con_new", sink_ref{}, nullptr,
-                               std::make_shared<std::atomic<bool>>(false)}, true);
+  cx_->sockets.claim(
+      sub_id_, {"con_new", sink_ref{}, nullptr, std::make_shared<std::atomic<bool>>(false)}, true);
   publish("meeting.started");
   EXPECT_EQ(a.conn->frames.size(), 1u);
 }

@@ -169,7 +169,8 @@ http_response create(zoom_context& cx, const http_request& req) {
     return error_response(errc::conflict, "tenant " + r.tenant + " has 1000 subscriptions");
   r.id = random_token(16);  // 128 bits: 22 base64url characters, as Zoom's ids (§4.2)
   r.created_ms = now_ms();
-  if (status st = cx.svc->st.put_record(zoom_record_kind, r.id, json::serialize(stored_json(r))); !st)
+  if (status st = cx.svc->st.put_record(zoom_record_kind, r.id, json::serialize(stored_json(r)));
+      !st)
     return error_response(st.err());
   return json_response(201, admin_json(cx, r, req));
 }
@@ -198,8 +199,9 @@ http_response list(zoom_context& cx, const http_request& req) {
     items.push_back(admin_json(cx, r, req));
     last = r.id;
   }
-  return json_response(200, json::object{{"subscriptions", items},
-                                         {"next_cursor", more ? json::value(last) : json::value(nullptr)}});
+  return json_response(
+      200, json::object{{"subscriptions", items},
+                        {"next_cursor", more ? json::value(last) : json::value(nullptr)}});
 }
 
 http_response get_one(zoom_context& cx, const http_request& req, const std::string& id) {
@@ -219,7 +221,8 @@ http_response patch(zoom_context& cx, const http_request& req, const std::string
   if (!*r) return error_response(errc::not_found, "no such subscription: " + id);
   zoom_subscription next = **r;
   if (auto err = read_common(*b, next)) return bad(*err);
-  if (status st = cx.svc->st.put_record(zoom_record_kind, id, json::serialize(stored_json(next))); !st)
+  if (status st = cx.svc->st.put_record(zoom_record_kind, id, json::serialize(stored_json(next)));
+      !st)
     return error_response(st.err());
   tell_sockets(cx, cx.sockets.of(id), [next](zoom_socket& z) { z.apply(next); });
   return json_response(200, admin_json(cx, next, req));
@@ -229,7 +232,8 @@ http_response remove(zoom_context& cx, const std::string& id) {
   auto r = load_zoom_subscription(cx.svc->st, id);
   if (!r) return error_response(r.err());
   if (!*r) return error_response(errc::not_found, "no such subscription: " + id);
-  if (status st = cx.svc->st.erase_record(zoom_record_kind, id); !st) return error_response(st.err());
+  if (status st = cx.svc->st.erase_record(zoom_record_kind, id); !st)
+    return error_response(st.err());
   // §5: the open socket closes 1000 "subscription deleted".
   tell_sockets(cx, cx.sockets.take(id), [](zoom_socket& z) {
     z.on_kick(kick{close_reason::admin, "subscription deleted"});
@@ -264,7 +268,8 @@ result<subscription> core_subscription_of(const zoom_subscription& rec) {
   return sub;
 }
 
-std::vector<zoom_registry::entry> zoom_registry::claim(const std::string& sub, entry e, bool single) {
+std::vector<zoom_registry::entry> zoom_registry::claim(const std::string& sub, entry e,
+                                                       bool single) {
   std::lock_guard lock(mu_);
   auto& list = open_[sub];
   std::vector<entry> replaced;

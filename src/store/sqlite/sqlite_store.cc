@@ -69,18 +69,24 @@ INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 1);
 )sql";
 
 // The event columns, in the order row_event() reads them.
-#define HERALD_EVENT_COLS "e.off, e.id, e.topic, e.type, e.tenant, e.app, e.subject, e.time_ms, " \
-                          "e.data, e.retain"
+#define HERALD_EVENT_COLS                                                 \
+  "e.off, e.id, e.topic, e.type, e.tenant, e.app, e.subject, e.time_ms, " \
+  "e.data, e.retain"
 
 error sql_error(sqlite3* db, std::string_view what, int rc) {
   errc code = errc::unavailable;  // I/O, busy, locked, full, corrupt: the store is not usable
   switch (rc & 0xff) {
-    case SQLITE_CONSTRAINT: code = errc::conflict; break;
+    case SQLITE_CONSTRAINT:
+      code = errc::conflict;
+      break;
     case SQLITE_ERROR:
     case SQLITE_MISUSE:
     case SQLITE_RANGE:
-    case SQLITE_MISMATCH: code = errc::internal; break;
-    default: break;
+    case SQLITE_MISMATCH:
+      code = errc::internal;
+      break;
+    default:
+      break;
   }
   std::string msg = "sqlite store: ";
   msg.append(what);
@@ -243,10 +249,10 @@ struct sqlite_store::conn {
 struct sqlite_store::job {
   bool is_append = false;
   std::vector<event_draft> drafts;
-  std::vector<event_ptr> events;     // the appended events (append jobs)
-  std::function<status(conn&)> op;   // the operation (other jobs)
+  std::vector<event_ptr> events;    // the appended events (append jobs)
+  std::function<status(conn&)> op;  // the operation (other jobs)
   status st;
-  bool done = false;                 // guarded by mu_
+  bool done = false;  // guarded by mu_
 };
 
 sqlite_store::sqlite_store(sqlite_options opts) : opts_(opts) {}
@@ -281,8 +287,8 @@ status sqlite_store::start(const std::string& data_dir) {
   conn& w = *writer_conn_;
 
   std::string mode;
-  status st = w.query("PRAGMA journal_mode=WAL", [](stmt_use&) {},
-                      [&](stmt_use& u) { mode = u.col_text(0); });
+  status st = w.query(
+      "PRAGMA journal_mode=WAL", [](stmt_use&) {}, [&](stmt_use& u) { mode = u.col_text(0); });
   if (!st) return st;
   if (mode != "wal") {
     return {errc::unavailable, "sqlite store: " + path + ": cannot enable WAL (mode " + mode + ")"};
@@ -578,7 +584,6 @@ class sqlite_store::reader_lease {
   error err_;
 };
 
-
 result<std::vector<event_ptr>> sqlite_store::read(const log_query& q) {
   std::vector<event_ptr> out;
   if (q.limit == 0) return out;
@@ -616,10 +621,10 @@ result<std::vector<event_ptr>> sqlite_store::read(const log_query& q) {
   if (q.subject) sql += " AND e.subject = ?6";
   sql += " ORDER BY e.off LIMIT ?7";
 
-  const std::int64_t limit = q.limit > static_cast<std::size_t>(
-                                           std::numeric_limits<std::int64_t>::max())
-                                 ? std::numeric_limits<std::int64_t>::max()
-                                 : static_cast<std::int64_t>(q.limit);
+  const std::int64_t limit =
+      q.limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
+          ? std::numeric_limits<std::int64_t>::max()
+          : static_cast<std::int64_t>(q.limit);
   status st = c.query(
       sql,
       [&](stmt_use& u) {
@@ -644,7 +649,8 @@ result<std::optional<event_ptr>> sqlite_store::state(std::string_view tenant,
   conn& c = *lease;
   std::optional<event_ptr> out;
   status st = c.query(
-      "SELECT " HERALD_EVENT_COLS " FROM states s JOIN events e ON e.off = s.off "
+      "SELECT " HERALD_EVENT_COLS
+      " FROM states s JOIN events e ON e.off = s.off "
       "WHERE s.tenant = ?1 AND s.subject = ?2",
       [&](stmt_use& u) {
         u.text(1, tenant);
@@ -684,11 +690,11 @@ result<bool> sqlite_store::subject_seen(std::string_view tenant, std::string_vie
   reader_lease lease(*this);
   if (!lease.ok()) return lease.err();
   conn& c = *lease;
-  auto v = c.scalar("SELECT 1 FROM subjects_seen WHERE tenant = ?1 AND subject = ?2",
-                    [&](stmt_use& u) {
-                      u.text(1, tenant);
-                      u.text(2, subject);
-                    });
+  auto v =
+      c.scalar("SELECT 1 FROM subjects_seen WHERE tenant = ?1 AND subject = ?2", [&](stmt_use& u) {
+        u.text(1, tenant);
+        u.text(2, subject);
+      });
   if (!v) return v.err();
   return v->has_value();
 }
@@ -718,7 +724,9 @@ result<std::vector<stored_record>> sqlite_store::load_records(std::string_view k
   status st = c.query(
       "SELECT key, value FROM records WHERE kind = ?1 ORDER BY key",
       [&](stmt_use& u) { u.text(1, kind); },
-      [&](stmt_use& u) { out.push_back(stored_record{u.col_text(0), u.col_text(1)}); });
+      [&](stmt_use& u) {
+        out.push_back(stored_record{u.col_text(0), u.col_text(1)});
+      });
   if (!st) return st.err();
   return out;
 }
@@ -767,11 +775,11 @@ result<bool> sqlite_store::claim_once(std::string_view key, std::int64_t expires
   bool claimed = false;
   auto j = std::make_shared<job>();
   j->op = [&](conn& w) {
-    status st = w.run("INSERT OR IGNORE INTO once(key, expires_ms) VALUES(?1, ?2)",
-                      [&](stmt_use& u) {
-                        u.text(1, key);
-                        u.i64(2, expires_ms);
-                      });
+    status st =
+        w.run("INSERT OR IGNORE INTO once(key, expires_ms) VALUES(?1, ?2)", [&](stmt_use& u) {
+          u.text(1, key);
+          u.i64(2, expires_ms);
+        });
     if (st) claimed = sqlite3_changes(w.db) == 1;
     return st;
   };

@@ -30,8 +30,8 @@ namespace herald {
 
 struct sqlite_options {
   int busy_timeout_ms = 5000;
-  std::size_t read_pool_max = 8;       // idle read connections kept (more open on demand)
-  std::size_t prune_chunk = 5000;      // events prune() deletes per writer job, at most
+  std::size_t read_pool_max = 8;   // idle read connections kept (more open on demand)
+  std::size_t prune_chunk = 5000;  // events prune() deletes per writer job, at most
 };
 
 class sqlite_store final : public store {
@@ -94,8 +94,8 @@ class sqlite_store final : public store {
 
   sqlite_options opts_;
   std::string path_;
-  int lock_fd_ = -1;      // holds the flock on <data_dir>/herald.lock
-  std::mutex close_mu_;   // one close() joins the writer
+  int lock_fd_ = -1;                   // holds the flock on <data_dir>/herald.lock
+  std::mutex close_mu_;                // one close() joins the writer
   std::unique_ptr<conn> writer_conn_;  // used by the writer thread only (and start())
 
   mutable std::mutex mu_;  // guards the queue and the flags below

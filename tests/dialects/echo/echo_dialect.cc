@@ -16,8 +16,7 @@ class echo_dialect final : public dialect {
  public:
   echo_dialect() : dialect("echo", "/echo") {
     config_
-        .integer("max_frame_bytes", "bytes", "largest client frame (1009)",
-                 limits_.max_frame_bytes)
+        .integer("max_frame_bytes", "bytes", "largest client frame (1009)", limits_.max_frame_bytes)
         .string("ping_reply", "what GET {prefix}/ping answers", limits_.ping_reply)
         .integer("heartbeat", "s", "outbound quiet before a ping; 2x without inbound: 4008",
                  limits_.heartbeat_s)
@@ -52,13 +51,12 @@ class echo_dialect final : public dialect {
 
   http_response serve(const router& routes, const http_request& req) const override {
     if (!routes.has_path(req.path))
-      return json_response(404, "{\"echo_error\":\"no such path\",\"path\":" +
-                                    json_quote(req.path) + "}");
+      return json_response(
+          404, "{\"echo_error\":\"no such path\",\"path\":" + json_quote(req.path) + "}");
     return routes.dispatch(req);
   }
 
-  http_response render_error(const http_request&, int status,
-                             std::string message) const override {
+  http_response render_error(const http_request&, int status, std::string message) const override {
     return json_response(status, "{\"echo_error\":" + json_quote(message) + "}");
   }
 

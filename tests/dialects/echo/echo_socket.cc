@@ -46,19 +46,29 @@ void echo_socket::write_delivery(const delivery_ref& d) {
 wire_close echo_socket::close_table(close_reason why, const std::string& detail) const {
   switch (why) {
     case close_reason::replaced:
-    case close_reason::admin: return {1000, detail, {}};
-    case close_reason::drain: return {1012, "draining", {}};
+    case close_reason::admin:
+      return {1000, detail, {}};
+    case close_reason::drain:
+      return {1012, "draining", {}};
     case close_reason::revoked:
-    case close_reason::auth_failed: return {4001, detail, "error " + detail};
-    case close_reason::forbidden: return {4003, detail, {}};
-    case close_reason::too_many: return {4029, detail, {}};
-    case close_reason::slow_consumer: return {4010, "slow consumer", {}};
+    case close_reason::auth_failed:
+      return {4001, detail, "error " + detail};
+    case close_reason::forbidden:
+      return {4003, detail, {}};
+    case close_reason::too_many:
+      return {4029, detail, {}};
+    case close_reason::slow_consumer:
+      return {4010, "slow consumer", {}};
     case close_reason::heartbeat:
-    case close_reason::idle: return {4008, close_reason_name(why), {}};
+    case close_reason::idle:
+      return {4008, close_reason_name(why), {}};
     case close_reason::absolute:
-    case close_reason::seq_exhausted: return {4009, close_reason_name(why), {}};
-    case close_reason::auth_timeout: return {4002, "auth timeout", {}};
-    case close_reason::protocol: return {1008, detail, {}};
+    case close_reason::seq_exhausted:
+      return {4009, close_reason_name(why), {}};
+    case close_reason::auth_timeout:
+      return {4002, "auth timeout", {}};
+    case close_reason::protocol:
+      return {1008, detail, {}};
   }
   return {1011, "internal error", {}};
 }
