@@ -129,7 +129,7 @@ void dialect_socket::resume_session(const std::string& token, std::uint64_t last
   hub* h = &svc_.h;
   const std::uint64_t me = sink_id_;
   h->resume(token, last_seq, who_, sink_ref{conn_.shard(), me},
-            [this, h, me, done = std::move(done)](resume_outcome o) {
+            [this, h, me, done = std::move(done)](const resume_outcome& o) {
               // Compared, not dereferenced: `this` may be gone when the hand-over completes.
               if (h->find_sink(me) != this || phase_ == phase::closed) {
                 // The socket went away during the hand-over: let the session wait again.

@@ -106,13 +106,13 @@ void native_socket::on_open() {
     r.last_seq = *n;
   }
   upgrade_.keep_origin_only();
-  if (!r.credential.empty()) return start_auth(std::move(r));
+  if (!r.credential.empty()) return start_auth(r);
   // Authentication comes in-band; a resume named in the query still applies to it.
   query_resume_ = std::move(r.resume);
   query_last_seq_ = r.last_seq;
 }
 
-void native_socket::start_auth(auth_request r) {
+void native_socket::start_auth(const auth_request& r) {
   // Past the address's failed-authentication limit the credential is still checked (every
   // kind is cheap: a hash or a signature): a valid one is never refused for others' failures
   // from the same address; a failed one is answered too_many (authenticated()).
@@ -194,7 +194,7 @@ void native_socket::on_frame(std::string_view text, bool binary) {
       r.resume = query_resume_;
       r.last_seq = d.msg.last_seq.value_or(query_last_seq_);
     }
-    return start_auth(std::move(r));
+    return start_auth(r);
   }
   if (d.err) return send_error(d.msg.id, d.err->code, d.err->message);
   handle(d.msg);
@@ -319,7 +319,7 @@ void native_socket::handle_request(const native_msg& msg) {
   dispatch_request(
       cx_.routes, std::move(req),
       [](const router& r, const http_request& q2) { return r.dispatch(q2); },
-      [this, id](http_response res) {
+      [this, id](const http_response& res) {
         std::string out = "{\"type\":\"ack\",\"id\":" + json_quote(id) +
                           ",\"status\":" + std::to_string(res.status) + ",\"body\":";
         out += res.body.empty() ? std::string("null") : res.body;

@@ -39,7 +39,7 @@ class native_socket final : public dialect_socket {
   wire_close close_table(close_reason why, const std::string& detail) const override;
   void write_delivery(const delivery_ref& d) override;
 
-  void start_auth(auth_request r);
+  void start_auth(const auth_request& r);
   void authenticated(result<principal> p, const auth_request& r);
   void send_welcome(const resume_outcome* recovered, recovery_error failed);
   void handle(const native_msg& msg);

@@ -239,7 +239,7 @@ void rc_socket::handle_request(rc::client_frame f) {
   req.headers["authorization"] = "Bearer " + rc_access_token_for(*cx_, who_, 60000);
   dispatch_request(
       cx_->routes, std::move(req), ringcentral_http,
-      [this, id = f.message_id](http_response res) { reply(id, res.status, res.body); });
+      [this, id = f.message_id](const http_response& res) { reply(id, res.status, res.body); });
 }
 
 void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_path& sp) {
