@@ -17,8 +17,8 @@ for mode in "${modes[@]}"; do
   echo "=== $mode (at ${SECONDS}s)"
   if [[ $mode == lint ]]; then
     # Formatting is enforced. clang-tidy runs and prints every finding, but does not fail the
-    # run yet: the tree still carries a backlog of findings (30, listed in CHANGELOG.md); HERALD_TIDY_STRICT=1 makes them fatal, and becomes the default once the
-    # backlog is cleared.
+    # run yet: the tree still carries a backlog of findings (30, listed in CHANGELOG.md);
+    # HERALD_TIDY_STRICT=1 makes them fatal, and becomes the default once it is cleared.
     bash scripts/lint.sh --format-only
     if ! bash scripts/lint.sh --tidy-only; then
       [[ ${HERALD_TIDY_STRICT:-0} == 1 ]] && exit 1
