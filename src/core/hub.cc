@@ -16,13 +16,6 @@
 namespace herald {
 
 session_ref hub::open_session(const principal& who, std::string dialect, sink_ref sink,
-                              std::uint64_t seq_base) {
-  session_options opts;
-  opts.seq_base = seq_base;
-  return open_session(who, std::move(dialect), sink, opts);
-}
-
-session_ref hub::open_session(const principal& who, std::string dialect, sink_ref sink,
                               session_options opts) {
   assert(this_shard != npos);  // the session is homed on the calling shard
   auto s = std::make_unique<session>();

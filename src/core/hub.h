@@ -145,12 +145,10 @@ class hub {
   session_sink* find_sink(std::uint64_t conn) const;
 
   // --- shard-only: sessions homed on this shard.
-  // Creates a session attached to `sink` (a sink on this shard), kept as `opts` says.
+  // Creates a session attached to `sink` (a sink on this shard), kept as `opts` says (the
+  // hub's defaults when left out).
   session_ref open_session(const principal& who, std::string dialect, sink_ref sink,
-                           session_options opts);
-  // The same with the hub's defaults and `seq_base` (forwards to the overload above).
-  session_ref open_session(const principal& who, std::string dialect, sink_ref sink,
-                           std::uint64_t seq_base = 0);
+                           session_options opts = {});
   // Thread-safe. Runs `fn` with the session on its home shard (inline when already there, else
   // posted); fn gets nullptr when the session is gone.
   void with_session(const session_ref& ref, std::function<void(session*)> fn);
