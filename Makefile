@@ -6,6 +6,7 @@
 #   make format  rewrites every tracked C++ file that clang-format would change
 #   make fuzz    libFuzzer targets for longer (FUZZ_SECONDS, default 300)
 #   make soak    the long chaos run (bench/soak.sh)
+#   make package the .deb at build/release/herald_<version>_<arch>.deb (CPack; docs/production.md)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
@@ -13,7 +14,7 @@ DATA ?= ./var
 FUZZ_SECONDS ?= 300
 
 .PHONY: deps build debug sanitize fuzz-build run test test-release test-sanitize test-fuzz fuzz soak clean \
-	lint format
+	lint format package
 
 deps:
 	@bash scripts/deps.sh
@@ -35,6 +36,9 @@ fuzz-build: deps build/fuzz/build.ninja
 
 run: build
 	./build/release/herald serve --listen $(LISTEN) --data $(DATA) --demo
+
+package: build
+	cd build/release && cpack -G DEB
 
 test: deps
 	bash scripts/test.sh

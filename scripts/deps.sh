@@ -10,6 +10,8 @@ pkgs=(
   clang libclang-rt-14-dev
   clang-format clang-tidy
   python3-websockets python3-pytest curl
+  # tests/ops: promtool (metrics and alert rules), YAML for the spec files, systemd-analyze
+  prometheus python3-yaml systemd
 )
 missing=()
 # Node and npm run the compatibility suites. The machines ship Node 20 with its own npm (not

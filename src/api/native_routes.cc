@@ -139,8 +139,8 @@ void add_native_routes(router& r, services& s) {
                    m.closes_by_code);
     write_labelled(out, "herald_recoveries_total", "outcome", "Session resumes by outcome.",
                    m.recoveries_by_outcome);
-    write_histogram(out, "herald_publish_commit_ms",
-                    "Publish request to durable commit, milliseconds.", m.publish_commit_ms);
+    write_histogram(out, "herald_publish_commit_seconds",
+                    "Publish request to durable commit, seconds.", m.publish_commit_ms);
     http_response res = json_response(200, std::move(out));
     res.content_type = "text/plain; version=0.0.4";
     return res;

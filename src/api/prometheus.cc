@@ -36,11 +36,11 @@ void write_histogram(std::string& out, const char* name, const char* help, const
   std::uint64_t cum = 0;
   for (std::size_t i = 0; i < histogram::bounds_ms.size(); ++i) {
     cum += s.buckets[i];
-    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, histogram::bounds_ms[i], cum);
+    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, histogram::bounds_ms[i] / 1000, cum);
   }
   cum += s.buckets[histogram::bounds_ms.size()];
   out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cum);
-  out += fmt::format("{}_sum {}\n", name, s.sum_ms);
+  out += fmt::format("{}_sum {}\n", name, s.sum_ms / 1000);
   out += fmt::format("{}_count {}\n", name, s.count);
 }
 

@@ -13,7 +13,8 @@ namespace herald {
 void write_metric(std::string& out, const char* name, const char* type, const char* help,
                   double value);
 
-// Appends a histogram: cumulative `_bucket{le=...}` series, `_sum` (milliseconds) and `_count`.
+// Appends a histogram in seconds, Prometheus's base unit (core counts milliseconds):
+// cumulative `_bucket{le=...}` series, `_sum` and `_count`. Name it `..._seconds`.
 void write_histogram(std::string& out, const char* name, const char* help, const histogram& h);
 
 // Appends a counter with one series per label value, `name{label="value"} n`.

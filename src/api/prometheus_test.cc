@@ -11,7 +11,7 @@ TEST(prometheus, a_series_has_help_type_and_value) {
   EXPECT_EQ(out, "# HELP herald_x An x.\n# TYPE herald_x gauge\nherald_x 3\n");
 }
 
-TEST(prometheus, histogram_buckets_are_cumulative) {
+TEST(prometheus, histogram_buckets_are_cumulative_in_seconds) {
   histogram h;
   h.observe(0.1);   // <= 0.25
   h.observe(0.3);   // <= 0.5
@@ -19,11 +19,11 @@ TEST(prometheus, histogram_buckets_are_cumulative) {
   std::string out;
   write_histogram(out, "herald_h", "H.", h);
   EXPECT_NE(out.find("# TYPE herald_h histogram\n"), std::string::npos);
-  EXPECT_NE(out.find("herald_h_bucket{le=\"0.25\"} 1\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("herald_h_bucket{le=\"0.5\"} 2\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("herald_h_bucket{le=\"1000\"} 2\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("herald_h_bucket{le=\"0.00025\"} 1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("herald_h_bucket{le=\"0.0005\"} 2\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("herald_h_bucket{le=\"1\"} 2\n"), std::string::npos) << out;
   EXPECT_NE(out.find("herald_h_bucket{le=\"+Inf\"} 3\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("herald_h_sum 2000.4\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("herald_h_sum 2.000"), std::string::npos) << out;  // 2000.4 ms
   EXPECT_NE(out.find("herald_h_count 3\n"), std::string::npos) << out;
 }
 

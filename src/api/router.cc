@@ -20,7 +20,7 @@ std::vector<std::string_view> split_path(std::string_view path) {
 }
 
 void router::add(std::string method, std::string pattern, route_fn fn) {
-  route r{std::move(method), {}, std::move(fn)};
+  route r{std::move(method), pattern, {}, std::move(fn)};
   for (auto seg : split_path(pattern))
     r.segments.emplace_back(seg.size() > 1 && seg.front() == '{' ? "{}" : std::string(seg));
   routes_.push_back(std::move(r));
@@ -44,6 +44,13 @@ bool router::has_path(std::string_view path) const {
   for (const auto& r : routes_)
     if (match(r, path, params)) return true;
   return false;
+}
+
+std::vector<std::pair<std::string, std::string>> router::list() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
+  return out;
 }
 
 http_response router::dispatch(const http_request& req) const {

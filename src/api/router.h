@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "transport/http_types.h"
@@ -30,10 +31,13 @@ class router {
   // Paths match with or without a trailing '/'.
   http_response dispatch(const http_request& req) const;
   bool has_path(std::string_view path) const;
+  // Every route as added, in order: {method, pattern} (`herald routes`, the OpenAPI test).
+  std::vector<std::pair<std::string, std::string>> list() const;
 
  private:
   struct route {
     std::string method;
+    std::string pattern;                // as added
     std::vector<std::string> segments;  // "{}" for a parameter
     route_fn fn;
   };

@@ -1,6 +1,9 @@
 #include "app/config.h"
 
+#include <algorithm>
+#include <functional>
 #include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -44,6 +47,35 @@ const config_table* find_table(const config& c, const config_table& core, std::s
   return nullptr;
 }
 
+// Levenshtein distance, for "did you mean" (names are short: quadratic is fine).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "; did you mean 'x'?" for the closest of `names` (within a third of the name's length, at
+// least 2 edits), or "" when none is close.
+std::string did_you_mean(std::string_view name, const std::vector<std::string>& names) {
+  const std::string* best = nullptr;
+  std::size_t best_d = std::max<std::size_t>(2, name.size() / 3) + 1;
+  for (const auto& n : names)
+    if (const std::size_t d = edit_distance(name, n); d < best_d) {
+      best = &n;
+      best_d = d;
+    }
+  return best ? fmt::format("; did you mean '{}'?", *best) : std::string();
+}
+
 // "table.key" → its table and key; unknown tables are an error naming the whole key.
 void set_key(const config& c, const config_table& core, const std::string& name,
              const std::string& value, std::string_view source) {
@@ -59,29 +91,81 @@ std::string toml_scalar(const toml::node& n) {
   if (auto s = n.as_string()) return s->get();
   if (auto i = n.as_integer()) return std::to_string(i->get());
   if (auto b = n.as_boolean()) return b->get() ? "true" : "false";
-  throw std::runtime_error("config file: only strings, integers and booleans are used");
+  throw std::runtime_error("only strings, integers and booleans are used");
 }
 
-void load_file(const config& c, const config_table& core, const std::string& file) {
-  toml::table t;
-  try {
-    t = toml::parse_file(file);
-  } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("config file {}: {}", file, e.description()));
-  }
+// An error found in a configuration file, with the line it is on (0: none).
+using file_error_fn = std::function<void(const std::string& message, std::size_t line)>;
+
+// Applies every key of a parsed file; each error goes to `fail` (which may throw, stopping
+// there, or collect and go on). Unknown tables and keys name the closest known one.
+void apply_file(const config& c, const config_table& core, const toml::table& t,
+                const file_error_fn& fail) {
+  std::vector<std::string> tables{core.table()};
+  for (const auto& d : c.dialects) tables.push_back(d->name());
   for (const auto& [table, node] : t) {
+    const std::size_t line = node.source().begin.line;
     const auto* tbl = node.as_table();
-    if (tbl == nullptr)
-      throw std::runtime_error(fmt::format("config file: '{}' must be a table", table.str()));
-    const bool known = find_table(c, core, table.str()) != nullptr;
+    if (tbl == nullptr) {
+      fail(fmt::format("config file: '{}' must be a table{}", table.str(),
+                       did_you_mean(table.str(), tables)),
+           line);
+      continue;
+    }
+    const config_table* known = find_table(c, core, table.str());
+    std::vector<std::string> keys;
+    if (known)
+      for (const auto& k : known->keys()) keys.push_back(k.name);
     for (const auto& [k, v] : *tbl) {
+      const std::string name = std::string(table.str()) + "." + std::string(k.str());
+      const std::size_t at = v.source().begin.line;
       // Dialects not built into this binary: their table may say `enabled`, `prefix` or
       // `listen` (a shared file turning them off), nothing else.
       if (!known && (k.str() == "enabled" || k.str() == "prefix" || k.str() == "listen")) continue;
-      set_key(c, core, std::string(table.str()) + "." + std::string(k.str()), toml_scalar(v),
-              "config file");
+      if (!known || known->find(k.str()) == nullptr) {
+        fail(fmt::format("config file: unknown configuration key '{}'{}", name,
+                         known ? did_you_mean(k.str(), keys) : did_you_mean(table.str(), tables)),
+             at);
+        continue;
+      }
+      try {
+        set_key(c, core, name, toml_scalar(v), "config file");
+      } catch (const std::runtime_error& e) {
+        const std::string what = e.what();
+        fail(what.find(name) == std::string::npos ? name + ": " + what : what, at);
+      }
     }
   }
+}
+
+toml::table parse_file(const std::string& file) {
+  try {
+    return toml::parse_file(file);
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(
+        fmt::format("config file {}:{}: {}", file, e.source().begin.line, e.description()));
+  }
+}
+
+void load_file(const config& c, const config_table& core, const std::string& file) {
+  apply_file(c, core, parse_file(file), [&file](const std::string& message, std::size_t line) {
+    throw std::runtime_error(line ? fmt::format("{} ({}:{})", message, file, line) : message);
+  });
+}
+
+// The rules every loaded configuration must hold, after every source applied.
+void check_rules(const config& c, const config_table& core) {
+  core.check();
+  for (const auto& d : c.dialects) d->config().check();
+  // Two served dialects on one prefix: the routing would silently pick one.
+  for (std::size_t i = 0; i < c.dialects.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j) {
+      const dialect& a = *c.dialects[i];
+      const dialect& b = *c.dialects[j];
+      if (a.enabled() && b.enabled() && a.prefix() == b.prefix())
+        throw std::runtime_error(
+            fmt::format("{}.prefix: '{}' is {}'s prefix already", a.name(), a.prefix(), b.name()));
+    }
 }
 
 }  // namespace
@@ -94,18 +178,47 @@ config load_config(const std::string& file, const std::map<std::string, std::str
   core.apply_env();
   for (const auto& d : c.dialects) d->config().apply_env();
   for (const auto& [name, value] : flags) set_key(c, core, name, value, "flag");
-  core.check();
-  for (const auto& d : c.dialects) d->config().check();
-  // Two served dialects on one prefix: the routing would silently pick one.
-  for (std::size_t i = 0; i < c.dialects.size(); ++i)
-    for (std::size_t j = 0; j < i; ++j) {
-      const dialect& a = *c.dialects[i];
-      const dialect& b = *c.dialects[j];
-      if (a.enabled() && b.enabled() && a.prefix() == b.prefix())
-        throw std::runtime_error(
-            fmt::format("{}.prefix: '{}' is {}'s prefix already", a.name(), a.prefix(), b.name()));
-    }
+  check_rules(c, core);
   return c;
+}
+
+std::vector<std::string> check_config_file(const std::string& file) {
+  config c;
+  c.dialects = make_dialects();
+  const config_table core = core_table(c);
+  toml::table t;
+  try {
+    t = parse_file(file);
+  } catch (const std::runtime_error& e) {
+    return {e.what()};
+  }
+  std::vector<std::pair<std::size_t, std::string>> found;  // line, message
+  apply_file(c, core, t, [&](const std::string& message, std::size_t line) {
+    const std::string_view m = message;
+    found.emplace_back(line, m.substr(0, 13) == "config file: " ? m.substr(13) : m);
+  });
+  if (found.empty()) {  // rules judge a file whose keys all applied
+    try {
+      check_rules(c, core);
+    } catch (const std::runtime_error& e) {
+      // A rule names its key ("table.key: ..."): point at that key's line when the file sets it.
+      const std::string what = e.what();
+      const auto colon = what.find(':');
+      std::size_t line = 0;
+      if (const auto dot = what.find('.'); colon != std::string::npos && dot < colon)
+        if (const auto* n = t.at_path(std::string_view(what).substr(0, colon)).node())
+          line = n->source().begin.line;
+      found.emplace_back(line, what);
+    }
+  }
+  // Tables iterate by name: report in file order.
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> errors;
+  for (const auto& [line, message] : found)
+    errors.push_back(line ? fmt::format("{}:{}: {}", file, line, message)
+                          : fmt::format("{}: {}", file, message));
+  return errors;
 }
 
 std::string describe_config() {

@@ -31,6 +31,10 @@ struct config {
 // Loads `file` (may be empty), then the environment, then `flags` ("table.key" → value).
 config load_config(const std::string& file, const std::map<std::string, std::string>& flags);
 
+// `herald config check`: every error in `file` alone (no environment, no flags), each
+// "FILE:LINE: table.key: what" (unknown keys name the closest known one); empty when valid.
+std::vector<std::string> check_config_file(const std::string& file);
+
 // Every configuration key with its default, unit and description (`herald config`).
 std::string describe_config();
 

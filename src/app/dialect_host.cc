@@ -74,4 +74,12 @@ http_response dialect_host::serve_admin(const http_request& req) const {
   return admin_.dispatch(req);
 }
 
+std::vector<std::pair<std::string, std::string>> dialect_host::routes() const {
+  auto out = admin_.list();
+  for (const auto& s : served_)
+    for (auto& [method, pattern] : s.routes->list())
+      out.emplace_back(method, pattern == "/" ? s.d->prefix() : s.d->prefix() + pattern);
+  return out;
+}
+
 }  // namespace herald

@@ -32,6 +32,9 @@ class dialect_host {
   // Dialects' admin calls under /v1/admin/ (install_admin), reached with the admin key only.
   bool has_admin_path(std::string_view path) const { return admin_.has_path(path); }
   http_response serve_admin(const http_request& req) const;
+  // Every route the dialects registered, {method, full path pattern}: their admin calls, then
+  // each served dialect's routes with its prefix (`herald routes`).
+  std::vector<std::pair<std::string, std::string>> routes() const;
 
  private:
   struct served {

@@ -1,6 +1,7 @@
 // herald: serve, app create, publish, tail, config (design.md §4).
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -148,6 +149,25 @@ int tail(const std::string& server, const std::string& key, const std::vector<st
   }
 }
 
+// `herald routes`: installs everything as `serve` would, on a memory store in a scratch data
+// directory, prints the routes and exits without listening.
+int list_routes(const std::string& config_file) {
+  const auto scratch =
+      std::filesystem::temp_directory_path() / ("herald-routes-" + std::to_string(::getpid()));
+  ::setenv("HERALD_ADMIN_KEY", "herald-routes-listing", 1);
+  std::map<std::string, std::string> flags{{"core.store", "memory"},
+                                           {"core.data", scratch.string()}};
+  int rc = 1;
+  try {
+    rc = herald::serve(herald::load_config(config_file, flags), false, true);
+  } catch (...) {
+    std::filesystem::remove_all(scratch);
+    throw;
+  }
+  std::filesystem::remove_all(scratch);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -199,6 +219,14 @@ int main(int argc, char** argv) {
   tl->add_option("--types", types, "comma-separated types (prefix*)");
 
   auto* cfgcmd = app.add_subcommand("config", "print every configuration key with its default");
+  auto* cfgcheck = cfgcmd->add_subcommand(
+      "check", "validate a configuration file (every error with its line); exit 1 on any");
+  std::string check_file;
+  cfgcheck->add_option("--config", check_file, "TOML configuration file")->required();
+
+  auto* routes = app.add_subcommand(
+      "routes", "print every route the server registers with this configuration (METHOD /path)");
+  routes->add_option("--config", config_file, "TOML configuration file");
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -213,6 +241,14 @@ int main(int argc, char** argv) {
       return app_create(server_url, admin_key_for(admin_key, admin_data), tenant, name, role);
     if (*pub) return publish(server_url, api_key, topic, type, payload, subject, retain);
     if (*tl) return tail(server_url, api_key, topics, types);
+    if (*cfgcheck) {
+      const auto errors = herald::check_config_file(check_file);
+      for (const auto& e : errors) std::cerr << e << "\n";
+      if (!errors.empty()) return 1;
+      std::cout << check_file << ": ok" << std::endl;
+      return 0;
+    }
+    if (*routes) return list_routes(config_file);
     if (*cfgcmd) {
       std::cout << herald::describe_config();
       return 0;

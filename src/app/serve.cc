@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include <boost/json/parse.hpp>
@@ -89,9 +90,19 @@ bool is_bearer(std::string_view v) {
   return v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ");
 }
 
+// `herald routes`: one sorted line per route, "METHOD /path/{param}", sockets as "WS /path".
+void print_routes(const router& admin, const dialect_host& dialects) {
+  std::set<std::string> lines;
+  for (const auto& routes : {admin.list(), dialects.routes()})
+    for (const auto& [method, path] : routes) lines.insert(method + " " + path);
+  for (const auto& m : dialects.mounts()) lines.insert("WS " + m.path);
+  for (const auto& l : lines) std::cout << l << "\n";
+  std::cout.flush();
+}
+
 }  // namespace
 
-int serve(config cfg, bool demo) {
+int serve(config cfg, bool demo, bool list_routes) {
   // Signals go to the waiting thread below, not to the shards.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -182,6 +193,10 @@ int serve(config cfg, bool demo) {
   add_admin_routes(admin_routes, svc);
   dialect_host dialects(svc, cfg.dialects);
   for (const auto& m : dialects.mounts()) srv.mount(m);
+  if (list_routes) {
+    print_routes(admin_routes, dialects);
+    return 0;
+  }
 
   const bool metrics_public = cfg.metrics_public;
   const std::size_t max_path_bytes = native.max_path_bytes;

@@ -7,6 +7,8 @@
 namespace herald {
 
 // Returns the process exit code. Takes the configuration: its dialects are installed.
-int serve(config cfg, bool demo);
+// `list_routes`: print every registered route ("METHOD /path", "WS /path" for a socket) to
+// stdout once installed and return 0 without listening (`herald routes`).
+int serve(config cfg, bool demo, bool list_routes = false);
 
 }  // namespace herald

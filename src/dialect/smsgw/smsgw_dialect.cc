@@ -98,6 +98,7 @@ class smsgw_dialect final : public dialect {
       return std::make_unique<smsgw_socket>(*cx, conn, up);
     };
     d.mounts.push_back(std::move(m));
+    smsgw::add_smsgw_routes(d.routes, *cx);
   }
 
   http_response serve(const router&, const http_request& req) const override {

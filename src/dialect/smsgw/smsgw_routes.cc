@@ -333,12 +333,12 @@ http_response send(smsgw_context& cx, const principal& who, const http_request& 
 // The routes of §5 with their methods: the 404/405 answers are computed from this table.
 struct route_def {
   std::string_view method;
-  std::vector<std::string_view> segs;  // "{}" matches one segment
+  std::vector<std::string_view> segs;  // "{name}" matches one segment
 };
 const std::vector<route_def>& route_table() {
   static const std::vector<route_def> t{{"GET", {"health"}},
                                         {"POST", {"v1", "ws", "token"}},
-                                        {"GET", {"v1", "sms", "status", "{}"}},
+                                        {"GET", {"v1", "sms", "status", "{messageId}"}},
                                         {"GET", {"v1", "sms", "messages"}},
                                         {"POST", {"v1", "sms", "send"}}};
   return t;
@@ -347,7 +347,7 @@ const std::vector<route_def>& route_table() {
 bool matches(const route_def& r, const std::vector<std::string_view>& segs) {
   if (r.segs.size() != segs.size()) return false;
   for (std::size_t i = 0; i < segs.size(); ++i)
-    if (r.segs[i] != "{}" && r.segs[i] != segs[i]) return false;
+    if (r.segs[i].front() != '{' && r.segs[i] != segs[i]) return false;
   return true;
 }
 
@@ -406,6 +406,15 @@ http_response with_request_id(const http_request& req, http_response res) {
 
 http_response serve_rest(smsgw_context& cx, const http_request& req) {
   return with_request_id(req, route(cx, req));
+}
+
+void add_smsgw_routes(router& r, smsgw_context& cx) {
+  for (const auto& def : route_table()) {
+    std::string pattern;
+    for (const auto seg : def.segs) pattern += "/" + std::string(seg);
+    r.add(std::string(def.method), pattern,
+          [&cx](route_match& m) { return serve_rest(cx, m.req); });
+  }
 }
 
 }  // namespace smsgw
