@@ -20,8 +20,8 @@ std::vector<std::string_view> split_path(std::string_view path) {
 }
 
 void router::add(std::string method, std::string pattern, route_fn fn) {
-  route r{std::move(method), pattern, {}, std::move(fn)};
-  for (auto seg : split_path(pattern))
+  route r{std::move(method), std::move(pattern), {}, std::move(fn)};
+  for (auto seg : split_path(r.pattern))
     r.segments.emplace_back(seg.size() > 1 && seg.front() == '{' ? "{}" : std::string(seg));
   routes_.push_back(std::move(r));
 }

@@ -132,7 +132,7 @@ void apply_file(const config& c, const config_table& core, const toml::table& t,
         set_key(c, core, name, toml_scalar(v), "config file");
       } catch (const std::runtime_error& e) {
         const std::string what = e.what();
-        fail(what.find(name) == std::string::npos ? name + ": " + what : what, at);
+        fail(what.find(name) == std::string::npos ? fmt::format("{}: {}", name, what) : what, at);
       }
     }
   }
@@ -215,6 +215,7 @@ std::vector<std::string> check_config_file(const std::string& file) {
   std::stable_sort(found.begin(), found.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::string> errors;
+  errors.reserve(found.size());
   for (const auto& [line, message] : found)
     errors.push_back(line ? fmt::format("{}:{}: {}", file, line, message)
                           : fmt::format("{}: {}", file, message));
