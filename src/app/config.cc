@@ -8,10 +8,19 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "api/numbers.h"
 #include "app/dialects.h"
 
 namespace herald {
 namespace {
+
+// HOST:PORT with a strict port (digits only, 0..65535): "8080x" is refused, not truncated.
+bool valid_listen(std::string_view v) {
+  const auto colon = v.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  const auto port = parse_u64(v.substr(colon + 1));
+  return port && *port <= 65535;
+}
 
 // `[core]`, bound to `c` (built per use: a config moves, its table would not follow).
 config_table core_table(config& c) {
@@ -37,6 +46,8 @@ config_table core_table(config& c) {
                c.core.max_connections_per_tenant)
       .integer("log_retention", "s", "events are kept (retained states exempt)",
                c.core.log_retention_s);
+  t.rule("listen", "expected HOST:PORT, the port a number from 0 to 65535",
+         [&c] { return valid_listen(c.listen); });
   return t;
 }
 

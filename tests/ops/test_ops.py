@@ -199,6 +199,15 @@ def test_config_check_rules_point_at_the_key(tmp_path):
         p.stderr
 
 
+def test_config_check_listen_needs_a_strict_port(tmp_path):
+    for bad in ("127.0.0.1:8080x", "127.0.0.1", "127.0.0.1:65536", ":80"):
+        p, f = check(tmp_path, f'[core]\nlisten = "{bad}"\n')
+        assert p.returncode == 1, bad
+        assert p.stderr.startswith(f"{f}:2: core.listen: expected HOST:PORT"), p.stderr
+    p, f = check(tmp_path, '[core]\nlisten = "[::1]:0"\n')
+    assert p.returncode == 0, p.stderr
+
+
 def test_config_check_toml_syntax_error_has_its_line(tmp_path):
     p, f = check(tmp_path, '[core]\nlisten = "127.0.0.1:0"\nshards = = 2\n')
     assert p.returncode == 1
