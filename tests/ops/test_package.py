@@ -105,6 +105,17 @@ def test_systemd_analyze_verify(root, tmp_path):
     assert rc == 0 and out == "", out
 
 
+def test_unit_exposure_score(root, tmp_path):
+    # systemd's own audit of the sandbox (0 best, 10 worst); the unit scores 1.4 today, and
+    # --threshold fails above 2.0 (in tenths).
+    verify(root, tmp_path)  # writes tmp_path/herald.service
+    p = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=20",
+                        str(tmp_path / "herald.service")], capture_output=True, text=True,
+                       timeout=60)
+    score = re.search(r"Overall exposure level for herald.service: ([0-9.]+)", p.stdout)
+    assert p.returncode == 0 and score and float(score.group(1)) <= 2.0, p.stdout[-2000:]
+
+
 def test_systemd_analyze_catches_a_broken_unit(root, tmp_path):
     # The check above can fail: a misspelt directive and a missing binary are both reported.
     _, out = verify(root, tmp_path, lambda t: t.replace("NoNewPrivileges=", "NoNewPrivilege="))
