@@ -129,6 +129,47 @@ http_response create_tenant(services& s, const json::object& b) {
 }
 
 // ---- apps
+// `scopes` of an app of role `r` (absent or null: `fallback`); a publisher never subscribes.
+result<std::uint32_t> scopes_field(const json::object& b, role r, std::uint32_t fallback) {
+  std::uint32_t scopes = fallback;
+  if (const auto* sc = b.if_contains("scopes"); sc != nullptr && !sc->is_null()) {
+    if (!sc->is_array()) return bad("scopes: must be an array");
+    scopes = 0;
+    for (const auto& e : sc->get_array()) {
+      auto one = e.is_string() ? parse_scope(e.get_string()) : std::nullopt;
+      if (!one) return bad("scopes: publish, subscribe or history");
+      scopes |= *one;
+    }
+  }
+  if (r == role::publisher && (scopes & scope_subscribe))
+    return bad("scopes: a publisher never subscribes");
+  return scopes;
+}
+
+// PATCH {name?, role?, scopes?}: a changed role without `scopes` takes the role's defaults.
+// Open sockets of the app take the new rights at once (apply_rights_change).
+http_response patch_app(services& s, const std::string& id, const json::object& b) {
+  auto a = s.dir.app(id);
+  if (!a) return not_found("app '" + id + "'");
+  for (const char* k : {"tenant", "api_key_format", "client_id"})
+    if (b.contains(k)) return error_response(errc::bad_message, std::string(k) + ": cannot change");
+  auto name = field(b, "name"), rl = field(b, "role");
+  for (auto* f : {&name, &rl})
+    if (!*f) return error_response(f->err());
+  if (*name && (*name)->empty()) return error_response(errc::bad_message, "name: not empty");
+  const auto r = *rl ? parse_role(**rl) : std::optional<role>(a->app_role);
+  if (!r) return error_response(errc::bad_message, "role: one of app, admin, publisher");
+  auto scopes = scopes_field(b, *r, *rl && *r != a->app_role ? default_scopes(*r) : a->scopes);
+  if (!scopes) return error_response(scopes.err());
+  if (*name) a->name = **name;
+  a->app_role = *r;
+  a->scopes = *scopes;
+  if (status st = persist(s.st, *a); !st) return error_response(st.err());
+  s.dir.put_app(*a);
+  apply_rights_change(s, "", id);
+  return json_response(200, admin_json(*a));
+}
+
 http_response create_app(services& s, const json::object& b) {
   auto tenant = field(b, "tenant"), name = field(b, "name"), rl = field(b, "role"),
        fmt = field(b, "api_key_format");
@@ -142,24 +183,14 @@ http_response create_app(services& s, const json::object& b) {
   const std::string format = fmt->value_or("native");
   if (format != "native" && format != "sgw")
     return error_response(errc::bad_message, "api_key_format: native or sgw");
-  std::uint32_t scopes = default_scopes(*r);
-  if (const auto* sc = b.if_contains("scopes"); sc != nullptr && !sc->is_null()) {
-    if (!sc->is_array()) return error_response(errc::bad_message, "scopes: must be an array");
-    scopes = 0;
-    for (const auto& e : sc->get_array()) {
-      auto one = e.is_string() ? parse_scope(e.get_string()) : std::nullopt;
-      if (!one) return error_response(errc::bad_message, "scopes: publish, subscribe or history");
-      scopes |= *one;
-    }
-  }
-  if (*r == role::publisher && (scopes & scope_subscribe))
-    return error_response(errc::bad_message, "scopes: a publisher never subscribes");
+  auto scopes = scopes_field(b, *r, default_scopes(*r));
+  if (!scopes) return error_response(scopes.err());
   app_record a;
   a.id = new_id("app_");
   a.tenant = **tenant;
   a.name = **name;
   a.app_role = *r;
-  a.scopes = scopes;
+  a.scopes = *scopes;
   a.client_id = "cl_" + random_token(15);
   const std::string secret = random_token(32);
   const std::string key = new_api_key(format);
@@ -285,7 +316,10 @@ http_response patch_user(services& s, const std::string& id, const json::object&
   if (!r) return error_response(r.err());
   if (status st = persist(s.st, *r); !st) return error_response(st.err());
   s.dir.put_user(*r);
-  if (b.contains("password") || (r->blocked && !u->blocked)) end_user_access(s, id);
+  if (b.contains("password") || (r->blocked && !u->blocked))
+    end_user_access(s, id);
+  else
+    apply_rights_change(s, id, "");  // admin flag, extension, trackers: open sockets at once
   return json_response(200, admin_json(*r));
 }
 
@@ -419,6 +453,9 @@ void add_admin_routes(router& r, services& s) {
   r.add("GET", "/v1/admin/apps/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
           auto a = s.dir.app(m.params[0]);
           return a ? json_response(200, admin_json(*a)) : not_found("app '" + m.params[0] + "'");
+        }));
+  r.add("PATCH", "/v1/admin/apps/{id}", admin(s, true, [&s](route_match& m, const json::object& b) {
+          return patch_app(s, m.params[0], b);
         }));
   r.add("DELETE", "/v1/admin/apps/{id}", admin(s, false, [&s](route_match& m, const json::object&) {
           return delete_app(s, m.params[0]);

@@ -67,6 +67,35 @@ result<principal> principal_of_claims(const services& s, const token_claims& c) 
   return p;
 }
 
+result<principal> current_rights(const services& s, const principal& who) {
+  if (who.kind == principal_kind::app) {
+    auto a = s.dir.app(who.app_id);
+    if (!a) return auth_error("the app no longer exists");
+    return principal_of_app(*a, who.via_api_key);
+  }
+  token_claims c;
+  c.principal_kind = "user";
+  c.tenant = who.tenant;
+  c.app_id = who.app_id;
+  c.user_id = who.user_id;
+  c.login_session = who.login_session;
+  return principal_of_claims(s, c);
+}
+
+void apply_rights_change(services& s, const std::string& user_id, const std::string& app_id) {
+  const services* svc = &s;
+  s.h.refresh_where(
+      [user_id, app_id](const session_sink& k) {
+        return (!user_id.empty() && k.who().user_id == user_id) ||
+               (!app_id.empty() && k.who().kind == principal_kind::app && k.who().app_id == app_id);
+      },
+      [svc](const principal& old) -> std::optional<principal> {
+        auto p = current_rights(*svc, old);
+        if (!p) return std::nullopt;
+        return std::move(*p);
+      });
+}
+
 result<principal> authenticate_credential(const services& s, std::string_view cred,
                                           std::string_view audience) {
   if (cred.empty()) return auth_error("missing credential");

@@ -21,6 +21,16 @@ token_claims claims_for(const principal& who, std::string_view aud, std::string_
 // A principal from verified token claims, re-checked against the directory.
 result<principal> principal_of_claims(const services& s, const token_claims& c);
 
+// The rights `who` holds now, re-read from the directory (after an admin edit): the same
+// identity, login and app; auth_failed when it may no longer act (deleted, blocked, ended).
+result<principal> current_rights(const services& s, const principal& who);
+
+// An admin changed the rights of user `user_id` or app `app_id` (one of them non-empty): every
+// open socket acting as it, on every shard, takes its current rights at once, and closes as
+// revoked when they no longer allow its subscription (hub::refresh_where). Asynchronous: the
+// sockets apply it within one post of their shards. The one call each rights change makes.
+void apply_rights_change(services& s, const std::string& user_id, const std::string& app_id);
+
 // `Authorization: Bearer <token|api key>` or `X-API-Key`, for tokens of `audience`.
 result<principal> authenticate(const services& s, const http_request& req,
                                std::string_view audience);

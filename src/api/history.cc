@@ -1,4 +1,5 @@
 // GET /v1/events (native.md §2, §4 "History bounds"): scoped, filtered, paged by cursor.
+#include <algorithm>
 #include <limits>
 
 #include <boost/json/parse.hpp>
@@ -15,6 +16,7 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t scan_batch = 500;
+constexpr std::size_t first_batch = 32;       // events of unknown size: read a few first
 constexpr std::size_t max_scan_batches = 20;  // bounds one request's work; the cursor resumes
 
 std::vector<std::string> split_commas(std::string_view s) {
@@ -42,7 +44,7 @@ http_response read_history(services& s, const principal& who, const http_request
     json::value v = raw ? json::parse(*raw, ec) : json::value();
     if (!raw || ec || !v.is_object() || !v.as_object().contains("q") ||
         !v.as_object().at("q").is_string() || !v.as_object().contains("a") ||
-        !v.as_object().at("a").is_int64())
+        !v.as_object().at("a").is_int64() || v.as_object().at("a").as_int64() < 0)
       return error_response(errc::bad_message, "cursor: malformed");
     query = std::string(v.as_object().at("q").as_string());
     after = v.as_object().at("a").as_int64();
@@ -88,27 +90,47 @@ http_response read_history(services& s, const principal& who, const http_request
     q.tenants.push_back(who.tenant);
   }
   q.after_offset = std::max(q.after_offset, after);
-  q.limit = scan_batch;
+  // Rows are read in batches sized by what the events read so far weigh, so that one batch
+  // holds about max_history_bytes at most (large events: a few at a time).
+  q.limit = std::min(first_batch, limit + 1);
+  std::size_t read_bytes = 0, read_rows = 0;
 
+  // The reply grows as rows are read, up to max_history_bytes: the page ends before the event
+  // that would pass it (the first always goes) and next_cursor continues at that event.
+  const std::size_t max_bytes = s.native.max_history_bytes;
   std::string out = "{\"events\":[";
   std::size_t found = 0;
-  std::int64_t last = q.after_offset;
-  bool exhausted = false;
-  for (std::size_t b = 0; b < max_scan_batches && found < limit; ++b) {
+  std::int64_t last = q.after_offset;  // everything up to it is answered (or not visible)
+  bool exhausted = false, full = false;
+  for (std::size_t b = 0; b < max_scan_batches && found < limit && !full; ++b) {
     auto rows = s.st.read(q);
     if (!rows) return error_response(rows.err());
     for (const event_ptr& e : *rows) {
-      last = e->offset;
-      if (!may_see(who, *e, &s.dir) || !f->matches(*e)) continue;
+      read_bytes += e->data.size() + e->topic.size();
+      ++read_rows;
+      if (!may_see(who, *e, &s.dir) || !f->matches(*e)) {
+        last = e->offset;
+        continue;
+      }
+      std::string one = render_event_json(*e);
+      if (found > 0 && out.size() + one.size() + 64 > max_bytes) {
+        full = true;
+        break;
+      }
       if (found) out += ',';
-      out += render_event_json(*e);
+      out += one;
+      last = e->offset;
       if (++found == limit) break;
     }
-    if (rows->size() < scan_batch && found < limit) {
+    if (full) break;
+    if (rows->size() < q.limit && found < limit) {
       exhausted = true;
       break;
     }
     q.after_offset = last;
+    const std::size_t avg =
+        std::max<std::size_t>(1, read_bytes / std::max<std::size_t>(1, read_rows));
+    q.limit = std::clamp<std::size_t>(max_bytes / avg, 1, scan_batch);
   }
   out += "],\"next_cursor\":";
   if (exhausted) {

@@ -15,6 +15,9 @@ struct core_limits {
   std::size_t max_connections_per_app = 25000;      // sockets of one app principal
   std::size_t max_connections_per_tenant = 100000;  // sockets of one tenant's apps
   std::int64_t log_retention_s = 2592000;           // events older are pruned
+  // Comma-separated proxy addresses whose X-Forwarded-For names the client (failed-auth
+  // counting); from any other peer the header is ignored.
+  std::string trusted_proxies;
 };
 
 struct native_limits {
@@ -36,6 +39,9 @@ struct native_limits {
   std::size_t max_batch = 1000;             // events per publish: 413
   filter_limits filters;                    // max_filters and friends: invalid_filter
   std::size_t max_path_bytes = 8192;        // request path and query: 414
+  // A history page stops before the event that would take its reply past this; next_cursor
+  // continues there (one event always goes, so a page is never empty while events remain).
+  std::size_t max_history_bytes = 8388608;
   std::int64_t idempotency_ttl_s = 86400;
   // Events an app may publish per second, and in a burst: 429 + Retry-After past them. Sized
   // so a benchmark on one machine never meets them.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "api/auth_policy.h"
 #include "api/limits.h"
 #include "auth/tokens.h"
 #include "core/directory.h"
@@ -51,8 +52,9 @@ struct services {
   std::vector<publish_validator> validators{};
   rate_limiter publish_limiter{static_cast<double>(native.publish_rate),
                                static_cast<double>(native.publish_burst)};
-  rate_limiter auth_failures{static_cast<double>(native.auth_fail_rate),
-                             static_cast<double>(native.auth_fail_burst)};
+  // Failed authentications, per client address and per login, for every dialect.
+  auth_policy auth_failures{static_cast<double>(native.auth_fail_rate),
+                            static_cast<double>(native.auth_fail_burst), core.trusted_proxies};
 
   // Idempotency keys being processed right now (a concurrent retry waits its turn: 409).
   std::mutex idem_mu{};

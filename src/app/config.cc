@@ -45,7 +45,10 @@ config_table core_table(config& c) {
       .integer("max_connections_per_tenant", "", "sockets per tenant (4029)",
                c.core.max_connections_per_tenant)
       .integer("log_retention", "s", "events are kept (retained states exempt)",
-               c.core.log_retention_s);
+               c.core.log_retention_s)
+      .string("trusted_proxies",
+              "comma-separated proxy addresses whose X-Forwarded-For names the client",
+              c.core.trusted_proxies);
   t.rule("listen", "expected HOST:PORT, the port a number from 0 to 65535",
          [&c] { return valid_listen(c.listen); });
   return t;

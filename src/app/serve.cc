@@ -221,16 +221,16 @@ int serve(config cfg, bool demo, bool list_routes) {
     // Failed authentications are rate limited per address on every admin route and on the
     // paths of each dialect that counts them (dialect::counts_auth_failures).
     if (!dialects.counts_auth_failures(req.path)) return route(req);
-    const std::string addr = remote_address(req.remote);
+    const std::string addr = svc.auth_failures.client_address(req);
     auto too_many = [&] {
       http_response r = error_response(errc::too_many_requests,
                                        "too many failed authentications from this address");
       r.headers.clear();
       r.headers.emplace_back("Retry-After",
-                             std::to_string(svc.auth_failures.retry_after_s(addr, 1, now_ms())));
+                             std::to_string(svc.auth_failures.retry_after_s(addr, "", now_ms())));
       return r;
     };
-    const bool limited = !svc.auth_failures.allows(addr, now_ms());
+    const bool limited = !svc.auth_failures.may_try(addr, "", now_ms());
     // Past the limit an API key or token (a bearer credential: a cheap hash or signature
     // check) is still tried, so that others' failures from a shared address never lock out a
     // valid one; only its failure answers 429. Anything else is refused before any check.
@@ -240,7 +240,7 @@ int serve(config cfg, bool demo, bool list_routes) {
     if (limited && !bearer) return too_many();
     http_response res = route(req);
     if (res.status == 401) {
-      (void)svc.auth_failures.take(addr, 1, now_ms());
+      svc.auth_failures.failed(addr, "", now_ms());
       if (limited) return too_many();
     }
     return res;

@@ -56,6 +56,8 @@ void directory::put_app(const app_record& a) {
   if (auto it = apps_.find(a.id); it != apps_.end()) {
     app_by_client_.erase(it->second.client_id);
     app_by_key_.erase(it->second.api_key_hash);
+    // A role or scope change alters what the app may see: retire log anchors taken before.
+    if (it->second.app_role != a.app_role || it->second.scopes != a.scopes) bump();
   }
   apps_[a.id] = a;
   app_by_client_[a.client_id] = a.id;

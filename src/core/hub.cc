@@ -66,6 +66,17 @@ void hub::set_anchor(shard_state& sh, session& s) {
   s.anchor_epoch = dir_ != nullptr ? dir_->policy_epoch() : 0;
 }
 
+void hub::set_principal(session& s, principal who) {
+  assert_on_shard(s.home_shard);
+  auto& sh = *state_[s.home_shard];
+  // The index places a session by its principal (tenant-bound or wide): out and in again. The
+  // anchor stays: a rights change bumps the directory's epoch, which retires it for log replay.
+  const bool indexed = s.in_index;
+  sh.index.remove(s);
+  s.who = std::move(who);
+  if (indexed) sh.index.add(s);
+}
+
 void hub::clear_subscription(session& s) { clear_subscription(s, false); }
 
 void hub::clear_subscription(session& s, bool forget_id) {

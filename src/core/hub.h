@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -64,6 +65,13 @@ class session_sink {
   // The hub wants the socket closed: replaced by a resume, revoked, closed by an admin, drain.
   // The session stays resumable unless is_resumable(k.why) is false.
   virtual void on_kick(const kick& k) = 0;
+  // The rights of the socket's principal changed (an admin edit; hub::refresh_where): `now` is
+  // what it holds now, nullopt when it may no longer connect at all. A sink that cannot apply
+  // new rights closes as revoked (this default).
+  virtual void on_rights(const std::optional<principal>& now) {
+    (void)now;
+    on_kick(kick{close_reason::revoked, "rights changed"});
+  }
   virtual const principal& who() const = 0;
   virtual connection_info info() const = 0;
 };
@@ -178,8 +186,14 @@ class hub {
   void clear_subscription(session& s);
   void clear_subscription(session& s, bool forget_id);
   // Home-shard: delivers snapshot copies (already scoped and matched by the caller, offset
-  // order), then the live events held while gathering.
-  void release_snapshot(session& s, const std::vector<event_ptr>& copies);
+  // order), then the live events held while gathering. `for_sub` is the subscription id the
+  // snapshot was gathered for (set_subscription's s.sub_id); when a newer subscription replaced
+  // it meanwhile, the copies go out under their own id and the newer one keeps gathering.
+  void release_snapshot(session& s, const std::vector<event_ptr>& copies,
+                        const std::shared_ptr<const std::string>& for_sub = nullptr);
+  // Home-shard: the session acts with `who`'s rights from now on (the same identity, re-read
+  // after an admin edit or presented by a resume): every later match and replay uses them.
+  void set_principal(session& s, principal who);
   // Home-shard: the session's socket went away. resumable=false ends the session now.
   void detach(session& s, std::uint64_t conn, bool resumable);
 
@@ -187,6 +201,12 @@ class hub {
   // sink's shard and sees the whole sink (its principal, its dialect's info), so a dialect can
   // aim at one login, one app or one stored subscription.
   void kick_where(std::function<bool(const session_sink&)> pred, kick k);
+  // Thread-safe: the rights of some principals changed (a user's admin flag, extension or
+  // trackers; an app's role or scopes). On every shard, each sink for which `pred` holds gets
+  // on_rights(fresh(its principal)) within one post; `fresh` re-reads the directory (nullopt:
+  // it may no longer connect) and runs on shard threads, so it must be thread-safe.
+  void refresh_where(std::function<bool(const session_sink&)> pred,
+                     std::function<std::optional<principal>(const principal&)> fresh);
   // Thread-safe: kicks the socket with this connection id ("con_…"); false when none.
   bool kick_connection(const std::string& con_id, kick k);
   // Thread-safe, blocking (not on a shard thread): every socket's info.
@@ -213,8 +233,9 @@ class hub {
   // hub_fanout.cc. pin: the shard's pin of `e` for a fan-out (made on first use); null: a pin
   // of its own.
   void fan_out(shard_state& sh, std::size_t shard, const std::vector<event_ptr>& batch);
+  // label: the subscription id to deliver under (null: the session's current one).
   void emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot,
-            event_pin* pin = nullptr);
+            event_pin* pin = nullptr, const std::shared_ptr<const std::string>* label = nullptr);
   void flush_outboxes(shard_state& sh);
   // session_wants() with this hub's directory (inline in hub_shard.h). topic_matched: the
   // subscription index found `s` for `e` by an exact topic match.

@@ -22,7 +22,8 @@ void hub::publish(std::vector<event_ptr> batch) {
     shards_[i]([this, i, shared] { fan_out(*state_[i], i, *shared); });
 }
 
-void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot, event_pin* pin) {
+void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot, event_pin* pin,
+               const std::shared_ptr<const std::string>* label) {
   assert_on_shard(s.home_shard);
   ++s.seq;
   if (s.sub && s.sub->snapshot && !e->subject.empty()) s.last_of_subject[e->subject] = e->offset;
@@ -39,11 +40,12 @@ void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot, e
   // resume's replay travels by post, so live events must too until it has run (FIFO).
   if (s.sink.shard == s.home_shard && !s.route_via_post) {
     if (session_sink* k = sh.find_sink(s.sink.conn)) {
-      k->on_deliver(delivery_ref{s.seq, e, s.sub_id, snapshot});
+      k->on_deliver(delivery_ref{s.seq, e, label != nullptr ? *label : s.sub_id, snapshot});
       if (sh.touched.empty() || sh.touched.back() != k) sh.touched.push_back(k);
     }
   } else {
-    sh.outbox[s.sink.shard].emplace_back(s.sink.conn, delivery{s.seq, e, s.sub_id, snapshot});
+    sh.outbox[s.sink.shard].emplace_back(
+        s.sink.conn, delivery{s.seq, e, label != nullptr ? *label : s.sub_id, snapshot});
   }
 }
 
@@ -117,9 +119,18 @@ void hub::fan_out(shard_state& sh, std::size_t shard, const std::vector<event_pt
   flush_outboxes(sh);
 }
 
-void hub::release_snapshot(session& s, const std::vector<event_ptr>& copies) {
+void hub::release_snapshot(session& s, const std::vector<event_ptr>& copies,
+                           const std::shared_ptr<const std::string>& for_sub) {
   assert_on_shard(s.home_shard);
   auto& sh = *state_[s.home_shard];
+  if (for_sub && for_sub != s.sub_id) {
+    // Gathered for a subscription replaced since: its own id, and the newer one's gate stays.
+    // Cleared since (unsubscribe): nothing more is delivered.
+    if (!s.sub) return;
+    for (const event_ptr& c : copies) emit(sh, s, c, true, nullptr, &for_sub);
+    flush_outboxes(sh);
+    return;
+  }
   for (const event_ptr& c : copies) {
     emit(sh, s, c, true);
     if (!c->subject.empty()) s.snapshot_floor[c->subject] = c->offset;

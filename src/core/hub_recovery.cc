@@ -126,6 +126,9 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
                         s.seq - last_seq <= opts_.max_log_replay &&
                         s.anchor_epoch == (dir_ != nullptr ? dir_->policy_epoch() : 0);
   if (!in_ring && !from_log) return fail(recovery_error::buffer_overflow);
+  // The resuming socket's principal was just read from the directory: its rights, not those
+  // the session was opened with, decide the replay and everything after it.
+  set_principal(s, who);
 
   if (s.sink) {
     const sink_ref old = s.sink;
@@ -139,7 +142,8 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
   if (in_ring) {
     std::vector<delivery> replay;
     for (const auto& [seq, e] : s.ring)
-      if (seq > last_seq) replay.push_back(delivery{seq, e.get(), s.sub_id, false});
+      if (seq > last_seq && session_may_see(s, *e.get(), dir_))
+        replay.push_back(delivery{seq, e.get(), s.sub_id, false});
     return hand_over(s, sink, last_seq, std::move(replay), std::move(done));
   }
   // The gap starts before the ring: match the log again from the anchor, off the shard. New
@@ -209,7 +213,8 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
   std::uint64_t seq = last_seq;
   for (const event_ptr& e : found) replay.push_back(delivery{++seq, e, s.sub_id, false});
   for (const auto& [rs, e] : s.ring)
-    if (rs > end_seq) replay.push_back(delivery{rs, e.get(), s.sub_id, false});
+    if (rs > end_seq && session_may_see(s, *e.get(), dir_))
+      replay.push_back(delivery{rs, e.get(), s.sub_id, false});
   while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
   hand_over(s, sink, last_seq, std::move(replay), std::move(done));
 }

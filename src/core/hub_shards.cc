@@ -104,6 +104,20 @@ void hub::kick_where(std::function<bool(const session_sink&)> pred, kick why) {
   }
 }
 
+void hub::refresh_where(std::function<bool(const session_sink&)> pred,
+                        std::function<std::optional<principal>(const principal&)> fresh) {
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    post(i, [this, i, pred, fresh] {
+      assert_on_shard(i);
+      std::vector<std::uint64_t> hit;  // first: a sink may close (unregister) on new rights
+      for (const auto& [conn, k] : state_[i]->sinks)
+        if (pred(*k)) hit.push_back(conn);
+      for (std::uint64_t c : hit)
+        if (session_sink* k = find_sink(c)) k->on_rights(fresh(k->who()));
+    });
+  }
+}
+
 bool hub::kick_connection(const std::string& con_id, kick why) {
   assert(this_shard == npos);  // blocks on every shard: a shard waiting on itself would hang
   std::vector<std::future<bool>> results;

@@ -31,7 +31,7 @@ void subscription_index::remove(session& s) {
   s.in_index = false;
 }
 
-bool session_wants(const session& s, const event& e, const directory* dir, bool topic_matched) {
+bool session_may_see(const session& s, const event& e, const directory* dir) {
   if (!s.sub) return false;
   const tenant_set& ts = s.sub->tenants;
   if (!ts.root.empty()) {
@@ -39,7 +39,19 @@ bool session_wants(const session& s, const event& e, const directory* dir, bool 
       return false;
   }
   // An explicit set (a stored subscription's) bounds the tenants itself (may_see_in_set).
-  if (!(ts.root.empty() ? may_see(s.who, e, dir) : may_see_in_set(s.who, e, dir))) return false;
+  return ts.root.empty() ? may_see(s.who, e, dir) : may_see_in_set(s.who, e, dir);
+}
+
+bool subscription_allowed(const principal& who, const subscription& sub) {
+  if (!who.has(scope_subscribe)) return false;
+  if (who.kind == principal_kind::app) return who.app_role != role::publisher;
+  return std::all_of(sub.filters.begin(), sub.filters.end(), [&](const filter& f) {
+    return topic_allowed(who, who.tenant, f.spec().topic);
+  });
+}
+
+bool session_wants(const session& s, const event& e, const directory* dir, bool topic_matched) {
+  if (!session_may_see(s, e, dir)) return false;
   if (!s.snapshot_floor.empty() && !e.subject.empty()) {
     auto it = s.snapshot_floor.find(e.subject);
     if (it != s.snapshot_floor.end() && e.offset <= it->second) return false;

@@ -59,4 +59,14 @@ class subscription_index {
 bool session_wants(const session& s, const event& e, const directory* dir,
                    bool topic_matched = false);
 
+// The policy part of session_wants(): its tenant set and may_see() with its current principal,
+// without filters or snapshot floors. A resume's replay passes only what this allows (events
+// matched under rights since withdrawn are left out; their seq numbers are skipped).
+bool session_may_see(const session& s, const event& e, const directory* dir);
+
+// Whether `who` may still hold `sub` (re-checked when its rights change): the subscribe
+// scope, a role that subscribes, and for a user every filter topic within its restrictions
+// (extension segments, as when the subscription was made).
+bool subscription_allowed(const principal& who, const subscription& sub);
+
 }  // namespace herald

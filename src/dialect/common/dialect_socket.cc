@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "core/subscription_index.h"
 
 namespace herald {
 namespace {
@@ -32,7 +33,8 @@ dialect_socket::dialect_socket(services& svc, ws_connection& conn, const http_re
       conn_(conn),
       upgrade_(upgrade),
       con_id_(new_id("con_")),
-      dialect_(std::move(dialect)) {
+      dialect_(std::move(dialect)),
+      client_addr_(svc.auth_failures.client_address(upgrade)) {
   opened_ms_ = last_in_ms_ = last_out_ms_ = now();
 }
 
@@ -79,6 +81,23 @@ void dialect_socket::on_batch_end() {
 
 void dialect_socket::on_kick(const kick& k) { close_with(k.why, k.detail); }
 
+void dialect_socket::on_rights(const std::optional<principal>& now) {
+  if (phase_ == phase::closed || sink_id_ == 0) return;
+  if (!now) return close_with(close_reason::revoked, "credential revoked");
+  if (!now->has(scope_subscribe))
+    return close_with(close_reason::revoked, "the subscribe scope was withdrawn");
+  who_ = *now;
+  if (session_.id.empty()) return;
+  hub* h = &svc_.h;
+  with_session([this, h, who = *now](session* s) -> hub::task {
+    if (s == nullptr) return {};
+    h->set_principal(*s, who);
+    if (!s->sub || subscription_allowed(who, *s->sub)) return {};
+    // Runs on this socket's shard, and only while it lives (with_session_then).
+    return [this] { close_with(close_reason::revoked, "the subscription is no longer allowed"); };
+  });
+}
+
 connection_info dialect_socket::info() const {
   return describe_socket(con_id_, dialect_, who_, session_, conn_.remote(), opened_ms_);
 }
@@ -86,14 +105,15 @@ connection_info dialect_socket::info() const {
 // ---- admission
 
 bool dialect_socket::auth_allowed() const {
-  return svc_.auth_failures.allows(remote_address(conn_.remote()), now());
+  return svc_.auth_failures.may_try(client_addr_, "", now());
 }
+
+void dialect_socket::auth_failed_here() { svc_.auth_failures.failed(client_addr_, "", now()); }
 
 bool dialect_socket::admit(result<principal> p, const admit_options& opts) {
   if (phase_ == phase::closed) return false;
   if (!p) {
-    if (opts.count_failures)
-      (void)svc_.auth_failures.take(remote_address(conn_.remote()), 1, now());
+    if (opts.count_failures) auth_failed_here();
     close_with(close_reason::auth_failed, p.err().message);
     return false;
   }
@@ -170,21 +190,32 @@ void dialect_socket::with_session(std::function<hub::task(session*)> fn) {
 }
 
 void dialect_socket::install_subscription(subscription sub, bool snapshot,
-                                          std::function<hub::task(const session&)> on_home) {
+                                          std::function<hub::task(const session&)> on_home,
+                                          hub::task settled) {
   hub* h = &svc_.h;
   services* svc = &svc_;
+  const sink_ref me = self_ref();
   std::vector<filter> filters;
   if (snapshot) filters = sub.filters;
-  with_session([this, h, svc, snapshot, filters = std::move(filters), sub = std::move(sub),
-                on_home = std::move(on_home)](session* s) mutable -> hub::task {
+  with_session([this, h, svc, me, snapshot, filters = std::move(filters), sub = std::move(sub),
+                on_home = std::move(on_home),
+                settled = std::move(settled)](session* s) mutable -> hub::task {
     if (s == nullptr) return {};
     h->set_subscription(*s, std::move(sub), snapshot);
     hub::task ack = on_home(*s);
-    if (!snapshot) return ack;
-    // Matches wait (gathering) until the retained states are read and delivered first.
+    if (!snapshot) {
+      if (!settled) return ack;
+      return [ack = std::move(ack), settled = std::move(settled)] {
+        if (ack) ack();
+        settled();
+      };
+    }
+    // Matches wait (gathering) until the retained states are read and delivered first. The
+    // copies are released under this subscription's id (a newer one may replace it meanwhile).
     const session_ref ref{s->home_shard, s->id};
     // The continuation runs only while this socket lives (with_session_then checks the sink).
-    return [this, h, svc, ref, who = s->who, filters = std::move(filters), ack = std::move(ack)] {
+    return [this, h, svc, me, ref, who = s->who, sub_id = s->sub_id, filters = std::move(filters),
+            ack = std::move(ack), settled = std::move(settled)] {
       if (ack) ack();
       auto copies = std::make_shared<std::vector<event_ptr>>();
       conn_.offload(
@@ -197,9 +228,11 @@ void dialect_socket::install_subscription(subscription sub, bool snapshot,
             for (const auto& e : *states)
               if (may_see(who, *e, &svc->dir) && any_matches(filters, *e)) copies->push_back(e);
           },
-          [h, ref, copies] {
-            h->with_session(ref, [h, copies](session* s2) {
-              if (s2 != nullptr) h->release_snapshot(*s2, *copies);
+          [h, me, ref, sub_id, copies, settled] {
+            h->with_session(ref, [h, me, sub_id, copies, settled](session* s2) {
+              if (s2 != nullptr) h->release_snapshot(*s2, *copies, sub_id);
+              // After the copies (FIFO on the socket's shard): the request is over.
+              if (settled) h->on_socket_shard(me, settled);
             });
           });
     };

@@ -66,6 +66,11 @@ class dialect_socket : public ws_handler, public session_sink {
   void on_deliver(const delivery_ref& d) final;
   void on_batch_end() final;
   void on_kick(const kick& k) final;
+  // New rights (an admin edit): the socket and its session act with them at once; a socket
+  // that lost the subscribe scope, or whose subscription they no longer allow, closes as
+  // revoked (the dialect's close table). A dialect with rules of its own may override it and
+  // call this one.
+  void on_rights(const std::optional<principal>& now) override;
   const principal& who() const final { return who_; }
   connection_info info() const override;
 
@@ -98,8 +103,10 @@ class dialect_socket : public ws_handler, public session_sink {
     std::size_t max_connections_per_session = 0;  // 0: no per-login limit
     bool count_failures = true;  // a failed credential counts against the address's limit
   };
-  // Whether the remote address may still try to authenticate (the failed-auth limiter).
+  // Whether the client's address may still try to authenticate (services::auth_failures), and
+  // one failed credential counted against it.
   bool auth_allowed() const;
+  void auth_failed_here();
   // Admits a principal (or refuses: auth_failed, forbidden or too_many, then closes). On
   // success the socket holds a connection slot and a sink; the phase becomes `open` (the caller
   // opens or resumes a session next).
@@ -122,8 +129,12 @@ class dialect_socket : public ws_handler, public session_sink {
   // runs on this socket's shard, if the socket is still alive, before any event of the new
   // subscription: that is where the acknowledgement is sent. With `snapshot`, the retained
   // states the subscription matches (and the principal may see) are delivered first.
+  // `settled` (optional) runs on this socket's shard once the request is over: after the ack,
+  // or with a snapshot after its copies went out (where a dialect gives back its in-flight
+  // slot: a snapshot read counts as a request until it is delivered).
   void install_subscription(subscription sub, bool snapshot,
-                            std::function<hub::task(const session&)> on_home);
+                            std::function<hub::task(const session&)> on_home,
+                            hub::task settled = {});
   // Removes the subscription (forget_id: a later resume reports none); `done` runs here after.
   void clear_subscription(bool forget_id, hub::task done);
   // Runs `fn` with the session on its home shard; the task it returns continues here if the
@@ -198,6 +209,7 @@ class dialect_socket : public ws_handler, public session_sink {
   http_request upgrade_;
   const std::string con_id_;
   const std::string dialect_;
+  const std::string client_addr_;  // failed auths count here (X-Forwarded-For when trusted)
   phase phase_ = phase::awaiting_auth;
   principal who_;
   std::int64_t opened_ms_ = 0;

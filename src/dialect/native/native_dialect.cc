@@ -38,6 +38,9 @@ class native_dialect final : public dialect {
         .integer("max_where_keys", "", "where keys per filter", l.filters.max_where_keys)
         .integer("max_types_per_filter", "", "types per filter", l.filters.max_types_per_filter)
         .integer("max_path_bytes", "bytes", "request path and query (414)", l.max_path_bytes)
+        .integer("max_history_bytes", "bytes",
+                 "a history reply stops before passing this; next_cursor continues",
+                 l.max_history_bytes)
         .integer("publish_rate", "/s", "events one app may publish per second (429)",
                  l.publish_rate)
         .integer("publish_burst", "", "events one app may publish in a burst", l.publish_burst)
@@ -47,7 +50,8 @@ class native_dialect final : public dialect {
                  l.auth_fail_burst)
         .integer("idempotency_ttl", "s", "an Idempotency-Key is kept", l.idempotency_ttl_s)
         .at_least("heartbeat_interval", l.heartbeat_interval_s, std::int64_t{1})
-        .at_least("recovery_buffer", l.recovery_buffer, std::size_t{1});
+        .at_least("recovery_buffer", l.recovery_buffer, std::size_t{1})
+        .at_least("max_history_bytes", l.max_history_bytes, std::size_t{1024});
   }
 
   // The native REST routes in api/ read these too: they become services::native.

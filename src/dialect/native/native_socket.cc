@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <unordered_set>
 
 #include <boost/json/serialize.hpp>
 
@@ -16,9 +17,8 @@ namespace herald {
 namespace json = boost::json;
 namespace {
 
-bool same_spec(const filter_spec& a, const filter_spec& b) {
-  return json::serialize(filter_json(a)) == json::serialize(filter_json(b));
-}
+// A compiled filter's identity: its canonical JSON (the ack's echo), equal for equal filters.
+std::string spec_key(const filter_spec& f) { return json::serialize(filter_json(f)); }
 
 std::string subject_status(services& svc, const principal& who, const std::string& subject) {
   if (auto r = svc.dir.subject(who.tenant, subject)) {
@@ -133,7 +133,7 @@ void native_socket::start_auth(const auth_request& r) {
 
 void native_socket::authenticated(result<principal> p, const auth_request& r) {
   if (!p && !auth_allowed()) {
-    (void)svc_.auth_failures.take(remote_address(conn_.remote()), 1, now());
+    auth_failed_here();
     return close_with(close_reason::too_many, "too many failed authentications from this address");
   }
   if (!admit(std::move(p), {limits_.max_connections_per_session, true})) return;
@@ -245,8 +245,8 @@ void native_socket::handle_subscribe(const native_msg& msg) {
   }
   if (!take_request_slot(id)) return;
   auto statuses = std::make_shared<json::object>();
+  // The slot is held until the request is over: the ack, or a snapshot's copies delivered.
   auto install = [this, statuses, id, sub = std::move(sub)]() mutable {
-    end_request();
     json::array echoed;
     for (const auto& f : sub.filters) echoed.push_back(filter_json(f.spec()));
     json::object ack{{"type", "ack"},
@@ -254,13 +254,15 @@ void native_socket::handle_subscribe(const native_msg& msg) {
                      {"subscription",
                       json::object{{"id", sub.id}, {"filters", echoed}, {"subjects", *statuses}}}};
     const bool snapshot = sub.snapshot;
-    install_subscription(std::move(sub), snapshot,
-                         [this, ack = std::move(ack)](const session& s) mutable {
-                           // Every event with a higher offset is matched by the new filters; lower
-                           // ones are in GET /v1/events?since=offset:N.
-                           ack.at("subscription").as_object()["from_offset"] = s.sub_from_offset;
-                           return [this, text = json::serialize(ack)] { send_text(text); };
-                         });
+    install_subscription(
+        std::move(sub), snapshot,
+        [this, ack = std::move(ack)](const session& s) mutable {
+          // Every event with a higher offset is matched by the new filters; lower
+          // ones are in GET /v1/events?since=offset:N.
+          ack.at("subscription").as_object()["from_offset"] = s.sub_from_offset;
+          return [this, text = json::serialize(ack)] { send_text(text); };
+        },
+        [this] { end_request(); });
   };
   // No subjects listed: nothing to read from the store, so nothing leaves the shard.
   if (listed.empty()) return install();
@@ -272,22 +274,23 @@ void native_socket::handle_subscribe(const native_msg& msg) {
 }
 
 void native_socket::handle_unsubscribe(const native_msg& msg) {
-  std::vector<filter_spec> remove;
+  // Each filter to remove is compiled and keyed once here; the home shard then looks every
+  // filter of the subscription up by its key (one serialisation each, not one per pair).
+  auto remove = std::make_shared<std::unordered_set<std::string>>();
   for (std::size_t i = 0; i < msg.filters.size(); ++i) {
     auto f = filter::compile(msg.filters[i], who_.tenant, limits_.filters);
     if (!f)
       return send_error(msg.id, errc::invalid_filter,
                         "filters[" + std::to_string(i) + "]." + f.err().message);
-    remove.push_back(f->spec());
+    remove->insert(spec_key(f->spec()));
   }
+  if (!take_request_slot(msg.id)) return;
   hub* h = &svc_.h;
-  with_session([this, h, remove = std::move(remove), id = msg.id](session* s) -> hub::task {
-    if (s != nullptr && s->sub && !remove.empty()) {
+  with_session([this, h, remove, id = msg.id](session* s) -> hub::task {
+    if (s != nullptr && s->sub && !remove->empty()) {
       subscription next = *s->sub;
-      std::erase_if(next.filters, [&](const filter& f) {
-        return std::any_of(remove.begin(), remove.end(),
-                           [&](const filter_spec& r) { return same_spec(r, f.spec()); });
-      });
+      std::erase_if(next.filters,
+                    [&](const filter& f) { return remove->contains(spec_key(f.spec())); });
       if (next.filters.empty())
         h->clear_subscription(*s);
       else
@@ -295,7 +298,10 @@ void native_socket::handle_unsubscribe(const native_msg& msg) {
     } else if (s != nullptr) {
       h->clear_subscription(*s);
     }
-    return [this, id] { send_text("{\"type\":\"ack\",\"id\":" + json_quote(id) + "}"); };
+    return [this, id] {
+      end_request();
+      send_text("{\"type\":\"ack\",\"id\":" + json_quote(id) + "}");
+    };
   });
 }
 

@@ -8,6 +8,7 @@
 
 #include "api/authn.h"
 #include "api/json_util.h"
+#include "api/numbers.h"
 #include "api/records.h"
 #include "auth/jwt.h"
 #include "core/clock.h"
@@ -28,6 +29,12 @@ http_response invalid_request(std::string_view message) {
 
 // 401 OAU-213 (OAU-128 when the token only expired).
 http_response token_refused(const error& e) {
+  if (e.code == errc::too_many_requests) {
+    // Past the failed-authentication limit (authenticate_api): one token back within a second.
+    http_response r = rc::api_error(429, "CMN-301", "Request rate exceeded");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
   if (is_token_expired(e)) return rc::api_error(401, "OAU-128", "Access token expired");
   return rc::api_error(401, "OAU-213", "Token not found or invalid: " + e.message);
 }
@@ -48,8 +55,19 @@ std::optional<std::string_view> bearer_of(const http_request& req) {
 
 result<principal> authenticate_api(const rc_context& cx, const http_request& req) {
   auto tok = bearer_of(req);
-  if (!tok || tok->empty()) return error{errc::auth_failed, "missing Bearer access token"};
-  return rc_principal_of_token(cx, *tok, "access");
+  result<principal> p =
+      !tok || tok->empty()
+          ? result<principal>(error{errc::auth_failed, "missing Bearer access token"})
+          : rc_principal_of_token(cx, *tok, "access");
+  if (p || is_token_expired(p.err())) return p;
+  // A bad token counts against the client's address (a valid one is always checked, never
+  // refused for others' failures); past the limit the refusal is 429 CMN-301.
+  auth_policy& policy = cx.svc.auth_failures;
+  const std::string addr = policy.client_address(req);
+  const bool limited = !policy.may_try(addr, "", now_ms());
+  policy.failed(addr, "", now_ms());
+  if (limited) return error{errc::too_many_requests, "too many failed authentications"};
+  return p;
 }
 
 std::string field(const http_request& req, std::string_view name) {
@@ -63,14 +81,10 @@ bool in_reach(const services& s, const app_record& app, const std::string& tenan
 
 std::int64_t clamp_ttl(const std::string& asked, std::int64_t def, std::int64_t lo,
                        std::int64_t hi) {
-  if (asked.empty()) return std::clamp(def, lo, hi);
-  std::int64_t v = def;
-  try {
-    v = std::stoll(asked);
-  } catch (...) {
-    v = def;
-  }
-  return std::clamp(v, lo, hi);
+  // Clamped, never rejected (ringcentral.md §2); read strictly: "10abc" is not 10 but no number,
+  // which takes the default like an absent value.
+  const auto v = parse_i64(asked);
+  return std::clamp(v.value_or(def), lo, hi);
 }
 
 std::string issue(const services& s, const token_claims& base, std::string_view kind,
@@ -163,14 +177,18 @@ const std::string& dummy_password_hash() {
 // How a token path's failed client or grant credential is reported to token_route, which
 // counts it against the address's failed-authentication limit.
 struct grant_outcome {
+  std::string address;   // the client's (services::auth_failures)
+  bool limited = false;  // past the limit: a failure answers 429
   bool credential_failed = false;
+  std::string login;  // the login a password was tried for (counted per login too)
 };
 
 // RingCentral's answer past the failed-authentication limit: 429 CMN-301 with Retry-After.
-http_response too_many_failures(services& s, const std::string& addr) {
+http_response too_many_failures(services& s, const std::string& addr,
+                                const std::string& login = {}) {
   http_response r = rc::api_error(429, "CMN-301", "Request rate exceeded");
   r.headers.emplace_back("Retry-After",
-                         std::to_string(s.auth_failures.retry_after_s(addr, 1, now_ms())));
+                         std::to_string(s.auth_failures.retry_after_s(addr, login, now_ms())));
   return r;
 }
 
@@ -266,8 +284,11 @@ http_response token_grant(rc_context& cx, const http_request& req, bool limited,
   const std::string grant = field(req, "grant_type");
   if (grant.empty()) return invalid_request("grant_type: required");
   if (grant == "password") {
-    if (limited) {
-      out.credential_failed = true;
+    // Counted per login as well as per address: guesses at one login spread over many
+    // addresses meet its limit. Refused before the check (its PBKDF2 is what the limit spares).
+    out.login = "rc:" + field(req, "username");
+    if (limited || !cx.svc.auth_failures.may_try(out.address, out.login, now_ms())) {
+      out.limited = out.credential_failed = true;
       return {};
     }
     return password_grant(cx, *app, req, out);
@@ -284,13 +305,13 @@ http_response token_grant(rc_context& cx, const http_request& req, bool limited,
 // password or JWT counts against the address; past the limit a failure (or any password
 // grant) answers RingCentral's 429 CMN-301, while ordinary failures keep their 400/401.
 http_response token_route(rc_context& cx, const http_request& req) {
-  const std::string addr = remote_address(req.remote);
-  const bool limited = !cx.svc.auth_failures.allows(addr, now_ms());
   grant_outcome out;
-  http_response res = token_grant(cx, req, limited, out);
+  out.address = cx.svc.auth_failures.client_address(req);
+  out.limited = !cx.svc.auth_failures.may_try(out.address, "", now_ms());
+  http_response res = token_grant(cx, req, out.limited, out);
   if (!out.credential_failed) return res;
-  (void)cx.svc.auth_failures.take(addr, 1, now_ms());
-  return limited ? too_many_failures(cx.svc, addr) : res;
+  cx.svc.auth_failures.failed(out.address, out.login, now_ms());
+  return out.limited ? too_many_failures(cx.svc, out.address, out.login) : res;
 }
 
 http_response wstoken_route(rc_context& cx, const http_request& req) {
@@ -315,9 +336,9 @@ http_response revoke_route(rc_context& cx, const http_request& req) {
   auto app = authenticate_client(cx.svc, req, field(req, "client_id"), field(req, "client_secret"));
   if (!app) {
     // A client secret guessed here counts like one guessed on the token path.
-    const std::string addr = remote_address(req.remote);
-    const bool limited = !cx.svc.auth_failures.allows(addr, now_ms());
-    (void)cx.svc.auth_failures.take(addr, 1, now_ms());
+    const std::string addr = cx.svc.auth_failures.client_address(req);
+    const bool limited = !cx.svc.auth_failures.may_try(addr, "", now_ms());
+    cx.svc.auth_failures.failed(addr, "", now_ms());
     if (limited) return too_many_failures(cx.svc, addr);
     return rc::oauth_error(401, "invalid_client", "OAU-153",
                            "Invalid client: " + app.err().message);

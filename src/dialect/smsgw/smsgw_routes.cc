@@ -101,7 +101,7 @@ std::optional<std::string> rest_credential(const http_request& req) {
 
 // Auth and limits of a REST call: the principal, or the refusal to answer with.
 std::variant<principal, http_response> rest_auth(smsgw_context& cx, const http_request& req) {
-  const std::string addr = remote_address(req.remote);
+  const std::string addr = cx.svc.auth_failures.client_address(req);
   const std::int64_t now = now_ms();
   // A blocked address is refused whatever it presents (§7).
   if (const std::int64_t s = cx.auth_fails.blocked_for_s(addr, now); s > 0)

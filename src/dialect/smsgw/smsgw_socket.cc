@@ -24,7 +24,9 @@ session_options no_recovery() {
 }  // namespace
 
 smsgw_socket::smsgw_socket(smsgw_context& cx, ws_connection& conn, const http_request& up)
-    : dialect_socket(cx.svc, conn, up, "smsgw"), cx_(cx), addr_(remote_address(conn.remote())) {
+    : dialect_socket(cx.svc, conn, up, "smsgw"),
+      cx_(cx),
+      addr_(cx.svc.auth_failures.client_address(up)) {
   msg_tokens_ = static_cast<double>(cx_.cfg.client_msg_burst);
   msg_tokens_at_ = opened_ms_;
 }

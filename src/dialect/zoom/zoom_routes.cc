@@ -41,7 +41,7 @@ std::string joined_scopes(std::uint32_t scopes) {
 }
 
 http_response token_route(zoom_context& cx, const http_request& req) {
-  const std::string addr = remote_address(req.remote);
+  const std::string addr = cx.svc->auth_failures.client_address(req);
   rate_limiter& failures = *cx.token_failures;
   if (!failures.allows(addr, now_ms())) {
     http_response r = zoom_error(429, "rate_limited", "Too many requests");
