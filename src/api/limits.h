@@ -18,6 +18,8 @@ struct core_limits {
   // Comma-separated proxy addresses whose X-Forwarded-For names the client (failed-auth
   // counting); from any other peer the header is ignored.
   std::string trusted_proxies;
+  std::int64_t idempotency_window_s = 86400;  // an Idempotency-Key is remembered
+  std::int64_t prune_interval_s = 60;         // retention and expiry run this often
 };
 
 struct native_limits {
@@ -42,7 +44,6 @@ struct native_limits {
   // A history page stops before the event that would take its reply past this; next_cursor
   // continues there (one event always goes, so a page is never empty while events remain).
   std::size_t max_history_bytes = 8388608;
-  std::int64_t idempotency_ttl_s = 86400;
   // Events an app may publish per second, and in a burst: 429 + Retry-After past them. Sized
   // so a benchmark on one machine never meets them.
   std::size_t publish_rate = 1000000;

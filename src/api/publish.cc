@@ -181,20 +181,27 @@ http_response publish_events(services& s, const principal& who, const http_reque
         "Retry-After", std::to_string(s.publish_limiter.retry_after_s(who.app_id, n, now_ms())));
     return r;
   }
-  auto appended = s.st.append(std::move(drafts));
+  // The idempotency record commits in the events' own transaction: after a crash a retry finds
+  // either both (the first reply again) or neither (a first attempt), never events alone.
+  append_record with;
+  if (!idem_key.empty()) {
+    with.kind = "idem";
+    with.key = idem_key;
+    with.json = [&body_hash, window_ms = s.core.idempotency_window_s *
+                                         1000](const std::vector<event_ptr>& events) {
+      json::object rec{{"hash", body_hash},
+                       {"status", 201},
+                       {"body", reply_body(events)},
+                       {"expires_ms", now_ms() + window_ms}};
+      return json::serialize(rec);
+    };
+  }
+  auto appended = s.st.append(std::move(drafts), std::move(with));
   if (!appended) return error_response(appended.err());
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   global_metrics().publish_commit_ms.observe(ms);
-  http_response res = json_response(201, reply_body(*appended));
-  if (!idem_key.empty()) {
-    json::object rec{{"hash", body_hash},
-                     {"status", 201},
-                     {"body", res.body},
-                     {"expires_ms", now_ms() + s.native.idempotency_ttl_s * 1000}};
-    (void)s.st.put_record("idem", idem_key, json::serialize(rec));
-  }
-  return res;
+  return json_response(201, reply_body(*appended));
 }
 
 }  // namespace herald

@@ -1,5 +1,6 @@
 #include "api/records.h"
 
+#include <set>
 #include <stdexcept>
 
 #include <boost/json/parse.hpp>
@@ -171,6 +172,8 @@ json::object stored_json(const session_state& s) {
                    {"trackers", opt_list(p.trackers)}};
   json::object o{{"id", s.id},
                  {"resume_token", s.resume_token},
+                 {"resume_hash", s.resume_hash},
+                 {"exact", s.exact},
                  {"dialect", s.dialect},
                  {"who", who},
                  {"seq", s.seq},
@@ -198,9 +201,13 @@ std::optional<session_state> parse_session_state(const json::object& o) {
   session_state s;
   s.id = str(o, "id");
   s.resume_token = str(o, "resume_token");
+  s.resume_hash = str(o, "resume_hash");
+  s.exact = !o.contains("exact") || flag(o, "exact");
   s.dialect = str(o, "dialect");
   const auto* who = o.if_contains("who");
-  if (s.id.empty() || who == nullptr || !who->is_object()) return std::nullopt;
+  if (s.id.empty() || (s.resume_token.empty() && s.resume_hash.empty()) || who == nullptr ||
+      !who->is_object())
+    return std::nullopt;
   const auto& w = who->as_object();
   principal& p = s.who;
   p.kind = str(w, "kind") == "user" ? principal_kind::user : principal_kind::app;
@@ -247,13 +254,24 @@ std::optional<session_state> parse_session_state(const json::object& o) {
   return s;
 }
 
+status persist_session(store& st, const session_state& s) {
+  return put(st, "session", s.id, stored_json(s));
+}
+
 status persist_sessions(store& st, const std::vector<session_state>& sessions) {
+  std::set<std::string, std::less<>> live;
+  for (const auto& s : sessions) live.insert(s.id);
+  auto old = st.load_records("session");
+  if (!old) return old.err();
+  for (const auto& r : *old)
+    if (!live.contains(r.key))
+      if (status e = st.erase_record("session", r.key); !e) return e;
   for (const auto& s : sessions)
     if (status r = put(st, "session", s.id, stored_json(s)); !r) return r;
   return {};
 }
 
-std::vector<session_state> take_sessions(store& st) {
+std::vector<session_state> load_sessions(store& st) {
   std::vector<session_state> out;
   auto recs = st.load_records("session");
   if (!recs) throw std::runtime_error("loading sessions: " + recs.err().message);
@@ -262,7 +280,6 @@ std::vector<session_state> take_sessions(store& st) {
     auto v = json::parse(r.json, ec);
     if (!ec && v.is_object())
       if (auto s = parse_session_state(v.as_object())) out.push_back(std::move(*s));
-    (void)st.erase_record("session", r.key);
   }
   return out;
 }

@@ -36,9 +36,12 @@ status persist(store& st, const jwt_record& r);
 // Sessions kept across a drain (kind "session").
 boost::json::object stored_json(const session_state& s);
 std::optional<session_state> parse_session_state(const boost::json::object& o);
-// Persists every session (drain) / loads and forgets them (start-up). Start-up and shutdown only.
+// Drain: stores every session, erasing the records of sessions that no longer exist. Start-up:
+// loads them (the records stay: crash-safe records are kept current by the hub while it runs).
 status persist_sessions(store& st, const std::vector<session_state>& sessions);
-std::vector<session_state> take_sessions(store& st);
+// One session's record (the hub's crash-safe writes, hub_options::persist).
+status persist_session(store& st, const session_state& s);
+std::vector<session_state> load_sessions(store& st);
 
 // Loads every record kind into `dir`. Throws on a store failure (start-up).
 void load_directory(store& st, directory& dir);

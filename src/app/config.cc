@@ -48,7 +48,12 @@ config_table core_table(config& c) {
                c.core.log_retention_s)
       .string("trusted_proxies",
               "comma-separated proxy addresses whose X-Forwarded-For names the client",
-              c.core.trusted_proxies);
+              c.core.trusted_proxies)
+      .integer("idempotency_window", "s", "an Idempotency-Key is remembered (native, smsgw)",
+               c.core.idempotency_window_s)
+      .integer("prune_interval", "s", "retention and record expiry run this often",
+               c.core.prune_interval_s)
+      .at_least("prune_interval", c.core.prune_interval_s, std::int64_t{1});
   t.rule("listen", "expected HOST:PORT, the port a number from 0 to 65535",
          [&c] { return valid_listen(c.listen); });
   return t;

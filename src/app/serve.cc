@@ -174,9 +174,21 @@ int serve(config cfg, bool demo, bool list_routes) {
   };
   ho.blocking = [&srv](std::function<void()> f) { srv.offload(std::move(f)); };
   ho.start_offset = db.last_offset();
+  // Crash safety: the records a resume needs after kill -9, written off the shards (the store
+  // group-commits them with the appends); a subscribe is acknowledged once its record is.
+  ho.persist = [&db, &srv](const std::string& id, std::optional<session_state> rec,
+                           std::function<void()> done) {
+    srv.offload([&db, id, rec = std::move(rec), done = std::move(done)] {
+      status r = rec ? persist_session(db, *rec) : db.erase_record("session", id);
+      if (!r) spdlog::warn("session {}: record not stored: {}", id, r.err().message);
+      done();  // the ack goes out either way; the failure is logged
+    });
+  };
+  ho.token_digest = [](std::string_view token) { return sha256_hex(token); };
   hub h(srv.shard_posts(), &dir, ho);
-  // Sessions a drain persisted: back, detached, their recovery window starting now.
-  h.import_sessions(take_sessions(db));
+  // Sessions a drain persisted or a crash left: back, detached, their recovery window
+  // starting now, each one's seq re-counted from the log after its record's offset.
+  h.import_sessions(load_sessions(db));
   db.set_append_listener([&h](std::vector<event_ptr> batch) { h.publish(std::move(batch)); });
   token_signer signer(token_key);
   services svc{.core = cfg.core,
@@ -258,17 +270,19 @@ int serve(config cfg, bool demo, bool list_routes) {
   spdlog::info("store={} data={} shards={}", db.name(), cfg.data_dir, srv.shard_count());
   if (demo) demo_setup(admin_routes, svc, cfg.data_dir, base);
 
-  // Retention: prune the log about once a minute, and with it the records that expire by
-  // themselves: idempotency records (native.idempotency_ttl) and login sessions (their expiry).
+  // Retention: prune the log every core.prune_interval, and with it the records that expire by
+  // themselves: idempotency records (core.idempotency_window) and login sessions (their expiry).
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
   std::thread pruner([&] {
     std::unique_lock l(stop_mu);
-    while (!stop_cv.wait_for(l, std::chrono::seconds(60), [&] { return stopping; })) {
+    const auto every = std::chrono::seconds(cfg.core.prune_interval_s);
+    while (!stop_cv.wait_for(l, every, [&] { return stopping; })) {
       const std::int64_t now = now_ms();
       (void)db.prune(now - cfg.core.log_retention_s * 1000);
       (void)db.prune_records("idem", now);
+      (void)db.prune_records("smsgw_idem", now);
       if (db.prune_records("login", now)) dir.drop_expired_logins(now);
     }
   });

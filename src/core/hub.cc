@@ -55,6 +55,7 @@ void hub::set_subscription(session& s, subscription sub, bool gathering) {
     s.anchor_valid = false;
   else
     set_anchor(sh, s);
+  save_session(s, true);  // crash safety: the ack waits until this is durable (hub_persist.cc)
 }
 
 // The anchor pairs the session's seq with this shard's offset frontier under the current
@@ -87,6 +88,7 @@ void hub::clear_subscription(session& s, bool forget_id) {
   s.gathering = false;
   s.pending.clear();
   s.anchor_valid = false;
+  save_session(s, false);
 }
 
 }  // namespace herald

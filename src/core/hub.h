@@ -87,6 +87,14 @@ struct hub_options {
   std::function<std::vector<event_ptr>(std::int64_t after, std::size_t limit)> read_log;
   std::function<void(std::function<void()>)> blocking;
   std::int64_t start_offset = 0;  // the log's last offset when the hub starts
+  // Crash safety (hub_persist.cc). persist(id, state, done) stores what a resume needs after a
+  // crash (nullopt: erases it) and calls done, from any thread, once that is durable; a
+  // subscription's ack waits for it. Unset: sessions survive a drain only.
+  std::function<void(const std::string& id, std::optional<session_state> state,
+                     std::function<void()> done)>
+      persist;
+  // A digest of a resume token: stored states keep it instead of the token. Unset: the token.
+  std::function<std::string(std::string_view)> token_digest;
 };
 
 enum class recovery_error { none, expired, buffer_overflow, unknown_session, forbidden };
@@ -254,6 +262,14 @@ class hub {
                          std::uint64_t end_seq, std::vector<event_ptr> found, bool ok,
                          std::function<void(resume_outcome)> done);
   void remember_expired(const session& s, std::int64_t now);
+  bool token_matches(session& s, const std::string& token) const;
+  // hub_persist.cc: a session's state (seq as of `processed`), the crash-safe record writes.
+  session_state state_of(const session& s, std::uint64_t seq, std::int64_t processed) const;
+  void save_session(session& s, bool hold_acks);
+  void forget_session(const std::string& id);
+  void submit_persist(const std::string& id, std::optional<session_state> st,
+                      std::function<void()> done);
+  void release_hold(session& s);
 
   std::vector<post_fn> shards_;
   std::vector<std::unique_ptr<shard_state>> state_;
@@ -268,6 +284,16 @@ class hub {
   std::unordered_map<std::string, std::size_t> home_of_;
   std::unordered_map<std::string, std::pair<std::string, std::int64_t>> expired_;
   static constexpr std::size_t max_expired = 100000;
+
+  // Record writes in flight, by session id: one at a time per session, the newest queued
+  // behind it (older queued states are superseded), so a record never goes back in time.
+  struct persist_slot {
+    bool queued = false;
+    std::optional<session_state> next;
+    std::vector<std::function<void()>> dones;
+  };
+  std::mutex persist_mu_;
+  std::unordered_map<std::string, persist_slot> persisting_;
 };
 
 }  // namespace herald

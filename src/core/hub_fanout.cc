@@ -91,7 +91,7 @@ void hub::fan_out(shard_state& sh, std::size_t shard, const std::vector<event_pt
     const event_ptr& e = batch[i];
     sh.index.match(*e, [&](session* s) {
       if (!wants(*s, *e, true)) return;
-      if (s->gathering) return s->pending.push_back(e);
+      if (s->gathering || s->durable_hold) return s->pending.push_back(e);
       if (s->batch_hits++ == 0) sh.hit_sessions.push_back(s);
       sh.hits.emplace_back(s, i);
     });
@@ -141,6 +141,7 @@ void hub::release_snapshot(session& s, const std::vector<event_ptr>& copies,
   for (const event_ptr& e : held)
     if (wants(s, *e)) emit(sh, s, e, false);
   set_anchor(sh, s);
+  save_session(s, false);  // the copies' seqs are not log matches: a new anchor for a crash
   flush_outboxes(sh);
 }
 
@@ -151,10 +152,13 @@ void hub::subject_unblocked(const event_ptr& state) {
       auto& sh = *state_[i];
       for (auto& [id, sp] : sh.sessions) {
         session& s = *sp;
-        if (!s.sub || !s.sub->snapshot || s.gathering || !wants(s, *state)) continue;
+        if (!s.sub || !s.sub->snapshot || s.gathering || s.durable_hold || !wants(s, *state))
+          continue;
         auto it = s.last_of_subject.find(state->subject);
         if (it != s.last_of_subject.end() && it->second >= state->offset) continue;
         emit(sh, s, state, true);
+        set_anchor(sh, s);  // an out-of-order copy: seqs after it count from here
+        save_session(s, false);
       }
       flush_outboxes(sh);
     });

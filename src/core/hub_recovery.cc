@@ -66,8 +66,19 @@ void hub::drop_session(shard_state& sh, const std::string& id) {
     std::lock_guard l(registry_mu_);
     home_of_.erase(id);
   }
+  forget_session(id);  // before the erase: `id` may be the session's own
   sh.sessions.erase(it);
   stats_.sessions_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// A session imported from a record knows only its token's digest until a resume shows it.
+bool hub::token_matches(session& s, const std::string& token) const {
+  if (!s.resume_token.empty()) return same_secret(s.resume_token, token);
+  if (s.resume_hash.empty() || !opts_.token_digest ||
+      !same_secret(opts_.token_digest(token), s.resume_hash))
+    return false;
+  s.resume_token = token;
+  return true;
 }
 
 void hub::resume(const std::string& token, std::uint64_t last_seq, const principal& who,
@@ -108,11 +119,13 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
     });
   };
   auto it = sh.sessions.find(id);
-  if (it == sh.sessions.end() || !same_secret(it->second->resume_token, token))
+  if (it == sh.sessions.end() || !token_matches(*it->second, token))
     return fail(recovery_error::unknown_session);
   session& s = *it->second;
   assert_on_shard(s.home_shard);
   if (!s.who.same_as(who)) return fail(recovery_error::forbidden);
+  // Imported after a crash with a seq the log could not pin: never a relabelled replay.
+  if (s.inexact) return fail(recovery_error::buffer_overflow);
   if (!s.sink && now_ms() - s.detached_at_ms > s.recovery_window_ms) {
     remember_expired(s, now_ms());
     drop_session(sh, id);
@@ -170,11 +183,18 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
         break;
       }
       for (const event_ptr& e : page) {
+        // Offsets are dense: a hole is an event retention pruned (or one never read). Seqs
+        // are re-derived by counting matches, so past a hole every count would be wrong.
+        if (e->offset != after + 1) {
+          ok = false;
+          break;
+        }
         after = e->offset;
         if (!wants(*probe, *e)) continue;
         if (++k > last_seq) found.push_back(e);
         if (k == end_seq) break;
       }
+      if (!ok) break;
     }
     post(home, [this, id, sink, last_seq, end_seq, found = std::move(found), ok,
                 done = std::move(done)]() mutable {
@@ -200,7 +220,12 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
   assert_on_shard(s.home_shard);
   s.replaying = false;
   // The ring must still continue right after what the log gave.
-  const bool joined = s.ring.empty() ? s.seq == end_seq : s.ring.front().first <= end_seq + 1;
+  // and before it by offset.
+  const bool joined =
+      s.ring.empty()
+          ? s.seq == end_seq
+          : s.ring.front().first <= end_seq + 1 &&
+                (found.empty() || found.back()->offset < s.ring.front().second.get()->offset);
   if (!ok || found.size() != end_seq - last_seq || !joined) {
     s.sink = {};
     s.route_via_post = false;

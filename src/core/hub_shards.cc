@@ -78,7 +78,13 @@ void hub::with_session(const session_ref& ref, std::function<void(session*)> fn)
 void hub::with_session_then(const session_ref& ref, sink_ref me,
                             std::function<task(session*)> home) {
   with_session(ref, [this, me, home = std::move(home)](session* s) {
-    if (task next = home(s)) on_socket_shard(me, std::move(next));
+    task next = home(s);
+    if (!next) return;
+    // A subscription's record is not durable yet: its ack (and what follows) waits for it.
+    if (s != nullptr && s->durable_hold)
+      s->after_durable.emplace_back(me, std::move(next));
+    else
+      on_socket_shard(me, std::move(next));
   });
 }
 

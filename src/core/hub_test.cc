@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -271,6 +272,7 @@ class hub_log_test : public hub_test {
       std::lock_guard l(blocking_mu_);
       blocking_.emplace_back(std::move(f));
     };
+    if (tweak_) tweak_(o);
     hub_ = std::make_unique<hub>(posts, &dir_, o);
     who_.tenant = "t1";
     who_.app_id = "app_1";
@@ -311,7 +313,125 @@ class hub_log_test : public hub_test {
   std::vector<event_ptr> log_;
   std::mutex blocking_mu_;
   std::vector<std::thread> blocking_;
+  std::function<void(hub_options&)> tweak_;
 };
+
+// The same with crash-safe records: a map stands in for the store, and `hold_` keeps each
+// write "not yet durable" until release().
+class hub_crash_test : public hub_log_test {
+ protected:
+  void SetUp() override {
+    tweak_ = [this](hub_options& o) {
+      o.persist = [this](const std::string& id, std::optional<session_state> st,
+                         std::function<void()> done) {
+        {
+          std::lock_guard l(rec_mu_);
+          if (st)
+            records_[id] = *st;
+          else
+            records_.erase(id);
+          if (hold_) return held_.push_back(std::move(done));
+        }
+        done();
+      };
+      o.token_digest = [](std::string_view t) { return "d:" + std::string(t); };
+    };
+    hub_log_test::SetUp();
+  }
+  void release() {
+    std::vector<std::function<void()>> h;
+    {
+      std::lock_guard l(rec_mu_);
+      h.swap(held_);
+      hold_ = false;
+    }
+    for (auto& d : h) d();
+    sync();
+  }
+  // The records as a crash leaves them: a new hub on the same log imports them.
+  void crash_and_restart() {
+    shards_.clear();
+    std::vector<session_state> states;
+    {
+      std::lock_guard l(rec_mu_);
+      for (const auto& [id, st] : records_) states.push_back(st);
+    }
+    hub_.reset();
+    SetUp();
+    hub_->import_sessions(states);
+  }
+  std::mutex rec_mu_;
+  std::map<std::string, session_state> records_;
+  bool hold_ = false;
+  std::vector<std::function<void()>> held_;
+};
+
+TEST_F(hub_crash_test, subscribe_ack_waits_for_its_record_then_events_follow) {
+  recording_sink sink;
+  hold_ = true;
+  opened o;
+  on(0, [&] {
+    o.conn = hub_->register_sink(&sink);
+    o.ref = hub_->open_session(who_, "native", {0, o.conn});
+    hub_->with_session_then(o.ref, {0, o.conn}, [&](session* s) -> hub::task {
+      hub_->set_subscription(*s, all(), false);
+      return [&sink] { sink.seqs.push_back(0); };  // the ack, as a marker
+    });
+  });
+  publish_logged(2);
+  EXPECT_TRUE(sink.seqs.empty());  // neither the ack nor the events before the record
+  {
+    std::lock_guard l(rec_mu_);
+    ASSERT_EQ(records_.size(), 1u);
+    const session_state& st = records_.begin()->second;
+    EXPECT_TRUE(st.resume_token.empty());  // a digest only
+    EXPECT_EQ(st.resume_hash.rfind("d:" + st.id + ".", 0), 0u);
+    EXPECT_TRUE(st.has_sub && st.anchor_valid && st.exact);
+  }
+  release();
+  EXPECT_EQ(sink.seqs, (std::vector<std::uint64_t>{0, 1, 2}));
+  EXPECT_EQ(sink.offsets, (std::vector<std::int64_t>{1, 2}));
+}
+
+TEST_F(hub_crash_test, crash_import_recounts_seq_and_resumes_exactly) {
+  recording_sink first, second;
+  publish_logged(1);  // before the subscription
+  const opened o = open_subscribed(first);
+  publish_logged(4);  // seq 1..4 at offsets 2..5
+  {
+    std::lock_guard l(log_mu_);  // committed, never fanned out: the crash came first
+    log_.push_back(make_event(++offset_));
+  }
+  crash_and_restart();
+  publish_logged(1);  // offset 7: seq 6 after the restart
+  ASSERT_EQ(resume_from_1(second, o.token, 1, who_).error, recovery_error::none);
+  sync();
+  EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{2, 3, 4, 5, 6}));
+  EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{3, 4, 5, 6, 7}));
+  recording_sink third;
+  EXPECT_EQ(resume_from_1(third, o.token + "x", 1, who_).error, recovery_error::unknown_session);
+}
+
+TEST_F(hub_crash_test, crash_import_over_a_pruned_log_is_explicit) {
+  recording_sink first, second;
+  const opened o = open_subscribed(first);
+  publish_logged(4);
+  {
+    std::lock_guard l(log_mu_);
+    log_.erase(log_.begin() + 1);  // retention took offset 2 after the anchor
+  }
+  crash_and_restart();
+  EXPECT_EQ(resume_from_1(second, o.token, 4, who_).error, recovery_error::buffer_overflow);
+}
+
+TEST_F(hub_crash_test, dropped_session_forgets_its_record) {
+  recording_sink first;
+  const opened o = open_subscribed(first);
+  on(0, [&] { hub_->with_session(o.ref, [&](session* s) { hub_->detach(*s, o.conn, false); }); });
+  sync();
+  std::lock_guard l(rec_mu_);
+  EXPECT_TRUE(records_.empty());
+}
 
 TEST_F(hub_log_test, gap_older_than_ring_is_paged_from_the_log) {
   recording_sink first, second;
@@ -326,6 +446,26 @@ TEST_F(hub_log_test, gap_older_than_ring_is_paged_from_the_log) {
   publish_logged(1);
   EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{2, 3, 4, 5, 6, 7, 8}));
   EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{5, 6, 7, 8, 9, 10, 11}));
+}
+
+TEST_F(hub_log_test, pruned_gap_fails_explicitly_never_relabels) {
+  recording_sink first, second, third;
+  const opened o = open_subscribed(first);
+  detach(o);
+  publish_logged(12);  // seq 1..12 at offsets 1..12; the ring keeps 10..12
+  {
+    std::lock_guard l(log_mu_);  // retention took offsets 2..4 (1 kept: a retained state)
+    log_.erase(log_.begin() + 1, log_.begin() + 4);
+  }
+  // Counting matches would call offsets 5..13 seqs 2..9 (relabelled, duplicating 10..12).
+  EXPECT_EQ(resume_from_1(second, o.token, 1, who_).error, recovery_error::buffer_overflow);
+  sync();
+  EXPECT_TRUE(second.seqs.empty());
+  // The session stays; a gap the ring holds is still exact.
+  ASSERT_EQ(resume_from_1(third, o.token, 9, who_).error, recovery_error::none);
+  sync();
+  EXPECT_EQ(third.seqs, (std::vector<std::uint64_t>{10, 11, 12}));
+  EXPECT_EQ(third.offsets, (std::vector<std::int64_t>{10, 11, 12}));
 }
 
 TEST_F(hub_log_test, policy_change_in_the_gap_fails_explicitly) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,7 @@ struct subscription {
 // ring is not kept: resumes re-derive it from the log through the anchor.
 struct session_state {
   std::string id, resume_token, dialect;
+  std::string resume_hash;  // hub_options::token_digest of the token: kept instead of it
   principal who;
   std::uint64_t seq = 0, seq_base = 0;
   bool has_sub = false;
@@ -90,14 +92,26 @@ struct session_state {
   std::size_t ring_capacity = 0;
   std::int64_t recovery_window_ms = 0;
   bool log_replay = true;
+  // false: the seq could not be pinned when this was stored (a snapshot was being gathered):
+  // imported, every resume answers buffer_overflow.
+  bool exact = true;
 };
 
 struct session {
   std::string id;
-  std::string resume_token;
+  std::string resume_token;  // empty for a session imported from a record: see resume_hash
+  std::string resume_hash;   // the token's digest (imported sessions), until a resume shows it
   principal who;
   std::string dialect;
   std::size_t home_shard = 0;
+  // Imported with a seq that may not be exact (the log lost events after its anchor, or the
+  // record was stored mid-snapshot): a resume answers buffer_overflow, never a relabelled replay.
+  bool inexact = false;
+  // Crash safety (hub_persist.cc): while a subscription's record is being made durable, acks
+  // (with_session_then tasks) and live matches wait; hold_gen names the newest such write.
+  bool durable_hold = false;
+  std::uint64_t hold_gen = 0;
+  std::vector<std::pair<sink_ref, std::function<void()>>> after_durable;
 
   std::optional<subscription> sub;
   std::shared_ptr<const std::string> sub_id;  // rendered once, shared by every delivery

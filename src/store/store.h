@@ -35,6 +35,14 @@ struct stored_record {
   std::string json;
 };
 
+// A registry record committed in the same transaction as an append (both or neither), its
+// JSON built from the events the append assigned: an idempotency record holding the reply.
+// json must not throw nor call the store.
+struct append_record {
+  std::string kind, key;
+  std::function<std::string(const std::vector<event_ptr>&)> json;  // empty: no record
+};
+
 class store {
  public:
   using append_listener = std::function<void(std::vector<event_ptr>)>;
@@ -50,7 +58,13 @@ class store {
 
   // Appends one batch atomically (all or nothing): assigns id, offset and time (never
   // decreasing), records retained states and first-seen subjects, and returns the events.
-  virtual result<std::vector<event_ptr>> append(std::vector<event_draft> batch) = 0;
+  // `with`, when set, is put as a record in the same transaction: after a crash either the
+  // batch and its record are both in the store or neither is.
+  virtual result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
+                                                append_record with) = 0;
+  result<std::vector<event_ptr>> append(std::vector<event_draft> batch) {
+    return append(std::move(batch), append_record{});
+  }
 
   // Up to q.limit events matching the bounds, in offset order.
   virtual result<std::vector<event_ptr>> read(const log_query& q) = 0;

@@ -576,6 +576,27 @@ TEST_P(store_contract, concurrent_appends_get_unique_contiguous_offsets) {
   }
 }
 
+TEST_P(store_contract, append_with_record_commits_both_built_from_the_events) {
+  append_record with{"idem", "k1", [](const std::vector<event_ptr>& evs) {
+                       return "{\"id\":\"" + evs.front()->id +
+                              "\",\"offset\":" + std::to_string(evs.back()->offset) + "}";
+                     }};
+  std::vector<event_draft> b;
+  b.push_back(draft("acme"));
+  b.push_back(draft("acme"));
+  auto r = st_->append(std::move(b), std::move(with));
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  auto rec = st_->get_record("idem", "k1");
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ(**rec, "{\"id\":\"" + r->front()->id + "\",\"offset\":2}");
+  // An invalid batch stores neither the events nor the record.
+  append_record never{"idem", "k2", [](const std::vector<event_ptr>&) { return "{}"; }};
+  ASSERT_FALSE(st_->append(one(draft("")), std::move(never)).ok());
+  auto none = st_->get_record("idem", "k2");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
 TEST_P(store_contract, close_makes_appends_unavailable) {
   ASSERT_NE(append1(draft("acme")), nullptr);
   EXPECT_TRUE(st_->ping().ok());
@@ -688,6 +709,25 @@ TEST_F(sqlite_only, group_commit_drains_a_burst_in_one_transaction) {
   auto states = st_->states({});
   ASSERT_TRUE(states.ok());
   EXPECT_EQ(states->size(), 16u);
+}
+
+TEST_F(sqlite_only, append_record_survives_reopen_and_fails_with_its_batch) {
+  st_->set_insert_fault_for_test([](const event_draft& d) { return d.data == R"({"bad":1})"; });
+  auto rec = [](std::string key) {
+    return append_record{"idem", std::move(key), [](const std::vector<event_ptr>& evs) {
+                           return "{\"offset\":" + std::to_string(evs.front()->offset) + "}";
+                         }};
+  };
+  ASSERT_TRUE(st_->append(one(draft("acme")), rec("good")).ok());
+  ASSERT_FALSE(st_->append(one(draft("acme", "", false, R"({"bad":1})")), rec("bad")).ok());
+  reopen();
+  auto good = st_->get_record("idem", "good");
+  ASSERT_TRUE(good.ok() && good->has_value());
+  EXPECT_EQ(**good, "{\"offset\":1}");
+  auto bad = st_->get_record("idem", "bad");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_FALSE(bad->has_value());
+  EXPECT_EQ(st_->last_offset(), 1);
 }
 
 TEST_F(sqlite_only, a_failing_batch_does_not_fail_its_neighbours) {

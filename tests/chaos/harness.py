@@ -40,6 +40,11 @@ class server:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
+    def kill9(self, timeout=30):
+        """SIGKILL (our own process, by its PID): nothing is drained or flushed."""
+        self.proc.send_signal(signal.SIGKILL)
+        return self.proc.wait(timeout)
+
     def rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:

@@ -48,7 +48,6 @@ class native_dialect final : public dialect {
                  "failed authentications per second per address (then 429/4029)", l.auth_fail_rate)
         .integer("auth_fail_burst", "", "failed authentications in a burst per address",
                  l.auth_fail_burst)
-        .integer("idempotency_ttl", "s", "an Idempotency-Key is kept", l.idempotency_ttl_s)
         .at_least("heartbeat_interval", l.heartbeat_interval_s, std::int64_t{1})
         .at_least("recovery_buffer", l.recovery_buffer, std::size_t{1})
         .at_least("max_history_bytes", l.max_history_bytes, std::size_t{1024});

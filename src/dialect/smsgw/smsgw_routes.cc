@@ -279,7 +279,7 @@ http_response send(smsgw_context& cx, const principal& who, const http_request& 
       const json::object* ko = pec ? nullptr : kept.if_object();
       const json::value* reply = ko != nullptr ? ko->if_contains("reply") : nullptr;
       const json::value* until = ko != nullptr ? ko->if_contains("expires_ms") : nullptr;
-      // An expired key is a new request (the native idempotency_ttl bounds how long it holds).
+      // An expired key is a new request (core.idempotency_window bounds how long it holds).
       if (reply != nullptr && reply->is_string() && until != nullptr && until->is_int64() &&
           until->get_int64() > now_ms())
         return json_response(202, std::string(reply->get_string()));
@@ -319,14 +319,20 @@ http_response send(smsgw_context& cx, const principal& who, const http_request& 
   // The same rules as a native publish of this type; durable before the 202 (design.md §5).
   for (const auto& val : cx.svc.validators)
     if (status st = val(d); !st) return error_reply(400, st.err().message);
-  auto appended = cx.svc.st.append({d});
-  if (!appended) return error_reply(503, "Service unavailable");
   const std::string reply = "{\"messageId\":" + json_quote(id) + ",\"status\":\"queued\"}";
+  // The idempotency record commits with the event (both or neither, even across a crash).
+  append_record with;
   if (!idem_key.empty()) {
-    json::object kept{{"reply", reply},
-                      {"expires_ms", now_ms() + cx.svc.native.idempotency_ttl_s * 1000}};
-    (void)cx.svc.st.put_record("smsgw_idem", idem_key, json::serialize(kept));
+    with.kind = "smsgw_idem";
+    with.key = idem_key;
+    with.json = [&reply, window_ms = cx.svc.core.idempotency_window_s *
+                                     1000](const std::vector<event_ptr>&) {
+      json::object kept{{"reply", reply}, {"expires_ms", now_ms() + window_ms}};
+      return json::serialize(kept);
+    };
   }
+  auto appended = cx.svc.st.append({d}, std::move(with));
+  if (!appended) return error_reply(503, "Service unavailable");
   return json_response(202, reply);
 }
 

@@ -24,7 +24,8 @@ void memory_store::set_append_listener(append_listener l) {
   listener_ = std::move(l);
 }
 
-result<std::vector<event_ptr>> memory_store::append(std::vector<event_draft> batch) {
+result<std::vector<event_ptr>> memory_store::append(std::vector<event_draft> batch,
+                                                    append_record with) {
   if (status st = store_detail::check_batch(batch); !st) return st.err();
   std::lock_guard append_lk(append_mu_);
   std::vector<event_ptr> out;
@@ -56,6 +57,7 @@ result<std::vector<event_ptr>> memory_store::append(std::vector<event_draft> bat
       }
       out.push_back(std::move(p));
     }
+    if (with.json) records_[with.kind][with.key] = with.json(out);
   }
   // Still under append_mu_ (so batches reach the listener in offset order) but not under mu_
   // (so the listener may read the store).

@@ -25,7 +25,9 @@ class memory_store final : public store {
   ~memory_store() override = default;
 
   void set_append_listener(append_listener l) override;
-  result<std::vector<event_ptr>> append(std::vector<event_draft> batch) override;
+  using store::append;
+  result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
+                                        append_record with) override;
   result<std::vector<event_ptr>> read(const log_query& q) override;
   result<std::optional<event_ptr>> state(std::string_view tenant,
                                          std::string_view subject) override;

@@ -250,6 +250,7 @@ struct sqlite_store::job {
   bool is_append = false;
   std::vector<event_draft> drafts;
   std::vector<event_ptr> events;    // the appended events (append jobs)
+  append_record with;               // put in the append's savepoint (append jobs)
   std::function<status(conn&)> op;  // the operation (other jobs)
   status st;
   bool done = false;  // guarded by mu_
@@ -518,10 +519,18 @@ status sqlite_store::run_append(job& j) {
     }
     j.events.push_back(std::move(ev));
   }
-  return {};
+  if (!j.with.json) return {};
+  const std::string doc = j.with.json(j.events);
+  return w.run("INSERT OR REPLACE INTO records(kind, key, value) VALUES(?1, ?2, ?3)",
+               [&](stmt_use& u) {
+                 u.text(1, j.with.kind);
+                 u.text(2, j.with.key);
+                 u.text(3, doc);
+               });
 }
 
-result<std::vector<event_ptr>> sqlite_store::append(std::vector<event_draft> batch) {
+result<std::vector<event_ptr>> sqlite_store::append(std::vector<event_draft> batch,
+                                                    append_record with) {
   if (status st = store_detail::check_batch(batch); !st) return st.err();
   if (batch.empty()) {
     std::lock_guard lk(mu_);
@@ -531,6 +540,7 @@ result<std::vector<event_ptr>> sqlite_store::append(std::vector<event_draft> bat
   auto j = std::make_shared<job>();
   j->is_append = true;
   j->drafts = std::move(batch);
+  j->with = std::move(with);
   if (status st = submit(j); !st) return st.err();
   return std::move(j->events);
 }
