@@ -254,8 +254,51 @@ std::optional<session_state> parse_session_state(const json::object& o) {
   return s;
 }
 
-status persist_session(store& st, const session_state& s) {
-  return put(st, "session", s.id, stored_json(s));
+session_record_writer::session_record_writer(store& st,
+                                             std::function<void(const std::string&)> on_error)
+    : st_(st), on_error_(std::move(on_error)), thread_([this] { run(); }) {}
+
+session_record_writer::~session_record_writer() { stop(); }
+
+void session_record_writer::write(const std::string& id, std::optional<session_state> state,
+                                  std::function<void()> done) {
+  {
+    std::lock_guard l(mu_);
+    queue_.push_back(item{id, std::move(state), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+void session_record_writer::stop() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void session_record_writer::run() {
+  for (;;) {
+    std::vector<item> batch;
+    {
+      std::unique_lock l(mu_);
+      cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued is written
+      batch.swap(queue_);
+    }
+    std::vector<record_write> writes;
+    writes.reserve(batch.size());
+    for (const item& it : batch) {
+      writes.push_back(
+          {it.id, it.state ? std::optional<std::string>(json::serialize(stored_json(*it.state)))
+                           : std::nullopt});
+    }
+    if (status r = st_.write_records("session", std::move(writes)); !r && on_error_)
+      on_error_(std::to_string(batch.size()) + " session records not stored: " + r.err().message);
+    for (const item& it : batch)
+      if (it.done) it.done();  // the acks go out either way; a failure is logged
+  }
 }
 
 status persist_sessions(store& st, const std::vector<session_state>& sessions) {

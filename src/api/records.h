@@ -3,6 +3,14 @@
 // Thread-safe: pure functions, plus load_directory (start-up only).
 #pragma once
 
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <boost/json/object.hpp>
 
 #include "core/directory.h"
@@ -39,8 +47,35 @@ std::optional<session_state> parse_session_state(const boost::json::object& o);
 // Drain: stores every session, erasing the records of sessions that no longer exist. Start-up:
 // loads them (the records stay: crash-safe records are kept current by the hub while it runs).
 status persist_sessions(store& st, const std::vector<session_state>& sessions);
-// One session's record (the hub's crash-safe writes, hub_options::persist).
-status persist_session(store& st, const session_state& s);
+// The hub's crash-safe session records (hub_options::persist): writes queue here and one
+// thread stores everything queued in one write_records() call (one commit, however many
+// subscribes arrived meanwhile), then runs their callbacks. stop() writes what is queued and
+// joins; the destructor stops. `on_error` hears a failed write (the callbacks run anyway).
+class session_record_writer {
+ public:
+  session_record_writer(store& st, std::function<void(const std::string&)> on_error);
+  ~session_record_writer();
+  session_record_writer(const session_record_writer&) = delete;
+  session_record_writer& operator=(const session_record_writer&) = delete;
+  // Thread-safe. state nullopt: erase the record. `done` runs on the writer thread.
+  void write(const std::string& id, std::optional<session_state> state, std::function<void()> done);
+  void stop();
+
+ private:
+  struct item {
+    std::string id;
+    std::optional<session_state> state;
+    std::function<void()> done;
+  };
+  void run();
+  store& st_;
+  std::function<void(const std::string&)> on_error_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<item> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 std::vector<session_state> load_sessions(store& st);
 
 // Loads every record kind into `dir`. Throws on a store failure (start-up).

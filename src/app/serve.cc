@@ -176,13 +176,10 @@ int serve(config cfg, bool demo, bool list_routes) {
   ho.start_offset = db.last_offset();
   // Crash safety: the records a resume needs after kill -9, written off the shards (the store
   // group-commits them with the appends); a subscribe is acknowledged once its record is.
-  ho.persist = [&db, &srv](const std::string& id, std::optional<session_state> rec,
-                           std::function<void()> done) {
-    srv.offload([&db, id, rec = std::move(rec), done = std::move(done)] {
-      status r = rec ? persist_session(db, *rec) : db.erase_record("session", id);
-      if (!r) spdlog::warn("session {}: record not stored: {}", id, r.err().message);
-      done();  // the ack goes out either way; the failure is logged
-    });
+  session_record_writer records(db, [](const std::string& m) { spdlog::warn("{}", m); });
+  ho.persist = [&records](const std::string& id, std::optional<session_state> rec,
+                          std::function<void()> done) {
+    records.write(id, std::move(rec), std::move(done));
   };
   ho.token_digest = [](std::string_view token) { return sha256_hex(token); };
   hub h(srv.shard_posts(), &dir, ho);
@@ -300,6 +297,7 @@ int serve(config cfg, bool demo, bool list_routes) {
   }
   stop_cv.notify_all();
   pruner.join();
+  records.stop();  // the records queued by the last subscribes and closes
   // Every socket is closed and every shard stopped: keep what sessions need to resume.
   if (status ps = persist_sessions(db, h.export_sessions()); !ps)
     spdlog::error("persisting sessions: {}", ps.err().message);

@@ -35,6 +35,12 @@ struct stored_record {
   std::string json;
 };
 
+// One write of write_records(): put `json`, or erase the record when it is empty.
+struct record_write {
+  std::string key;
+  std::optional<std::string> json;
+};
+
 // A registry record committed in the same transaction as an append (both or neither), its
 // JSON built from the events the append assigned: an idempotency record holding the reply.
 // json must not throw nor call the store.
@@ -83,6 +89,9 @@ class store {
   virtual result<std::optional<std::string>> get_record(std::string_view kind,
                                                         std::string_view key) = 0;
   virtual result<std::vector<stored_record>> load_records(std::string_view kind) = 0;
+  // Puts and erases records of `kind`, in order, in one transaction (sqlite: one write job,
+  // so a burst costs one commit however many records it holds).
+  virtual status write_records(std::string_view kind, std::vector<record_write> writes) = 0;
 
   // The replay guard: true the first time `key` is claimed, false ever after (until
   // `expires_ms` has passed and the key has been pruned).

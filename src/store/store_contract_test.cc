@@ -597,6 +597,21 @@ TEST_P(store_contract, append_with_record_commits_both_built_from_the_events) {
   EXPECT_FALSE(none->has_value());
 }
 
+TEST_P(store_contract, write_records_puts_and_erases_in_order) {
+  ASSERT_TRUE(st_->put_record("session", "a", "{\"v\":1}").ok());
+  std::vector<record_write> w;
+  w.push_back({"b", "{\"v\":2}"});
+  w.push_back({"a", std::nullopt});
+  w.push_back({"c", "{\"v\":3}"});
+  w.push_back({"c", "{\"v\":4}"});
+  ASSERT_TRUE(st_->write_records("session", std::move(w)).ok());
+  auto all = st_->load_records("session");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ(*st_->get_record("session", "b"), std::optional<std::string>("{\"v\":2}"));
+  EXPECT_EQ(*st_->get_record("session", "c"), std::optional<std::string>("{\"v\":4}"));
+}
+
 TEST_P(store_contract, close_makes_appends_unavailable) {
   ASSERT_NE(append1(draft("acme")), nullptr);
   EXPECT_TRUE(st_->ping().ok());

@@ -118,6 +118,19 @@ status memory_store::put_record(std::string_view kind, std::string_view key,
   return {};
 }
 
+status memory_store::write_records(std::string_view kind, std::vector<record_write> writes) {
+  std::unique_lock lk(mu_);
+  if (closed_) return closed_error();
+  auto& m = records_[std::string(kind)];
+  for (auto& r : writes) {
+    if (r.json)
+      m.insert_or_assign(std::move(r.key), std::move(*r.json));
+    else if (auto it = m.find(r.key); it != m.end())
+      m.erase(it);
+  }
+  return {};
+}
+
 status memory_store::erase_record(std::string_view kind, std::string_view key) {
   std::unique_lock lk(mu_);
   if (closed_) return closed_error();

@@ -781,6 +781,30 @@ status sqlite_store::erase_record(std::string_view kind, std::string_view key) {
   return submit(std::move(j));
 }
 
+status sqlite_store::write_records(std::string_view kind, std::vector<record_write> writes) {
+  auto j = std::make_shared<job>();
+  j->op = [&](conn& w) -> status {
+    for (const record_write& r : writes) {
+      status st = r.json
+                      ? w.run(
+                            "INSERT OR REPLACE INTO records(kind, key, value) "
+                            "VALUES(?1, ?2, ?3)",
+                            [&](stmt_use& u) {
+                              u.text(1, kind);
+                              u.text(2, r.key);
+                              u.text(3, *r.json);
+                            })
+                      : w.run("DELETE FROM records WHERE kind = ?1 AND key = ?2", [&](stmt_use& u) {
+                          u.text(1, kind);
+                          u.text(2, r.key);
+                        });
+      if (!st) return st;
+    }
+    return {};
+  };
+  return submit(std::move(j));
+}
+
 result<bool> sqlite_store::claim_once(std::string_view key, std::int64_t expires_ms) {
   bool claimed = false;
   auto j = std::make_shared<job>();

@@ -59,6 +59,7 @@ class sqlite_store final : public store {
   result<std::optional<std::string>> get_record(std::string_view kind,
                                                 std::string_view key) override;
   result<std::vector<stored_record>> load_records(std::string_view kind) override;
+  status write_records(std::string_view kind, std::vector<record_write> writes) override;
   result<bool> claim_once(std::string_view key, std::int64_t expires_ms) override;
   status prune(std::int64_t before_ms) override;
   result<std::size_t> prune_records(std::string_view kind, std::int64_t now_ms) override;
