@@ -70,6 +70,17 @@ def test_files_in_place(root):
     assert ".debug_info" not in sh("readelf", "-S", str(root / "usr/bin/herald"))
 
 
+def test_sysusers_creates_the_service_user(root, tmp_path):
+    # What the postinst runs, applied to an empty root: a system user without a login shell.
+    (tmp_path / "etc").mkdir()
+    sh("systemd-sysusers", f"--root={tmp_path}", str(root / "usr/lib/sysusers.d/herald.conf"))
+    user = [l for l in (tmp_path / "etc/passwd").read_text().splitlines() if l.startswith("herald:")]
+    assert len(user) == 1, user
+    _, _, uid, _, _, home, shell = user[0].split(":")
+    assert int(uid) < 1000 and home == "/var/lib/herald" and shell.endswith("nologin"), user
+    assert "herald:" in (tmp_path / "etc/group").read_text()
+
+
 def test_unit_is_hardened(root):
     unit = (root / UNIT).read_text()
     want = {"User": "herald", "Group": "herald", "StateDirectory": "herald",
