@@ -93,8 +93,14 @@ void hub::resume(const std::string& token, std::uint64_t last_seq, const princip
     recovery_error why = recovery_error::unknown_session;
     {
       std::lock_guard l(registry_mu_);
-      if (auto it = expired_.find(id); it != expired_.end() && same_secret(it->second.first, token))
-        why = recovery_error::expired;
+      if (auto it = expired_.find(id); it != expired_.end()) {
+        // An imported session never resumed since is remembered by its token's digest.
+        const std::string& kept = it->second.first;
+        const bool digest = !kept.empty() && kept[0] == '#' && opts_.token_digest;
+        if (digest ? same_secret(std::string_view(kept).substr(1), opts_.token_digest(token))
+                   : same_secret(kept, token))
+          why = recovery_error::expired;
+      }
     }
     stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
     post(sink.shard, [this, sink, done = std::move(done), why] {
@@ -304,7 +310,7 @@ void hub::remember_expired(const session& s, std::int64_t now) {
                   [&](const auto& kv) { return now - kv.second.second > s.recovery_window_ms; });
     if (expired_.size() >= max_expired) expired_.clear();
   }
-  expired_[s.id] = {s.resume_token, now};
+  expired_[s.id] = {s.resume_token.empty() ? "#" + s.resume_hash : s.resume_token, now};
 }
 
 }  // namespace herald

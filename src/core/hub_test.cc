@@ -424,6 +424,16 @@ TEST_F(hub_crash_test, crash_import_over_a_pruned_log_is_explicit) {
   EXPECT_EQ(resume_from_1(second, o.token, 4, who_).error, recovery_error::buffer_overflow);
 }
 
+TEST_F(hub_crash_test, imported_session_past_its_window_is_expired_not_unknown) {
+  recording_sink first, second;
+  const opened o = open_subscribed(first);
+  crash_and_restart();
+  for (std::size_t i = 0; i < 2; ++i) on(i, [&] { hub_->tick(now_ms() + 120000); });
+  EXPECT_EQ(resume_from_1(second, o.token, 0, who_).error, recovery_error::expired);
+  std::lock_guard l(rec_mu_);
+  EXPECT_TRUE(records_.empty());  // expiry forgets the record too
+}
+
 TEST_F(hub_crash_test, dropped_session_forgets_its_record) {
   recording_sink first;
   const opened o = open_subscribed(first);
