@@ -306,12 +306,12 @@ status persist_sessions(store& st, const std::vector<session_state>& sessions) {
   for (const auto& s : sessions) live.insert(s.id);
   auto old = st.load_records("session");
   if (!old) return old.err();
+  // One transaction: a drain with many sessions costs one commit, not one per session.
+  std::vector<record_write> writes;
   for (const auto& r : *old)
-    if (!live.contains(r.key))
-      if (status e = st.erase_record("session", r.key); !e) return e;
-  for (const auto& s : sessions)
-    if (status r = put(st, "session", s.id, stored_json(s)); !r) return r;
-  return {};
+    if (!live.contains(r.key)) writes.push_back({r.key, std::nullopt});
+  for (const auto& s : sessions) writes.push_back({s.id, json::serialize(stored_json(s))});
+  return st.write_records("session", std::move(writes));
 }
 
 std::vector<session_state> load_sessions(store& st) {
