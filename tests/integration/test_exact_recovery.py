@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import random
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -178,7 +179,13 @@ def test_idempotency_records_expire_with_the_window():
         one = srv.publish(e.pkey, body, headers={"Idempotency-Key": "w1"}).json["events"][0]
         again = srv.publish(e.pkey, body, headers={"Idempotency-Key": "w1"}).json["events"][0]
         assert again["id"] == one["id"]
-        time.sleep(2.5)  # past the window: the key is forgotten (and pruned)
+        time.sleep(2.5)  # past the window, and a prune has run: the record is gone
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data, "herald.db"), uri=True)
+        try:
+            left = db.execute("SELECT count(*) FROM records WHERE kind = 'idem'").fetchone()[0]
+        finally:
+            db.close()
+        assert left == 0
         later = srv.publish(e.pkey, body, headers={"Idempotency-Key": "w1"}).json["events"][0]
         assert later["id"] != one["id"] and later["offset"] > one["offset"]
     finally:
