@@ -383,6 +383,23 @@ result<subject_record> find_subject(services& s, const route_match& m, const std
   return all.front();
 }
 
+// Stores a subject change with its kind's rules (design.md §4): checked and completed first,
+// then the record, then the events the change emits (lifecycle), all before the reply.
+status store_subject(services& s, const subject_record* before, subject_record& r) {
+  const auto rules = s.subject_kinds.find(r.kind);
+  if (rules != s.subject_kinds.end() && rules->second.check) {
+    if (status st = rules->second.check(before, r); !st) return st;
+  }
+  if (status st = persist(s.st, r); !st) return st;
+  s.dir.put_subject(r);
+  if (rules == s.subject_kinds.end() || !rules->second.events) return {};
+  auto drafts = rules->second.events(before, r);
+  if (drafts.empty()) return {};
+  auto appended = s.st.append(std::move(drafts));
+  if (!appended) return appended.err();
+  return {};
+}
+
 http_response put_subject(services& s, const std::string& id, const json::object& b) {
   if (!valid_subject_id(id)) return error_response(errc::bad_message, "id: [A-Za-z0-9_.:-]{1,128}");
   auto tenant = field(b, "tenant"), kind = field(b, "kind"), label = field(b, "label");
@@ -419,8 +436,8 @@ http_response put_subject(services& s, const std::string& id, const json::object
     if (!v) return error_response(v.err());
     if (*v) *dst = **v;
   }
-  if (status st = persist(s.st, r); !st) return error_response(st.err());
-  s.dir.put_subject(r);
+  if (status st = store_subject(s, existing ? &*existing : nullptr, r); !st)
+    return error_response(st.err());
   if (existing && existing->blocked && !r.blocked && !r.corrupted) {
     // native.md §3.3: snapshot sessions get the state again, if newer than what they saw.
     if (auto state = s.st.state(r.tenant, r.id); state && *state) s.h.subject_unblocked(**state);
@@ -522,9 +539,9 @@ void add_admin_routes(router& r, services& s) {
           if (!r2) return error_response(r2.err());
           if (r2->corrupted)
             return error_response(errc::already_corrupted, "subject is already corrupted");
+          const subject_record before = *r2;
           r2->corrupted = true;
-          if (status st = persist(s.st, *r2); !st) return error_response(st.err());
-          s.dir.put_subject(*r2);
+          if (status st = store_subject(s, &before, *r2); !st) return error_response(st.err());
           return json_response(204, std::string());
         }));
   r.add("GET", "/v1/admin/subjects", admin(s, false, [&s](route_match& m, const json::object&) {

@@ -38,6 +38,17 @@ std::string remote_address(const std::string& remote);
 // A publish validator a dialect registers for the types it reserves (design.md §3).
 using publish_validator = std::function<status(const event_draft&)>;
 
+// A dialect's rules for the registered subjects of one kind (design.md §4), run by the admin
+// subject calls on the blocking pool. `before` is the stored record (null for a new one).
+struct subject_kind_rules {
+  // Checks and completes `after`, the record about to be stored (its id, its attrs); an error
+  // refuses the call with its code and message.
+  std::function<status(const subject_record* before, subject_record& after)> check;
+  // Events appended with the change, after it is stored and before the reply (lifecycle).
+  std::function<std::vector<event_draft>(const subject_record* before, const subject_record& after)>
+      events;
+};
+
 struct services {
   core_limits core;
   native_limits native;
@@ -50,6 +61,7 @@ struct services {
   std::string public_url;  // "http://HOST:PORT" as the listener is reached; for ws `uri`
   connection_counter connections{};
   std::vector<publish_validator> validators{};
+  std::map<std::string, subject_kind_rules, std::less<>> subject_kinds{};  // by kind
   rate_limiter publish_limiter{static_cast<double>(native.publish_rate),
                                static_cast<double>(native.publish_burst)};
   // Failed authentications, per client address and per login, for every dialect.

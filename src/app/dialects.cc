@@ -19,6 +19,7 @@
   X(ringcentral)                \
   X(zoom)                       \
   X(smsgw)                      \
+  X(tracker)                    \
   HERALD_TEST_DIALECT_LINES(X)
 
 namespace herald {

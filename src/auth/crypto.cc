@@ -267,4 +267,13 @@ std::string hmac_key::mac(std::string_view msg) const {
   return hmac_sha256(key_, msg);
 }
 
+bool verify_login_password(std::string_view password, const std::string* stored) {
+  static const std::string dummy = hash_password(hex_encode(random_bytes(16)));
+  if (stored == nullptr || stored->empty()) {
+    (void)verify_password(password, dummy);
+    return false;
+  }
+  return verify_password(password, *stored);
+}
+
 }  // namespace herald

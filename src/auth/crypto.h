@@ -49,6 +49,11 @@ std::string hash_password(std::string_view password, int iterations = default_pa
 // malformed or empty `stored`, and for iteration counts outside [1, 10000000].
 bool verify_password(std::string_view password, std::string_view stored);
 
+// A login's password check that takes the same time whether or not the login exists: with no
+// stored hash (unknown login, no password set) it does the same PBKDF2 work against a random
+// one and answers false, so logins cannot be enumerated by timing.
+bool verify_login_password(std::string_view password, const std::string* stored);
+
 // The stored form of a high-entropy secret (API key, client secret): sha256_hex. Compare with
 // constant_time_equal(stored, hash_secret(presented)).
 std::string hash_secret(std::string_view secret);

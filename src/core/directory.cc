@@ -157,6 +157,14 @@ std::size_t directory::drop_expired_logins(std::int64_t now_ms) {
   }));
 }
 
+std::size_t directory::live_logins_of(std::string_view user_id, std::int64_t now_ms) const {
+  std::shared_lock lk(mu_);
+  std::size_t n = 0;
+  for (const auto& [id, l] : logins_)
+    if (l.user_id == user_id && !l.ended && (l.expires_ms == 0 || l.expires_ms > now_ms)) ++n;
+  return n;
+}
+
 std::vector<std::string> directory::end_logins_of(std::string_view user_id,
                                                   std::string_view app_id) {
   wlock l(mu_);

@@ -102,6 +102,8 @@ class directory final : public subject_lookup {
   // Forgets the login sessions whose expiry (non-zero) is at or before `now_ms`, as the store's
   // pruning drops their records: a token of one is refused either way. Returns how many.
   std::size_t drop_expired_logins(std::int64_t now_ms);
+  // How many of the user's login sessions are live (not ended, not expired at `now_ms`).
+  std::size_t live_logins_of(std::string_view user_id, std::int64_t now_ms) const;
   // Ends every open login session matching (user_id or app_id); returns their ids.
   std::vector<std::string> end_logins_of(std::string_view user_id, std::string_view app_id);
 

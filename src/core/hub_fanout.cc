@@ -26,7 +26,9 @@ void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot, e
                const std::shared_ptr<const std::string>* label) {
   assert_on_shard(s.home_shard);
   ++s.seq;
-  if (s.sub && s.sub->snapshot && !e->subject.empty()) s.last_of_subject[e->subject] = e->offset;
+  // States only: an unblock must not count as having had the subject's (older) state.
+  if (s.sub && s.sub->snapshot && e->retain && !e->subject.empty())
+    s.last_of_subject[e->subject] = e->offset;
   event_pin own;
   if (pin == nullptr) pin = &own;
   if (!*pin) *pin = event_pin::make(e);

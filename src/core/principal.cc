@@ -90,9 +90,10 @@ bool subject_allows(const principal& who, const event& e, const subject_lookup* 
   if (e.subject.empty() || subjects == nullptr) return true;
   const auto flags = subjects->flags(e.tenant, e.subject);
   if (!flags) return true;
-  if (flags->corrupted && !who.is_admin_app()) return false;
-  // Blocked subjects keep only server lifecycle events flowing to non-admins.
-  if (flags->blocked && !who.is_admin_app() && e.type != "lifecycle") return false;
+  // Blocked and corrupted subjects keep only server lifecycle events flowing to non-admins (the
+  // `corrupt` event itself must reach those who held the subject; nothing follows it).
+  if ((flags->corrupted || flags->blocked) && !who.is_admin_app() && e.type != "lifecycle")
+    return false;
   if (who.kind == principal_kind::user && who.trackers && flags->kind == "tracker" &&
       std::find(who.trackers->begin(), who.trackers->end(), e.subject) == who.trackers->end())
     return false;

@@ -54,6 +54,10 @@ TEST(policy, user_restrictions) {
   EXPECT_FALSE(may_see(u, *ev("t1", "/x", "", "trk2", "state"), &d));  // blocked
   EXPECT_TRUE(may_see(u, *ev("t1", "/x", "", "trk2", "lifecycle"), &d));
   EXPECT_TRUE(may_see(u, *ev("t1", "/x", "", "other"), &d));
+  // A corrupted subject: only its (last) lifecycle event still reaches those who held it.
+  d.put_subject({"t1", "trk2", "tracker", "trk2", "{}", false, true, 0});
+  EXPECT_FALSE(may_see(u, *ev("t1", "/x", "", "trk2", "state"), &d));
+  EXPECT_TRUE(may_see(u, *ev("t1", "/x", "", "trk2", "lifecycle"), &d));
 }
 
 TEST(directory, subtree) {

@@ -148,7 +148,7 @@ struct session {
   bool gathering = false;
   std::vector<event_ptr> pending;
   std::unordered_map<std::string, std::int64_t> snapshot_floor;  // subject -> copy's offset
-  // snapshot:true sessions: the offset of the last event of each subject delivered.
+  // snapshot:true sessions: the offset of the last retained event of each subject delivered.
   std::unordered_map<std::string, std::int64_t> last_of_subject;
 };
 

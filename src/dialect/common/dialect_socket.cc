@@ -79,7 +79,10 @@ void dialect_socket::on_batch_end() {
   pump();
 }
 
-void dialect_socket::on_kick(const kick& k) { close_with(k.why, k.detail); }
+void dialect_socket::on_kick(const kick& k) {
+  if (phase_ == phase::closed || kept_open_on(k)) return;
+  close_with(k.why, k.detail);
+}
 
 void dialect_socket::on_rights(const std::optional<principal>& now) {
   if (phase_ == phase::closed || sink_id_ == 0) return;
@@ -191,15 +194,16 @@ void dialect_socket::with_session(std::function<hub::task(session*)> fn) {
 
 void dialect_socket::install_subscription(subscription sub, bool snapshot,
                                           std::function<hub::task(const session&)> on_home,
-                                          hub::task settled) {
+                                          hub::task settled,
+                                          std::optional<std::vector<std::string>> only) {
   hub* h = &svc_.h;
   services* svc = &svc_;
   const sink_ref me = self_ref();
   std::vector<filter> filters;
   if (snapshot) filters = sub.filters;
   with_session([this, h, svc, me, snapshot, filters = std::move(filters), sub = std::move(sub),
-                on_home = std::move(on_home),
-                settled = std::move(settled)](session* s) mutable -> hub::task {
+                on_home = std::move(on_home), settled = std::move(settled),
+                only = std::move(only)](session* s) mutable -> hub::task {
     if (s == nullptr) return {};
     h->set_subscription(*s, std::move(sub), snapshot);
     hub::task ack = on_home(*s);
@@ -215,12 +219,20 @@ void dialect_socket::install_subscription(subscription sub, bool snapshot,
     const session_ref ref{s->home_shard, s->id};
     // The continuation runs only while this socket lives (with_session_then checks the sink).
     return [this, h, svc, me, ref, who = s->who, sub_id = s->sub_id, filters = std::move(filters),
-            ack = std::move(ack), settled = std::move(settled)] {
+            ack = std::move(ack), settled = std::move(settled), only = std::move(only)] {
       if (ack) ack();
       auto copies = std::make_shared<std::vector<event_ptr>>();
       conn_.offload(
           // The blocking pool: values only, never the socket.
-          [svc, copies, filters, who] {
+          [svc, copies, filters, who, only] {
+            if (only) {  // the named subjects' states, in the order named
+              for (const auto& subject : *only) {
+                auto st = svc->st.state(who.tenant, subject);
+                if (st && *st && may_see(who, ***st, &svc->dir) && any_matches(filters, ***st))
+                  copies->push_back(**st);
+              }
+              return;
+            }
             std::vector<std::string> tenants;
             if (!who.is_admin_app()) tenants.push_back(who.tenant);
             auto states = svc->st.states(tenants);

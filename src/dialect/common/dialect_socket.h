@@ -65,6 +65,7 @@ class dialect_socket : public ws_handler, public session_sink {
   // session_sink: the hub's calls.
   void on_deliver(const delivery_ref& d) final;
   void on_batch_end() final;
+  // Closes through the close table, unless the dialect keeps the socket open (kept_open_on).
   void on_kick(const kick& k) final;
   // New rights (an admin edit): the socket and its session act with them at once; a socket
   // that lost the subscribe scope, or whose subscription they no longer allow, closes as
@@ -97,6 +98,12 @@ class dialect_socket : public ws_handler, public session_sink {
   // Renders one delivery and writes it with send_parts()/send_frame(). Called now, or later
   // from the paced queue (then with an owned delivery).
   virtual void write_delivery(const delivery_ref& d) = 0;
+  // A kick the dialect answers in-band and survives (a login session that ends under a socket
+  // holding several: a logout frame, the socket stays open). True: handled, not closed.
+  virtual bool kept_open_on(const kick& k) {
+    (void)k;
+    return false;
+  }
 
   // ---- admission
   struct admit_options {
@@ -128,13 +135,16 @@ class dialect_socket : public ws_handler, public session_sink {
   // right after the install and may read the session (e.g. its from_offset); the task it returns
   // runs on this socket's shard, if the socket is still alive, before any event of the new
   // subscription: that is where the acknowledgement is sent. With `snapshot`, the retained
-  // states the subscription matches (and the principal may see) are delivered first.
+  // states the subscription matches (and the principal may see) are delivered first; with
+  // `only` as well, just the retained states of those subjects, in that order (a dialect whose
+  // subscribe names subjects and snapshots only what it named).
   // `settled` (optional) runs on this socket's shard once the request is over: after the ack,
   // or with a snapshot after its copies went out (where a dialect gives back its in-flight
   // slot: a snapshot read counts as a request until it is delivered).
   void install_subscription(subscription sub, bool snapshot,
                             std::function<hub::task(const session&)> on_home,
-                            hub::task settled = {});
+                            hub::task settled = {},
+                            std::optional<std::vector<std::string>> only = std::nullopt);
   // Removes the subscription (forget_id: a later resume reports none); `done` runs here after.
   void clear_subscription(bool forget_id, hub::task done);
   // Runs `fn` with the session on its home shard; the task it returns continues here if the

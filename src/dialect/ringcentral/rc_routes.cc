@@ -167,13 +167,6 @@ std::vector<user_record> find_users(const services& s, const app_record& app,
   return out;
 }
 
-// What a password is checked against when no user matches: the same PBKDF2 work as a real
-// check, so an unknown login answers as slowly as a wrong password (no enumeration by time).
-const std::string& dummy_password_hash() {
-  static const std::string h = hash_password(random_token(16));
-  return h;
-}
-
 // How a token path's failed client or grant credential is reported to token_route, which
 // counts it against the address's failed-authentication limit.
 struct grant_outcome {
@@ -205,8 +198,7 @@ http_response password_grant(rc_context& cx, const app_record& app, const http_r
   }
   if (found.size() > 1) return invalid_grant("more than one user matches; name the extension");
   const bool known = !found.empty() && !found[0].password_hash.empty();
-  const bool matches =
-      verify_password(password, known ? found[0].password_hash : dummy_password_hash());
+  const bool matches = verify_login_password(password, known ? &found[0].password_hash : nullptr);
   if (!known || !matches || found[0].blocked) {
     out.credential_failed = true;
     return invalid_grant("Invalid resource owner credentials");
