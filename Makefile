@@ -65,3 +65,4 @@ clean:
 .PHONY: bench
 bench:
 	bash bench/run.sh $(BENCH_ARGS)
+	HERALD_BIN=$${HERALD_BIN:-build/release/herald} bash tests/compat/tracker/run.sh fleet 60

@@ -132,7 +132,8 @@ async def test_user_trackers_narrowed_stop_events_on_the_open_socket(srv):
     t = srv.tenant()
     app, pub = srv.app(t, "app"), srv.app(t, "publisher")
     uid, login = rc_user(srv, t, False, "301")
-    for trk in ("trk-a", "trk-b"):
+    # Tracker ids are decimals (the tracker dialect's rule for subjects of kind tracker).
+    for trk in ("7001", "7002"):
         srv.admin("PUT", "/v1/admin/subjects/" + trk, {"tenant": t, "kind": "tracker"})
     ws = await rc_socket(srv, app, login)
     topic = ext_topic(t, "301")
@@ -142,15 +143,15 @@ async def test_user_trackers_narrowed_stop_events_on_the_open_socket(srv):
         srv.publish(pub["api_key"], {"topic": topic, "type": "it.pos", "subject": trk,
                                      "data": {"n": n}})
 
-    send("trk-a", 1)
-    send("trk-b", 2)
+    send("7001", 1)
+    send("7002", 2)
     assert len(await rc_notifications(ws, 1.5)) == 2
-    # Allow-list narrowed to trk-a: trk-b's events stop within 1 s, trk-a's go on, the socket
+    # Allow-list narrowed to 7001: 7002's events stop within 1 s, 7001's go on, the socket
     # stays open (its subscription itself is still allowed).
-    srv.admin("PATCH", "/v1/admin/users/" + uid, {"trackers": ["trk-a"]}, expect=200)
+    srv.admin("PATCH", "/v1/admin/users/" + uid, {"trackers": ["7001"]}, expect=200)
     await asyncio.sleep(1.0)
-    send("trk-b", 3)
-    send("trk-a", 4)
+    send("7002", 3)
+    send("7001", 4)
     got = await rc_notifications(ws, 1.5)
     print("trackers narrowed: after 1 s the socket got %r" % [g["body"] for g in got])
     assert [g["body"]["n"] for g in got] == [4], got

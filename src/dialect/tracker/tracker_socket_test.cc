@@ -364,9 +364,11 @@ TEST(TrackerSocket, AllowListChangeDropsExcludedTrackers) {
   auto u = *f.h.dir().user("u1");
   u.trackers = std::vector<std::string>{"101"};
   f.h.dir().put_user(u);
-  for (const auto& ref : f.cx.sockets.of_user("u1"))
-    f.cx.on_socket(ref, [u](tracker_socket& t) { t.user_changed(u); });
+  // The core's rights refresh (an admin PATCH) reaches the socket.
+  f.h.h().refresh_where([](const session_sink& k) { return k.who().user_id == "u1"; },
+                        [](const principal& p) { return std::optional<principal>(p); });
   f.h.run();
+  EXPECT_EQ(c->close_code, 0);
   const std::size_t n = c->frames.size();
   f.publish_state("102", "{}");
   EXPECT_EQ(c->frames.size(), n);
