@@ -383,20 +383,29 @@ result<subject_record> find_subject(services& s, const route_match& m, const std
   return all.front();
 }
 
-// Stores a subject change with its kind's rules (design.md §4): checked and completed first,
-// then the record, then the events the change emits (lifecycle), all before the reply.
+// Stores a subject change with its kind's rules (design.md §4): checked and completed first;
+// the events the change emits (lifecycle) commit with the record in one transaction, before
+// the reply. The directory takes the change first (so no event published meanwhile slips past
+// a new block) and goes back if the store refuses it.
 status store_subject(services& s, const subject_record* before, subject_record& r) {
   const auto rules = s.subject_kinds.find(r.kind);
   if (rules != s.subject_kinds.end() && rules->second.check) {
     if (status st = rules->second.check(before, r); !st) return st;
   }
-  if (status st = persist(s.st, r); !st) return st;
+  std::vector<event_draft> drafts;
+  if (rules != s.subject_kinds.end() && rules->second.events)
+    drafts = rules->second.events(before, r);
+  if (drafts.empty()) {
+    if (status st = persist(s.st, r); !st) return st;
+    s.dir.put_subject(r);
+    return {};
+  }
   s.dir.put_subject(r);
-  if (rules == s.subject_kinds.end() || !rules->second.events) return {};
-  auto drafts = rules->second.events(before, r);
-  if (drafts.empty()) return {};
-  auto appended = s.st.append(std::move(drafts));
-  if (!appended) return appended.err();
+  auto appended = s.st.append(std::move(drafts), subject_append_record(r));
+  if (!appended) {
+    if (before != nullptr) s.dir.put_subject(*before);
+    return appended.err();
+  }
   return {};
 }
 

@@ -157,6 +157,12 @@ status persist(store& st, const subject_record& r) {
 }
 status persist(store& st, const jwt_record& r) { return put(st, "jwt", r.jti, stored_json(r)); }
 
+append_record subject_append_record(const subject_record& r) {
+  return append_record{
+      "subject", key2(r.tenant, r.id),
+      [json = json::serialize(stored_json(r))](const std::vector<event_ptr>&) { return json; }};
+}
+
 json::object stored_json(const session_state& s) {
   const principal& p = s.who;
   json::object who{{"kind", p.kind == principal_kind::app ? "app" : "user"},

@@ -40,6 +40,9 @@ status persist(store& st, const user_record& r);
 status persist(store& st, const login_record& r);
 status persist(store& st, const subject_record& r);
 status persist(store& st, const jwt_record& r);
+// The subject's record as an append's companion: stored in the same transaction as the events
+// its change emits (lifecycle events, design.md §4).
+append_record subject_append_record(const subject_record& r);
 
 // Sessions kept across a drain (kind "session").
 boost::json::object stored_json(const session_state& s);

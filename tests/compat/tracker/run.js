@@ -57,6 +57,7 @@ function startServer() {
     ...process.env, HERALD_ADMIN_KEY: ADMIN_KEY,
     HERALD_TRACKER_HEARTBEAT_INTERVAL_MS: '2000', HERALD_TRACKER_HEARTBEAT_TIMEOUT_MS: '6000',
     HERALD_TRACKER_MAX_TRACKERS_PER_REQUEST: String(MAX_PER_REQUEST),
+    HERALD_TRACKER_MAX_HASHES_PER_USER: '8',
   };
   const child = spawn(HERALD_BIN, ['serve', '--listen', '127.0.0.1:0', '--store', 'sqlite', '--data', data],
     { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -398,6 +399,97 @@ async function s10_tenants() {
   c.socket.close();
 }
 
+// The error table's rows not met above (§2, §8), on REST and the socket.
+async function s11_bad_input() {
+  await admin('POST', '/v1/admin/users', { tenant: 'A', login: 'erin', password: 'pw-erin' });
+  await admin('POST', '/v1/admin/users', { tenant: 'A', login: 'frank', password: 'pw-frank', blocked: true });
+  const code = (r) => r.json && r.json.status && r.json.status.code;
+  let r = await rest('/user/auth', { login: 'erin' });
+  check(r.status === 400 && code(r) === 7, 'missing password: ' + r.text);
+  r = await rest('/user/auth', { login: 'frank', password: 'pw-frank' });
+  check(r.status === 403 && code(r) === 11, 'blocked user: ' + r.text);
+  for (let i = 0; i < 8; i++) await login('erin');
+  r = await rest('/user/auth', { login: 'erin', password: 'pw-erin' });
+  check(r.status === 400 && code(r) === 104, 'hash limit: ' + r.text);
+  for (let i = 0; i < 10; i++) await rest('/user/auth', { login: 'erin', password: 'bad' });
+  r = await rest('/user/auth', { login: 'erin', password: 'pw-erin' });
+  check(r.status === 400 && code(r) === 105, 'attempts limit (password not checked): ' + r.text);
+  const hash = await login('dave');
+  r = await rest('/tracker/get_state', { hash });
+  check(r.status === 400 && code(r) === 7, 'missing tracker_id: ' + r.text);
+  r = await rest('/tracker/get_state', { hash, tracker_id: '01001' });
+  check(r.status === 400 && code(r) === 7, 'bad tracker_id: ' + r.text);
+  await setSubject('A', '1002', { blocked: true });
+  r = await rest('/tracker/get_state', { hash, tracker_id: 1002 });
+  check(r.status === 403 && code(r) === 208, 'blocked: ' + r.text);
+  r = await rest('/tracker/list', { hash: 'abc' });
+  check(r.status === 400 && code(r) === 3, 'malformed hash: ' + r.text);
+  r = await http('POST', srv.base + '/tracker/v2/tracker/list', '{"hash":', { 'Content-Type': 'application/json' });
+  check(r.status === 400 && code(r) === 5, 'malformed body: ' + r.text);
+  r = await http('POST', srv.base + '/tracker/v2/tracker/list', JSON.stringify({ hash, pad: 'x'.repeat(20000) }),
+    { 'Content-Type': 'application/json' });
+  check(r.status === 412 && code(r) === 9, 'body too large: ' + r.text);
+  r = await http('GET', srv.base + '/tracker/v2/tracker/list', undefined, { Authorization: 'NVX ' + hash });
+  check(r.status === 200 && r.json.success, 'NVX header: ' + r.text);
+  r = await http('OPTIONS', srv.base + '/tracker/v2/user/auth');
+  check(r.status === 204 && /POST/.test(r.headers.get('access-control-allow-methods')), 'preflight');
+  // Publishers may not forge a tracker's lifecycle, nor send a non-object state.
+  const forge = await http('POST', srv.base + '/v1/events',
+    '{"topic":"/trackers/1001","type":"lifecycle","subject":"1001","data":{"lifecycle_event":"block"}}',
+    { Authorization: 'Bearer ' + world.pub.A.api_key, 'Content-Type': 'application/json' });
+  check(forge.status === 403, 'forged lifecycle: ' + forge.status + ' ' + forge.text);
+  // A tracker id is unique server-wide and decimal.
+  const dup = await http('PUT', srv.base + '/v1/admin/subjects/2001', JSON.stringify({ tenant: 'A', kind: 'tracker' }),
+    { Authorization: 'Bearer ' + ADMIN_KEY, 'Content-Type': 'application/json' });
+  check(dup.status === 409, 'B\'s id in A: ' + dup.status);
+  const bad = await http('PUT', srv.base + '/v1/admin/subjects/t-1', JSON.stringify({ tenant: 'A', kind: 'tracker' }),
+    { Authorization: 'Bearer ' + ADMIN_KEY, 'Content-Type': 'application/json' });
+  check(bad.status === 400, 'non-decimal id: ' + bad.status);
+  // An oversized frame: the server's close frame says 1009 (read off the wire: ws 1.x reports
+  // 1006 when the server closes while it is still sending).
+  const code1009 = await oversizedFrameCloseCode(70000);
+  check(code1009 === 1009, 'oversized: ' + code1009);
+}
+
+// Sends one masked text frame of `size` bytes over a hand-made WebSocket handshake and returns
+// the close code of the server's close frame (null if none came).
+function oversizedFrameCloseCode(size) {
+  const net = require('net');
+  const { port } = srv;
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0), upgraded = false;
+    const done = (v) => { sock.destroy(); resolve(v); };
+    setTimeout(() => done(null), 5000);
+    sock.on('error', () => {});
+    sock.on('connect', () => sock.write('GET /tracker/v2/event/subscription HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n' +
+      'Sec-WebSocket-Key: ' + crypto.randomBytes(16).toString('base64') + '\r\n\r\n'));
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        upgraded = true;
+        buf = buf.subarray(end + 4);
+        const payload = Buffer.alloc(size, 0x78), mask = crypto.randomBytes(4);
+        const head = Buffer.alloc(14);
+        head[0] = 0x81; head[1] = 0x80 | 127; head.writeBigUInt64BE(BigInt(size), 2); mask.copy(head, 10);
+        for (let i = 0; i < size; i++) payload[i] ^= mask[i % 4];
+        sock.write(Buffer.concat([head, payload]));
+      }
+      // Server frames are unmasked; skip text frames (the handshake) until a close (0x88).
+      while (buf.length >= 2) {
+        let len = buf[1] & 0x7f, off = 2;
+        if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+        if (buf.length < off + len) return;
+        if ((buf[0] & 0x0f) === 8) return done(len >= 2 ? buf.readUInt16BE(off) : null);
+        buf = buf.subarray(off + len);
+      }
+    });
+  });
+}
+
 async function main() {
   if (!HERALD_BIN) { console.log('FAIL: HERALD_BIN must name the herald binary'); process.exit(1); }
   const deadline = setTimeout(() => { console.log('FAIL: deadline'); process.exit(99); }, DEADLINE_MS);
@@ -423,6 +515,7 @@ async function main() {
   await run('8 logout', s8_logout);
   await run('9 close request', s9_close_request);
   await run('10 tenants', s10_tenants);
+  await run('11 bad input', s11_bad_input);
   atmosphere.unsubscribe();
   clearTimeout(deadline);
   try { process.kill(srv.child.pid, 'SIGTERM'); } catch (e) { /* gone */ }
