@@ -127,6 +127,7 @@ class tracker_dialect final : public dialect {
       };
       d.mounts.push_back(std::move(m));
     }
+    tracker::add_tracker_routes(d.routes, *cx);
   }
 
   http_response serve(const router&, const http_request& req) const override {

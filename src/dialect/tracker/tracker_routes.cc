@@ -244,4 +244,14 @@ http_response serve_rest(tracker_context& cx, const http_request& req) {
   return r;
 }
 
+void add_tracker_routes(router& r, tracker_context& cx) {
+  auto answer = [&cx](route_match& m) { return serve_rest(cx, m.req); };
+  for (const std::string v2 : {"/v2", ""}) {
+    for (const char* call : {"/user/auth", "/user/logout", "/tracker/list", "/tracker/get_state"})
+      for (const char* method : {"GET", "POST", "OPTIONS"}) r.add(method, v2 + call, answer);
+    for (const char* method : {"GET", "OPTIONS"})
+      r.add(method, v2 + std::string(subscription_path), answer);
+  }
+}
+
 }  // namespace herald::tracker

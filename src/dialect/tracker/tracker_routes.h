@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "api/router.h"
 #include "dialect/tracker/tracker_context.h"
 #include "transport/http_types.h"
 
@@ -12,6 +13,11 @@ namespace herald::tracker {
 
 // Answers `req` (path relative to the prefix, with or without `/v2`).
 http_response serve_rest(tracker_context& cx, const http_request& req);
+
+// Registers the routes serve_rest answers in `r`, each with and without `/v2` (answering through
+// serve_rest), so that the router lists what this dialect serves (`herald routes`, the OpenAPI
+// check in tests/ops): the calls by GET, POST and OPTIONS, the close request by GET and OPTIONS.
+void add_tracker_routes(router& r, tracker_context& cx);
 
 // The dialect's error reply: HTTP status per §8, JSON body, CORS header.
 http_response error_reply(int code, std::string_view detail = {});
