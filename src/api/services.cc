@@ -5,21 +5,23 @@ namespace herald {
 status connection_counter::acquire(const principal& who, std::size_t per_session_limit,
                                    const core_limits& l) {
   std::lock_guard g(mu_);
-  if (!who.login_session.empty()) {
-    if (logins_[who.login_session] >= per_session_limit)
-      return {errc::too_many_requests, "too many connections for this login session"};
-  } else {
-    if (apps_[who.app_id] >= l.max_connections_per_app)
-      return {errc::too_many_requests, "too many connections for this app"};
-    if (tenants_[who.tenant] >= l.max_connections_per_tenant)
-      return {errc::too_many_requests, "too many connections for this tenant"};
-  }
-  if (!who.login_session.empty())
-    ++logins_[who.login_session];
-  else {
-    ++apps_[who.app_id];
-    ++tenants_[who.tenant];
-  }
+  // Every socket counts against its app and its tenant, whatever the dialect or grant that
+  // admitted it (a login session's sockets too: a client-credentials login per socket must not
+  // slip past the app's bound), and a login session's against that session as well.
+  const bool login = !who.login_session.empty();
+  auto count = [](const auto& m, const std::string& k) -> std::size_t {
+    auto it = m.find(k);
+    return it == m.end() ? 0 : it->second;
+  };
+  if (login && count(logins_, who.login_session) >= per_session_limit)
+    return {errc::too_many_requests, "too many connections for this login session"};
+  if (count(apps_, who.app_id) >= l.max_connections_per_app)
+    return {errc::too_many_requests, "too many connections for this app"};
+  if (count(tenants_, who.tenant) >= l.max_connections_per_tenant)
+    return {errc::too_many_requests, "too many connections for this tenant"};
+  if (login) ++logins_[who.login_session];
+  ++apps_[who.app_id];
+  ++tenants_[who.tenant];
   return {};
 }
 
@@ -62,12 +64,9 @@ void connection_counter::release(const principal& who) {
     if (it == m.end()) return;
     if (--it->second == 0) m.erase(it);
   };
-  if (!who.login_session.empty())
-    dec(logins_, who.login_session);
-  else {
-    dec(apps_, who.app_id);
-    dec(tenants_, who.tenant);
-  }
+  if (!who.login_session.empty()) dec(logins_, who.login_session);
+  dec(apps_, who.app_id);
+  dec(tenants_, who.tenant);
 }
 
 }  // namespace herald

@@ -53,7 +53,23 @@ config_table core_table(config& c) {
                c.core.idempotency_window_s)
       .integer("prune_interval", "s", "retention and record expiry run this often",
                c.core.prune_interval_s)
-      .at_least("prune_interval", c.core.prune_interval_s, std::int64_t{1});
+      .at_least("prune_interval", c.core.prune_interval_s, std::int64_t{1})
+      .integer("max_connections", "",
+               "TCP connections at once, every dialect (503; 0: the open-file limit less 256)",
+               c.max_connections)
+      .integer("max_connections_per_address", "",
+               "TCP connections at once from one IP address (429; 0: unbounded)",
+               c.max_connections_per_address)
+      .integer("max_sessions_per_app", "",
+               "detached sessions kept per app (past it the oldest is dropped; 0: unbounded)",
+               c.max_sessions_per_app)
+      .integer("max_sessions_per_tenant", "",
+               "detached sessions kept per tenant (past it the oldest is dropped; 0: unbounded)",
+               c.max_sessions_per_tenant)
+      .string("tls_cert_file", "PEM certificate chain: the listener speaks only TLS 1.2+",
+              c.tls_cert_file)
+      .string("tls_key_file", "PEM private key of tls_cert_file (SIGHUP reloads both)",
+              c.tls_key_file);
   t.rule("listen", "expected HOST:PORT, the port a number from 0 to 65535",
          [&c] { return valid_listen(c.listen); });
   return t;

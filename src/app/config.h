@@ -23,6 +23,14 @@ struct config {
   std::string token_key_file;  // default DATA/token.key
   std::string public_url;      // default: the listener's address a request arrived on
   bool metrics_public = true;
+  // Accepted TCP connections, all dialects (0: the open-file limit less a reserve), and per
+  // remote address (0: unbounded); checked at accept.
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_address = 0;
+  // Detached (resumable) sessions kept per app and per tenant; past it the oldest is dropped.
+  std::size_t max_sessions_per_app = 25000;
+  std::size_t max_sessions_per_tenant = 100000;
+  std::string tls_cert_file, tls_key_file;  // PEM; both set: HTTPS and WSS only
   core_limits core;
   // Every registered dialect, in registration (render-slot) order, filled from its table.
   std::vector<std::unique_ptr<dialect>> dialects;

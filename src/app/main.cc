@@ -197,6 +197,10 @@ int main(int argc, char** argv) {
   create->add_option("--admin-key", admin_key,
                      "admin key (default HERALD_ADMIN_KEY or DATA/admin.key)");
   create->add_option("--data", admin_data, "data directory holding admin.key");
+  // https:// servers: the certificate is verified against the system's trust store, or this.
+  std::string ca_file;
+  const std::string ca_help = "PEM CA certificates to verify an https:// server with";
+  create->add_option("--ca-file", ca_file, ca_help)->check(CLI::ExistingFile);
 
   auto* pub = app.add_subcommand("publish", "publish one event");
   std::string api_key, topic, type, payload = "{}", subject;
@@ -208,6 +212,7 @@ int main(int argc, char** argv) {
   pub->add_option("--data", payload, "JSON object");
   pub->add_option("--subject", subject);
   pub->add_flag("--retain", retain);
+  pub->add_option("--ca-file", ca_file, ca_help)->check(CLI::ExistingFile);
 
   auto* tl = app.add_subcommand("tail", "subscribe and print events (reconnects and resumes)");
   std::vector<std::string> topics;
@@ -217,6 +222,7 @@ int main(int argc, char** argv) {
   tl->add_option("--topic", topics, "topic pattern (repeatable)")
       ->default_val(std::vector<std::string>{"/**"});
   tl->add_option("--types", types, "comma-separated types (prefix*)");
+  tl->add_option("--ca-file", ca_file, ca_help)->check(CLI::ExistingFile);
 
   auto* cfgcmd = app.add_subcommand("config", "print every configuration key with its default");
   auto* cfgcheck = cfgcmd->add_subcommand(
@@ -230,6 +236,9 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
+    herald::client::set_ca_file(ca_file);
+    // A URL with an unknown scheme (or none) stops here, before any credential is sent.
+    if (!server_url.empty()) (void)herald::client::parse_url(server_url);
     if (*serve) {
       std::map<std::string, std::string> flags;
       if (!listen.empty()) flags["core.listen"] = listen;

@@ -1,8 +1,10 @@
 #include "app/serve.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -85,6 +87,20 @@ void demo_setup(const router& admin, services& svc, const std::string& data_dir,
             << std::endl;
 }
 
+// Raises the open-file limit to the hard limit (a connection is a descriptor). Returns the
+// limit in force and, for the log, what it was before.
+std::pair<std::size_t, std::size_t> raise_open_files() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return {1024, 1024};
+  const rlim_t before = rl.rlim_cur;
+  // An unlimited hard limit still stops at the kernel's nr_open; 1M is its usual value.
+  const rlim_t want = rl.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : rl.rlim_max;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) return {before, before};
+  rl.rlim_cur = want;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return {before, before};
+  return {want, before};
+}
+
 // Whether an Authorization value uses the Bearer scheme (an API key, a token or the admin key).
 bool is_bearer(std::string_view v) {
   return v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ");
@@ -108,8 +124,10 @@ int serve(config cfg, bool demo, bool list_routes) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);  // reloads the TLS certificate (below), never ends the process
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  const auto [open_files, open_files_before] = raise_open_files();
 
   std::filesystem::create_directories(cfg.data_dir);
   const std::string key_file =
@@ -159,6 +177,14 @@ int serve(config cfg, bool demo, bool list_routes) {
   so.limits.close_timeout_ms = native.close_timeout_s * 1000;
   so.limits.max_body_bytes = std::max<std::size_t>(native.max_publish_bytes, 65536);
   so.limits.max_header_bytes = native.max_path_bytes + 8192;
+  // Connections are refused (503) before accept() could fail for want of a descriptor: the
+  // store, logs and refusals in progress keep a reserve.
+  so.limits.max_connections = cfg.max_connections != 0 ? cfg.max_connections
+                              : open_files > 512       ? open_files - 256
+                                                       : open_files / 2;
+  so.limits.max_connections_per_address = cfg.max_connections_per_address;
+  so.tls_cert_file = cfg.tls_cert_file;
+  so.tls_key_file = cfg.tls_key_file;
   server srv(so);
 
   hub_options ho;
@@ -182,6 +208,8 @@ int serve(config cfg, bool demo, bool list_routes) {
     records.write(id, std::move(rec), std::move(done));
   };
   ho.token_digest = [](std::string_view token) { return sha256_hex(token); };
+  ho.max_sessions_per_app = cfg.max_sessions_per_app;
+  ho.max_sessions_per_tenant = cfg.max_sessions_per_tenant;
   hub h(srv.shard_posts(), &dir, ho);
   // Sessions a drain persisted or a crash left: back, detached, their recovery window
   // starting now, each one's seq re-counted from the log after its record's offset.
@@ -262,9 +290,15 @@ int serve(config cfg, bool demo, bool list_routes) {
   srv.set_shard_tick([&h](std::size_t, std::int64_t now) { h.tick(now); });
 
   const std::uint16_t bound = srv.listen();
-  const std::string base = "http://" + host + ":" + std::to_string(bound);
+  const std::string base =
+      (srv.tls() ? "https://" : "http://") + host + ":" + std::to_string(bound);
   std::cout << "herald listening on " << base << std::endl;
   spdlog::info("store={} data={} shards={}", db.name(), cfg.data_dir, srv.shard_count());
+  if (open_files != open_files_before)
+    spdlog::info("open-file limit raised from {} to {} (the hard limit); max_connections={}",
+                 open_files_before, open_files, so.limits.max_connections);
+  else
+    spdlog::info("open-file limit {}; max_connections={}", open_files, so.limits.max_connections);
   if (demo) demo_setup(admin_routes, svc, cfg.data_dir, base);
 
   // Retention: prune the log every core.prune_interval, and with it the records that expire by
@@ -283,10 +317,20 @@ int serve(config cfg, bool demo, bool list_routes) {
       if (db.prune_records("login", now)) dir.drop_expired_logins(now);
     }
   });
+  std::atomic<bool> ended{false};
   std::thread waiter([&] {
     int sig = 0;
-    sigwait(&sigs, &sig);
-    if (sig == 0) return;
+    for (;;) {
+      if (sigwait(&sigs, &sig) != 0 || ended.load()) return;
+      if (sig != SIGHUP) break;
+      if (!srv.tls()) {
+        spdlog::info("SIGHUP: no TLS certificate to reload");
+      } else if (const std::string err = srv.reload_tls(); err.empty()) {
+        spdlog::info("SIGHUP: TLS certificate reloaded from {}", cfg.tls_cert_file);
+      } else {
+        spdlog::error("SIGHUP: TLS certificate not reloaded, the previous one stays: {}", err);
+      }
+    }
     spdlog::info("signal {}: draining", sig);
     srv.stop(native.close_timeout_s * 1000 + 2000);
   });
@@ -302,6 +346,7 @@ int serve(config cfg, bool demo, bool list_routes) {
   if (status ps = persist_sessions(db, h.export_sessions()); !ps)
     spdlog::error("persisting sessions: {}", ps.err().message);
   db.close();
+  ended.store(true);
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes sigwait if run() ended on its own
   waiter.join();
   spdlog::info("stopped");

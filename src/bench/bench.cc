@@ -222,6 +222,11 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see ben
   }
   try {
     const auto u = client::parse_url(url);
+    // The load generator speaks plain TCP only: keys never go in clear to a TLS server.
+    if (client::is_tls(u))
+      throw std::runtime_error(
+          "herald bench: https:// and wss:// servers "
+          "are not supported (plain TCP only)");
     o.host = u.host;
     o.port = u.port;
     if (target == "nats") {

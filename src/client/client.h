@@ -1,6 +1,8 @@
 // Herald's own C++ client: blocking HTTP requests and a WebSocket connection, on Beast. Used by
-// the command line (app create, publish, tail), `herald bench` and tests. Plain TCP only (no
-// TLS: an https:// or wss:// URL defaults to port 443 but is still spoken in clear).
+// the command line (app create, publish, tail), `herald bench` and tests. http:// and ws:// are
+// plain TCP; https:// and wss:// are TLS 1.2+ only, the server's certificate verified against
+// the system's trust store or a CA file (set_ca_file) and its name against the URL's host:
+// nothing is ever sent in clear to an https:// or wss:// URL. Other schemes are refused.
 // Threads: http_call may run on any thread (each call has its own io_context); a ws_client
 // belongs to one thread at a time and is not thread-safe.
 #pragma once
@@ -16,8 +18,15 @@ namespace herald::client {
 struct url_parts {
   std::string scheme, host, port, target;  // target: path + query ("/" when empty)
 };
-// Parses "http://host:port/path?q" (ws:// too). Throws std::invalid_argument.
+// Parses "http://host:port/path?q" (https://, ws://, wss:// too). Throws std::invalid_argument
+// (no scheme, an unknown scheme, no host).
 url_parts parse_url(const std::string& url);
+// Whether the URL's scheme is https:// or wss://.
+bool is_tls(const url_parts& u);
+
+// Verify TLS servers against this PEM file of CA certificates instead of the system's trust
+// store ("": the system's). Set before any call; not thread-safe with calls in flight.
+void set_ca_file(std::string path);
 
 struct http_reply {
   int status = 0;

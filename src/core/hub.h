@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -95,6 +96,10 @@ struct hub_options {
       persist;
   // A digest of a resume token: stored states keep it instead of the token. Unset: the token.
   std::function<std::string(std::string_view)> token_digest;
+  // Detached sessions kept per app and per tenant (0: unbounded): past the bound the one
+  // detached longest ago is dropped (a resume of it then hears `expired`).
+  std::size_t max_sessions_per_app = 0;
+  std::size_t max_sessions_per_tenant = 0;
 };
 
 enum class recovery_error { none, expired, buffer_overflow, unknown_session, forbidden };
@@ -270,6 +275,10 @@ class hub {
   void submit_persist(const std::string& id, std::optional<session_state> st,
                       std::function<void()> done);
   void release_hold(session& s);
+  // hub_recovery.cc: the bounds on detached sessions (hub_options::max_sessions_per_*).
+  void bound_detached(const session& s);
+  void unbound_detached(const std::string& id);
+  void unlist_detached(const std::string& id);  // registry_mu_ held
 
   std::vector<post_fn> shards_;
   std::vector<std::unique_ptr<shard_state>> state_;
@@ -294,6 +303,17 @@ class hub {
   };
   std::mutex persist_mu_;
   std::unordered_map<std::string, persist_slot> persisting_;
+  // Also under registry_mu_: every detached session by id (its app, tenant, home shard and
+  // order of detaching), and per app and per tenant the detached ones oldest first.
+  struct detached_entry {
+    std::string app, tenant;
+    std::size_t shard;
+    std::uint64_t order;
+  };
+  std::unordered_map<std::string, detached_entry> detached_;
+  std::unordered_map<std::string, std::map<std::uint64_t, std::string>> detached_by_app_,
+      detached_by_tenant_;
+  std::uint64_t detached_order_ = 0;
 };
 
 }  // namespace herald

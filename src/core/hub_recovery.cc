@@ -52,6 +52,7 @@ void hub::detach(session& s, std::uint64_t conn, bool resumable) {
 }
 
 void hub::note_detached(shard_state& sh, session& s) {
+  bound_detached(s);
   if (s.listed_detached) return;
   s.listed_detached = true;
   sh.detached.push_back(s.id);
@@ -62,6 +63,7 @@ void hub::drop_session(shard_state& sh, const std::string& id) {
   if (it == sh.sessions.end()) return;
   assert_on_shard(it->second->home_shard);
   sh.index.remove(*it->second);  // the index points at the session: out before it goes
+  unbound_detached(id);
   {
     std::lock_guard l(registry_mu_);
     home_of_.erase(id);
@@ -157,6 +159,7 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
     });
   }
   s.sink = sink;
+  unbound_detached(s.id);
   s.route_via_post = true;  // until the hand-over has run on the sink's shard
   if (in_ring) {
     std::vector<delivery> replay;
@@ -300,6 +303,63 @@ void hub::tick(std::int64_t now) {
     return true;
   });
   for (const auto& id : expired) drop_session(sh, id);
+}
+
+void hub::bound_detached(const session& s) {
+  if (opts_.max_sessions_per_app == 0 && opts_.max_sessions_per_tenant == 0) return;
+  std::vector<std::pair<std::size_t, std::string>> victims;  // (home shard, id)
+  {
+    std::lock_guard l(registry_mu_);
+    if (detached_.contains(s.id)) return;
+    const std::uint64_t order = ++detached_order_;
+    detached_.emplace(s.id, detached_entry{s.who.app_id, s.who.tenant, s.home_shard, order});
+    detached_by_app_[s.who.app_id].emplace(order, s.id);
+    detached_by_tenant_[s.who.tenant].emplace(order, s.id);
+    // Past a bound the oldest goes, from both of its lists at once.
+    auto over = [](const auto& lists, const std::string& key, std::size_t max) {
+      auto it = lists.find(key);
+      return max != 0 && it != lists.end() && it->second.size() > max;
+    };
+    auto evict = [&](const auto& lists, const std::string& key) {
+      const std::string id = lists.at(key).begin()->second;
+      victims.emplace_back(detached_.at(id).shard, id);
+      unlist_detached(id);
+    };
+    while (over(detached_by_app_, s.who.app_id, opts_.max_sessions_per_app))
+      evict(detached_by_app_, s.who.app_id);
+    while (over(detached_by_tenant_, s.who.tenant, opts_.max_sessions_per_tenant))
+      evict(detached_by_tenant_, s.who.tenant);
+  }
+  // Dropped on their home shards, unless resumed meanwhile (then they are attached again).
+  for (auto& [shard, id] : victims)
+    post(shard, [this, shard, id = std::move(id)] {
+      auto& sh = *state_[shard];
+      session* v = sh.find_session(id);
+      if (v == nullptr || v->sink) return;
+      remember_expired(*v, now_ms());
+      drop_session(sh, id);
+    });
+}
+
+void hub::unbound_detached(const std::string& id) {
+  if (opts_.max_sessions_per_app == 0 && opts_.max_sessions_per_tenant == 0) return;
+  std::lock_guard l(registry_mu_);
+  unlist_detached(id);
+}
+
+void hub::unlist_detached(const std::string& id) {
+  auto it = detached_.find(id);
+  if (it == detached_.end()) return;
+  const detached_entry& e = it->second;
+  auto drop = [&](auto& lists, const std::string& key) {
+    auto li = lists.find(key);
+    if (li == lists.end()) return;
+    li->second.erase(e.order);
+    if (li->second.empty()) lists.erase(li);
+  };
+  drop(detached_by_app_, e.app);
+  drop(detached_by_tenant_, e.tenant);
+  detached_.erase(it);
 }
 
 void hub::remember_expired(const session& s, std::int64_t now) {

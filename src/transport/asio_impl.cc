@@ -1,3 +1,4 @@
-// The one translation unit that compiles Asio and Beast (separate compilation).
+// The one translation unit that compiles Asio and Beast (separate compilation), TLS included.
 #include <boost/asio/impl/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>
 #include <boost/beast/src.hpp>

@@ -4,7 +4,8 @@
 // its frames, its automatic pongs and its close frames all land in the same ordered buffer, so
 // nothing can interleave inside a frame. Reads go straight to the socket.
 // A template on the layer below only so that tests can put Beast's in-memory test stream (with
-// its failure injection) under it; the server uses batching_stream (a TCP socket).
+// its failure injection) under it; the server uses batching_stream (a conn_stream: TCP, or TLS
+// over TCP).
 // Owned by its ws_session, on one shard's thread; not thread-safe.
 #pragma once
 
@@ -17,6 +18,7 @@
 #include "core/lazy_deque.h"
 #include "core/metrics.h"
 #include "transport/net.h"
+#include "transport/tls_stream.h"
 
 namespace herald {
 
@@ -276,7 +278,7 @@ class basic_batching_stream {
   basic_batching_stream& operator=(basic_batching_stream&&) = delete;
 };
 
-using batching_stream = basic_batching_stream<tcp::socket>;
+using batching_stream = basic_batching_stream<conn_stream>;
 
 // Beast's websocket teardown for this layer: the next layer's (found as Beast finds it: its
 // overloads for sockets, or the layer's own by argument-dependent lookup).

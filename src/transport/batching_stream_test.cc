@@ -19,7 +19,8 @@ std::vector<pair_of> connect_pairs(net::io_context& ctx, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     tcp::socket peer(ctx);
     peer.connect(acc.local_endpoint());
-    pairs.push_back(pair_of{std::make_unique<batching_stream>(acc.accept()), std::move(peer)});
+    pairs.push_back(
+        pair_of{std::make_unique<batching_stream>(conn_stream(acc.accept())), std::move(peer)});
   }
   return pairs;
 }

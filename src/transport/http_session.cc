@@ -1,5 +1,7 @@
 // HTTP/1.1 keep-alive sessions: read a bounded request, hand upgrades to the WebSocket side,
 // run everything else on the blocking pool through the router, write the reply.
+#include <type_traits>
+
 #include <boost/url/parse.hpp>
 
 #include "core/metrics.h"
@@ -76,19 +78,42 @@ http_response refusal(server::impl& srv, const http_request& r, int status, std:
   return error_reply(status, code, message);
 }
 
-}  // namespace
+// The connection as a WebSocket session's stream: a plain one gives up its socket, a TLS one
+// moves whole (its TLS state goes with it).
+conn_stream to_conn(beast::tcp_stream& s) { return conn_stream(s.release_socket()); }
+conn_stream to_conn(tls_stream& s) {
+  beast::get_lowest_layer(s).expires_never();
+  return conn_stream(std::move(s));
+}
 
-net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+// The end of a connection Herald closes: a FIN after the last reply, or TLS close_notify (not
+// waited for long) and then the FIN.
+net::awaitable<void> shut(beast::tcp_stream& s) {
+  beast::error_code ec;
+  s.socket().shutdown(tcp::socket::shutdown_send, ec);
+  co_return;
+}
+net::awaitable<void> shut(tls_stream& s) {
+  beast::get_lowest_layer(s).expires_after(std::chrono::seconds(1));
+  (void)co_await s.async_shutdown(use_nothrow);
+  beast::error_code ec;
+  beast::get_lowest_layer(s).socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+// One code path for both: Stream is beast::tcp_stream or tls_stream (TLS over one).
+template <class Stream>
+net::awaitable<void> serve_http(server::impl& srv, shard_ctx& sh, Stream& stream, conn_slot slot) {
+  auto& tcp_layer = beast::get_lowest_layer(stream);
   beast::flat_buffer buf;
   std::string remote, local;
+  const char* scheme = std::is_same_v<Stream, tls_stream> ? "https" : "http";
   {
     beast::error_code ec;
-    auto ep = stream.socket().remote_endpoint(ec);
+    auto ep = tcp_layer.socket().remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
     // The address this connection reached: what URLs handed back (a ws token's `uri`) name
     // when core.public_url is not set. Never the Host header, which the client writes.
-    auto lp = stream.socket().local_endpoint(ec);
+    auto lp = tcp_layer.socket().local_endpoint(ec);
     if (!ec) {
       const std::string a = lp.address().to_string();
       local = (lp.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(lp.port());
@@ -103,13 +128,14 @@ net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::soc
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(srv.opts.limits.max_header_bytes));
     parser.body_limit(srv.opts.limits.max_body_bytes);
-    stream.expires_after(std::chrono::milliseconds(srv.opts.limits.http_idle_ms));
+    tcp_layer.expires_after(std::chrono::milliseconds(srv.opts.limits.http_idle_ms));
     auto [ec, n] = co_await http::async_read(stream, buf, parser, use_nothrow);
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
       const bool body = ec == http::error::body_limit;
       http_request refused;
       refused.remote = remote;
       refused.host = local;
+      refused.scheme = scheme;
       // The request line is parsed before the fields, so the target is usually known even
       // when a field (Content-Length past the limit) stopped the header. A request line that
       // ended within the limit means the fields were too large (431), else the line was (414).
@@ -136,11 +162,13 @@ net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::soc
     http_request r;
     r.remote = remote;
     r.host = local;
+    r.scheme = scheme;
     const bool parsed = convert(req, r);
     if (parsed && websocket::is_upgrade(req) && !srv.draining.load()) {
       if (const ws_mount* m = srv.find_mount(r.path)) {
-        stream.expires_never();
-        start_ws_session(srv, sh, stream.release_socket(), std::move(req), std::move(r), *m);
+        tcp_layer.expires_never();
+        start_ws_session(srv, sh, to_conn(stream), std::move(slot), std::move(req), std::move(r),
+                         *m);
         co_return;
       }
     }
@@ -151,7 +179,7 @@ net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::soc
     } else {
       r.body = std::move(req.body());
       global_metrics().http_requests.fetch_add(1, std::memory_order_relaxed);
-      stream.expires_never();
+      tcp_layer.expires_never();
       ++srv.inflight_http;
       resp = co_await net::co_spawn(
           srv.pool.get_executor(),
@@ -167,12 +195,29 @@ net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::soc
     }
     const bool keep = req.keep_alive() && !srv.draining.load();
     auto res = to_beast(resp, req.version(), keep);
-    stream.expires_after(std::chrono::milliseconds(srv.opts.limits.http_idle_ms));
+    tcp_layer.expires_after(std::chrono::milliseconds(srv.opts.limits.http_idle_ms));
     auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
     if (wec || !keep) break;
   }
-  beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  co_await shut(stream);
+}
+
+}  // namespace
+
+net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
+                                      conn_slot slot) {
+  if (srv.tls) {
+    tls_stream stream(beast::tcp_stream(std::move(socket)), *srv.tls->current());
+    beast::get_lowest_layer(stream).expires_after(
+        std::chrono::milliseconds(srv.opts.limits.tls_handshake_ms));
+    // A client speaking plain HTTP (or an old TLS) fails here and is dropped.
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
+    if (ec) co_return;
+    co_await serve_http(srv, sh, stream, std::move(slot));
+  } else {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve_http(srv, sh, stream, std::move(slot));
+  }
 }
 
 }  // namespace herald

@@ -68,8 +68,42 @@ void server::impl::offload(std::function<void()> task) {
   });
 }
 
+int server::impl::take_slot(const std::string& address) {
+  const auto& l = opts.limits;
+  if (l.max_connections != 0 && connections.load() >= l.max_connections) return 503;
+  if (l.max_connections_per_address != 0) {
+    std::lock_guard g(address_mu);
+    std::size_t& n = per_address[address];
+    if (n >= l.max_connections_per_address) return 429;
+    ++n;
+  }
+  ++connections;
+  return 0;
+}
+
+void server::impl::give_slot(const std::string& address) {
+  --connections;
+  if (opts.limits.max_connections_per_address == 0) return;
+  std::lock_guard g(address_mu);
+  auto it = per_address.find(address);
+  if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+}
+
+conn_slot::~conn_slot() {
+  if (srv_ != nullptr) srv_->give_slot(address_);
+}
+
+bool server::tls() const { return impl_->tls != nullptr; }
+
+std::string server::reload_tls() { return impl_->tls ? impl_->tls->reload() : std::string(); }
+
 std::uint16_t server::listen() {
   auto& im = *impl_;
+  if (!im.opts.tls_cert_file.empty() || !im.opts.tls_key_file.empty()) {
+    if (im.opts.tls_cert_file.empty() || im.opts.tls_key_file.empty())
+      throw std::runtime_error("core.tls_cert_file and core.tls_key_file go together");
+    im.tls = std::make_unique<tls_context>(im.opts.tls_cert_file, im.opts.tls_key_file);
+  }
   const auto addr = net::ip::make_address(im.opts.host);
   tcp::endpoint ep(addr, im.opts.port);
   im.acceptor = std::make_unique<tcp::acceptor>(im.shards[0]->ctx);
@@ -81,6 +115,38 @@ std::uint16_t server::listen() {
 }
 
 namespace {
+
+// A connection past max_connections (503) or max_connections_per_address (429): a plain
+// listener answers why (the request is read first, so that the close that follows does not
+// reset the reply away) and closes; a TLS listener closes at once. At most a few are answered
+// at a time; past that they are closed unanswered.
+net::awaitable<void> refuse(server::impl& im, tcp::socket sock, int status) {
+  struct counted {
+    std::atomic<std::size_t>& n;
+    ~counted() { --n; }
+  } c{im.refusing};
+  beast::tcp_stream stream(std::move(sock));
+  stream.expires_after(std::chrono::seconds(2));
+  beast::flat_buffer buf;
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(im.opts.limits.max_header_bytes));
+  (void)co_await http::async_read_header(stream, buf, parser, use_nothrow);
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  res.set(http::field::server, "herald");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::retry_after, "1");
+  res.body() = status == 429 ? R"({"error":{"code":"too_many_requests","message":)"
+                               R"("too many connections from this address"}})"
+                             : R"({"error":{"code":"unavailable","message":)"
+                               R"("the server has too many connections"}})";
+  res.keep_alive(false);
+  res.prepare_payload();
+  (void)co_await http::async_write(stream, res, use_nothrow);
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+constexpr std::size_t max_refusing = 64;
 
 net::awaitable<void> accept_loop(server::impl& im) {
   for (;;) {
@@ -94,8 +160,24 @@ net::awaitable<void> accept_loop(server::impl& im) {
       continue;
     }
     beast::error_code sec;
+    std::string address;
+    if (im.opts.limits.max_connections_per_address != 0) {
+      const auto ep = sock.remote_endpoint(sec);
+      if (!sec) address = ep.address().to_string();
+    }
+    if (const int refused = im.take_slot(address); refused != 0) {
+      if (im.tls || im.refusing.load() >= max_refusing) {
+        sock.close(sec);
+      } else {
+        ++im.refusing;
+        net::co_spawn(target.ctx, refuse(im, std::move(sock), refused), net::detached);
+      }
+      continue;
+    }
     sock.set_option(tcp::no_delay(true), sec);
-    net::co_spawn(target.ctx, run_http_session(im, target, std::move(sock)), net::detached);
+    net::co_spawn(target.ctx,
+                  run_http_session(im, target, std::move(sock), conn_slot(&im, address)),
+                  net::detached);
   }
 }
 

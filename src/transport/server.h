@@ -24,6 +24,12 @@ struct transport_limits {
   std::size_t max_body_bytes = 1048576;   // largest HTTP body read (routes enforce their own)
   std::size_t max_header_bytes = 16384;   // request line + headers (max_path_bytes fits)
   std::int64_t http_idle_ms = 30000;      // an HTTP keep-alive connection with no request
+  // Accepted TCP connections (HTTP and WebSocket, every dialect), counted at accept: past the
+  // bound a connection is answered 503 and closed (0: no bound). Set it below the open-file
+  // limit, so that accept() itself never fails for want of a descriptor.
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_address = 0;  // the same per remote IP address; 429
+  std::int64_t tls_handshake_ms = 10000;        // a TLS handshake, then the connection drops
 };
 
 struct ws_mount {
@@ -39,6 +45,8 @@ struct server_options {
   std::size_t shards = 0;            // 0: the CPUs in this process's affinity mask
   std::size_t blocking_threads = 8;  // store and router work
   transport_limits limits;
+  // PEM files; both set: the listener speaks only TLS (1.2 and later), HTTPS and WSS.
+  std::string tls_cert_file, tls_key_file;
 };
 
 using http_handler = std::function<http_response(const http_request&)>;
@@ -73,8 +81,13 @@ class server {
   // Runs a task on the blocking pool.
   void offload(std::function<void()> task);
 
-  // Binds and listens; returns the bound port (for port 0). Throws on failure (start-up).
+  // Binds and listens (loading the TLS certificate first when configured); returns the bound
+  // port (for port 0). Throws on failure (start-up), naming the file or address.
   std::uint16_t listen();
+  bool tls() const;
+  // Thread-safe: reads the TLS certificate and key again for new connections. Returns an
+  // error message ("" on success, or when TLS is off); the previous certificate then stays.
+  std::string reload_tls();
   // Starts the shard threads and serves until stop() has drained; blocks.
   void run();
   // Thread-safe: stops accepting, asks every socket to close (handlers' on_drain), waits up to

@@ -3,11 +3,15 @@
 
 #include <atomic>
 #include <list>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "transport/net.h"
 #include "transport/server.h"
+#include "transport/tls_stream.h"
 
 namespace herald {
 
@@ -36,6 +40,22 @@ struct shard_ctx {
   std::thread thread;
 };
 
+// One accepted connection's place under max_connections and max_connections_per_address,
+// given back when the connection ends (moved from the HTTP session to its WebSocket session).
+class conn_slot {
+ public:
+  conn_slot() = default;
+  conn_slot(server::impl* srv, std::string address) : srv_(srv), address_(std::move(address)) {}
+  conn_slot(conn_slot&& o) noexcept
+      : srv_(std::exchange(o.srv_, nullptr)), address_(std::move(o.address_)) {}
+  conn_slot& operator=(conn_slot&&) = delete;
+  ~conn_slot();
+
+ private:
+  server::impl* srv_ = nullptr;
+  std::string address_;
+};
+
 struct server::impl {
   server_options opts;
   std::vector<std::unique_ptr<shard_ctx>> shards;
@@ -53,18 +73,29 @@ struct server::impl {
   // skipped (its socket or its reply is gone); what runs finishes before run() returns.
   std::atomic<bool> pool_closed{false};
   std::size_t next_shard = 0;
+  std::unique_ptr<tls_context> tls;  // set by listen() when a certificate is configured
+  // Connections counted at accept (conn_slot), and per remote address when that is bounded.
+  std::atomic<std::size_t> connections{0};
+  std::mutex address_mu;
+  std::unordered_map<std::string, std::size_t> per_address;
+  std::atomic<std::size_t> refusing{0};  // refused connections still being answered
 
   explicit impl(server_options o);
+  // A slot for a connection from `address`, or the status it is refused with (503: the
+  // server's bound, 429: the address's).
+  int take_slot(const std::string& address);
+  void give_slot(const std::string& address);
   // Runs `task` on the blocking pool unless the pool is closed (then it is dropped).
   void offload(std::function<void()> task);
   const ws_mount* find_mount(std::string_view path) const;
 };
 
 // Serves one accepted TCP connection (HTTP, then maybe a WebSocket upgrade). Runs on `sh`.
-net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::socket socket);
+net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
+                                      conn_slot slot);
 
 // Takes over an upgraded connection.
-void start_ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
+void start_ws_session(server::impl& srv, shard_ctx& sh, conn_stream stream, conn_slot slot,
                       http::request<http::string_body> req, http_request parsed,
                       const ws_mount& mount);
 

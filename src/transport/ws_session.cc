@@ -12,8 +12,14 @@ namespace {
 constexpr std::size_t first_read = 64;
 }
 
-ws_session::ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket, const ws_mount& mount)
-    : srv_(srv), sh_(sh), mount_(mount), ws_(std::move(socket)), serial_(sh.next_serial++) {
+ws_session::ws_session(server::impl& srv, shard_ctx& sh, conn_stream stream, conn_slot slot,
+                       const ws_mount& mount)
+    : srv_(srv),
+      sh_(sh),
+      slot_(std::move(slot)),
+      mount_(mount),
+      ws_(std::move(stream)),
+      serial_(sh.next_serial++) {
   beast::error_code ec;
   const auto ep = beast::get_lowest_layer(ws_).remote_endpoint(ec);
   if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -389,10 +395,10 @@ void ws_session::finish(int code) {
   if (handler_) handler_->on_closed(code);
 }
 
-void start_ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
+void start_ws_session(server::impl& srv, shard_ctx& sh, conn_stream stream, conn_slot slot,
                       http::request<http::string_body> req, http_request parsed,
                       const ws_mount& mount) {
-  auto s = std::make_shared<ws_session>(srv, sh, std::move(socket), mount);
+  auto s = std::make_shared<ws_session>(srv, sh, std::move(stream), std::move(slot), mount);
   s->start(std::move(req), std::move(parsed));
 }
 

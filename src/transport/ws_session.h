@@ -18,7 +18,8 @@ namespace herald {
 
 class ws_session final : public ws_connection, public std::enable_shared_from_this<ws_session> {
  public:
-  ws_session(server::impl& srv, shard_ctx& sh, tcp::socket socket, const ws_mount& mount);
+  ws_session(server::impl& srv, shard_ctx& sh, conn_stream stream, conn_slot slot,
+             const ws_mount& mount);
   ~ws_session() override;
 
   // Completes the upgrade, creates the handler and reads until the socket closes.
@@ -85,6 +86,7 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
 
   server::impl& srv_;
   shard_ctx& sh_;
+  conn_slot slot_;
   const ws_mount& mount_;
   websocket::stream<batching_stream> ws_;
   beast::flat_buffer buf_;

@@ -51,6 +51,8 @@ class Server:
         self.base = None
         self.port = None
         self.returncode = None
+        # An https:// server (core.tls_cert_file): the ssl.SSLContext its clients verify with.
+        self.ssl_context = None
 
     def start(self):
         env = dict(os.environ)
@@ -83,12 +85,13 @@ class Server:
             self.kill()
             raise RuntimeError("herald did not print its listening line: " + self.stderr_tail())
         text = line.decode().strip()
-        assert text.startswith("herald listening on http://"), text
+        assert text.startswith(("herald listening on http://",
+                                "herald listening on https://")), text
         self.base = text[len("herald listening on "):]
-        hostport = self.base[len("http://"):]
+        scheme, hostport = self.base.split("://", 1)
         assert hostport.startswith("127.0.0.1:"), text
         self.port = int(hostport.rsplit(":", 1)[1])
-        self.ws_base = "ws://" + hostport
+        self.ws_base = ("wss://" if scheme == "https" else "ws://") + hostport
         return self
 
     def stderr_tail(self, n=3000):
@@ -145,7 +148,7 @@ class Server:
         hdrs.update(headers or {})
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=hdrs)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as r:
                 return Resp(r.status, dict(r.headers), r.read())
         except urllib.error.HTTPError as e:
             raw = e.read()
@@ -207,6 +210,8 @@ class Server:
         url = self.ws_base + "/v1/ws"
         if query:
             url += "?" + (query if isinstance(query, str) else urllib.parse.urlencode(query))
+        if self.ssl_context is not None:
+            kw.setdefault("ssl", self.ssl_context)
         conn = await asyncio.wait_for(websockets.connect(
             url, extra_headers=headers or {}, ping_interval=None, close_timeout=2,
             max_size=None, open_timeout=RECV_TIMEOUT, **kw), RECV_TIMEOUT + 1)

@@ -145,10 +145,12 @@ async def _drain_under_request_load(servers, sockets=20, per_socket=200):
     e = s.setup()
     for _ in range(4):
         e.publish(*[e.ev(data={"n": i, "pad": "x" * 200}) for i in range(100)])
-    socks = []
+    socks, tokens = [], []
     for _ in range(sockets):
-        ws, _ = await s.ws_auth(e.key)
+        ws, w = await s.ws_auth(e.key)
+        await ws.subscribe([{"topic": "/it/drain"}])
         socks.append(ws)
+        tokens.append(w["resume_token"])
     # Every socket queues history reads on the blocking pool, far more than it can run before
     # the signal: the drain finds work running and work waiting.
     for i in range(per_socket):
@@ -161,17 +163,31 @@ async def _drain_under_request_load(servers, sockets=20, per_socket=200):
     took = time.monotonic() - t0
     for ws in socks:
         await ws.close()
-    return rc, took, s
+    return rc, took, s, e, tokens
+
+
+async def _resume_all(s, key, tokens):
+    out = []
+    for t in tokens:
+        ws, w = await s.ws_auth(key, query={"resume": t, "last_seq": 0})
+        out.append(w["recovered"])
+        await ws.close()
+    return out
 
 
 def test_sigterm_with_requests_queued_on_the_pool_exits_0(servers):
     results = []
     for _ in range(5):
-        rc, took, s = asyncio.run(asyncio.wait_for(
+        rc, took, s, e, tokens = asyncio.run(asyncio.wait_for(
             _drain_under_request_load(servers, sockets=10, per_socket=100), 40))
         results.append((rc, round(took, 2)))
         assert rc == 0, (results, s.stderr_tail())
     print("SIGTERM under request-over-socket load: (exit code, seconds) per run:", results)
+    # The drain persisted the sessions: restarted on the same data, every one resumes.
+    again = servers.start("sqlite", {"HERALD_NATIVE_RECOVERY_WINDOW": 60}, data=s.data)
+    recovered = asyncio.run(asyncio.wait_for(_resume_all(again, e.key, tokens), 40))
+    print("sessions resumed after the restart: %d of %d" % (sum(recovered), len(recovered)))
+    assert all(recovered), recovered
 
 
 # --------------------------------------------------------------------------- item 3: auth failures
