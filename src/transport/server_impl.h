@@ -58,6 +58,12 @@ class conn_slot {
 
 struct server::impl {
   server_options opts;
+  // Connections counted at accept (conn_slot), and per remote address when that is bounded.
+  // Before the shards: a session destroyed with its shard's io_context gives its slot back.
+  std::atomic<std::size_t> connections{0};
+  std::mutex address_mu;
+  std::unordered_map<std::string, std::size_t> per_address;
+  std::atomic<std::size_t> refusing{0};  // refused connections still being answered
   std::vector<std::unique_ptr<shard_ctx>> shards;
   net::thread_pool pool;
   std::unique_ptr<tcp::acceptor> acceptor;
@@ -74,11 +80,6 @@ struct server::impl {
   std::atomic<bool> pool_closed{false};
   std::size_t next_shard = 0;
   std::unique_ptr<tls_context> tls;  // set by listen() when a certificate is configured
-  // Connections counted at accept (conn_slot), and per remote address when that is bounded.
-  std::atomic<std::size_t> connections{0};
-  std::mutex address_mu;
-  std::unordered_map<std::string, std::size_t> per_address;
-  std::atomic<std::size_t> refusing{0};  // refused connections still being answered
 
   explicit impl(server_options o);
   // A slot for a connection from `address`, or the status it is refused with (503: the
