@@ -264,25 +264,26 @@ def test_rc_password_check_takes_as_long_for_an_unknown_login(servers):
     s = servers.start("memory")  # default limit: 20 failures in a burst (14 here)
     app, login = rc_setup(s)
 
-    def median_ms(username):
-        times = []
-        for _ in range(7):
+    # Known and unknown logins alternate, so a burst of load on this shared machine falls on both
+    # series alike; 8 of each stays under the burst limit.
+    times = {"known": [], "unknown": []}
+    nobody = rid("nobody")
+    for _ in range(8):
+        for kind, username in (("known", login), ("unknown", nobody)):
             t0 = time.monotonic()
             r = rc_token(s, app, {"grant_type": "password", "username": username,
                                   "password": "bad"})
-            times.append((time.monotonic() - t0) * 1000)
+            times[kind].append((time.monotonic() - t0) * 1000)
             assert r.status == 400 and r.json["error"] == "invalid_grant", r
-        return sorted(times)[3]
-
-    known, unknown = median_ms(login), median_ms(rid("nobody"))
-    print("password grant, wrong password: known login %.1f ms, unknown login %.1f ms (median of 7)"
+    known, unknown = (sorted(times[k])[4] for k in ("known", "unknown"))
+    print("password grant, wrong password: known login %.1f ms, unknown login %.1f ms (median of 8)"
           % (known, unknown))
-    # Before: 35 ms against 0.2 ms. The same PBKDF2 work either way now (the bounds leave room
-    # for a loaded machine's noise). Timing is a property of the release build: ASan instruments
-    # our code but not OpenSSL's, which skews the ratio; make test checks it in the release tier
-    # of the same run.
+    # Before: 35 ms against 0.2 ms (175x). The same PBKDF2 work either way now; the bounds leave
+    # room for a loaded machine's noise and still catch a check that skips the hash. Timing is a
+    # property of the release build: ASan instruments our code but not OpenSSL's, which skews the
+    # ratio; make test checks it in the release tier of the same run.
     if not _sanitized():
-        assert 0.4 < unknown / known < 2.5, (known, unknown)
+        assert 0.33 < unknown / known < 3, (known, unknown)
 
 
 # --------------------------------------------------------------------------- item 9: exactness
