@@ -7,6 +7,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -86,7 +87,8 @@ def test_unit_is_hardened(root):
     want = {"User": "herald", "Group": "herald", "StateDirectory": "herald",
             "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
             "PrivateTmp": "yes", "LimitNOFILE": "1048576", "CapabilityBoundingSet": "",
-            "ExecStart": "/usr/bin/herald serve --config /etc/herald/herald.toml"}
+            "ExecStart": "/usr/bin/herald serve --config /etc/herald/herald.toml",
+            "ExecReload": "/bin/kill -HUP $MAINPID"}
     got = dict(re.findall(r"^(\w+)=(.*)$", unit, re.M))
     for k, v in want.items():
         assert got.get(k) == v, (k, got.get(k))
@@ -161,6 +163,12 @@ def test_packaged_binary_serves_with_packaged_config(root):
             except OSError:
                 time.sleep(0.1)
         assert status == 200 and b"ready" in body
+        # ExecReload's signal reloads, never stops it.
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        assert proc.poll() is None
+        with urllib.request.urlopen(m.group(1) + "/readyz", timeout=5) as r:
+            assert r.status == 200
         assert (data / "admin.key").is_file() and (data / "token.key").is_file()
         assert any(n.endswith(".db") or "sqlite" in n for n in os.listdir(data)), os.listdir(data)
     finally:
