@@ -1,6 +1,7 @@
 // GET /v1/events (native.md §2, §4 "History bounds"): scoped, filtered, paged by cursor.
 #include <algorithm>
 #include <limits>
+#include <memory>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -29,6 +30,73 @@ std::vector<std::string> split_commas(std::string_view s) {
   }
   return out;
 }
+
+// One page of history as it is read: each step reads one batch of rows and renders what the
+// caller may see, so the reply goes out batch by batch, never built whole. The page ends at
+// `limit` events, before the event that would take it past `max_bytes` (the first always
+// goes), after max_scan_batches reads, or at the end of the log; next_cursor continues it.
+struct history_page {
+  services* s;
+  principal who;
+  std::string query;  // what the cursor carries
+  log_query q;
+  filter f;
+  std::size_t limit, max_bytes;
+  std::size_t found = 0, bytes = 0, batches = 0, read_bytes = 0, read_rows = 0;
+  std::int64_t last = 0;  // everything up to it is answered (or not visible)
+
+  // Appends the next batch's events (and, at the end, the page's tail) to `out`; false once
+  // the page is complete.
+  result<bool> step(std::string& out) {
+    auto rows = s->st.read(q);
+    if (!rows) return rows.err();
+    ++batches;
+    bool full = false;
+    for (const event_ptr& e : *rows) {
+      read_bytes += e->data.size() + e->topic.size();
+      ++read_rows;
+      if (!may_see(who, *e, &s->dir) || !f.matches(*e)) {
+        last = e->offset;
+        continue;
+      }
+      std::string one = render_event_json(*e);
+      if (found > 0 && bytes + one.size() + 64 > max_bytes) {
+        full = true;
+        break;
+      }
+      if (found) out += ',';
+      bytes += one.size() + 1;
+      out += one;
+      last = e->offset;
+      if (++found == limit) break;
+    }
+    if (full || found == limit || batches >= max_scan_batches) {
+      finish(out, false);
+      return false;
+    }
+    if (rows->size() < q.limit) {
+      finish(out, true);
+      return false;
+    }
+    q.after_offset = last;
+    // Batches sized by what the events read so far weigh: about max_bytes a read at most.
+    const std::size_t avg =
+        std::max<std::size_t>(1, read_bytes / std::max<std::size_t>(1, read_rows));
+    q.limit = std::clamp<std::size_t>(max_bytes / avg, 1, scan_batch);
+    return true;
+  }
+
+  void finish(std::string& out, bool exhausted) const {
+    out += "],\"next_cursor\":";
+    if (exhausted) {
+      out += "null";
+    } else {
+      json::object c{{"q", query}, {"a", last}};
+      out += json_quote(base64url_encode(json::serialize(c)));
+    }
+    out += '}';
+  }
+};
 
 }  // namespace
 
@@ -90,57 +158,31 @@ http_response read_history(services& s, const principal& who, const http_request
     q.tenants.push_back(who.tenant);
   }
   q.after_offset = std::max(q.after_offset, after);
-  // Rows are read in batches sized by what the events read so far weigh, so that one batch
-  // holds about max_history_bytes at most (large events: a few at a time).
   q.limit = std::min(first_batch, limit + 1);
-  std::size_t read_bytes = 0, read_rows = 0;
-
-  // The reply grows as rows are read, up to max_history_bytes: the page ends before the event
-  // that would pass it (the first always goes) and next_cursor continues at that event.
-  const std::size_t max_bytes = s.native.max_history_bytes;
-  std::string out = "{\"events\":[";
-  std::size_t found = 0;
-  std::int64_t last = q.after_offset;  // everything up to it is answered (or not visible)
-  bool exhausted = false, full = false;
-  for (std::size_t b = 0; b < max_scan_batches && found < limit && !full; ++b) {
-    auto rows = s.st.read(q);
-    if (!rows) return error_response(rows.err());
-    for (const event_ptr& e : *rows) {
-      read_bytes += e->data.size() + e->topic.size();
-      ++read_rows;
-      if (!may_see(who, *e, &s.dir) || !f->matches(*e)) {
-        last = e->offset;
-        continue;
-      }
-      std::string one = render_event_json(*e);
-      if (found > 0 && out.size() + one.size() + 64 > max_bytes) {
-        full = true;
-        break;
-      }
-      if (found) out += ',';
-      out += one;
-      last = e->offset;
-      if (++found == limit) break;
+  auto page = std::make_shared<history_page>(history_page{
+      &s, who, std::move(query), std::move(q), std::move(*f), limit, s.native.max_history_bytes});
+  page->last = page->q.after_offset;
+  // The first batch is read here, so that a store failure is still an error status; the rest
+  // are read and written one batch at a time (http_response::stream).
+  std::string first = "{\"events\":[";
+  page->bytes = first.size();
+  auto more = page->step(first);
+  if (!more) return error_response(more.err());
+  if (!*more) return json_response(200, std::move(first));
+  http_response r = json_response(200, std::string());
+  r.stream = [page, first = std::move(first), started = false](std::string& out) mutable {
+    if (!started) {
+      started = true;
+      out += first;
+      first = std::string();
+      return true;
     }
-    if (full) break;
-    if (rows->size() < q.limit && found < limit) {
-      exhausted = true;
-      break;
-    }
-    q.after_offset = last;
-    const std::size_t avg =
-        std::max<std::size_t>(1, read_bytes / std::max<std::size_t>(1, read_rows));
-    q.limit = std::clamp<std::size_t>(max_bytes / avg, 1, scan_batch);
-  }
-  out += "],\"next_cursor\":";
-  if (exhausted) {
-    out += "null";
-  } else {
-    json::object c{{"q", query}, {"a", last}};
-    out += json_quote(base64url_encode(json::serialize(c)));
-  }
-  out += '}';
-  return json_response(200, std::move(out));
+    auto m = page->step(out);
+    if (m) return *m;
+    page->finish(out, false);  // the store failed mid-page: the page ends, the cursor continues
+    return false;
+  };
+  return r;
 }
 
 }  // namespace herald

@@ -5,6 +5,7 @@
 #include <boost/url/parse.hpp>
 
 #include "core/metrics.h"
+#include "transport/http_streamed.h"
 #include "transport/server_impl.h"
 
 namespace herald {
@@ -194,6 +195,10 @@ net::awaitable<void> serve_http(server::impl& srv, shard_ctx& sh, Stream& stream
       --srv.inflight_http;
     }
     const bool keep = req.keep_alive() && !srv.draining.load();
+    if (resp.stream) {  // a long reply, written as it is produced (http_streamed.h)
+      if (co_await write_streamed(srv, stream, resp, req.version(), keep) || !keep) break;
+      continue;
+    }
     auto res = to_beast(resp, req.version(), keep);
     tcp_layer.expires_after(std::chrono::milliseconds(srv.opts.limits.http_idle_ms));
     auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);

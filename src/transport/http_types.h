@@ -2,6 +2,7 @@
 // it. No Asio or Beast here, so api/ and dialect/ never compile them. Thread-safe: values.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -42,6 +43,18 @@ struct http_response {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // A body written as it is produced (a long reply, not built whole): when set, `body` is
+  // ignored; transport calls it on the blocking pool, writes what it appended to `out` as one
+  // chunk, and calls again until it returns false. It must own (or share) all it reads.
+  std::function<bool(std::string& out)> stream;
 };
+
+// The whole body of `r`, its stream drained (for in-process callers: request-over-socket).
+inline void collect_body(http_response& r) {
+  if (!r.stream) return;
+  while (r.stream(r.body)) {
+  }
+  r.stream = nullptr;
+}
 
 }  // namespace herald

@@ -128,6 +128,21 @@ async def test_user_demoted_from_admin_loses_other_extensions_at_once(srv):
 
 
 @aio
+async def test_user_moved_to_another_extension_loses_the_old_one(srv):
+    t = srv.tenant()
+    app = srv.app(t, "app")
+    uid, login = rc_user(srv, t, False, "701")
+    ws = await rc_socket(srv, app, login)
+    await rc_subscribe(ws, ["/restapi/v1.0/account/~/extension/~/message-store"])  # 701
+    t0 = time.monotonic()
+    srv.admin("PATCH", "/v1/admin/users/" + uid, {"extension_id": "702"}, expect=200)
+    code, _, frames = await closed_within(ws, 1.0)
+    print("RC user moved 701 -> 702: socket on 701 closed %d after %.0f ms"
+          % (code, (time.monotonic() - t0) * 1000))
+    assert code == 4001, (code, frames)
+
+
+@aio
 async def test_user_trackers_narrowed_stop_events_on_the_open_socket(srv):
     t = srv.tenant()
     app, pub = srv.app(t, "app"), srv.app(t, "publisher")
@@ -305,6 +320,36 @@ def test_history_reply_stops_at_max_history_bytes_and_pages_on(servers):
     for q in ("limit=10abc", "limit=0", "limit=1001", "since=offset:-1", "since=offset:1x",
               "cursor=%%%"):
         assert s.history(e.key, q, expect=None).status == 400, q
+
+
+def test_history_reads_of_large_events_stay_bounded_and_stream(servers):
+    # The attacker: a few history reads of pages full of large events (before: 4 reads
+    # added 382 MB). Default max_history_bytes (8 MiB).
+    s = servers.start("sqlite")
+    e = s.setup()
+    big = "y" * 500000
+    for i in range(40):  # 20 MB of events
+        e.publish(e.ev("/bulk", data={"i": i, "pad": big}))
+    rss0 = rss_kb(s.proc.pid)
+    sizes, cursors = [], []
+    for _ in range(4):
+        r = s.history(e.key, "limit=1000")
+        sizes.append(len(r.raw))
+        cursors.append(r.json["next_cursor"])
+    rss1 = rss_kb(s.proc.pid)
+    print("4 history reads over 40 x 500 kB events: replies %r bytes, RSS %+d kB"
+          % (sizes, rss1 - rss0))
+    assert max(sizes) <= 8 << 20, sizes
+    assert all(c is not None for c in cursors), cursors
+    # A page of many small events is written batch by batch (chunked), not built whole.
+    e.publish(*[e.ev("/small", data={"i": i}) for i in range(1000)])
+    e.publish(*[e.ev("/small", data={"i": i}) for i in range(1000, 1500)])
+    r = s.history(e.key, "topic=/it/small&limit=1000")
+    assert r.headers.get("transfer-encoding") == "chunked", r.headers
+    got = [ev["data"]["i"] for ev in r.json["events"]]
+    assert got == list(range(1000)), got[:5]
+    r2 = s.history(e.key, "cursor=" + r.json["next_cursor"])
+    assert [ev["data"]["i"] for ev in r2.json["events"]] == list(range(1000, 1500))
 
 
 # --------------------------------------------------------------------------- item 9

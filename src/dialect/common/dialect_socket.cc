@@ -374,13 +374,16 @@ void dialect_socket::dispatch_request(
     std::function<void(http_response)> done) {
   req.remote = conn_.remote();
   auto res = std::make_shared<http_response>();
-  conn_.offload([routes = &routes, call = std::move(call), res,
-                 req = std::move(req)] { *res = call(*routes, req); },
-                [this, res, done = std::move(done)] {
-                  end_request();
-                  if (phase_ == phase::closed) return;
-                  done(std::move(*res));
-                });
+  conn_.offload(
+      [routes = &routes, call = std::move(call), res, req = std::move(req)] {
+        *res = call(*routes, req);
+        collect_body(*res);  // a streamed reply is one ack's body here
+      },
+      [this, res, done = std::move(done)] {
+        end_request();
+        if (phase_ == phase::closed) return;
+        done(std::move(*res));
+      });
 }
 
 // ---- closing and timers
