@@ -67,15 +67,19 @@ void hub::set_anchor(shard_state& sh, session& s) {
   s.anchor_epoch = dir_ != nullptr ? dir_->policy_epoch() : 0;
 }
 
-void hub::set_principal(session& s, principal who) {
+void hub::set_principal(session& s, principal who, bool reanchor) {
   assert_on_shard(s.home_shard);
   auto& sh = *state_[s.home_shard];
-  // The index places a session by its principal (tenant-bound or wide): out and in again. The
-  // anchor stays: a rights change bumps the directory's epoch, which retires it for log replay.
+  // The index places a session by its principal (tenant-bound or wide): out and in again.
   const bool indexed = s.in_index;
   sh.index.remove(s);
   s.who = std::move(who);
   if (indexed) sh.index.add(s);
+  if (!reanchor) return;
+  // Matches from here on are made with the new rights: the log anchor (and the crash record,
+  // which recounts from it with the stored principal) starts here.
+  if (s.anchor_valid && !s.gathering && !s.replaying) set_anchor(sh, s);
+  save_session(s, false);
 }
 
 void hub::clear_subscription(session& s) { clear_subscription(s, false); }

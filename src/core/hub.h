@@ -206,7 +206,9 @@ class hub {
                         const std::shared_ptr<const std::string>& for_sub = nullptr);
   // Home-shard: the session acts with `who`'s rights from now on (the same identity, re-read
   // after an admin edit or presented by a resume): every later match and replay uses them.
-  void set_principal(session& s, principal who);
+  // reanchor: the log anchor and the crash record restart here (an edit); a resume keeps its
+  // anchor for the replay it is about to page (an edit since bumped the epoch, retiring it).
+  void set_principal(session& s, principal who, bool reanchor = true);
   // Home-shard: the session's socket went away. resumable=false ends the session now.
   void detach(session& s, std::uint64_t conn, bool resumable);
 

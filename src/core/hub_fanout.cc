@@ -130,6 +130,10 @@ void hub::release_snapshot(session& s, const std::vector<event_ptr>& copies,
     // Cleared since (unsubscribe): nothing more is delivered.
     if (!s.sub) return;
     for (const event_ptr& c : copies) emit(sh, s, c, true, nullptr, &for_sub);
+    if (!copies.empty() && s.anchor_valid && !s.gathering && !s.replaying) {
+      set_anchor(sh, s);  // those seqs are not log matches of the current subscription
+      save_session(s, false);
+    }
     flush_outboxes(sh);
     return;
   }

@@ -149,7 +149,7 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
   if (!in_ring && !from_log) return fail(recovery_error::buffer_overflow);
   // The resuming socket's principal was just read from the directory: its rights, not those
   // the session was opened with, decide the replay and everything after it.
-  set_principal(s, who);
+  set_principal(s, who, false);
 
   if (s.sink) {
     const sink_ref old = s.sink;
