@@ -46,7 +46,7 @@ struct http_response {
   // A body written as it is produced (a long reply, not built whole): when set, `body` is
   // ignored; transport calls it on the blocking pool, writes what it appended to `out` as one
   // chunk, and calls again until it returns false. It must own (or share) all it reads.
-  std::function<bool(std::string& out)> stream;
+  std::function<bool(std::string& out)> stream{};
 };
 
 // The whole body of `r`, its stream drained (for in-process callers: request-over-socket).
