@@ -19,7 +19,7 @@ import pytest
 
 import conftest
 from conftest import BIN, basic, rid
-from test_hardening import rss_bytes
+from test_hardening import _sanitized, rss_bytes
 
 
 def stdout_of(s):
@@ -127,7 +127,11 @@ def test_detached_sessions_are_bounded_per_app_oldest_dropped(servers):
     got_new, got_old = asyncio.run(asyncio.wait_for(check(), 60))
     assert all(ok for ok, _ in got_new), got_new
     assert all((ok, why) == (False, "expired") for ok, why in got_old), got_old
-    assert after - before < 8 * 1024 * 1024, (before, after)
+    # The RSS bound is a release-build property: ASan keeps freed blocks in its quarantine (256 MB
+    # by default), so resident memory there grows with allocation churn, not with what is held.
+    # The resumes above check the bound itself in both builds.
+    if not _sanitized():
+        assert after - before < 8 * 1024 * 1024, (before, after)
 
 
 def test_detached_sessions_are_bounded_per_tenant(servers):
