@@ -60,18 +60,12 @@ json::object admin_json(const tenant_record& r) {
 }
 
 json::object stored_json(const app_record& r) {
-  json::array scopes;
-  for (auto& s : scope_names(r.scopes)) scopes.emplace_back(s);
-  return {{"id", r.id},
-          {"tenant", r.tenant},
-          {"name", r.name},
-          {"role", role_name(r.app_role)},
-          {"scopes", scopes},
-          {"client_id", r.client_id},
-          {"secret_hash", r.secret_hash},
-          {"api_key_hash", r.api_key_hash},
-          {"api_key_format", r.api_key_format},
-          {"created_ms", r.created_ms}};
+  json::object o = admin_json(r);  // the admin view plus the secrets' hashes, time in ms
+  o.erase("created_at");
+  o["secret_hash"] = r.secret_hash;
+  o["api_key_hash"] = r.api_key_hash;
+  o["created_ms"] = r.created_ms;
+  return o;
 }
 json::object admin_json(const app_record& r) {
   json::array scopes;
