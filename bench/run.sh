@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # make bench: Herald against nats-server on the same shapes, driven by the same code
 # (`herald bench`, docs/performance.md). Both servers run on 127.0.0.1 pinned to CPU 0, the load
-# to CPU 1; each shape runs three times, alternating servers; medians and Herald/NATS ratios
-# are printed and written with JSON lines and PNG plots to docs/bench/.
+# to CPU 1; each shape runs three times, alternating servers; medians, the spread of the runs
+# and Herald/NATS ratios against the issue's targets are printed and written with JSON lines
+# and PNG plots to docs/bench/.
 #
-#   bench/run.sh            full run (idle shape: 60 s), about 9 minutes
-#   bench/run.sh --quick    short durations (idle 5 s), about 3 minutes
+# Herald runs as `herald serve` runs by default: SQLite store in a fresh data directory,
+# durable acks (a 201 after the commit). The memory store is an extra, labelled row.
+#
+#   bench/run.sh            full run (idle shape: 20 s, cost-model grid), about 13 minutes
+#   bench/run.sh --quick    one run per shape, short durations, storm of 2,000, no grid, ~4 min
 #
 # Environment: JOBS (build parallelism, default 2), HERALD_BIN (use this binary, no build),
-# BENCH_REPS (default 3). Bounded: every command has a timeout and the whole run stops adding
-# runs past 10 minutes. Traffic only to 127.0.0.1. Kills only the PIDs it started.
+# BENCH_REPS (default 3; quick: 1), BENCH_OUT (default docs/bench; elsewhere, the README's
+# table is left alone). Bounded: every command has a timeout and the whole run
+# stops adding runs past its budget (15 min; quick 4). Traffic only to 127.0.0.1. Kills only
+# the PIDs it started (servers, the load, the CPU-bound neighbour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 quick=0
 [[ ${1:-} == --quick ]] && quick=1
-reps=${BENCH_REPS:-3}
-out=docs/bench
+if ((quick)); then reps=${BENCH_REPS:-1}; budget=240; else reps=${BENCH_REPS:-3}; budget=900; fi
+out=${BENCH_OUT:-docs/bench}
 started=$SECONDS
-budget=600
 
 say() { echo "bench: $*" >&2; }
 
@@ -49,11 +54,14 @@ fi
 # --- limits, machine ------------------------------------------------------------------------
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nofile=$(ulimit -n)
-idle_conns=10000
-if ((nofile < idle_conns + 200)); then
-  idle_conns=$((nofile - 200))
-  say "open-files limit $nofile: the idle shape uses $idle_conns connections"
+idle_conns=5000
+storm_sessions=10000
+((quick)) && storm_sessions=2000
+if ((nofile < storm_sessions + 200)); then
+  storm_sessions=$((nofile - 200))
+  say "open-files limit $nofile: the resume storm uses $storm_sessions sessions"
 fi
+((storm_sessions < idle_conns)) && idle_conns=$storm_sessions
 ncpu=$(nproc --all)
 if ((ncpu < 2)); then say "needs 2 CPUs (server on 0, load on 1)"; exit 1; fi
 server_cpu=0
@@ -85,7 +93,7 @@ import json, sys
 meta = {"meta": True, "date": "$date_utc", "machine": "$machine", "cpus": $ncpu, "memory": "$mem",
         "kernel": "$(uname -sr)", "herald": "$herald_ver", "nats": "$nats_ver",
         "quick": bool($quick), "reps": $reps, "server_cpu": $server_cpu, "load_cpu": $load_cpu,
-        "open_files": $nofile}
+        "open_files": $nofile, "storm_sessions": $storm_sessions, "idle_conns": $idle_conns}
 open(sys.argv[1], "a").write(json.dumps(meta) + "\n")
 EOF
 
@@ -94,11 +102,13 @@ admin_key="bench-admin-$RANDOM$RANDOM$RANDOM"
 server_pid=
 server_url=
 
-start_herald() {
-  local dir=$tmp/herald-$1
+start_herald() {  # name [store] [port]: the defaults (SQLite) unless store is "memory"
+  local dir=$tmp/herald-$1 store=${2:-sqlite} port=${3:-0} extra=()
   mkdir -p "$dir"
-  HERALD_ADMIN_KEY=$admin_key taskset -c $server_cpu "$herald" serve --listen 127.0.0.1:0 \
-    --store memory --data "$dir" >"$dir/out" 2>"$dir/err" &
+  [[ $store == memory ]] && extra=(--store memory)
+  : >"$dir/out"
+  HERALD_ADMIN_KEY=$admin_key taskset -c $server_cpu "$herald" serve --listen "127.0.0.1:$port" \
+    "${extra[@]}" --data "$dir" >>"$dir/out" 2>>"$dir/err" &
   server_pid=$!
   pids+=("$server_pid")
   server_url=
@@ -149,54 +159,156 @@ stop_server() {
 }
 
 # --- shapes ----------------------------------------------------------------------------------
-if ((quick)); then d_max=2; d_lat=4; d_idle=5; else d_max=4; d_lat=6; d_idle=60; fi
-common=(--threads 1 --payload 64 --batch 100 --drain 10 --quiet --json "$results")
-# shape_secs: the kill timeout of one run; shape_est: what it usually takes (for the budget).
-declare -A shape_args shape_secs shape_est
-# Max-rate shapes use 3 publishers: a Herald publisher waits for each durable 201 before its
-# next batch, so one alone leaves the server idle between batches; 3 saturate both servers.
-shape_args[fanout]="--subscribers 1000 --topics 1 --publishers 3 --rate 0 --duration $d_max"
-shape_secs[fanout]=$((d_max + 15))
-shape_est[fanout]=$((d_max + 4))
-shape_args[topics]="--subscribers 1000 --topics 1000 --publishers 3 --rate 0 --duration $d_max"
-shape_secs[topics]=$((d_max + 15))
-shape_est[topics]=$((d_max + 4))
-shape_args[latency]="--subscribers 1000 --topics 1 --publishers 1 --rate 200 --duration $d_lat"
-shape_secs[latency]=$((d_lat + 15))
-shape_est[latency]=$((d_lat + 4))
-shape_args[idle]="--subscribers $idle_conns --publishers 0 --duration 0 --idle $d_idle --connect-concurrency 200 --connect-timeout 60"
-shape_secs[idle]=$((d_idle + 75))
-shape_est[idle]=$((d_idle + 10))
-shapes=(fanout topics latency idle)
+if ((quick)); then d_max=2; d_lat=3; d_idle=3; else d_max=3; d_lat=5; d_idle=15; fi
+common=(--threads 1 --payload 64 --drain 10 --quiet --json "$results")
+# shape_secs: the kill timeout of one run; shape_est: what it usually takes (for the budget);
+# shape_store: Herald's store (sqlite, the default, or memory); shape_servers: who runs it.
+declare -A shape_args shape_secs shape_est shape_store shape_servers
+# Publishing modes, the same for both servers: "1" one event per request (NATS: per frame),
+# "64" arrays of 64; both with 16 requests in flight (--inflight 16: 16 streams, each its own
+# keep-alive connection waiting for its 201 before its next POST; NATS: 16 connections).
+pub1="--publishers 1 --inflight 16 --batch 1"
+pub64="--publishers 1 --inflight 16 --batch 64"
+add_shape() {  # name servers store est secs args...
+  local name=$1
+  shape_servers[$name]=$2
+  shape_store[$name]=$3
+  shape_est[$name]=$4
+  shape_secs[$name]=$5
+  shift 5
+  shape_args[$name]="$*"
+}
+max="--rate 0 --duration $d_max"
+add_shape fanout-1 "herald nats" sqlite $((d_max + 5)) $((d_max + 25)) --subscribers 1000 --topics 1 $pub1 $max
+add_shape fanout-64 "herald nats" sqlite $((d_max + 5)) $((d_max + 25)) --subscribers 1000 --topics 1 $pub64 $max
+add_shape topics-1 "herald nats" sqlite $((d_max + 5)) $((d_max + 25)) --subscribers 1000 --topics 1000 $pub1 $max
+add_shape topics-64 "herald nats" sqlite $((d_max + 5)) $((d_max + 25)) --subscribers 1000 --topics 1000 $pub64 $max
+add_shape fanout-64-memory herald memory $((d_max + 5)) $((d_max + 25)) --subscribers 1000 --topics 1 $pub64 $max
+add_shape topics-64-memory herald memory $((d_max + 5)) $((d_max + 25)) --subscribers 1000 --topics 1000 $pub64 $max
+# 200 msg/s × 1,000 subscribers: 16 streams of 12.5 events/s; an event goes as soon as it is due,
+# in one POST with any others due while its stream waited for a commit (at most 64).
+lat="--subscribers 1000 --topics 1 --publishers 1 --inflight 16 --batch 64 --rate 200 --duration $d_lat"
+add_shape latency "herald nats" sqlite $((d_lat + 5)) $((d_lat + 25)) $lat
+add_shape latency-busy "herald nats" sqlite $((d_lat + 5)) $((d_lat + 25)) $lat
+add_shape latency-slow "herald nats" sqlite $((d_lat + 5)) $((d_lat + 25)) $lat --slow-fraction 0.05 --slow-pause 1
+add_shape idle "herald nats" sqlite $((d_idle + 8)) $((d_idle + 75)) --subscribers $idle_conns --publishers 0 --duration 0 --idle $d_idle --connect-concurrency 200 --connect-timeout 60
+shapes=(fanout-1 fanout-64 topics-1 topics-64 fanout-64-memory topics-64-memory latency latency-busy latency-slow idle)
+
+neighbour_pid=
+start_neighbour() {  # a CPU-bound process on the server's core
+  taskset -c $server_cpu bash -c 'while :; do :; done' &
+  neighbour_pid=$!
+  pids+=("$neighbour_pid")
+}
+stop_neighbour() {
+  [[ -n $neighbour_pid ]] || return 0
+  kill "$neighbour_pid" 2>/dev/null || true
+  wait "$neighbour_pid" 2>/dev/null || true
+  neighbour_pid=
+}
+
+over_budget() {  # est: true (and said) when a run of `est` seconds would pass the budget
+  if ((SECONDS - started + $1 > budget)); then
+    say "skipping $2: the $((budget / 60))-minute budget would pass"
+    return 0
+  fi
+  return 1
+}
 
 run_one() {  # shape server rep
   local shape=$1 srv=$2 rep=$3 secs=${shape_secs[$1]}
-  if ((SECONDS - started + ${shape_est[$1]} > budget)); then
-    say "skipping $shape/$srv/$rep: the 10-minute budget would pass"
-    return 0
+  over_budget "${shape_est[$1]}" "$shape/$srv/$rep" && return 0
+  if [[ $srv == herald ]]; then
+    start_herald "$shape-$rep" "${shape_store[$shape]}" || return 0
+  else
+    start_nats "$shape-$rep" || return 0
   fi
-  if [[ $srv == herald ]]; then start_herald "$shape-$rep" || return 0; else start_nats "$shape-$rep" || return 0; fi
   local args=(--target "$srv" --url "$server_url" --server-pid "$server_pid" --label "$shape")
   [[ $srv == herald ]] && args+=(--admin-key "$admin_key")
+  [[ $shape == latency-busy ]] && start_neighbour
   # shellcheck disable=SC2086
   if ! timeout --kill-after=5 "$secs" taskset -c $load_cpu "$herald" bench "${args[@]}" \
       ${shape_args[$shape]} "${common[@]}" >"$tmp/last.json" 2>"$tmp/last.err"; then
     say "$shape/$srv/$rep failed: $(tail -2 "$tmp/last.err")"
   fi
+  stop_neighbour
   $py bench/summarize.py --line "$tmp/last.json" "$shape/$srv/$rep" >&2 || true
   stop_server
 }
 
+# The resume storm (Herald only): sessions subscribed, the server drained (SIGTERM: close 1012)
+# and restarted on the same data and port, every session resumes at once.
+run_storm() {  # rep
+  local rep=$1 port ready=$tmp/storm-$1.ready bench_pid
+  over_budget $((15 + storm_sessions / 250)) "storm/herald/$rep" && return 0
+  port=$(free_port)
+  start_herald "storm-$rep" sqlite "$port" || return 0
+  timeout --kill-after=5 240 taskset -c $load_cpu "$herald" bench --target herald --url "$server_url" \
+    --admin-key "$admin_key" --label storm --resume-storm --storm-ready-file "$ready" \
+    --subscribers "$storm_sessions" --topics 100 --storm-missed 2 --connect-concurrency 200 \
+    --connect-timeout 120 --storm-restart-timeout 90 "${common[@]}" >"$tmp/last.json" 2>"$tmp/last.err" &
+  bench_pid=$!
+  pids+=("$bench_pid")
+  for _ in $(seq 1200); do
+    [[ -f $ready ]] && break
+    kill -0 "$bench_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -f $ready ]]; then
+    local t0=$SECONDS
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    say "storm/herald/$rep: drained in $((SECONDS - t0)) s; restarting on port $port"
+    start_herald "storm-$rep" sqlite "$port" || true
+  else
+    say "storm/herald/$rep: the sessions never got ready: $(tail -2 "$tmp/last.err")"
+  fi
+  wait "$bench_pid" 2>/dev/null || say "storm/herald/$rep failed: $(tail -2 "$tmp/last.err")"
+  $py bench/summarize.py --line "$tmp/last.json" "storm/herald/$rep" >&2 || true
+  stop_server
+}
+
+run_storm 1  # one storm: 10,000 sessions take a minute
 for shape in "${shapes[@]}"; do
   for rep in $(seq "$reps"); do
     # Alternate which server goes first, so drift in the machine does not favour one.
     if ((rep % 2)); then order=(herald nats); else order=(nats herald); fi
-    for srv in "${order[@]}"; do run_one "$shape" "$srv" "$rep"; done
+    for srv in "${order[@]}"; do
+      [[ " ${shape_servers[$shape]} " == *" $srv "* ]] && run_one "$shape" "$srv" "$rep"
+    done
   done
 done
 
+# The cost model's grid (full mode): Herald alone, SQLite, 16 requests in flight; subscribers
+# matched per event × batch size, and 1,000 topics × 1 subscriber (docs/performance.md).
+if ((!quick)); then
+  rm -f "$out/grid.jsonl.new"
+  for cell in "1 1" "10 1" "100 1" "1000 1" "1000 1000"; do
+    read -r subs topics <<<"$cell"
+    for batch in 1 8 64; do
+      over_budget 8 "grid/$subs/$topics/$batch" && continue
+      start_herald "grid-$subs-$topics-$batch" sqlite || continue
+      timeout --kill-after=5 40 taskset -c $load_cpu "$herald" bench --target herald \
+        --url "$server_url" --server-pid "$server_pid" --admin-key "$admin_key" --label grid \
+        --subscribers "$subs" --topics "$topics" --publishers 1 --inflight 16 --batch "$batch" \
+        --rate 0 --duration 2 --threads 1 --payload 64 --drain 10 --quiet \
+        --json "$out/grid.jsonl.new" >"$tmp/last.json" 2>"$tmp/last.err" ||
+        say "grid/$subs/$topics/$batch failed: $(tail -2 "$tmp/last.err")"
+      $py bench/summarize.py --line "$tmp/last.json" "grid/$subs/$topics/$batch" >&2 || true
+      stop_server
+    done
+  done
+  if [[ -s $out/grid.jsonl.new ]]; then
+    mv "$out/grid.jsonl.new" "$out/grid.jsonl"
+    $py bench/costmodel.py "$out/grid.jsonl" >"$out/costmodel.md" || say "cost model fit failed"
+    cat "$out/costmodel.md" >&2
+  fi
+fi
+
 # --- medians, ratios, plots ------------------------------------------------------------------
-$py bench/summarize.py "$results" "$out" >"$tmp/summary.txt"
+readme=()
+[[ $out == docs/bench ]] && readme=(--readme README.md)
+$py bench/summarize.py "$results" "$out" "${readme[@]}" >"$tmp/summary.txt"
 cat "$tmp/summary.txt"
 if command -v gnuplot >/dev/null 2>&1; then
   (cd "$out" && gnuplot "$root/bench/plots.gp") || say "gnuplot failed"

@@ -124,6 +124,42 @@ json::object to_json(const load_options& o, const load_result& r, const std::str
     j["server_connect_cpu_pct"] = r.server_connect_cpu_pct;
     j["server_connect_cpu_us"] = r.server_connect_cpu_us;
   }
+  j["inflight"] = o.inflight;
+  if (r.pub_requests > 0) {  // Herald: POST -> 201, the durable commit
+    j["pub_requests"] = r.pub_requests;
+    j["pub_p50_us"] = r.pub_p50_us;
+    j["pub_p99_us"] = r.pub_p99_us;
+    j["pub_max_us"] = r.pub_max_us;
+  }
+  if (o.slow_fraction > 0) {
+    j["slow_fraction"] = o.slow_fraction;
+    j["slow_pause_s"] = o.slow_pause_s;
+    j["slow_subscribers"] = r.slow_subscribers;
+    j["slow_disconnects"] = r.slow_disconnects;
+    j["slow_last_close_code"] = r.slow_last_close_code;
+    j["slow_delivered"] = r.slow_delivered;
+    j["slow_expected"] = r.slow_expected;
+    j["slow_lat_p99_us"] = r.slow_lat_p99_us;
+  }
+  if (o.storm) {
+    j["storm_sessions"] = r.storm_sessions;
+    j["storm_drain_closes"] = r.storm_drain_closes;
+    j["storm_drain_close_code"] = r.storm_drain_close_code;
+    j["storm_restart_s"] = r.storm_restart_s;
+    j["storm_welcomed"] = r.storm_welcomed;
+    j["storm_recovered"] = r.storm_recovered;
+    j["storm_caught_up"] = r.storm_caught_up;
+    j["storm_errors"] = r.storm_errors;
+    j["storm_gaps"] = r.storm_gaps;
+    j["storm_duplicates"] = r.storm_duplicates;
+    j["storm_replayed"] = r.storm_replayed;
+    j["storm_expected"] = r.storm_expected;
+    j["storm_last_recovered_s"] = r.storm_last_recovered_s;
+    j["storm_last_caught_up_s"] = r.storm_last_caught_up_s;
+    j["storm_welcome_p50_ms"] = r.storm_welcome_p50_ms;
+    j["storm_welcome_p99_ms"] = r.storm_welcome_p99_ms;
+    j["storm_recovery_errors"] = r.storm_recovery_errors;
+  }
   j["client_connect_cpu_pct"] = r.client_connect_cpu_pct;
   j["client_cpu_pct"] = r.client_cpu_pct;
   j["client_cpus"] = r.client_cpus;
@@ -147,7 +183,7 @@ std::string to_table(const load_options& o, const load_result& r, const std::str
     t << "  connect CPU  server " << num(r.server_connect_cpu_pct, 1) << "% ("
       << num(r.server_connect_cpu_us, 1) << " us per connection), client "
       << num(r.client_connect_cpu_pct, 1) << "%\n";
-  if (o.publishers > 0 && o.duration_s > 0) {
+  if (o.publishers > 0 && o.duration_s > 0 && !o.storm) {
     t << "  publish      " << r.published << " events (" << num(r.publish_rate) << "/s), "
       << r.publish_errors << " errors\n";
     t << "  deliveries   " << num(r.deliveries_per_s) << "/s; " << r.delivered << " of "
@@ -158,6 +194,24 @@ std::string to_table(const load_options& o, const load_result& r, const std::str
     t << "  integrity    lost " << r.lost << ", undelivered " << r.undelivered << ", duplicates "
       << r.duplicates << ", reordered " << r.reordered << ", seq gaps " << r.seq_gaps
       << ", seq backwards " << r.seq_backwards << ", disconnects " << r.disconnects << "\n";
+    if (r.pub_requests > 0)
+      t << "  commit us    POST -> 201 p50 " << num(r.pub_p50_us) << "  p99 " << num(r.pub_p99_us)
+        << "  max " << num(r.pub_max_us) << " (" << r.pub_requests << " requests, " << o.inflight
+        << " in flight per publisher)\n";
+    if (o.slow_fraction > 0)
+      t << "  slow subs    " << r.slow_subscribers << " (pause " << num(o.slow_pause_s, 2)
+        << " s a read): " << r.slow_delivered << " of " << r.slow_expected << " delivered, "
+        << r.slow_disconnects << " cut (last close " << r.slow_last_close_code << ")\n";
+  }
+  if (o.storm) {
+    t << "  drain        " << r.storm_drain_closes << " closed (code " << r.storm_drain_close_code
+      << "), back after " << num(r.storm_restart_s, 2) << " s\n";
+    t << "  resume storm " << r.storm_recovered << " of " << r.storm_sessions
+      << " recovered, last at " << num(r.storm_last_recovered_s, 2) << " s; caught up "
+      << r.storm_caught_up << ", last at " << num(r.storm_last_caught_up_s, 2) << " s; gaps "
+      << r.storm_gaps << ", duplicates " << r.storm_duplicates << ", errors " << r.storm_errors
+      << (r.storm_recovery_errors.empty() ? "" : ", not recovered: " + r.storm_recovery_errors)
+      << "\n";
   }
   if (r.server_measured) {
     t << "  server       RSS " << mib(r.server_rss_before) << " -> " << mib(r.server_rss_connected)
@@ -175,6 +229,10 @@ std::string to_table(const load_options& o, const load_result& r, const std::str
 }
 
 bool clean(const load_options& o, const load_result& r) {
+  if (o.storm)
+    return r.connect_errors == 0 && r.storm_sessions > 0 && r.storm_recovered == r.storm_sessions &&
+           r.storm_caught_up == r.storm_sessions && r.storm_gaps == 0 && r.storm_duplicates == 0 &&
+           r.storm_errors == 0;
   const bool publishing = o.publishers > 0 && o.duration_s > 0;
   return r.lost == 0 && r.undelivered == 0 && r.duplicates == 0 && r.reordered == 0 &&
          r.seq_gaps == 0 && r.seq_backwards == 0 && r.connect_errors == 0 &&
@@ -210,6 +268,24 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see ben
   app.add_option("--connect-concurrency", o.connect_concurrency, "handshakes in flight at once");
   app.add_option("--window", o.window, "max rate: outstanding deliveries before publishers wait");
   app.add_option("--server-pid", o.server_pid, "server PID for RSS and CPU (from /proc)");
+  app.add_option("--inflight", o.inflight,
+                 "requests outstanding per publisher: N streams (connections) each, each waiting "
+                 "for its reply before its next request")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--slow-fraction", o.slow_fraction,
+                 "fraction of subscribers that read slowly (every round(1/F)-th), reported apart")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--slow-pause", o.slow_pause_s,
+                 "seconds a slow subscriber pauses before each read")
+      ->check(CLI::Range(0.0, 60.0));
+  app.add_flag("--resume-storm", o.storm,
+               "herald: subscribe, publish, write --storm-ready-file, wait for the server's drain "
+               "and restart on the same address, publish --storm-missed per topic, resume all");
+  app.add_option("--storm-ready-file", o.storm_ready_file,
+                 "written when the sessions are subscribed: the driver then drains the server");
+  app.add_option("--storm-missed", o.storm_missed, "events per topic published while away");
+  app.add_option("--storm-restart-timeout", o.storm_restart_timeout_s,
+                 "seconds to wait for the drain and for the server to be back");
   app.add_option("--json", json_out,
                  "append the JSON line to this file (it always goes to stdout)");
   app.add_option("--label", label, "name of the shape, copied into the output");
@@ -243,7 +319,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see ben
         std::tie(o.sub_key, o.pub_key) = create_apps(url, admin_key, tenant);
       }
     }
-    const load_result r = run_load(o);
+    const load_result r = o.storm ? run_resume_storm(o) : run_load(o);
     const std::string line = json::serialize(to_json(o, r, label));
     std::cout << line << std::endl;
     if (!json_out.empty()) {

@@ -1,9 +1,11 @@
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "bench/accounting.h"
 #include "bench/histogram.h"
 #include "bench/protocol.h"
 #include "bench/tracker.h"
@@ -436,6 +438,132 @@ TEST(WsFrameParser, ProtocolErrors) {
   EXPECT_FALSE(r.feed(p, ws_frame(1, "ok") + ws_frame(9, "p") + std::string("\x83\x00", 2)));
   EXPECT_EQ(r.msgs.size(), 1u);
   EXPECT_EQ(r.pings.size(), 1u);
+}
+
+// --- run accounting (accounting.h) ------------------------------------------------------------
+
+TEST(Inflight, StreamIdsAreDenseAndDistinct) {
+  EXPECT_EQ(stream_count(3, 16), 48u);
+  EXPECT_EQ(stream_count(3, 0), 3u);  // 0 in flight reads as 1
+  std::set<std::uint32_t> ids;
+  for (std::size_t p = 0; p < 3; ++p)
+    for (std::size_t k = 0; k < 16; ++k) ids.insert(stream_id(p, k, 16));
+  ASSERT_EQ(ids.size(), 48u);
+  EXPECT_EQ(*ids.begin(), 0u);
+  EXPECT_EQ(*ids.rbegin(), 47u);
+  EXPECT_EQ(stream_id(2, 0, 1), 2u);  // one in flight: the publisher's own id, as before
+}
+
+TEST(Inflight, StreamsInFlightKeepTheirOwnOrderAndTheTotalsAddUp) {
+  // 2 publishers × 4 in flight on 3 topics, 5 subscribers (topic i % 3). Each stream's batches
+  // are accepted in its own order but the streams' replies interleave: per stream the tracker
+  // sees 1, 2, 3, ... so no reordering, and the expected count is accepted × subscribers.
+  const std::size_t pubs = 2, inflight = 4, topics = 3;
+  std::vector<std::vector<std::uint64_t>> accepted(stream_count(pubs, inflight),
+                                                   std::vector<std::uint64_t>(topics, 0));
+  std::vector<delivery_tracker> subs(5);
+  std::vector<std::size_t> subs_on_topic(topics, 0);
+  for (std::size_t i = 0; i < subs.size(); ++i) ++subs_on_topic[i % topics];
+  for (std::uint64_t round = 1; round <= 10; ++round)
+    for (std::size_t k = inflight; k-- > 0;)  // replies come back in reverse slot order
+      for (std::size_t p = 0; p < pubs; ++p) {
+        const auto id = stream_id(p, k, inflight);
+        for (std::size_t t = 0; t < topics; ++t) {
+          ++accepted[id][t];
+          for (std::size_t i = 0; i < subs.size(); ++i)
+            if (i % topics == t) subs[i].on_payload(id, accepted[id][t]);
+        }
+      }
+  EXPECT_EQ(expected_deliveries(accepted, subs_on_topic), 10u * 8u * 5u);
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    std::vector<std::uint64_t> acc;
+    for (auto& a : accepted) acc.push_back(a[i % topics]);
+    EXPECT_EQ(subs[i].reordered(), 0u);
+    EXPECT_EQ(subs[i].duplicates(), 0u);
+    EXPECT_EQ(subs[i].lost(acc), 0u);
+  }
+  // One stream's last batch lost on the way: seen as loss on exactly that stream's counters.
+  ++accepted[stream_id(1, 3, inflight)][0];
+  std::vector<std::uint64_t> acc;
+  for (auto& a : accepted) acc.push_back(a[0]);
+  EXPECT_EQ(subs[0].lost(acc), 1u);
+}
+
+TEST(SlowSubscribers, FractionPicksAStride) {
+  std::size_t slow = 0;
+  for (std::size_t i = 0; i < 1000; ++i) slow += is_slow(i, 0.05) ? 1 : 0;
+  EXPECT_EQ(slow, 50u);
+  EXPECT_FALSE(is_slow(0, 0));
+  EXPECT_FALSE(is_slow(0, -1));
+  EXPECT_TRUE(is_slow(7, 1.0));
+  EXPECT_TRUE(is_slow(20, 0.05));
+  EXPECT_FALSE(is_slow(21, 0.05));
+}
+
+TEST(ResumeStorm, RecoveredSessionsCatchUpInOrder) {
+  std::vector<resume_session> s(3);
+  s[0].before_drain(4);
+  s[0].on_welcome(true, "", 1000);
+  s[0].on_event(5, 2, 2000);
+  s[0].on_event(6, 2, 3000);
+  s[1].before_drain(1);
+  s[1].on_welcome(true, "", 1500);
+  s[1].on_event(2, 2, 2500);
+  s[1].on_event(3, 2, 9000);
+  s[2].before_drain(0);
+  s[2].on_welcome(true, "", 500);
+  s[2].on_event(1, 2, 600);
+  s[2].on_event(2, 2, 700);
+  const auto sum = summarize_storm(s, {2, 2, 2});
+  EXPECT_EQ(sum.sessions, 3u);
+  EXPECT_EQ(sum.recovered, 3u);
+  EXPECT_EQ(sum.caught_up, 3u);
+  EXPECT_EQ(sum.gaps, 0u);
+  EXPECT_EQ(sum.duplicates, 0u);
+  EXPECT_EQ(sum.replayed, 6u);
+  EXPECT_DOUBLE_EQ(sum.last_recovered_s, 1500 / 1e9);
+  EXPECT_DOUBLE_EQ(sum.last_caught_up_s, 9000 / 1e9);
+}
+
+TEST(ResumeStorm, GapsDuplicatesAndFailuresAreCounted) {
+  std::vector<resume_session> s(5);
+  s[0].before_drain(4);
+  s[0].on_welcome(true, "", 100);
+  s[0].on_event(6, 2, 200);  // seq 5 skipped: a gap, never caught up
+  s[0].on_event(7, 2, 300);
+  s[1].before_drain(4);
+  s[1].on_welcome(true, "", 100);
+  s[1].on_event(5, 2, 200);
+  s[1].on_event(5, 2, 250);  // again: a duplicate
+  s[1].on_event(4, 2, 260);  // from before the drain: a duplicate
+  s[1].on_event(6, 2, 300);
+  s[2].before_drain(4);
+  s[2].on_welcome(false, "expired", 100);
+  s[3].on_error("resume connect: Connection refused");  // never welcomed
+  s[4].before_drain(9);
+  s[4].on_welcome(true, "", 400);
+  s[4].on_event(10, 2, 500);  // one of two: not caught up
+  const auto sum = summarize_storm(s, {2, 2, 2, 2, 2});
+  EXPECT_EQ(sum.welcomed, 4u);
+  EXPECT_EQ(sum.recovered, 3u);
+  EXPECT_EQ(sum.caught_up, 1u);  // only s[1]
+  EXPECT_EQ(sum.gaps, 1u);
+  EXPECT_EQ(sum.duplicates, 2u);
+  EXPECT_EQ(sum.errors, 1u);
+  EXPECT_EQ(sum.first_error, "resume connect: Connection refused");
+  ASSERT_EQ(sum.recovery_errors.size(), 1u);
+  EXPECT_EQ(sum.recovery_errors.at("expired"), 1u);
+  EXPECT_DOUBLE_EQ(sum.last_caught_up_s, 300 / 1e9);
+  EXPECT_DOUBLE_EQ(sum.last_recovered_s, 400 / 1e9);
+}
+
+TEST(ResumeStorm, NothingMissedIsCaughtUpAtTheWelcome) {
+  std::vector<resume_session> s(1);
+  s[0].before_drain(3);
+  s[0].on_welcome(true, "", 700);
+  const auto sum = summarize_storm(s, {0});
+  EXPECT_EQ(sum.caught_up, 1u);
+  EXPECT_DOUBLE_EQ(sum.last_caught_up_s, 700 / 1e9);
 }
 
 }  // namespace

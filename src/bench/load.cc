@@ -3,15 +3,21 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
 
+#include <boost/json/parse.hpp>
+
+#include "bench/accounting.h"
 #include "bench/histogram.h"
 #include "bench/proc_stats.h"
 #include "bench/protocol.h"
 #include "bench/tracker.h"
+#include "client/client.h"
 #include "transport/net.h"
 
 namespace herald::bench {
@@ -42,17 +48,33 @@ struct shared_state {
   std::vector<std::size_t> topic_of;                 // per subscriber
   std::vector<std::size_t> subs_on_topic;            // per topic (subscribed ones, after connect)
   std::vector<char> subscribed;                      // per subscriber
+  std::vector<char> slow;                            // per subscriber (--slow-fraction)
   std::vector<std::vector<std::uint64_t>> accepted;  // [publisher][topic]
 
   std::atomic<std::size_t> ready{0}, failed{0}, disconnects{0}, pub_ready{0}, pubs_done{0};
   std::atomic<int> last_close{0};
   std::atomic<std::uint64_t> delivered{0}, published{0}, publish_errors{0}, expected_sent{0};
+  // Slow subscribers' deliveries and closes, apart (they may be cut: expected behaviour).
+  std::atomic<std::uint64_t> slow_delivered{0};
+  std::atomic<std::size_t> slow_disconnects{0};
+  std::atomic<int> slow_last_close{0};
   std::atomic<bool> go{false}, stop_publishing{false}, stopping{false};
   std::atomic<std::int64_t> start_ns{0};
   std::uint64_t window = 0;
 
   std::mutex error_mu;
   std::string first_error;
+
+  // The resume storm (run_resume_storm): which coroutine subscriber() runs, and per session
+  // its resume token, the last seq it saw before the drain and its tally after the restart.
+  enum class phase { load, storm_subscribe, storm_resume } mode = phase::load;
+  std::vector<std::string> tokens;
+  std::vector<std::uint64_t> last_seq;
+  std::vector<resume_session> sessions;
+  std::uint64_t storm_missed = 0;  // events each session misses while away
+  std::atomic<std::size_t> drain_closes{0}, storm_done{0};
+  std::atomic<int> drain_close_code{0};
+  std::atomic<std::int64_t> storm_t0{0};
 
   explicit shared_state(const load_options& o) : opts(o) {}
 
@@ -66,6 +88,8 @@ struct shared_state {
 // `limit` handshakes of its subscribers in flight. Owned by its thread once running.
 struct worker {
   histogram latency;
+  histogram slow_latency;  // slow subscribers' deliveries (--slow-fraction)
+  histogram publish_ns;    // Herald: POST written -> 201 read
   histogram connect_ms;
   std::vector<std::size_t> subs;  // subscriber indices on this thread
   std::size_t next = 0, in_flight = 0, limit = 1;
@@ -105,7 +129,8 @@ std::string ec_text(const char* what, const beast::error_code& ec) {
 // Opens a WebSocket to the server: TCP connect, upgrade (with the API key for Herald).
 // Coroutine parameters are views or references to objects that outlive the call: GCC 12
 // destroys some temporaries of a co_await full-expression twice, so callers pass named objects.
-net::awaitable<beast::error_code> open_ws(shared_state& sh, ws_stream& ws, std::string_view key) {
+net::awaitable<beast::error_code> open_ws(shared_state& sh, ws_stream& ws, std::string_view key,
+                                          std::string_view path) {
   auto [ec] = co_await ws.next_layer().async_connect(sh.endpoint, use_nothrow);
   if (ec) co_return ec;
   ws.next_layer().set_option(tcp::no_delay(true));
@@ -115,7 +140,7 @@ net::awaitable<beast::error_code> open_ws(shared_state& sh, ws_stream& ws, std::
         if (!key.empty()) r.set(http::field::authorization, "Bearer " + key);
       }));
   const std::string host = sh.opts.host + ":" + sh.opts.port;
-  std::tie(ec) = co_await ws.async_handshake(host, sh.opts.ws_path, use_nothrow);
+  std::tie(ec) = co_await ws.async_handshake(host, path, use_nothrow);
   co_return ec;
 }
 
@@ -142,24 +167,33 @@ void note_close(shared_state& sh, int code, const std::string& why) {
   sh.note_error(why);
 }
 
-void note_close(shared_state& sh, ws_stream& ws, const char* what, const beast::error_code& ec) {
-  note_close(sh, ec == websocket::error::closed ? ws.reason().code : 1006, ec_text(what, ec));
-}
-
 // --- the subscribers' receive path ----------------------------------------------------------
 
 // What one subscriber does with the frames of a read (the target's part is on_message), and
 // what it owes the server afterwards. Replies cannot be written from inside the parser's
 // callbacks (a write suspends), so they are noted here and sent once the chunk is parsed.
 struct receiver : ws_frame_parser::visitor {
-  receiver(shared_state& s, worker& wk, std::size_t i) : sh(s), w(wk), tr(s.trackers[i]) {}
+  receiver(shared_state& s, worker& wk, std::size_t i)
+      : sh(s), w(wk), tr(s.trackers[i]), slow(s.slow[i] != 0) {}
 
   // Accounts one bench payload: latency against the time the chunk was read (one clock read
   // per read, not per message), the count added to sh.delivered once per chunk.
   void account(const stamp& s) {
     tr.on_payload(s.publisher, s.counter);
-    w.latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - s.sent_ns)));
+    (slow ? w.slow_latency : w.latency)
+        .record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - s.sent_ns)));
     ++accounted;
+  }
+
+  // The connection ended (see note_close); a slow subscriber's end is counted apart.
+  void closed(int code, const std::string& why) {
+    if (!slow) return note_close(sh, code, why);
+    if (sh.stopping.load()) return;
+    sh.slow_disconnects.fetch_add(1);
+    sh.slow_last_close.store(code);
+  }
+  void closed(ws_stream& ws, const char* what, const beast::error_code& ec) {
+    closed(ec == websocket::error::closed ? ws.reason().code : 1006, ec_text(what, ec));
   }
 
   void on_ping(std::string_view payload) override {
@@ -172,6 +206,7 @@ struct receiver : ws_frame_parser::visitor {
   shared_state& sh;
   worker& w;
   delivery_tracker& tr;
+  bool slow;                    // pauses after each read (--slow-fraction)
   std::int64_t now = 0;         // when the chunk being parsed was read
   std::uint64_t accounted = 0;  // payloads accounted from it
   int app_pings = 0;            // the target's own pings ({"type":"ping"}, PING) to answer
@@ -204,16 +239,23 @@ net::awaitable<void> receive(shared_state& sh, worker& w, ws_stream& ws, receive
   beast::error_code ec;
   sock.non_blocking(true, ec);  // only read_some below: Asio's async operations ignore it
   if (ec) {
-    note_close(sh, 1006, ec_text("subscriber socket", ec));
+    r.closed(1006, ec_text("subscriber socket", ec));
     co_return;
   }
   ws_frame_parser parser;
   bool readable = false;
+  net::steady_timer pause(sock.get_executor());
   for (;;) {
+    if (r.slow) {  // a slow reader: the server's queue for it grows meanwhile
+      pause.expires_after(
+          std::chrono::nanoseconds(static_cast<std::int64_t>(sh.opts.slow_pause_s * 1e9)));
+      co_await pause.async_wait(use_nothrow);
+      if (sh.stopping.load()) co_return;
+    }
     if (!readable) {
       auto [wec] = co_await sock.async_wait(tcp::socket::wait_read, use_nothrow);
       if (wec) {
-        note_close(sh, 1006, ec_text("subscriber read", wec));
+        r.closed(1006, ec_text("subscriber read", wec));
         co_return;
       }
     }
@@ -223,17 +265,18 @@ net::awaitable<void> receive(shared_state& sh, worker& w, ws_stream& ws, receive
       continue;
     }
     if (ec) {
-      note_close(sh, 1006, ec_text("subscriber read", ec));
+      r.closed(1006, ec_text("subscriber read", ec));
       co_return;
     }
     readable = n == w.chunk.size();
     r.now = now_ns();
     r.accounted = 0;
     const bool ok = parser.feed(std::string_view(w.chunk.data(), n), r);
-    if (r.accounted > 0) sh.delivered.fetch_add(r.accounted, std::memory_order_relaxed);
+    if (r.accounted > 0)
+      (r.slow ? sh.slow_delivered : sh.delivered).fetch_add(r.accounted, std::memory_order_relaxed);
     if (!ok) {
-      note_close(sh, 1006,
-                 "subscriber read: " + std::string(ws_frame_parser::describe(parser.last_error())));
+      r.closed(1006,
+               "subscriber read: " + std::string(ws_frame_parser::describe(parser.last_error())));
       co_return;
     }
     if (!r.fatal.empty()) {
@@ -243,8 +286,8 @@ net::awaitable<void> receive(shared_state& sh, worker& w, ws_stream& ws, receive
     if (parser.closed()) {
       // No close frame is echoed (Beast's read used to): the socket closes as the coroutine
       // ends, which the server sees as the end of its closing handshake.
-      note_close(sh, r.close_code,
-                 "subscriber read: closed by the server (" + std::to_string(r.close_code) + ")");
+      r.closed(r.close_code,
+               "subscriber read: closed by the server (" + std::to_string(r.close_code) + ")");
       co_return;
     }
     if (r.ws_ping) {
@@ -253,7 +296,7 @@ net::awaitable<void> receive(shared_state& sh, worker& w, ws_stream& ws, receive
       payload.assign(r.ping_payload.data(), r.ping_payload.size());  // ≤ 125 bytes (parser)
       auto [pec] = co_await ws.async_pong(payload, use_nothrow);
       if (pec) {
-        note_close(sh, ws, "subscriber pong", pec);
+        r.closed(ws, "subscriber pong", pec);
         co_return;
       }
     }
@@ -264,7 +307,7 @@ net::awaitable<void> receive(shared_state& sh, worker& w, ws_stream& ws, receive
       else
         wec = co_await send_text(ws, app_pong);
       if (wec) {
-        note_close(sh, ws, "subscriber pong", wec);
+        r.closed(ws, "subscriber pong", wec);
         co_return;
       }
     }
@@ -421,13 +464,150 @@ net::awaitable<void> nats_subscriber(shared_state& sh, worker& w, std::size_t in
   co_await receive(sh, w, ws, r, pong, true);
 }
 
+// --- resume storm sessions ------------------------------------------------------------------
+
+// Reads one message through Beast into `text`; an empty error string when it came.
+net::awaitable<beast::error_code> read_text(ws_stream& ws, beast::flat_buffer& buf,
+                                            std::string& text) {
+  auto [ec, n] = co_await ws.async_read(buf, use_nothrow);
+  (void)n;
+  text = beast::buffers_to_string(buf.data());
+  buf.consume(buf.size());
+  co_return ec;
+}
+
+// Before the drain: welcome (its resume token kept), subscribe, then events (their seq kept)
+// until the server closes the socket; a drain's close (1012) is counted.
+net::awaitable<void> storm_subscriber(shared_state& sh, worker& w, std::size_t index,
+                                      ws_stream& ws) {
+  if (auto ec = co_await open_ws(sh, ws, sh.opts.sub_key, sh.opts.ws_path)) {
+    connect_done(sh, w, index, false, ec_text("storm connect", ec));
+    co_return;
+  }
+  beast::flat_buffer buf;
+  std::string text;
+  if (auto ec = co_await read_text(ws, buf, text)) {
+    connect_done(sh, w, index, false, ec_text("storm welcome", ec));
+    co_return;
+  }
+  try {
+    const auto j = boost::json::parse(text).as_object();
+    sh.tokens[index] = std::string(j.at("resume_token").as_string());
+  } catch (const std::exception&) {
+    connect_done(sh, w, index, false, "storm: no resume_token in " + text.substr(0, 200));
+    co_return;
+  }
+  const std::string sub = R"({"type":"subscribe","id":"s","filters":[{"topic":")" +
+                          topic_name(server_kind::herald, sh.topic_of[index]) + "\"}]}";
+  bool acked = false;
+  if (auto ec = co_await send_text(ws, sub)) {
+    connect_done(sh, w, index, false, ec_text("storm subscribe", ec));
+    co_return;
+  }
+  static constexpr std::string_view pong = R"({"type":"pong"})";
+  for (;;) {
+    auto ec = co_await read_text(ws, buf, text);
+    if (ec) {
+      const int code = ec == websocket::error::closed ? ws.reason().code : 1006;
+      if (!acked) {
+        connect_done(sh, w, index, false, ec_text("storm read", ec));
+      } else if (!sh.stopping.load()) {
+        sh.drain_close_code.store(code);
+        sh.drain_closes.fetch_add(1);
+      }
+      co_return;
+    }
+    const auto f = scan_herald_frame(text);
+    if (f.type == herald_frame::kind::ack && !acked) {
+      acked = true;
+      connect_done(sh, w, index, true, {});
+    } else if (f.type == herald_frame::kind::event) {
+      sh.last_seq[index] = f.seq;
+      sh.delivered.fetch_add(1);
+    } else if (f.type == herald_frame::kind::ping) {
+      if (auto e2 = co_await send_text(ws, pong)) continue;  // the read reports the end
+    } else if (f.type == herald_frame::kind::error) {
+      sh.note_error("server: " + text);
+      if (!acked) {
+        connect_done(sh, w, index, false, "server: " + text);
+        co_return;
+      }
+    }
+  }
+}
+
+// After the restart: resume with the token and the last seq, tally the welcome and the events
+// that follow (resume_session), then keep reading (a late duplicate still counts) until the end.
+net::awaitable<void> storm_resumer(shared_state& sh, worker& w, std::size_t index, ws_stream& ws) {
+  auto& rs = sh.sessions[index];
+  const std::string path = sh.opts.ws_path + "?resume=" + sh.tokens[index] +
+                           "&last_seq=" + std::to_string(sh.last_seq[index]);
+  auto since = [&] { return now_ns() - sh.storm_t0.load(); };
+  bool counted = false;
+  auto done = [&] {
+    if (!counted) sh.storm_done.fetch_add(1);
+    counted = true;
+  };
+  if (auto ec = co_await open_ws(sh, ws, sh.opts.sub_key, path)) {
+    rs.on_error(ec_text("resume connect", ec));
+    connect_done(sh, w, index, false, ec_text("resume connect", ec));
+    done();
+    co_return;
+  }
+  beast::flat_buffer buf;
+  std::string text;
+  if (auto ec = co_await read_text(ws, buf, text)) {
+    rs.on_error(ec_text("resume welcome", ec));
+    connect_done(sh, w, index, false, ec_text("resume welcome", ec));
+    done();
+    co_return;
+  }
+  try {
+    const auto j = boost::json::parse(text).as_object();
+    if (j.at("type").as_string() != "welcome") throw std::runtime_error("not a welcome");
+    const auto* err = j.if_contains("recovery_error");
+    rs.on_welcome(j.at("recovered").as_bool(),
+                  err && err->is_string() ? std::string(err->as_string()) : std::string(), since());
+  } catch (const std::exception&) {
+    rs.on_error("resume: expected a welcome, got " + text.substr(0, 200));
+    connect_done(sh, w, index, false, "resume: no welcome");
+    done();
+    co_return;
+  }
+  connect_done(sh, w, index, true, {});
+  if (!rs.recovered() || sh.storm_missed == 0) done();
+  static constexpr std::string_view pong = R"({"type":"pong"})";
+  for (;;) {
+    if (auto ec = co_await read_text(ws, buf, text)) {
+      if (!sh.stopping.load()) rs.on_error(ec_text("resume read", ec));
+      done();
+      co_return;
+    }
+    const auto f = scan_herald_frame(text);
+    if (f.type == herald_frame::kind::event) {
+      rs.on_event(f.seq, sh.storm_missed, since());
+      if (rs.events() >= sh.storm_missed) done();
+    } else if (f.type == herald_frame::kind::ping) {
+      if (auto e2 = co_await send_text(ws, pong)) continue;
+    }
+  }
+}
+
 net::awaitable<void> subscriber(shared_state& sh, worker& w, std::size_t index) {
   auto ex = co_await net::this_coro::executor;
   ws_stream ws(ex);
   const std::int64_t t0 = now_ns();
   const bool herald = sh.opts.kind == server_kind::herald;
   const std::string_view key = herald ? std::string_view(sh.opts.sub_key) : std::string_view();
-  if (auto ec = co_await open_ws(sh, ws, key)) {
+  if (sh.mode == shared_state::phase::storm_subscribe) {
+    co_await storm_subscriber(sh, w, index, ws);
+    co_return;
+  }
+  if (sh.mode == shared_state::phase::storm_resume) {
+    co_await storm_resumer(sh, w, index, ws);
+    co_return;
+  }
+  if (auto ec = co_await open_ws(sh, ws, key, sh.opts.ws_path)) {
     connect_done(sh, w, index, false, ec_text("subscriber connect", ec));
     co_return;
   }
@@ -446,7 +626,7 @@ class pacer {
  public:
   pacer(shared_state& sh, std::uint32_t id) : sh_(sh), id_(id) {
     const auto& o = sh.opts;
-    rate_ = o.rate > 0 ? o.rate / static_cast<double>(o.publishers) : 0;
+    rate_ = o.rate > 0 ? o.rate / static_cast<double>(stream_count(o.publishers, o.inflight)) : 0;
     next_counter_.assign(o.topics, 1);
     topic_ = id % o.topics;
   }
@@ -530,7 +710,7 @@ net::awaitable<void> wait_for_go(shared_state& sh) {
   }
 }
 
-net::awaitable<void> herald_publisher(shared_state& sh, std::uint32_t id) {
+net::awaitable<void> herald_publisher(shared_state& sh, worker& w, std::uint32_t id) {
   auto ex = co_await net::this_coro::executor;
   tcp::socket sock(ex);
   bool connected = false;
@@ -575,6 +755,7 @@ net::awaitable<void> herald_publisher(shared_state& sh, std::uint32_t id) {
     }
     req.body() = body;
     req.prepare_payload();
+    const std::int64_t sent = now_ns();
     auto [wec, wn] = co_await http::async_write(sock, req, use_nothrow);
     (void)wn;
     http::response<http::string_body> res;
@@ -591,6 +772,7 @@ net::awaitable<void> herald_publisher(shared_state& sh, std::uint32_t id) {
       continue;
     }
     if (res.result_int() == 201) {
+      w.publish_ns.record(static_cast<std::uint64_t>(now_ns() - sent));
       pace.accepted(batch);
     } else {
       sh.note_error("publish: HTTP " + std::to_string(res.result_int()) + " " + res.body());
@@ -608,7 +790,7 @@ net::awaitable<void> nats_publisher(shared_state& sh, std::uint32_t id) {
   constexpr std::string_view hello =
       "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"name\":\"herald-bench-pub\"}"
       "\r\nPING\r\n";
-  auto ec0 = co_await open_ws(sh, ws, no_key);
+  auto ec0 = co_await open_ws(sh, ws, no_key, sh.opts.ws_path);
   bool ok = !ec0;
   if (ok) {
     ec0 = co_await send_binary(ws, hello);
@@ -673,6 +855,35 @@ bool wait_until(Pred pred, double timeout_s) {
 
 }  // namespace
 
+namespace {
+
+tcp::endpoint resolve_endpoint(const load_options& o) {
+  net::io_context ioc;
+  tcp::resolver r(ioc);
+  beast::error_code ec;
+  auto res = r.resolve(o.host, o.port, ec);
+  if (ec || res.empty()) throw std::runtime_error("cannot resolve " + o.host + ":" + o.port);
+  return *res.begin();
+}
+
+using guard_t = net::executor_work_guard<net::io_context::executor_type>;
+
+// The load threads, subscribers dealt round-robin, each running its io_context until its guard
+// is reset.
+void start_workers(const load_options& o, std::vector<std::unique_ptr<worker>>& workers,
+                   std::vector<guard_t>& guards) {
+  for (std::size_t t = 0; t < o.threads; ++t) workers.push_back(std::make_unique<worker>());
+  for (std::size_t i = 0; i < o.subscribers; ++i) workers[i % o.threads]->subs.push_back(i);
+  for (auto& w : workers) {
+    w->limit = std::max<std::size_t>(1, o.connect_concurrency / o.threads);
+    guards.emplace_back(w->ioc.get_executor());
+    worker* wp = w.get();
+    w->thread = std::thread([wp] { wp->ioc.run(); });
+  }
+}
+
+}  // namespace
+
 std::string topic_name(server_kind kind, std::size_t i) {
   return kind == server_kind::herald ? "/bench/t" + std::to_string(i)
                                      : "bench.t" + std::to_string(i);
@@ -682,26 +893,23 @@ load_result run_load(const load_options& o) {
   if (o.threads == 0 || o.topics == 0 || o.batch == 0)
     throw std::runtime_error("threads, topics and batch must be at least 1");
   shared_state sh(o);
-  {
-    net::io_context ioc;
-    tcp::resolver r(ioc);
-    beast::error_code ec;
-    auto res = r.resolve(o.host, o.port, ec);
-    if (ec || res.empty()) throw std::runtime_error("cannot resolve " + o.host + ":" + o.port);
-    sh.endpoint = *res.begin();
-  }
+  sh.endpoint = resolve_endpoint(o);
   sh.trackers.resize(o.subscribers);
   sh.topic_of.resize(o.subscribers);
   sh.subscribed.assign(o.subscribers, 0);
   sh.subs_on_topic.assign(o.topics, 0);
   for (std::size_t i = 0; i < o.subscribers; ++i) sh.topic_of[i] = i % o.topics;
-  sh.accepted.assign(o.publishers, std::vector<std::uint64_t>(o.topics, 0));
+  const std::size_t streams = stream_count(o.publishers, o.inflight);
+  sh.accepted.assign(streams, std::vector<std::uint64_t>(o.topics, 0));
+  sh.slow.assign(o.subscribers, 0);
+  for (std::size_t i = 0; i < o.subscribers; ++i) sh.slow[i] = is_slow(i, o.slow_fraction) ? 1 : 0;
   const double fanout = static_cast<double>(o.subscribers) / static_cast<double>(o.topics);
-  sh.window = o.window > 0 ? o.window
-                           : std::max<std::uint64_t>(
-                                 50000, static_cast<std::uint64_t>(
-                                            4.0 * static_cast<double>(o.batch * o.publishers) *
-                                            std::max(1.0, fanout)));
+  sh.window =
+      o.window > 0
+          ? o.window
+          : std::max<std::uint64_t>(
+                50000, static_cast<std::uint64_t>(4.0 * static_cast<double>(o.batch * streams) *
+                                                  std::max(1.0, fanout)));
 
   load_result out;
   out.client_cpus = usable_cpus();
@@ -714,16 +922,8 @@ load_result run_load(const load_options& o) {
   }
 
   std::vector<std::unique_ptr<worker>> workers;
-  for (std::size_t t = 0; t < o.threads; ++t) workers.push_back(std::make_unique<worker>());
-  for (std::size_t i = 0; i < o.subscribers; ++i) workers[i % o.threads]->subs.push_back(i);
-  using guard_t = net::executor_work_guard<net::io_context::executor_type>;
   std::vector<guard_t> guards;
-  for (auto& w : workers) {
-    w->limit = std::max<std::size_t>(1, o.connect_concurrency / o.threads);
-    guards.emplace_back(w->ioc.get_executor());
-    worker* wp = w.get();
-    w->thread = std::thread([wp] { wp->ioc.run(); });
-  }
+  start_workers(o, workers, guards);
 
   // Phase 1: connect and subscribe every subscriber.
   auto srv_c0 = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
@@ -751,8 +951,9 @@ load_result run_load(const load_options& o) {
   if (self_c0 && self_c1) out.client_connect_cpu_pct = cpu_percent(*self_c0, *self_c1);
   // Publishers start after this: they read subs_on_topic without a lock. A handshake still in
   // flight past the timeout may yet set its flag; it is then counted as a connect error only.
+  // Only the subscribers that read at full speed: the window and `delivered` count only them.
   for (std::size_t i = 0; i < o.subscribers; ++i)
-    if (sh.subscribed[i]) ++sh.subs_on_topic[sh.topic_of[i]];
+    if (sh.subscribed[i] && !sh.slow[i]) ++sh.subs_on_topic[sh.topic_of[i]];
   if (o.server_pid > 0) {
     // Let the server settle (handshake buffers freed) before reading its RSS.
     sleep_s(0.5);
@@ -773,15 +974,16 @@ load_result run_load(const load_options& o) {
 
   // Phase 3: publish for the duration, then drain.
   if (o.publishers > 0 && o.duration_s > 0) {
-    for (std::size_t p = 0; p < o.publishers; ++p) {
-      auto& w = *workers[p % o.threads];
-      const auto id = static_cast<std::uint32_t>(p);
-      if (o.kind == server_kind::herald)
-        net::co_spawn(w.ioc, herald_publisher(sh, id), net::detached);
-      else
-        net::co_spawn(w.ioc, nats_publisher(sh, id), net::detached);
-    }
-    wait_until([&] { return sh.pub_ready.load() >= o.publishers; }, 10);
+    for (std::size_t p = 0; p < o.publishers; ++p)
+      for (std::size_t k = 0; k < std::max<std::size_t>(1, o.inflight); ++k) {
+        auto& w = *workers[p % o.threads];
+        const auto id = stream_id(p, k, o.inflight);
+        if (o.kind == server_kind::herald)
+          net::co_spawn(w.ioc, herald_publisher(sh, w, id), net::detached);
+        else
+          net::co_spawn(w.ioc, nats_publisher(sh, id), net::detached);
+      }
+    wait_until([&] { return sh.pub_ready.load() >= streams; }, 10);
     auto srv_a = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
     auto self_a = sample_process(0);
     const std::uint64_t d0 = sh.delivered.load();
@@ -798,16 +1000,13 @@ load_result run_load(const load_options& o) {
     out.deliveries_per_s = static_cast<double>(d1 - d0) / out.publish_s;
     if (srv_a && srv_b) out.server_cpu_pct = cpu_percent(*srv_a, *srv_b);
     if (self_a && self_b) out.client_cpu_pct = cpu_percent(*self_a, *self_b);
-    wait_until([&] { return sh.pubs_done.load() >= o.publishers; }, 30);
+    wait_until([&] { return sh.pubs_done.load() >= streams; }, 30);
     out.published = sh.published.load();
     out.publish_errors = sh.publish_errors.load();
     out.publish_rate = static_cast<double>(out.published) / out.publish_s;
     // Expected: what the publishers had accepted, times the subscribers of each topic that
     // connected (a failed connection is reported as a connect error, not as loss).
-    std::uint64_t expected = 0;
-    for (std::size_t p = 0; p < o.publishers; ++p)
-      for (std::size_t t = 0; t < o.topics; ++t)
-        expected += sh.accepted[p][t] * sh.subs_on_topic[t];
+    const std::uint64_t expected = expected_deliveries(sh.accepted, sh.subs_on_topic);
     wait_until([&] { return sh.delivered.load() >= expected; }, o.drain_s);
   }
 
@@ -822,10 +1021,12 @@ load_result run_load(const load_options& o) {
   for (auto& w : workers) w->ioc.stop();
   for (auto& w : workers) w->thread.join();
 
-  histogram lat, conn;
+  histogram lat, conn, slow_lat, pub;
   for (auto& w : workers) {
     lat.merge(w->latency);
     conn.merge(w->connect_ms);
+    slow_lat.merge(w->slow_latency);
+    pub.merge(w->publish_ns);
   }
   workers.clear();  // destroys the pending coroutines (and their sockets) before `sh`
 
@@ -836,8 +1037,13 @@ load_result run_load(const load_options& o) {
   for (std::size_t i = 0; i < o.subscribers; ++i) {
     const auto& tr = sh.trackers[i];
     const std::size_t topic = sh.topic_of[i];
-    std::vector<std::uint64_t> acc(o.publishers);
-    for (std::size_t p = 0; p < o.publishers; ++p) acc[p] = sh.accepted[p][topic];
+    std::vector<std::uint64_t> acc(streams);
+    for (std::size_t p = 0; p < streams; ++p) acc[p] = sh.accepted[p][topic];
+    if (sh.slow[i]) {  // may be cut for reading slowly: counted apart, never as loss
+      ++out.slow_subscribers;
+      for (auto a : acc) out.slow_expected += a;
+      continue;
+    }
     // A subscriber that never subscribed cannot lose anything: it is a connect error.
     if (sh.subscribed[i]) {
       std::uint64_t exp_i = 0;
@@ -861,6 +1067,182 @@ load_result run_load(const load_options& o) {
   out.connect_p50_ms = static_cast<double>(conn.percentile(0.5)) / 1e3;
   out.connect_p99_ms = static_cast<double>(conn.percentile(0.99)) / 1e3;
   out.client_bound = out.client_cpu_pct >= 90.0 * out.client_cpus;
+  out.pub_requests = pub.count();
+  out.pub_p50_us = static_cast<double>(pub.percentile(0.50)) / 1e3;
+  out.pub_p99_us = static_cast<double>(pub.percentile(0.99)) / 1e3;
+  out.pub_max_us = static_cast<double>(pub.max()) / 1e3;
+  out.slow_delivered = sh.slow_delivered.load();
+  out.slow_disconnects = sh.slow_disconnects.load();
+  out.slow_last_close_code = sh.slow_last_close.load();
+  out.slow_lat_p99_us = static_cast<double>(slow_lat.percentile(0.99)) / 1e3;
+  return out;
+}
+
+// --- the resume storm's orchestration -------------------------------------------------------
+
+namespace {
+
+// Publishes `per_topic` events on every topic through POST /v1/events (100 a request), stamped
+// as publisher `id`. Returns the events accepted.
+std::uint64_t publish_each_topic(const load_options& o, std::uint32_t id, std::size_t per_topic,
+                                 std::vector<std::uint64_t>& counters) {
+  const std::string base = "http://" + o.host + ":" + o.port;
+  const std::map<std::string, std::string> auth{{"Authorization", "Bearer " + o.pub_key},
+                                                {"Content-Type", "application/json"}};
+  std::uint64_t accepted = 0;
+  std::string body;
+  std::size_t in_body = 0;
+  auto flush = [&] {
+    if (in_body == 0) return;
+    body += ']';
+    auto r = client::http_call(base, "POST", "/v1/events", body, auth);
+    if (r.status != 201)
+      throw std::runtime_error("storm publish: HTTP " + std::to_string(r.status) + " " +
+                               r.body.substr(0, 200));
+    accepted += in_body;
+    in_body = 0;
+  };
+  for (std::size_t k = 0; k < per_topic; ++k)
+    for (std::size_t t = 0; t < o.topics; ++t) {
+      body += in_body == 0 ? "[" : ",";
+      body += R"({"topic":")" + topic_name(server_kind::herald, t) + R"(","type":"bench","data":)" +
+              make_payload(stamp{id, counters[t]++, now_ns()}, o.payload_bytes) + "}";
+      if (++in_body == 100) {
+        flush();
+        body.clear();
+      }
+    }
+  flush();
+  return accepted;
+}
+
+}  // namespace
+
+load_result run_resume_storm(const load_options& o) {
+  if (o.kind != server_kind::herald) throw std::runtime_error("the resume storm is Herald-only");
+  if (o.threads == 0 || o.topics == 0)
+    throw std::runtime_error("threads and topics must be at least 1");
+  shared_state sh(o);
+  sh.endpoint = resolve_endpoint(o);
+  const std::size_t n = o.subscribers;
+  sh.trackers.resize(n);
+  sh.slow.assign(n, 0);
+  sh.subscribed.assign(n, 0);
+  sh.topic_of.resize(n);
+  for (std::size_t i = 0; i < n; ++i) sh.topic_of[i] = i % o.topics;
+  sh.tokens.resize(n);
+  sh.last_seq.assign(n, 0);
+  sh.sessions.resize(n);
+  sh.mode = shared_state::phase::storm_subscribe;
+
+  std::vector<std::unique_ptr<worker>> workers;
+  std::vector<guard_t> guards;
+  start_workers(o, workers, guards);
+  load_result out;
+  out.client_cpus = usable_cpus();
+  auto finish = [&] {
+    sh.stopping.store(true);
+    for (auto& g : guards) g.reset();
+    for (auto& w : workers) w->ioc.stop();
+    for (auto& w : workers) w->thread.join();
+    workers.clear();
+  };
+
+  // 1. Subscribe every session; one event per topic, every session gets it.
+  const std::int64_t c0 = now_ns();
+  for (auto& w : workers) {
+    worker* wp = w.get();
+    net::post(w->ioc, [&sh, wp] { launch_more(sh, *wp); });
+  }
+  wait_until([&] { return sh.ready.load() + sh.failed.load() >= n; }, o.connect_timeout_s);
+  out.connected = sh.ready.load();
+  out.connect_errors = n - out.connected;
+  out.connect_s = static_cast<double>(now_ns() - c0) / 1e9;
+  out.connect_rate = out.connect_s > 0 ? static_cast<double>(out.connected) / out.connect_s : 0;
+  std::vector<std::uint64_t> counters(o.topics, 1);
+  std::size_t subscribed = 0;
+  for (std::size_t i = 0; i < n; ++i) subscribed += sh.subscribed[i] ? 1 : 0;
+  try {
+    out.published = publish_each_topic(o, 0, 1, counters);
+  } catch (...) {
+    finish();
+    throw;
+  }
+  wait_until([&] { return sh.delivered.load() >= subscribed; }, 30);
+  out.delivered = sh.delivered.load();
+  out.expected = subscribed;
+
+  // 2. Tell the driver to drain the server; wait for every socket's close and the restart.
+  const std::int64_t r0 = now_ns();
+  if (!o.storm_ready_file.empty()) std::ofstream(o.storm_ready_file) << "ready\n";
+  wait_until([&] { return sh.drain_closes.load() >= subscribed; }, o.storm_restart_timeout_s);
+  out.storm_drain_closes = sh.drain_closes.load();
+  out.storm_drain_close_code = sh.drain_close_code.load();
+  const std::string base = "http://" + o.host + ":" + o.port;
+  const bool back = wait_until(
+      [&] {
+        try {
+          return client::http_call(base, "GET", "/readyz", "").status == 200;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      o.storm_restart_timeout_s);
+  out.storm_restart_s = static_cast<double>(now_ns() - r0) / 1e9;
+  if (!back) {
+    finish();
+    throw std::runtime_error("resume storm: the server did not come back on " + base);
+  }
+  // 3. Events the detached sessions miss, then every session resumes at once.
+  out.published += publish_each_topic(o, 1, o.storm_missed, counters);
+  sh.storm_missed = o.storm_missed;
+  for (std::size_t i = 0; i < n; ++i) sh.sessions[i].before_drain(sh.last_seq[i]);
+  sh.mode = shared_state::phase::storm_resume;
+  sh.ready.store(0);
+  sh.failed.store(0);
+  std::vector<std::size_t> resuming;
+  for (std::size_t i = 0; i < n; ++i)
+    if (sh.subscribed[i]) resuming.push_back(i);
+  sh.storm_t0.store(now_ns());
+  for (std::size_t t = 0; t < workers.size(); ++t) {
+    worker* wp = workers[t].get();
+    net::post(wp->ioc, [&sh, wp, &resuming, t, k = workers.size()] {
+      wp->subs.clear();
+      for (std::size_t j = t; j < resuming.size(); j += k) wp->subs.push_back(resuming[j]);
+      wp->next = 0;
+      wp->in_flight = 0;
+      wp->limit = wp->subs.size();  // at once
+      launch_more(sh, *wp);
+    });
+  }
+  wait_until([&] { return sh.storm_done.load() >= resuming.size(); }, o.connect_timeout_s);
+  sleep_s(0.5);  // a late duplicate would still be counted
+  finish();
+
+  std::vector<resume_session> tally;
+  std::vector<std::uint64_t> expected;
+  for (auto i : resuming) {
+    tally.push_back(sh.sessions[i]);
+    expected.push_back(o.storm_missed);
+  }
+  const storm_summary ss = summarize_storm(tally, expected);
+  out.storm_sessions = ss.sessions;
+  out.storm_welcomed = ss.welcomed;
+  out.storm_recovered = ss.recovered;
+  out.storm_caught_up = ss.caught_up;
+  out.storm_errors = ss.errors;
+  out.storm_gaps = ss.gaps;
+  out.storm_duplicates = ss.duplicates;
+  out.storm_replayed = ss.replayed;
+  out.storm_expected = static_cast<std::uint64_t>(ss.sessions) * o.storm_missed;
+  out.storm_last_recovered_s = ss.last_recovered_s;
+  out.storm_last_caught_up_s = ss.last_caught_up_s;
+  out.storm_welcome_p50_ms = ss.welcome_p50_ms;
+  out.storm_welcome_p99_ms = ss.welcome_p99_ms;
+  for (const auto& [why, count] : ss.recovery_errors)
+    out.storm_recovery_errors +=
+        (out.storm_recovery_errors.empty() ? "" : ",") + why + ":" + std::to_string(count);
+  out.first_error = !ss.first_error.empty() ? ss.first_error : sh.first_error;
   return out;
 }
 

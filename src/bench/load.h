@@ -36,6 +36,20 @@ struct load_options {
   std::size_t connect_concurrency = 200;  // handshakes in flight at once, over all threads
   std::size_t window = 0;  // max rate: deliveries outstanding before publishers wait; 0: auto
   int server_pid = 0;      // for RSS and CPU; 0: not measured
+  // Requests outstanding per publisher: N streams (connections) each, see accounting.h.
+  std::size_t inflight = 1;
+  // Slow subscribers (accounting.h is_slow): after each read they pause slow_pause_s. Their
+  // deliveries, latency and closes are reported apart from the others'.
+  double slow_fraction = 0;
+  double slow_pause_s = 1.0;
+  // Resume storm (Herald only): subscribe, publish one event per topic, write `storm_ready_file`
+  // and wait for the server to drain (close 1012) and come back on the same address (restarted
+  // on the same data by whoever runs the bench), publish `storm_missed` events per topic, then
+  // resume every session at once.
+  bool storm = false;
+  std::string storm_ready_file;
+  double storm_restart_timeout_s = 60;
+  std::size_t storm_missed = 2;
 };
 
 struct load_result {
@@ -66,11 +80,29 @@ struct load_result {
   double server_connect_cpu_pct = 0, server_connect_cpu_us = 0, client_connect_cpu_pct = 0;
   unsigned client_cpus = 1;
   bool client_bound = false;
+  // Herald publish-to-commit: POST sent -> 201 read, per request (0 for NATS: no ack).
+  std::uint64_t pub_requests = 0;
+  double pub_p50_us = 0, pub_p99_us = 0, pub_max_us = 0;
+  // slow subscribers (--slow-fraction)
+  std::size_t slow_subscribers = 0, slow_disconnects = 0;
+  int slow_last_close_code = 0;
+  std::uint64_t slow_delivered = 0, slow_expected = 0;
+  double slow_lat_p99_us = 0;
+  // resume storm (--resume-storm)
+  std::size_t storm_sessions = 0, storm_drain_closes = 0, storm_welcomed = 0, storm_recovered = 0,
+              storm_caught_up = 0, storm_errors = 0;
+  int storm_drain_close_code = 0;
+  std::uint64_t storm_gaps = 0, storm_duplicates = 0, storm_replayed = 0, storm_expected = 0;
+  double storm_restart_s = 0, storm_last_recovered_s = 0, storm_last_caught_up_s = 0,
+         storm_welcome_p50_ms = 0, storm_welcome_p99_ms = 0;
+  std::string storm_recovery_errors;  // "reason:count,..." of recovered:false welcomes
 };
 
 // Runs one measurement. Throws std::runtime_error only for bad options or an unreachable
 // server at start; failures under load are counted in the result.
 load_result run_load(const load_options& opts);
+// The resume storm (opts.storm): see load_options. Throws as run_load.
+load_result run_resume_storm(const load_options& opts);
 
 // The topic (Herald) or subject (NATS) of topic number i.
 std::string topic_name(server_kind kind, std::size_t i);

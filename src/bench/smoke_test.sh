@@ -39,13 +39,15 @@ if [[ -z $app_key || -z $pub_key ]]; then
   echo "bench_smoke: could not create the apps"; exit 1
 fi
 
-# 100 subscribers on 4 topics over 2 threads, 2 publishers at 2,000 events/s for 2 s.
+# 100 subscribers on 4 topics over 2 threads, 2 publishers with 2 requests in flight each at
+# 2,000 events/s for 2 s.
 "$herald" bench --url "$url" --api-key "$app_key" --publisher-key "$pub_key" \
-  --subscribers 100 --topics 4 --threads 2 --publishers 2 --rate 2000 --batch 50 \
+  --subscribers 100 --topics 4 --threads 2 --publishers 2 --inflight 2 --rate 2000 --batch 50 \
   --duration 2 --drain 5 --server-pid "$server_pid" --label smoke --check >"$tmp/result.json"
 cat "$tmp/result.json"
 grep -q '"clean":true' "$tmp/result.json"
 grep -q '"lost":0,' "$tmp/result.json"
 grep -q '"duplicates":0,' "$tmp/result.json"
 grep -q '"reordered":0,' "$tmp/result.json"
+grep -q '"pub_requests":[1-9]' "$tmp/result.json"  # publish -> commit latency measured
 echo "bench_smoke: ok"
