@@ -3,23 +3,27 @@
 
 Usage: costmodel.py GRID.jsonl      (bench/run.sh writes docs/bench/grid.jsonl in full mode)
 
-Model, least squares over the grid's runs (each a `herald bench` JSON line):
-    CPU µs per event = a + b·m + c/batch + d·log2(topics)
+Model, least squares of the relative error over the grid's runs (each a `herald bench` JSON
+line), so that the cheap cells weigh as much as the dear ones:
+    CPU µs per event = a + c/batch + m·(b + e/batch) + d·log2(topics)
 m: subscribers matched per event (subscribers / topics), batch: events per POST, topics: topics
-in use. Prints Markdown: the constants, every run with its fit and residual, and R². Standard
-library only.
+in use. a: per event; c: per request (HTTP, JSON, the commit); b: per delivery; e: per delivery
+per request (what batching saves on each delivery: fewer, larger socket writes); d: per doubling
+of the topics. Prints Markdown: the constants, every run with its fit and residual, and R².
+Standard library only.
 """
 import json
 import math
 import sys
 
-TERMS = ["a (fixed, µs)", "b (per matched subscriber, µs)", "c (per request, µs)",
-         "d (per doubling of topics, µs)"]
+TERMS = ["a (per event, µs)", "c (per request, µs)", "b (per delivery, µs)",
+         "e (per delivery per request, µs)", "d (per doubling of topics, µs)"]
+NAMES = ["a", "c/batch", "b·m", "e·m/batch", "d·log2(topics)"]
 
 
 def features(r):
     m = r["subscribers"] / r["topics"]
-    return [1.0, m, 1.0 / r["batch"], math.log2(r["topics"])]
+    return [1.0, 1.0 / r["batch"], m, m / r["batch"], math.log2(r["topics"])]
 
 
 def solve(a, y):
@@ -53,18 +57,20 @@ def main():
     if len(runs) < 4:
         sys.exit("costmodel: need at least 4 runs, have %d" % len(runs))
     # Topics vary in only some grids: without them, drop the d term.
-    use = [0, 1, 2, 3] if len({r["topics"] for r in runs}) > 1 else [0, 1, 2]
+    use = [0, 1, 2, 3, 4] if len({r["topics"] for r in runs}) > 1 else [0, 1, 2, 3]
     a = [[features(r)[i] for i in use] for r in runs]
     y = [r["cpu_us_per_event"] for r in runs]
-    x = solve(a, y)
+    # Relative error: each run's equation divided by its measured value.
+    x = solve([[f / yy for f in row] for row, yy in zip(a, y)], [1.0] * len(y))
     fit = [sum(c * f for c, f in zip(x, row)) for row in a]
     mean = sum(y) / len(y)
     ss_res = sum((yy - ff) ** 2 for yy, ff in zip(y, fit))
     ss_tot = sum((yy - mean) ** 2 for yy in y)
     r2 = 1 - ss_res / ss_tot if ss_tot else 1.0
-    out = ["Server CPU per published event = " +
-           " + ".join(["a", "b·m", "c/batch", "d·log2(topics)"][i] for i in use) +
-           f" (least squares over {len(runs)} runs, R² = {r2:.3f})", "",
+    worst = max(abs(yy - ff) / yy for yy, ff in zip(y, fit)) * 100
+    out = ["Server CPU per published event = " + " + ".join(NAMES[i] for i in use) +
+           f" (least squares of the relative error over {len(runs)} runs; R² = {r2:.3f}, "
+           f"largest residual {worst:.0f} %)", "",
            "| constant | value |", "|---|---:|"]
     for i, c in zip(use, x):
         out.append(f"| {TERMS[i]} | {c:.3f} |")

@@ -166,6 +166,8 @@ def targets(st):
         ccpu = st.med(shape, "herald", "client_cpu_pct") or 0
         note = ("load tool CPU-bound: deliveries/s measure the load tool" if bound else
                 f"server core {hcpu:.0f} %, load tool {ccpu:.0f} % busy: the load tool is not the limit")
+        if st.med(shape, "herald", "deliveries_per_s") == 0:
+            note += "; Herald delivered nothing inside the publishing window (all in the drain)"
         add(f"{shape}: deliveries/s", shape, "deliveries_per_s", 2.0, ">=", note=note)
     add("latency: p50", "latency", "lat_p50_us", 0.5, "<=")
     add("latency: p99", "latency", "lat_p99_us", 0.5, "<=")
