@@ -47,12 +47,35 @@ std::string format_rfc3339_ms(std::int64_t ms) {
   const auto day = floor<days>(tp);
   const year_month_day ymd{day};
   const hh_mm_ss hms{tp - day};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
-                int(hms.minutes().count()), int(hms.seconds().count()),
-                int(hms.subseconds().count()));
-  return buf;
+  const int year = int(ymd.year());
+  if (year < 0 || year > 9999) {  // not a time the server hands out: the slow, general path
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+                  unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
+                  int(hms.minutes().count()), int(hms.seconds().count()),
+                  int(hms.subseconds().count()));
+    return buf;
+  }
+  // Written digit by digit: this runs once per event on the publish path (no snprintf there).
+  std::string out(24, '\0');
+  auto put = [&out](std::size_t at, unsigned v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) out[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, static_cast<unsigned>(year), 4);
+  out[4] = '-';
+  put(5, unsigned(ymd.month()), 2);
+  out[7] = '-';
+  put(8, unsigned(ymd.day()), 2);
+  out[10] = 'T';
+  put(11, static_cast<unsigned>(hms.hours().count()), 2);
+  out[13] = ':';
+  put(14, static_cast<unsigned>(hms.minutes().count()), 2);
+  out[16] = ':';
+  put(17, static_cast<unsigned>(hms.seconds().count()), 2);
+  out[19] = '.';
+  put(20, static_cast<unsigned>(hms.subseconds().count()), 3);
+  out[23] = 'Z';
+  return out;
 }
 
 std::optional<std::int64_t> parse_rfc3339_ms(std::string_view s) {

@@ -63,7 +63,8 @@ bool valid_tenant_id(std::string_view s) noexcept;   // [A-Za-z0-9_.-]{1,64}
 bool valid_type(std::string_view s) noexcept;        // [A-Za-z0-9_.:-]{1,128}
 bool valid_subject_id(std::string_view s) noexcept;  // [A-Za-z0-9_.:-]{1,128}
 
-// A new opaque id with a type prefix ("evt_", "ses_", …): 128 random bits, base62.
+// A new opaque id with a type prefix ("evt_", "ses_", …): 22 base62 digits of CSPRNG bytes
+// (about 130 bits), drawn from a per-thread block so an id costs no system call.
 std::string new_id(std::string_view prefix);
 
 // `n` random bytes from the system CSPRNG, as URL-safe base64 without padding.
