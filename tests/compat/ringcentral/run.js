@@ -8,7 +8,6 @@
 // failures (0: all passed). Loopback only; the server is stopped by its PID.
 'use strict';
 
-const { spawn } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const net = require('net');
@@ -18,6 +17,7 @@ const RingCentral = require('@rc-ex/core').default;
 const WebSocketExtension = require('@rc-ex/ws').default;
 const { Events } = require('@rc-ex/ws');
 const WebSocket = require('ws');
+const { sleep, check, waitFor, startHerald, http, trapCrashes, runScenarios } = require('./harness');
 
 const HERALD_BIN = process.env.HERALD_BIN || path.resolve(__dirname, '../../../build/release/herald');
 const ADMIN_KEY = process.env.HERALD_ADMIN_KEY || 'hka_compat_' + crypto.randomBytes(12).toString('hex');
@@ -25,8 +25,6 @@ const RECOVERY_TIMEOUT_S = 4;      // short, for scenario 4
 const MAX_CONN_PER_SESSION = 5;    // small, for scenario 10
 const DEADLINE_MS = 110000;        // the whole suite, server start included
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const results = [];
 let server = null;
 let base = '';
 let proxy = null;  // in front of herald: core.public_url names it (see startServer)
@@ -34,24 +32,12 @@ const cleanups = [];
 
 function log(...a) { console.log(...a); }
 
-async function waitFor(cond, ms, what) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await sleep(20);
-  }
-  throw new Error('timed out waiting for ' + what);
-}
-
-function check(cond, msg) { if (!cond) throw new Error(msg); }
-
 // ---------------------------------------------------------------- server and admin set-up
 
 function startServer(publicUrl) {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-rc-compat-'));
   cleanups.push(() => fs.rmSync(data, { recursive: true, force: true }));
   const env = {
-    ...process.env,
     HERALD_ADMIN_KEY: ADMIN_KEY,
     HERALD_RINGCENTRAL_RECOVERY_TIMEOUT: String(RECOVERY_TIMEOUT_S),
     HERALD_RINGCENTRAL_MAX_CONNECTIONS_PER_SESSION: String(MAX_CONN_PER_SESSION),
@@ -59,21 +45,8 @@ function startServer(publicUrl) {
     // in front, so that the client's sockets go through it (s4 holds its reconnects there).
     HERALD_CORE_PUBLIC_URL: publicUrl,
   };
-  const child = spawn(HERALD_BIN, ['serve', '--listen', '127.0.0.1:0', '--store', 'memory', '--data', data],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  server = child;
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; if (stderr.length > 20000) stderr = stderr.slice(-10000); });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error('herald did not start: ' + stderr)), 10000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/herald listening on (http:\/\/[0-9.]+:\d+)/);
-      if (m) { clearTimeout(t); resolve(m[1]); }
-    });
-    child.on('exit', (code) => { clearTimeout(t); reject(new Error('herald exited ' + code + ': ' + stderr)); });
-  });
+  return startHerald({ bin: HERALD_BIN, env, data, startMs: 10000, onChild: (c) => { server = c; } })
+    .then((s) => s.base);
 }
 
 function stopServer() {
@@ -82,14 +55,6 @@ function stopServer() {
     const pid = server.pid;
     setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch (e) { /* gone */ } }, 5000).unref();
   }
-}
-
-async function http(method, url, body, headers = {}) {
-  const r = await fetch(url, { method, body, headers });
-  const text = await r.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
-  return { status: r.status, text, json };
 }
 
 async function admin(method, p, body) {
@@ -619,9 +584,7 @@ const scenarios = [
 ];
 
 async function main() {
-  let crashed = null;
-  process.on('uncaughtException', (e) => { crashed = e; log('UNCAUGHT: ' + (e && e.stack)); });
-  process.on('unhandledRejection', (e) => { crashed = e; log('UNHANDLED REJECTION: ' + (e && e.stack)); });
+  trapCrashes(log);
   const deadline = setTimeout(() => { log('FAIL: suite deadline passed'); finish(1); }, DEADLINE_MS);
   try {
     proxy = await startProxy(() => Number(new URL(base).port));
@@ -633,23 +596,8 @@ async function main() {
     return finish(1);
   }
   const only = process.env.RC_COMPAT_ONLY ? process.env.RC_COMPAT_ONLY.split(',') : null;
-  for (const [name, fn] of scenarios) {
-    if (only && !only.includes(name.split(' ')[0])) continue;
-    const t0 = Date.now();
-    crashed = null;
-    try {
-      await fn();
-      if (crashed) throw new Error('client crashed: ' + crashed.message);
-      results.push([name, true]);
-      log(`PASS ${name} (${Date.now() - t0} ms)`);
-    } catch (e) {
-      results.push([name, false]);
-      log(`FAIL ${name}: ${e.message}`);
-    }
-  }
+  const failed = await runScenarios(scenarios, only, log);
   clearTimeout(deadline);
-  const failed = results.filter((r) => !r[1]).length;
-  log(`\n${results.length - failed} of ${results.length} scenarios passed`);
   return finish(failed);
 }
 

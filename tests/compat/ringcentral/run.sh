@@ -1,20 +1,11 @@
 #!/usr/bin/env bash
 # ctest entry of the RingCentral compatibility suite (ringcentral.md §9): installs the pinned,
 # unmodified client from the committed lockfile (npm ci) into a work directory, then runs run.js
-# there against HERALD_BIN. Node and npm are part of the build environment: missing is a failure.
+# there against HERALD_BIN (tests/compat/common/npm_work.sh).
 # Run by hand: HERALD_BIN=build/release/herald bash tests/compat/ringcentral/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-work=${RC_COMPAT_WORK:-${TMPDIR:-/tmp}/herald-compat-ringcentral}
-command -v node >/dev/null || { echo "FAIL: node is not installed (required)"; exit 1; }
-command -v npm >/dev/null || { echo "FAIL: npm is not installed (required)"; exit 1; }
 : "${HERALD_BIN:?HERALD_BIN must name the herald binary}"
-mkdir -p "$work"
-if [[ ! -d $work/node_modules ]] || ! cmp -s "$here/package-lock.json" "$work/package-lock.json"; then
-  rm -rf "$work/node_modules"
-  cp "$here/package.json" "$here/package-lock.json" "$work/"
-  (cd "$work" && npm ci --no-audit --no-fund --loglevel=error)
-fi
-cp "$here/run.js" "$work/run.js"
-cd "$work"
+source "$here/../common/npm_work.sh"
+npm_work "$here" "${RC_COMPAT_WORK:-${TMPDIR:-/tmp}/herald-compat-ringcentral}" run.js
 exec node run.js

@@ -8,13 +8,13 @@
 // number of failures. Loopback only; servers are stopped by their PIDs.
 'use strict';
 
-const { spawn } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const vm = require('vm');
 const WebSocket = require('ws');
+const { sleep, check, waitFor, startHerald, http, trapCrashes, runScenarios } = require('./harness');
 
 const HERALD_BIN = process.env.HERALD_BIN || path.resolve(__dirname, '../../../build/release/herald');
 const ADMIN_KEY = 'hka_compat_' + crypto.randomBytes(12).toString('hex');
@@ -25,23 +25,12 @@ const DEADLINE_MS = 150000;
 // Shortened timers (seconds) of the main server.
 const PING_S = 1, LIVENESS_S = 3, AUTH_TIMEOUT_S = 2, WS_TOKEN_TTL_S = 2;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const results = [];
 const servers = [];
 const cleanups = [];
 const clients = [];
 let main = null;  // { base, port, data, child }
 
 function log(...a) { console.log(...a); }
-function check(cond, msg) { if (!cond) throw new Error(msg); }
-async function waitFor(cond, ms, what) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await sleep(20);
-  }
-  throw new Error('timed out waiting for ' + what);
-}
 // Canonical JSON: equal objects compare equal whatever their key order.
 function canon(v) {
   if (Array.isArray(v)) return '[' + v.map(canon).join(',') + ']';
@@ -54,21 +43,8 @@ function canon(v) {
 // ---------------------------------------------------------------- servers
 
 function startServer(env, data, listen = '127.0.0.1:0') {
-  const child = spawn(HERALD_BIN, ['serve', '--listen', listen, '--store', 'sqlite', '--data', data],
-    { env: { ...process.env, HERALD_ADMIN_KEY: ADMIN_KEY, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  servers.push(child);
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; if (stderr.length > 20000) stderr = stderr.slice(-10000); });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error('herald did not start: ' + stderr)), 15000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/herald listening on (http:\/\/[0-9.]+:(\d+))/);
-      if (m) { clearTimeout(t); resolve({ base: m[1], port: Number(m[2]), data, child, env }); }
-    });
-    child.on('exit', (code) => { clearTimeout(t); reject(new Error('herald exited ' + code + ': ' + stderr)); });
-  });
+  return startHerald({ bin: HERALD_BIN, env: { HERALD_ADMIN_KEY: ADMIN_KEY, ...env }, store: 'sqlite',
+    data, listen, onChild: (c) => servers.push(c) }).then((s) => ({ ...s, env }));
 }
 
 function stop(child) {
@@ -83,14 +59,6 @@ function tempDir() {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-smsgw-compat-'));
   cleanups.push(() => fs.rmSync(d, { recursive: true, force: true }));
   return d;
-}
-
-async function http(method, url, body, headers = {}) {
-  const r = await fetch(url, { method, body, headers });
-  const text = await r.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
-  return { status: r.status, text, json, headers: r.headers };
 }
 
 async function admin(srv, method, p, body) {
@@ -635,9 +603,7 @@ const scenarios = [
 ];
 
 async function main_() {
-  let crashed = null;
-  process.on('uncaughtException', (e) => { crashed = e; log('UNCAUGHT: ' + (e && e.stack)); });
-  process.on('unhandledRejection', (e) => { crashed = e; log('UNHANDLED REJECTION: ' + (e && e.stack)); });
+  trapCrashes(log);
   const deadline = setTimeout(() => { log('FAIL: suite deadline passed'); finish(1); }, DEADLINE_MS);
   try {
     main = await startServer({
@@ -652,23 +618,8 @@ async function main_() {
     return finish(1);
   }
   const only = process.env.SMSGW_COMPAT_ONLY ? process.env.SMSGW_COMPAT_ONLY.split(',') : null;
-  for (const [name, fn] of scenarios) {
-    if (only && !only.includes(name.split(' ')[0])) continue;
-    const t0 = Date.now();
-    crashed = null;
-    try {
-      await fn();
-      if (crashed) throw new Error('client crashed: ' + crashed.message);
-      results.push([name, true]);
-      log(`PASS ${name} (${Date.now() - t0} ms)`);
-    } catch (e) {
-      results.push([name, false]);
-      log(`FAIL ${name}: ${e.message}`);
-    }
-  }
+  const failed = await runScenarios(scenarios, only, log);
   clearTimeout(deadline);
-  const failed = results.filter((r) => !r[1]).length;
-  log(`\n${results.length - failed} of ${results.length} scenarios passed`);
   return finish(failed);
 }
 

@@ -8,38 +8,24 @@
 // lost, duplicated or reordered. Loopback only; the server is stopped by its PID.
 'use strict';
 
-const { spawn } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const WS = require('ws');  // atmosphere.js's bundled ws 1.x (the lockfile pins it)
+const { sleep, startHerald } = require('./harness');
 
 const HERALD_BIN = process.env.HERALD_BIN;
 const SECONDS = Number(process.env.FLEET_SECONDS || 60);
 const TRACKERS = Number(process.env.FLEET_TRACKERS || 2000);
 const DASHBOARDS = Number(process.env.FLEET_DASHBOARDS || 200);
 const ADMIN_KEY = 'hka_fleet_' + crypto.randomBytes(12).toString('hex');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let seed = 12345;
 const rand = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
 
 function startServer() {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-fleet-'));
-  const child = spawn(HERALD_BIN, ['serve', '--listen', '127.0.0.1:0', '--store', 'sqlite', '--data', data],
-    { env: { ...process.env, HERALD_ADMIN_KEY: ADMIN_KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; if (stderr.length > 20000) stderr = stderr.slice(-10000); });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error('herald did not start: ' + stderr)), 15000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/herald listening on (http:\/\/[0-9.]+:(\d+))/);
-      if (m) { clearTimeout(t); resolve({ base: m[1], data, child }); }
-    });
-    child.on('exit', (code) => { clearTimeout(t); reject(new Error('herald exited ' + code + ': ' + stderr)); });
-  });
+  return startHerald({ bin: HERALD_BIN, env: { HERALD_ADMIN_KEY: ADMIN_KEY }, store: 'sqlite', data });
 }
 async function call(method, url, body, headers = {}) {
   const r = await fetch(url, { method, body, headers });

@@ -8,29 +8,19 @@
 // only; the server is stopped by its PID.
 'use strict';
 
-const { spawn } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const atmosphere = require('atmosphere.js');
 const RawWS = require('ws');
+const { sleep, check, waitFor, startHerald, http } = require('./harness');
 
 const HERALD_BIN = process.env.HERALD_BIN;
 const ADMIN_KEY = 'hka_compat_' + crypto.randomBytes(12).toString('hex');
 const DEADLINE_MS = 180000;
 const MAX_PER_REQUEST = 50;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function check(cond, msg) { if (!cond) throw new Error(msg); }
-async function waitFor(cond, ms, what) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await sleep(20);
-  }
-  throw new Error('timed out waiting for ' + what);
-}
 
 // ---- the tap: every socket atmosphere.js opens, with what went each way
 const taps = [];
@@ -54,34 +44,14 @@ let srv = null;
 function startServer() {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-tracker-'));
   const env = {
-    ...process.env, HERALD_ADMIN_KEY: ADMIN_KEY,
+    HERALD_ADMIN_KEY: ADMIN_KEY,
     HERALD_TRACKER_HEARTBEAT_INTERVAL_MS: '2000', HERALD_TRACKER_HEARTBEAT_TIMEOUT_MS: '6000',
     HERALD_TRACKER_MAX_TRACKERS_PER_REQUEST: String(MAX_PER_REQUEST),
     HERALD_TRACKER_MAX_HASHES_PER_USER: '8',
   };
-  const child = spawn(HERALD_BIN, ['serve', '--listen', '127.0.0.1:0', '--store', 'sqlite', '--data', data],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; if (stderr.length > 20000) stderr = stderr.slice(-10000); });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error('herald did not start: ' + stderr)), 15000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/herald listening on (http:\/\/[0-9.]+:(\d+))/);
-      if (m) { clearTimeout(t); resolve({ base: m[1], port: Number(m[2]), data, child }); }
-    });
-    child.on('exit', (code) => { clearTimeout(t); reject(new Error('herald exited ' + code + ': ' + stderr)); });
-  });
+  return startHerald({ bin: HERALD_BIN, env, store: 'sqlite', data });
 }
 
-async function http(method, url, body, headers = {}) {
-  const r = await fetch(url, { method, body, headers });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
-  return { status: r.status, text, json, headers: r.headers };
-}
 async function admin(method, p, body) {
   const r = await http(method, srv.base + p, body === undefined ? undefined : JSON.stringify(body),
     { Authorization: 'Bearer ' + ADMIN_KEY, 'Content-Type': 'application/json' });
