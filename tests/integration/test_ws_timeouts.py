@@ -22,9 +22,14 @@ def raw_open(srv, key):
     return raw
 
 
+def heartbeat_server(servers, interval_s):
+    return servers.start("memory", {"HERALD_NATIVE_HEARTBEAT_INTERVAL": interval_s,
+                                    "HERALD_NATIVE_IDLE_TIMEOUT": 600})
+
+
 @pytest.fixture(scope="module")
 def hb(servers):
-    return servers.start("memory", {"HERALD_NATIVE_HEARTBEAT_INTERVAL": 1, "HERALD_NATIVE_IDLE_TIMEOUT": 600})
+    return heartbeat_server(servers, 1)
 
 
 def test_heartbeat_ping_then_4008_when_client_silent(hb):
@@ -52,13 +57,25 @@ def test_heartbeat_ping_then_4008_when_client_silent(hb):
         raw.close()
 
 
-def test_json_pong_counts_as_traffic(hb):
-    e = hb.setup()
-    raw = raw_open(hb, e.key)
+@pytest.fixture(scope="module")
+def hb2(servers):
+    return heartbeat_server(servers, 2)
+
+
+def test_json_pong_counts_as_traffic(hb2):
+    # With a heartbeat interval H the server pings once the client has been quiet for H and
+    # closes 4008 once it has been silent for 2 H: a pong sent on a ping's arrival beats the
+    # close by H minus the ping's own delay (the server's timer and the client's reading, late
+    # alike on a loaded machine). H = 1 s left ~1 s for both and flaked under load; H = 2 s
+    # leaves 2 s. The window, 5 s = 2.5 H, is past the 4008 a silent client gets at 2 H (~4 s
+    # here; test_heartbeat_ping_then_4008_when_client_silent checks it), so only the pongs keep
+    # this one open.
+    e = hb2.setup()
+    raw = raw_open(hb2, e.key)
     try:
         t0 = time.monotonic()
         pings = 0
-        while time.monotonic() - t0 < 4.5:
+        while time.monotonic() - t0 < 5.0:
             try:
                 op, data = raw.recv_frame(timeout=0.5)
             except OSError:
