@@ -2,7 +2,7 @@
 #   make build   release binary at build/release/herald
 #   make run     build, then serve on 127.0.0.1:8080 with data in ./var (demo tenant created once)
 #   make test    lint, then release + sanitize (ASan+UBSan) builds, every test, short fuzz runs
-#   make lint    clang-format check + clang-tidy (scripts/lint.sh; LINT_ARGS=--all adds Beast TUs)
+#   make lint    clang-format check + clang-tidy (scripts/lint.sh; LINT_ARGS=--all adds Beast TUs, tests)
 #   make format  rewrites every tracked C++ file that clang-format would change
 #   make fuzz    libFuzzer targets for longer (FUZZ_SECONDS, default 300)
 #   make soak    the long chaos run (bench/soak.sh)
