@@ -248,6 +248,12 @@ class hub {
   // hub_fanout.cc. pin: the shard's pin of `e` for a fan-out (made on first use); null: a pin
   // of its own.
   void fan_out(shard_state& sh, std::size_t shard, const std::vector<event_ptr>& batch);
+  // hub_fanout.cc: fans out, as one batch, every batch published to `shard` since its last
+  // drain (shard_state::inbox).
+  void drain_inbox(std::size_t shard);
+  // Posts to a shard's queue, counting the post (shard_state::posts); returns the count with
+  // it. Thread-safe.
+  std::uint64_t post_counted(std::size_t shard, task t);
   // label: the subscription id to deliver under (null: the session's current one).
   void emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot,
             event_pin* pin = nullptr, const std::shared_ptr<const std::string>* label = nullptr);

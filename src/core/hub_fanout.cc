@@ -1,4 +1,5 @@
-// Fan-out: publish() hands a batch to every shard; each shard matches it against its
+// Fan-out: publish() hands a batch to every shard (batches published while a shard is busy
+// are fanned out there together: shard_state::inbox); each shard matches it against its
 // subscription index, gives each match the session's next seq and a ring entry (emit), and
 // delivers it to the session's sink — a direct call when the sink is on the session's home
 // shard, else through the per-target-shard outbox, posted once per batch (flush_outboxes).
@@ -18,8 +19,42 @@ void hub::publish(std::vector<event_ptr> batch) {
   if (batch.empty()) return;
   stats_.published.fetch_add(batch.size(), std::memory_order_relaxed);
   auto shared = std::make_shared<const std::vector<event_ptr>>(std::move(batch));
-  for (std::size_t i = 0; i < shards_.size(); ++i)
-    shards_[i]([this, i, shared] { fan_out(*state_[i], i, *shared); });
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    shard_state& sh = *state_[i];
+    {
+      std::lock_guard l(sh.inbox_mu);
+      // Joins the newest drain when nothing else was posted to the shard since: that drain runs
+      // where this batch's own task would have (after the same tasks, before the same ones).
+      // Otherwise a drain of its own, behind what was posted meanwhile.
+      if (!sh.inbox.empty() && sh.posts.load() == sh.inbox_posts) {
+        sh.inbox.back().push_back(shared);
+        continue;
+      }
+      sh.inbox.emplace_back().push_back(shared);
+    }
+    // Posted outside the lock (a shard may run it inline). Until inbox_posts is set the stale
+    // value is below `posts`, so nothing joins early; publish() calls do not overlap.
+    const std::uint64_t n = post_counted(i, [this, i] { drain_inbox(i); });
+    std::lock_guard l(sh.inbox_mu);
+    sh.inbox_posts = n;
+  }
+}
+
+void hub::drain_inbox(std::size_t shard) {
+  assert_on_shard(shard);
+  shard_state& sh = *state_[shard];
+  std::vector<std::shared_ptr<const std::vector<event_ptr>>> got;
+  {
+    std::lock_guard l(sh.inbox_mu);
+    got = std::move(sh.inbox.front());  // drains run in the order they were posted
+    sh.inbox.pop_front();
+  }
+  if (got.size() == 1) return fan_out(sh, shard, *got.front());
+  sh.merged.clear();
+  for (const auto& b : got) sh.merged.insert(sh.merged.end(), b->begin(), b->end());
+  got.clear();
+  fan_out(sh, shard, sh.merged);
+  sh.merged.clear();
 }
 
 void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot, event_pin* pin,

@@ -10,7 +10,9 @@
 
 #include <cassert>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -64,7 +66,19 @@ struct hub::shard_state {
   std::vector<std::uint32_t> grouped;
   std::vector<event_pin> pins;
   std::int64_t last_offset = 0;  // the highest offset fanned out on this shard
-  std::uint64_t deliveries = 0;  // counted locally, published to stats_ per batch
+
+  // --- the inbox (hub_fanout.cc), the one part of a shard_state other threads touch (under
+  // inbox_mu): per drain task posted and not yet run, oldest first, the batches it will fan out
+  // as one. Batches published while the shard is busy join the newest drain, so a socket that
+  // several of them reach gets one write; a batch joins it only if no other task was posted to
+  // the shard since that drain was (`posts` still equals `inbox_posts`), so every task posted
+  // to the shard still runs in the order it was posted relative to the events' fan-out.
+  std::mutex inbox_mu;
+  std::deque<std::vector<std::shared_ptr<const std::vector<event_ptr>>>> inbox;
+  std::uint64_t inbox_posts = 0;        // `posts` as the newest drain task was posted
+  std::atomic<std::uint64_t> posts{0};  // tasks posted to this shard through the hub
+  std::vector<event_ptr> merged;  // drain_inbox's scratch: the batches joined, in offset order
+  std::uint64_t deliveries = 0;   // counted locally, published to stats_ per batch
 };
 
 inline bool hub::wants(const session& s, const event& e, bool topic_matched) const {

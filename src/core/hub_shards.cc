@@ -32,10 +32,17 @@ void hub::run_on(std::size_t shard, task t) {
   if (shard == this_shard)
     t();
   else
-    shards_.at(shard)(std::move(t));
+    post_counted(shard, std::move(t));
 }
 
-void hub::post(std::size_t shard, task t) { shards_.at(shard)(std::move(t)); }
+void hub::post(std::size_t shard, task t) { post_counted(shard, std::move(t)); }
+
+std::uint64_t hub::post_counted(std::size_t shard, task t) {
+  // Counted before it is queued (seq_cst): a publish() that comes after this post sees it.
+  const std::uint64_t n = state_.at(shard)->posts.fetch_add(1) + 1;
+  shards_[shard](std::move(t));
+  return n;
+}
 
 std::uint64_t hub::register_sink(session_sink* s) {
   assert(this_shard != npos);  // registers on the calling shard: the sink's own

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -177,6 +178,70 @@ TEST_F(hub_test, delivers_in_order_with_contiguous_seq) {
   publish(2);
   EXPECT_EQ(sink.seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(sink.offsets, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+}
+
+// Counts the deliveries of each batch (on_batch_end: what a socket writes at once).
+struct batch_sink : recording_sink {
+  std::vector<std::size_t> batches;
+  std::size_t open = 0;
+  void on_deliver(const delivery_ref& d) override {
+    recording_sink::on_deliver(d);
+    ++open;
+  }
+  void on_batch_end() override { batches.push_back(std::exchange(open, 0)); }
+};
+
+TEST_F(hub_test, batches_published_while_the_shards_are_busy_are_fanned_out_together) {
+  batch_sink local, remote;  // a sink on the session's shard, one on the other shard
+  open_subscribed(local);
+  opened o;
+  on(1, [&] {
+    o.conn = hub_->register_sink(&remote);
+    o.ref = hub_->open_session(who_, "native", {1, o.conn});
+    hub_->with_session(o.ref, [&](session* s) { hub_->set_subscription(*s, all(), false); });
+  });
+  sync();
+  // Both shards busy while three batches (offsets 1-2, 3, 4-6) are published.
+  std::promise<void> go0, go1;
+  auto held0 = go0.get_future().share(), held1 = go1.get_future().share();
+  shards_[0]->post([held0] { held0.wait(); });
+  shards_[1]->post([held1] { held1.wait(); });
+  for (int n : {2, 1, 3}) {
+    std::vector<event_ptr> batch;
+    for (int i = 0; i < n; ++i) batch.push_back(make_event(++offset_));
+    hub_->publish(std::move(batch));
+  }
+  go0.set_value();
+  go1.set_value();
+  sync();
+  for (batch_sink* k : {&local, &remote}) {
+    EXPECT_EQ(k->batches, (std::vector<std::size_t>{6}));  // one pass, one write
+    EXPECT_EQ(k->seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
+    EXPECT_EQ(k->offsets, (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6}));  // log order
+  }
+  publish(1);  // an idle shard fans a batch out on its own
+  EXPECT_EQ(local.batches, (std::vector<std::size_t>{6, 1}));
+  EXPECT_EQ(local.seqs.back(), 7u);
+}
+
+TEST_F(hub_test, a_task_posted_between_two_publishes_runs_between_their_fan_outs) {
+  batch_sink sink;
+  open_subscribed(sink);
+  sync();
+  std::promise<void> go;
+  auto held = go.get_future().share();
+  shards_[0]->post([held] { held.wait(); });
+  std::vector<event_ptr> a{make_event(++offset_), make_event(++offset_)};
+  hub_->publish(std::move(a));
+  std::size_t seen_by_task = 99;
+  hub_->post(0, [&] { seen_by_task = sink.offsets.size(); });
+  std::vector<event_ptr> b{make_event(++offset_)};
+  hub_->publish(std::move(b));
+  go.set_value();
+  sync();
+  EXPECT_EQ(seen_by_task, 2u);  // after the first batch, before the second
+  EXPECT_EQ(sink.batches, (std::vector<std::size_t>{2, 1}));
+  EXPECT_EQ(sink.seqs, (std::vector<std::uint64_t>{1, 2, 3}));
 }
 
 TEST_F(hub_test, a_trie_match_still_checks_what_a_filter_adds_to_its_topic) {
