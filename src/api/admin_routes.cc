@@ -1,10 +1,13 @@
 // The admin API (design.md §4): tenants, apps, users (+ JWT credentials), subjects,
 // connections. Bearer admin key; JSON in and out; every change is written to the store first,
 // then to the directory, then sockets that lost their credentials are closed.
+#include <set>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "api/authn.h"
+#include "api/filter_json.h"
 #include "api/json_util.h"
 #include "api/native_routes.h"
 #include "api/numbers.h"
@@ -454,6 +457,105 @@ http_response put_subject(services& s, const std::string& id, const json::object
   return json_response(existing ? 200 : 201, admin_json(r));
 }
 
+// GET /v1/admin/connections: every socket, filtered by ?tenant=, ?app=, ?dialect=, paged by id.
+http_response list_connections(services& s, const route_match& m) {
+  const auto tenant = query_param(m.req.query, "tenant");
+  const auto app = query_param(m.req.query, "app");
+  const auto dialect = query_param(m.req.query, "dialect");
+  if (tenant && !valid_tenant_id(*tenant))
+    return error_response(errc::bad_message, "tenant: not a tenant id");
+  if (app && (app->empty() || app->size() > max_string))
+    return error_response(errc::bad_message, "app: not an app id");
+  static const std::set<std::string, std::less<>> dialects{"native", "ringcentral", "zoom", "smsgw",
+                                                           "tracker"};
+  if (dialect && !dialects.contains(*dialect))
+    return error_response(errc::bad_message, "dialect: unknown '" + *dialect +
+                                                 "' (native, ringcentral, zoom, smsgw or tracker)");
+  std::vector<connection_info> rows;
+  for (auto& c : s.h.connections()) {
+    if ((tenant && c.tenant != *tenant) || (app && c.app != *app) ||
+        (dialect && c.dialect != *dialect))
+      continue;
+    rows.push_back(std::move(c));
+  }
+  return list_page<connection_info>(
+      m, "connections", std::move(rows), [](const connection_info& c) { return c.id; },
+      [](const connection_info& c) {
+        auto nul = [](const std::string& v) {
+          return v.empty() ? json::value(nullptr) : json::value(v);
+        };
+        json::object o{{"id", c.id},
+                       {"dialect", c.dialect},
+                       {"node", "local"},
+                       {"tenant", nul(c.tenant)},
+                       {"app", nul(c.app)},
+                       {"user", nul(c.user)},
+                       {"login", nul(c.login)},
+                       {"session", nul(c.session)},
+                       {"remote", c.remote},
+                       {"opened_at", format_rfc3339_ms(c.opened_ms)}};
+        boost::system::error_code ec;
+        auto extras = boost::json::parse(c.extras_json, ec);
+        if (!ec && extras.is_object())
+          for (auto& kv : extras.as_object()) o[kv.key()] = kv.value();
+        json::array subs;  // the session's one subscription, if any
+        if (c.filters) {
+          json::array fs;
+          for (const auto& f : *c.filters) fs.push_back(filter_json(f));
+          subs.push_back(json::object{{"id", c.subscription_id}, {"filters", std::move(fs)}});
+        }
+        o["subscriptions"] = std::move(subs);
+        o["seq"] = c.seq;
+        o["queued_bytes"] = c.queued_bytes;
+        o["delivered"] = c.delivered;
+        o["last_activity"] = format_rfc3339_ms(c.last_activity_ms);
+        return o;
+      });
+}
+
+// GET /v1/admin/why?event=ID&session=ID: hub::explain rendered (docs/admin-api.md, "why").
+http_response why(services& s, const route_match& m) {
+  const auto event_id = query_param(m.req.query, "event");
+  const auto session_id = query_param(m.req.query, "session");
+  if (!event_id || event_id->empty() || event_id->size() > max_string)
+    return error_response(errc::bad_message, "event: required (an event id, evt_…)");
+  if (!session_id || session_id->empty() || session_id->size() > max_string)
+    return error_response(errc::bad_message,
+                          "session: required (a session id, as /v1/admin/connections shows)");
+  auto found = s.st.find_event(*event_id);
+  if (!found) return error_response(found.err());
+  // A log that never lost an event holds every event a session's ring could.
+  if (!found->ev && !found->pruned_any) return not_found("event '" + *event_id + "'");
+  auto v = s.h.explain(*session_id, *event_id, found->ev);
+  if (!v) return not_found("session '" + *session_id + "'");
+  if (v->rule == "event_missing") {
+    v->rule = "event_pruned";
+    v->detail =
+        "the event is not in the log, which log_retention has pruned (an id that never "
+        "existed looks the same once the log is pruned)";
+  }
+  json::array filters;
+  for (const auto& f : v->filters) {
+    json::object o{{"filter", filter_json(f.spec)}, {"matched", f.matched}};
+    if (!f.matched) o["why"] = f.why;
+    filters.push_back(std::move(o));
+  }
+  json::object out{{"event", *event_id},
+                   {"session", *session_id},
+                   {"dialect", v->dialect.empty() ? json::value(nullptr) : json::value(v->dialect)},
+                   {"delivered", v->delivered},
+                   {"seq", v->seq ? json::value(*v->seq) : json::value(nullptr)}};
+  if (v->delivered) {
+    out["at"] = format_rfc3339_ms(v->at_ms);
+    out["detail"] = v->detail.empty() ? "handed to the session's socket" : v->detail;
+  } else {
+    out["rule"] = v->rule;
+    out["detail"] = v->detail;
+  }
+  out["filters"] = std::move(filters);
+  return json_response(200, out);
+}
+
 }  // namespace
 
 void add_admin_routes(router& r, services& s) {
@@ -562,31 +664,10 @@ void add_admin_routes(router& r, services& s) {
               [](const subject_record& r2) { return admin_json(r2); });
         }));
   r.add("GET", "/v1/admin/connections", admin(s, false, [&s](route_match& m, const json::object&) {
-          json::array items;
-          const auto tenant = query_param(m.req.query, "tenant");
-          for (const auto& c : s.h.connections()) {
-            if (tenant && c.tenant != *tenant) continue;
-            auto nul = [](const std::string& v) {
-              return v.empty() ? json::value(nullptr) : json::value(v);
-            };
-            json::object o{{"id", c.id},
-                           {"dialect", c.dialect},
-                           {"node", "local"},
-                           {"tenant", nul(c.tenant)},
-                           {"app", nul(c.app)},
-                           {"user", nul(c.user)},
-                           {"login", nul(c.login)},
-                           {"session", nul(c.session)},
-                           {"remote", c.remote},
-                           {"opened_at", format_rfc3339_ms(c.opened_ms)}};
-            boost::system::error_code ec;
-            auto extras = boost::json::parse(c.extras_json, ec);
-            if (!ec && extras.is_object())
-              for (auto& kv : extras.as_object()) o[kv.key()] = kv.value();
-            items.push_back(std::move(o));
-          }
-          return json_response(200, json::object{{"connections", items}, {"next_cursor", nullptr}});
+          return list_connections(s, m);
         }));
+  r.add("GET", "/v1/admin/why",
+        admin(s, false, [&s](route_match& m, const json::object&) { return why(s, m); }));
   r.add("DELETE", "/v1/admin/connections/{id}",
         admin(s, false, [&s](route_match& m, const json::object&) {
           if (!s.h.kick_connection(m.params[0], kick{close_reason::admin, "closed by admin"}))

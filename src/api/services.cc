@@ -31,13 +31,13 @@ std::string remote_address(const std::string& remote) {
 }
 
 void release_socket(services& s, std::uint64_t sink_id, bool counted, const principal& who,
-                    const session_ref& ses, bool resumable) {
+                    const session_ref& ses, bool resumable, std::optional<close_reason> why) {
   if (sink_id != 0) s.h.unregister_sink(sink_id);
   if (counted) s.connections.release(who);
   if (ses.id.empty()) return;
   hub* h = &s.h;
-  h->with_session(ses, [h, sink_id, resumable](session* x) {
-    if (x != nullptr) h->detach(*x, sink_id, resumable);
+  h->with_session(ses, [h, sink_id, resumable, why](session* x) {
+    if (x != nullptr) h->detach(*x, sink_id, resumable, why);
   });
 }
 

@@ -75,9 +75,10 @@ struct services {
 
 // What every dialect's socket does when it goes away: drops its sink from the shard, gives back
 // its connection slot, and detaches its session (kept for resume unless `resumable` is false).
-// Runs on the socket's shard.
+// Runs on the socket's shard. why: the server's reason, when it closed the socket.
 void release_socket(services& s, std::uint64_t sink_id, bool counted, const principal& who,
-                    const session_ref& ses, bool resumable);
+                    const session_ref& ses, bool resumable,
+                    std::optional<close_reason> why = std::nullopt);
 
 // What every dialect's socket reports of itself to the admin API (session_sink::info).
 connection_info describe_socket(std::string id, std::string dialect, const principal& who,

@@ -1,6 +1,7 @@
-// herald: serve, app create, publish, tail, config (design.md §4).
+// herald: serve, app create, publish, tail, why, config (design.md §4).
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -72,6 +73,31 @@ int publish(const std::string& server, const std::string& key, const std::string
   auto r = http_call(server, "POST", "/v1/events", body, {{"Authorization", "Bearer " + key}});
   std::cout << r.body << std::endl;
   return r.status == 201 ? 0 : 1;
+}
+
+// `herald why`: GET /v1/admin/why, the verdict printed as JSON. Exit 0 when the server answered
+// (delivered or not: the verdict says), 1 on an error reply (404 unknown event or session).
+int why(const std::string& server, const std::string& key, const std::string& event,
+        const std::string& session) {
+  auto enc = [](const std::string& v) {
+    std::string out;
+    for (const unsigned char c : v) {
+      if (std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '~') {
+        out += static_cast<char>(c);
+      } else {
+        static const char* hex = "0123456789ABCDEF";
+        out += '%';
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      }
+    }
+    return out;
+  };
+  auto r =
+      http_call(server, "GET", "/v1/admin/why?event=" + enc(event) + "&session=" + enc(session), "",
+                {{"Authorization", "Bearer " + key}});
+  (r.status == 200 ? std::cout : std::cerr) << r.body << std::endl;
+  return r.status == 200 ? 0 : 1;
 }
 
 // Subscribes and prints each event as a JSON line; reconnects and resumes until killed.
@@ -224,6 +250,17 @@ int main(int argc, char** argv) {
   tl->add_option("--types", types, "comma-separated types (prefix*)");
   tl->add_option("--ca-file", ca_file, ca_help)->check(CLI::ExistingFile);
 
+  auto* whycmd =
+      app.add_subcommand("why", "why an event did or did not reach a session (GET /v1/admin/why)");
+  std::string why_event, why_session;
+  whycmd->add_option("--server", server_url, "server URL")->required();
+  whycmd->add_option("--event", why_event, "event id (evt_…)")->required();
+  whycmd->add_option("--session", why_session, "session id, as `connections` shows")->required();
+  whycmd->add_option("--admin-key", admin_key,
+                     "admin key (default HERALD_ADMIN_KEY or DATA/admin.key)");
+  whycmd->add_option("--data", admin_data, "data directory holding admin.key");
+  whycmd->add_option("--ca-file", ca_file, ca_help)->check(CLI::ExistingFile);
+
   auto* cfgcmd = app.add_subcommand("config", "print every configuration key with its default");
   auto* cfgcheck = cfgcmd->add_subcommand(
       "check", "validate a configuration file (every error with its line); exit 1 on any");
@@ -250,6 +287,8 @@ int main(int argc, char** argv) {
       return app_create(server_url, admin_key_for(admin_key, admin_data), tenant, name, role);
     if (*pub) return publish(server_url, api_key, topic, type, payload, subject, retain);
     if (*tl) return tail(server_url, api_key, topics, types);
+    if (*whycmd)
+      return why(server_url, admin_key_for(admin_key, admin_data), why_event, why_session);
     if (*cfgcheck) {
       const auto errors = herald::check_config_file(check_file);
       for (const auto& e : errors) std::cerr << e << "\n";

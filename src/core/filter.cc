@@ -1,6 +1,7 @@
 #include "core/filter.h"
 
 #include <boost/json/object.hpp>
+#include <fmt/format.h>
 
 namespace herald {
 namespace {
@@ -132,7 +133,11 @@ bool filter::matches_topic(std::string_view topic) const noexcept {
   return rest_matched ? i == segments_.size() - 1 : i == segments_.size();
 }
 
-bool filter::matches(const event& e) const {
+filter::miss filter::check(const event& e, std::string* why) const {
+  auto fail = [why](miss m, auto&&... text) {
+    if (why != nullptr) *why = (std::string(text) + ...);
+    return m;
+  };
   if (!any_type_ && !exact_types_.contains(e.type)) {
     bool prefixed = false;
     for (const auto& p : type_prefixes_) {
@@ -141,18 +146,22 @@ bool filter::matches(const event& e) const {
         break;
       }
     }
-    if (!prefixed) return false;
+    if (!prefixed) return fail(miss::type, "type '", e.type, "' is not in types");
   }
-  if (!subjects_.empty() && (e.subject.empty() || !subjects_.contains(e.subject))) return false;
-  if (!matches_topic(e.topic)) return false;
+  if (!subjects_.empty() && (e.subject.empty() || !subjects_.contains(e.subject)))
+    return e.subject.empty() ? fail(miss::subject, "the event has no subject")
+                             : fail(miss::subject, "subject '", e.subject, "' is not in subjects");
+  if (!matches_topic(e.topic))
+    return fail(miss::topic, "topic '", e.topic, "' does not match '", spec_.topic, "'");
   if (!spec_.where.empty()) {
     const boost::json::object* data = e.data_object();
-    if (data == nullptr) return false;
+    if (data == nullptr) return fail(miss::where, "where: data is not a JSON object");
     for (const auto& [key, want] : spec_.where) {
       const boost::json::value* got = data->if_contains(key);
-      if (got == nullptr) return false;
+      if (got == nullptr) return fail(miss::where, "where: data has no '", key, "'");
       if (const auto* s = std::get_if<std::string>(&want)) {
-        if (!got->is_string() || got->get_string() != *s) return false;
+        if (!got->is_string() || got->get_string() != *s)
+          return fail(miss::where, "where: data.", key, " is not \"", *s, "\"");
       } else {
         const double w = std::get<double>(want);
         double g;
@@ -163,12 +172,12 @@ bool filter::matches(const event& e) const {
         else if (got->is_double())
           g = got->get_double();
         else
-          return false;
-        if (g != w) return false;
+          return fail(miss::where, "where: data.", key, " is not a number");
+        if (g != w) return fail(miss::where, "where: data.", key, " is not ", fmt::format("{}", w));
       }
     }
   }
-  return true;
+  return miss::none;
 }
 
 bool any_matches(const std::vector<filter>& filters, const event& e) {

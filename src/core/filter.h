@@ -46,7 +46,12 @@ class filter {
   static result<filter> compile(const filter_spec& spec, std::string_view own_tenant,
                                 const filter_limits& limits);
 
-  bool matches(const event& e) const;
+  // Why this filter does not match `e`: the first of its constraints `e` fails (none: it
+  // matches). `why`, when given, gets that in words ("type 'a.b' is not in types"). The one
+  // matcher: matches() is this == none, and the admin API's `why` reports it.
+  enum class miss : std::uint8_t { none, type, subject, topic, where };
+  miss check(const event& e, std::string* why = nullptr) const;
+  bool matches(const event& e) const { return check(e) == miss::none; }
   bool matches_topic(std::string_view topic) const noexcept;
 
   // The spec with `~` resolved, as echoed back to the client.

@@ -7,6 +7,7 @@
 //   hub_fanout.cc        publish, fan_out, emit, flush_outboxes, snapshot release, unblocks
 //   hub_recovery.cc      detach, expiry (tick), resume, log resume, hand-over
 //   hub_persist.cc       export_sessions / import_sessions
+//   hub_explain.cc       explain (the admin API's why)
 //   hub_shard.h          what one shard owns (internal), the shard assertions
 //
 // Threads: everything here is home-shard only (asserted in debug builds).

@@ -53,6 +53,31 @@ struct connection_info {
   std::string id, dialect, tenant, app, user, login, session, remote;
   std::int64_t opened_ms = 0;
   std::string extras_json = "{}";  // a dialect's extra fields, as a JSON object
+  // The socket's own counters (its shard's plain integers, read there).
+  std::uint64_t delivered = 0;        // deliveries handed to this socket
+  std::size_t queued_bytes = 0;       // bytes queued or held for writing
+  std::int64_t last_activity_ms = 0;  // the last frame received, or opened_ms
+  // Its session's (hub::connections reads them on the session's home shard).
+  std::uint64_t seq = 0;  // the last seq given out, as the client sees it (seq_base added)
+  std::optional<std::vector<filter_spec>> filters;  // the subscription's, `~` resolved
+  std::string subscription_id;
+};
+
+// hub::explain's answer: whether the hub handed event E to session S, or the first rule that
+// kept it from S. `rule` names are stable (docs/admin-api.md, "why").
+struct why_verdict {
+  bool delivered = false;
+  std::string rule;    // when !delivered: "no_filter_matched", "tenant", "session_detached", …
+  std::string detail;  // in words
+  std::optional<std::uint64_t> seq;  // the session's seq for E as its client sees it, if known
+  std::int64_t at_ms = 0;            // delivered: when the hub handed it to the socket
+  std::string dialect;
+  struct filter_result {
+    filter_spec spec;
+    bool matched = false;
+    std::string why;  // when !matched
+  };
+  std::vector<filter_result> filters;  // the session's filters, each tried on E
 };
 
 // A connection as the hub sees it. Implemented by dialects; every call comes on the
@@ -210,7 +235,9 @@ class hub {
   // anchor for the replay it is about to page (an edit since bumped the epoch, retiring it).
   void set_principal(session& s, principal who, bool reanchor = true);
   // Home-shard: the session's socket went away. resumable=false ends the session now.
-  void detach(session& s, std::uint64_t conn, bool resumable);
+  // why: the server's reason for closing the socket, if it closed it (kept for explain()).
+  void detach(session& s, std::uint64_t conn, bool resumable,
+              std::optional<close_reason> why = std::nullopt);
 
   // Thread-safe: kicks every socket for which `pred` holds, on every shard. `pred` runs on each
   // sink's shard and sees the whole sink (its principal, its dialect's info), so a dialect can
@@ -224,8 +251,16 @@ class hub {
                      std::function<std::optional<principal>(const principal&)> fresh);
   // Thread-safe: kicks the socket with this connection id ("con_…"); false when none.
   bool kick_connection(const std::string& con_id, kick k);
-  // Thread-safe, blocking (not on a shard thread): every socket's info.
+  // Thread-safe, blocking (not on a shard thread): every socket's info, with its session's.
   std::vector<connection_info> connections();
+
+  // Thread-safe, blocking (not on a shard thread; may read the log through read_log): why
+  // session `session_id` did or did not get event `event_id`. `e` is the event as the log has
+  // it, null when the log does not (the session's ring may still hold it). nullopt: no such
+  // session, live or recently expired. A verdict whose rule is "event_missing" means neither
+  // the log nor the session holds the event (the caller tells pruned from unknown).
+  std::optional<why_verdict> explain(const std::string& session_id, const std::string& event_id,
+                                     event_ptr e);
 
   // Shard-only: expire detached sessions past their window. Call about once a second.
   void tick(std::int64_t now_ms);
@@ -261,6 +296,11 @@ class hub {
   // session_wants() with this hub's directory (inline in hub_shard.h). topic_matched: the
   // subscription index found `s` for `e` by an exact topic match.
   bool wants(const session& s, const event& e, bool topic_matched = false) const;
+  // hub_shards.cc: fills connections()' session fields (blocking).
+  void add_session_info(std::vector<connection_info>& rows);
+  // hub_explain.cc: the verdict from the session's own state, on its home shard; a seq past
+  // the ring left to count from the log (need_count).
+  why_verdict explain_on_home(shard_state& sh, session& s, const event_ptr& e, bool& need_count);
   // hub.cc
   void set_anchor(shard_state& sh, session& s);
   // hub_recovery.cc

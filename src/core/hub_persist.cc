@@ -176,6 +176,7 @@ void hub::import_sessions(const std::vector<session_state>& states) {
         st.recovery_window_ms != 0 ? st.recovery_window_ms : opts_.recovery_window_ms;
     s->log_replay = st.log_replay;
     s->detached_at_ms = now;
+    s->detached_offset = st.processed_offset;  // later matches were never sent
     if (st.has_sub) {
       subscription sub;
       sub.id = st.sub_id;

@@ -42,11 +42,13 @@ const char* recovery_error_name(recovery_error e) noexcept {
   return "unknown_session";
 }
 
-void hub::detach(session& s, std::uint64_t conn, bool resumable) {
+void hub::detach(session& s, std::uint64_t conn, bool resumable, std::optional<close_reason> why) {
   assert_on_shard(s.home_shard);
   if (s.sink.conn != conn) return;  // already replaced by a resume
   s.sink = {};
   s.detached_at_ms = now_ms();
+  s.detached_offset = state_[s.home_shard]->last_offset;
+  s.detached_why = why;
   if (!resumable) return drop_session(*state_[s.home_shard], s.id);
   note_detached(*state_[s.home_shard], s);
 }
@@ -239,6 +241,7 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
     s.sink = {};
     s.route_via_post = false;
     s.detached_at_ms = now_ms();
+    s.detached_offset = sh.last_offset;
     note_detached(sh, s);
     while (s.ring.size() > s.ring_capacity) s.ring.pop_front();
     return fail(recovery_error::buffer_overflow);

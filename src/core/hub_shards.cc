@@ -172,7 +172,40 @@ std::vector<connection_info> hub::connections() {
     auto part = f.get();
     all.insert(all.end(), part.begin(), part.end());
   }
+  add_session_info(all);
   return all;
+}
+
+// Each row's session seq and subscription, read on the session's home shard (one post per
+// home shard that has any).
+void hub::add_session_info(std::vector<connection_info>& rows) {
+  std::vector<std::vector<std::size_t>> by_home(shards_.size());
+  {
+    std::lock_guard l(registry_mu_);
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      if (auto it = home_of_.find(rows[i].session); it != home_of_.end())
+        by_home[it->second].push_back(i);
+  }
+  std::vector<std::future<void>> done;
+  for (std::size_t h = 0; h < shards_.size(); ++h) {
+    if (by_home[h].empty()) continue;
+    auto p = std::make_shared<std::promise<void>>();
+    done.push_back(p->get_future());
+    post(h, [this, h, p, &rows, idx = std::move(by_home[h])] {
+      assert_on_shard(h);
+      for (std::size_t i : idx) {
+        const session* s = state_[h]->find_session(rows[i].session);
+        if (s == nullptr) continue;
+        rows[i].seq = s->seq_base + s->seq;
+        if (!s->sub) continue;
+        rows[i].subscription_id = s->sub->id;
+        rows[i].filters.emplace();
+        for (const filter& f : s->sub->filters) rows[i].filters->push_back(f.spec());
+      }
+      p->set_value();
+    });
+  }
+  for (auto& f : done) f.get();
 }
 
 }  // namespace herald

@@ -543,6 +543,43 @@ TEST_F(hub_log_test, pruned_gap_fails_explicitly_never_relabels) {
   EXPECT_EQ(third.offsets, (std::vector<std::int64_t>{10, 11, 12}));
 }
 
+TEST_F(hub_log_test, explain_gives_the_seq_or_the_first_rule) {
+  recording_sink first;
+  publish_logged(2);  // offsets 1, 2: before the subscription
+  const opened o = open_subscribed(first);
+  publish_logged(1);        // offset 3: seq 1
+  publish_logged(1, "t2");  // offset 4: another tenant's
+  publish_logged(6);        // offsets 5..10: seq 2..7; the ring keeps 5..7
+  auto at = [&](std::int64_t off) {
+    std::lock_guard l(log_mu_);
+    return log_[static_cast<std::size_t>(off - 1)];
+  };
+  auto v = hub_->explain(o.ref.id, "", at(6));  // past the ring: counted from the anchor
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->delivered) << v->rule << ": " << v->detail;
+  EXPECT_EQ(v->seq, std::optional<std::uint64_t>(3));
+  v = hub_->explain(o.ref.id, "", at(10));  // in the ring
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->delivered);
+  EXPECT_EQ(v->seq, std::optional<std::uint64_t>(7));
+  EXPECT_EQ(first.seqs.back(), 7u);
+  v = hub_->explain(o.ref.id, "", at(4));
+  ASSERT_TRUE(v);
+  EXPECT_FALSE(v->delivered);
+  EXPECT_EQ(v->rule, "tenant");
+  v = hub_->explain(o.ref.id, "", at(1));
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->rule, "before_subscription");
+  detach(o);
+  publish_logged(1);  // offset 11: seq 8, matched while detached
+  v = hub_->explain(o.ref.id, "", at(11));
+  ASSERT_TRUE(v);
+  EXPECT_FALSE(v->delivered);
+  EXPECT_EQ(v->rule, "session_detached");
+  EXPECT_EQ(v->seq, std::optional<std::uint64_t>(8));
+  EXPECT_FALSE(hub_->explain("ses_nope", "", at(1)));
+}
+
 TEST_F(hub_log_test, policy_change_in_the_gap_fails_explicitly) {
   recording_sink first, second;
   const opened o = open_subscribed(first);

@@ -64,40 +64,62 @@ bool topic_allowed(const principal& who, std::string_view tenant, std::string_vi
   return true;
 }
 
-bool may_see(const principal& who, const event& e, const subject_lookup* subjects) {
-  if (who.kind == principal_kind::app) {
-    if (who.app_role == role::publisher) return false;
-    if (who.app_role != role::admin) {
-      if (e.tenant != who.tenant) return false;
-      if (!e.app.empty() && e.app != who.app_id) return false;
-    }
-  } else if (!topic_allowed(who, e.tenant, e.topic)) {
-    return false;
+const char* hidden_name(hidden h) noexcept {
+  switch (h) {
+    case hidden::none:
+      return "none";
+    case hidden::role:
+      return "role";
+    case hidden::tenant:
+      return "tenant";
+    case hidden::app:
+      return "app";
+    case hidden::restriction:
+      return "restriction";
+    case hidden::subject_blocked:
+      return "subject_blocked";
+    case hidden::subject_corrupted:
+      return "subject_corrupted";
   }
-  return subject_allows(who, e, subjects);
+  return "none";
 }
 
-bool may_see_in_set(const principal& who, const event& e, const subject_lookup* subjects) {
+hidden why_hidden(const principal& who, const event& e, const subject_lookup* subjects) {
+  if (who.kind == principal_kind::app) {
+    if (who.app_role == role::publisher) return hidden::role;
+    if (who.app_role != role::admin) {
+      if (e.tenant != who.tenant) return hidden::tenant;
+      if (!e.app.empty() && e.app != who.app_id) return hidden::app;
+    }
+  } else if (e.tenant != who.tenant) {
+    return hidden::tenant;
+  } else if (!topic_allowed(who, e.tenant, e.topic)) {
+    return hidden::restriction;
+  }
+  return subject_hides(who, e, subjects);
+}
+
+hidden why_hidden_in_set(const principal& who, const event& e, const subject_lookup* subjects) {
   // Only an app of role `app` has an own-tenant rule to lift; the set (checked by the caller)
   // stands in for it. Its app-id rule and the subject rules still hold.
   if (who.kind != principal_kind::app || who.app_role != role::app || e.tenant == who.tenant)
-    return may_see(who, e, subjects);
-  if (!e.app.empty() && e.app != who.app_id) return false;
-  return subject_allows(who, e, subjects);
+    return why_hidden(who, e, subjects);
+  if (!e.app.empty() && e.app != who.app_id) return hidden::app;
+  return subject_hides(who, e, subjects);
 }
 
-bool subject_allows(const principal& who, const event& e, const subject_lookup* subjects) {
-  if (e.subject.empty() || subjects == nullptr) return true;
+hidden subject_hides(const principal& who, const event& e, const subject_lookup* subjects) {
+  if (e.subject.empty() || subjects == nullptr) return hidden::none;
   const auto flags = subjects->flags(e.tenant, e.subject);
-  if (!flags) return true;
+  if (!flags) return hidden::none;
   // Blocked and corrupted subjects keep only server lifecycle events flowing to non-admins (the
   // `corrupt` event itself must reach those who held the subject; nothing follows it).
   if ((flags->corrupted || flags->blocked) && !who.is_admin_app() && e.type != "lifecycle")
-    return false;
+    return flags->corrupted ? hidden::subject_corrupted : hidden::subject_blocked;
   if (who.kind == principal_kind::user && who.trackers && flags->kind == "tracker" &&
       std::find(who.trackers->begin(), who.trackers->end(), e.subject) == who.trackers->end())
-    return false;
-  return true;
+    return hidden::restriction;
+  return hidden::none;
 }
 
 }  // namespace herald

@@ -64,18 +64,43 @@ class subject_lookup {
                                              std::string_view subject) const = 0;
 };
 
+// The first visibility rule that hides `e` from `who` (hidden::none: it may see it). The one
+// source of the rules: may_see() and friends below are these == none, and the admin API's
+// `why` (hub::explain) reports the value itself, so the two cannot drift.
+enum class hidden : std::uint8_t {
+  none,
+  role,               // a publisher app sees nothing
+  tenant,             // another tenant than the principal's (or outside its explicit set)
+  app,                // the event names another app
+  restriction,        // a user's extension restriction or tracker list
+  subject_blocked,    // the subject is blocked (only lifecycle events pass, admins see all)
+  subject_corrupted,  // the subject is corrupted (likewise)
+};
+// "role", "tenant", …: the stable names the admin API reports.
+const char* hidden_name(hidden h) noexcept;
+
+hidden why_hidden(const principal& who, const event& e, const subject_lookup* subjects);
+hidden why_hidden_in_set(const principal& who, const event& e, const subject_lookup* subjects);
+hidden subject_hides(const principal& who, const event& e, const subject_lookup* subjects);
+
 // True when `who` may see `e` at all (tenant, app binding, restrictions, blocked subjects).
 // `in_tenant_set` narrows further when the caller holds a stored subscription.
-bool may_see(const principal& who, const event& e, const subject_lookup* subjects);
+inline bool may_see(const principal& who, const event& e, const subject_lookup* subjects) {
+  return why_hidden(who, e, subjects) == hidden::none;
+}
 
 // may_see() for a session whose subscription holds an explicit tenant set (a stored
 // subscription, zoom.md §4.2), which the caller has already checked: the set bounds the tenants
 // for every role, so role `app`'s own-tenant rule gives way to it; its app-id rule, publishers
 // and the subject rules are as in may_see().
-bool may_see_in_set(const principal& who, const event& e, const subject_lookup* subjects);
+inline bool may_see_in_set(const principal& who, const event& e, const subject_lookup* subjects) {
+  return why_hidden_in_set(who, e, subjects) == hidden::none;
+}
 
 // The subject part of may_see(): blocked and corrupted subjects, a user's tracker list.
-bool subject_allows(const principal& who, const event& e, const subject_lookup* subjects);
+inline bool subject_allows(const principal& who, const event& e, const subject_lookup* subjects) {
+  return subject_hides(who, e, subjects) == hidden::none;
+}
 
 // The tenant/app/user-restriction part of may_see(), without subject flags: the topic rules.
 bool topic_allowed(const principal& who, std::string_view tenant, std::string_view topic);

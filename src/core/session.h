@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/close_reason.h"
 #include "core/event.h"
 #include "core/filter.h"
 #include "core/lazy_deque.h"
@@ -128,7 +129,11 @@ struct session {
 
   sink_ref sink;
   std::int64_t detached_at_ms = 0;  // valid while !sink
-  bool listed_detached = false;     // in its shard's list of detached sessions (hub::tick)
+  // For hub::explain, set by detach(): the home shard's offset frontier then (later events
+  // matched wait in the ring), and why the server closed the socket (none: the client left).
+  std::int64_t detached_offset = 0;
+  std::optional<close_reason> detached_why;
+  bool listed_detached = false;  // in its shard's list of detached sessions (hub::tick)
   bool in_index = false;
   std::uint64_t match_stamp = 0;  // the last event this session was considered for
   // hub::fan_out's grouping of a batch by session: events matched, next slot to fill.

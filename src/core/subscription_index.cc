@@ -31,15 +31,27 @@ void subscription_index::remove(session& s) {
   s.in_index = false;
 }
 
-bool session_may_see(const session& s, const event& e, const directory* dir) {
-  if (!s.sub) return false;
+refusal session_refusal(const session& s, const event& e, const directory* dir, bool topic_matched,
+                        bool policy_only) {
+  if (!s.sub) return {refusal::no_subscription};
   const tenant_set& ts = s.sub->tenants;
   if (!ts.root.empty()) {
     if (ts.subtree ? !(dir != nullptr && dir->in_subtree(e.tenant, ts.root)) : e.tenant != ts.root)
-      return false;
+      return {refusal::tenant_set};
   }
   // An explicit set (a stored subscription's) bounds the tenants itself (may_see_in_set).
-  return ts.root.empty() ? may_see(s.who, e, dir) : may_see_in_set(s.who, e, dir);
+  const hidden h = ts.root.empty() ? why_hidden(s.who, e, dir) : why_hidden_in_set(s.who, e, dir);
+  if (h != hidden::none) return {refusal::policy, h};
+  if (policy_only) return {};
+  if (!s.snapshot_floor.empty() && !e.subject.empty()) {
+    auto it = s.snapshot_floor.find(e.subject);
+    if (it != s.snapshot_floor.end() && e.offset <= it->second) return {refusal::snapshot_floor};
+  }
+  // The trie's match is exact on topics: filters that constrain nothing else need no re-check.
+  if (topic_matched && std::all_of(s.sub->filters.begin(), s.sub->filters.end(),
+                                   [](const filter& f) { return f.topic_only(); }))
+    return {};
+  return any_matches(s.sub->filters, e) ? refusal{} : refusal{refusal::filters};
 }
 
 bool subscription_allowed(const principal& who, const subscription& sub) {
@@ -48,19 +60,6 @@ bool subscription_allowed(const principal& who, const subscription& sub) {
   return std::all_of(sub.filters.begin(), sub.filters.end(), [&](const filter& f) {
     return topic_allowed(who, who.tenant, f.spec().topic);
   });
-}
-
-bool session_wants(const session& s, const event& e, const directory* dir, bool topic_matched) {
-  if (!session_may_see(s, e, dir)) return false;
-  if (!s.snapshot_floor.empty() && !e.subject.empty()) {
-    auto it = s.snapshot_floor.find(e.subject);
-    if (it != s.snapshot_floor.end() && e.offset <= it->second) return false;
-  }
-  // The trie's match is exact on topics: filters that constrain nothing else need no re-check.
-  if (topic_matched && std::all_of(s.sub->filters.begin(), s.sub->filters.end(),
-                                   [](const filter& f) { return f.topic_only(); }))
-    return true;
-  return any_matches(s.sub->filters, e);
 }
 
 }  // namespace herald

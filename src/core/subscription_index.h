@@ -52,17 +52,40 @@ class subscription_index {
   std::uint64_t match_stamp_ = 0;  // dedupes sessions reached through several filters
 };
 
+// The first rule of session_wants() that keeps `e` from `s`, in the order it applies them
+// (kind none: it wants `e`). The one source of those rules: session_wants() and
+// session_may_see() are this == none, and hub::explain reports it.
+struct refusal {
+  enum kind_t : std::uint8_t {
+    none,
+    no_subscription,
+    tenant_set,      // outside the subscription's explicit tenant set
+    policy,          // may_see(): `why` says which rule
+    snapshot_floor,  // a snapshot copy of a newer state of the subject superseded it
+    filters,         // no filter matched
+  };
+  kind_t kind = none;
+  hidden why = hidden::none;
+};
+// policy_only: the tenant set and may_see() only (session_may_see()).
+refusal session_refusal(const session& s, const event& e, const directory* dir,
+                        bool topic_matched = false, bool policy_only = false);
+
 // Whether session `s` takes event `e`: its tenant set, may_see() (role, app binding, user
 // restrictions, subject flags from `dir`), its snapshot floor, and its filters. topic_matched:
 // the index found `s` for `e` by an exact topic match, so topic-only filters need no re-check.
 // Pure with respect to `s`: also used on a probe copy off the shards (log resume).
-bool session_wants(const session& s, const event& e, const directory* dir,
-                   bool topic_matched = false);
+inline bool session_wants(const session& s, const event& e, const directory* dir,
+                          bool topic_matched = false) {
+  return session_refusal(s, e, dir, topic_matched).kind == refusal::none;
+}
 
 // The policy part of session_wants(): its tenant set and may_see() with its current principal,
 // without filters or snapshot floors. A resume's replay passes only what this allows (events
 // matched under rights since withdrawn are left out; their seq numbers are skipped).
-bool session_may_see(const session& s, const event& e, const directory* dir);
+inline bool session_may_see(const session& s, const event& e, const directory* dir) {
+  return session_refusal(s, e, dir, false, true).kind == refusal::none;
+}
 
 // Whether `who` may still hold `sub` (re-checked when its rights change): the subscribe
 // scope, a role that subscribes, and for a user every filter topic within its restrictions

@@ -104,6 +104,15 @@ class store {
   // absent never expires). Returns how many went.
   virtual result<std::size_t> prune_records(std::string_view kind, std::int64_t now_ms) = 0;
 
+  // The event with this id while the log holds it (null otherwise), and whether retention has
+  // pruned any event (offsets are dense from 1: fewer rows than the last offset). An admin
+  // lookup (GET /v1/admin/why): it scans the log, there is no index on ids.
+  struct event_lookup {
+    event_ptr ev;
+    bool pruned_any = false;
+  };
+  virtual result<event_lookup> find_event(std::string_view id) = 0;
+
   // The highest offset committed so far (0 when the log is empty). Thread-safe.
   virtual std::int64_t last_offset() const = 0;
 

@@ -54,7 +54,7 @@ void dialect_socket::on_closed(int close_code) {
   // A socket the server closed as revoked (or never let in) ends its session; any other end,
   // the client's included, leaves it resumable for its window.
   const bool resumable = !closed_by_ || is_resumable(*closed_by_);
-  release_socket(svc_, sink_id_, counted_, who_, session_, resumable);
+  release_socket(svc_, sink_id_, counted_, who_, session_, resumable, closed_by_);
   counted_ = false;
   sink_id_ = 0;
 }
@@ -64,6 +64,7 @@ void dialect_socket::on_closed(int close_code) {
 void dialect_socket::on_deliver(const delivery_ref& d) {
   if (phase_ != phase::open || slow_) return;
   if (!accept_delivery(d)) return;
+  ++delivered_;
   if (in_replay_ || paused_ || !held_.empty()) {
     // Behind a replay or a pause: a replayed event waits uncounted (a resume may miss far more
     // than the bound; it is paced out as the socket drains), a live one counts.
@@ -102,7 +103,12 @@ void dialect_socket::on_rights(const std::optional<principal>& now) {
 }
 
 connection_info dialect_socket::info() const {
-  return describe_socket(con_id_, dialect_, who_, session_, conn_.remote(), opened_ms_);
+  connection_info c =
+      describe_socket(con_id_, dialect_, who_, session_, conn_.remote(), opened_ms_);
+  c.delivered = delivered_;
+  c.queued_bytes = conn_.queued_bytes() + held_bytes_;
+  c.last_activity_ms = std::max(last_in_ms_, opened_ms_);
+  return c;
 }
 
 // ---- admission

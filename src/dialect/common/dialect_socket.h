@@ -255,10 +255,11 @@ class dialect_socket : public ws_handler, public session_sink {
   bool slow_ = false;
 
   lazy_deque<held_item> held_;
-  std::size_t held_bytes_ = 0;  // counted bytes of held_
-  bool in_replay_ = false;      // a resume's missed events are arriving (until on_batch_end)
-  bool paused_ = false;         // a pause_after frame's pause runs
-  bool pump_armed_ = false;     // pump() waits for the socket to drain
+  std::size_t held_bytes_ = 0;   // counted bytes of held_
+  std::uint64_t delivered_ = 0;  // deliveries accepted (admin connections listing)
+  bool in_replay_ = false;       // a resume's missed events are arriving (until on_batch_end)
+  bool paused_ = false;          // a pause_after frame's pause runs
+  bool pump_armed_ = false;      // pump() waits for the socket to drain
   std::int64_t pause_ms_ = 0;
 };
 

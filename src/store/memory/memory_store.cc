@@ -80,6 +80,15 @@ result<std::vector<event_ptr>> memory_store::read(const log_query& q) {
   return out;
 }
 
+result<store::event_lookup> memory_store::find_event(std::string_view id) {
+  std::shared_lock lk(mu_);
+  event_lookup out;
+  for (const auto& [off, e] : events_)
+    if (e->id == id) out.ev = e;
+  out.pruned_any = static_cast<std::int64_t>(events_.size()) < last_offset_;
+  return out;
+}
+
 result<std::optional<event_ptr>> memory_store::state(std::string_view tenant,
                                                      std::string_view subject) {
   std::shared_lock lk(mu_);

@@ -44,6 +44,7 @@ class memory_store final : public store {
   result<std::size_t> prune_records(std::string_view kind, std::int64_t now_ms) override;
   status ping() override;
   void close() override;
+  result<event_lookup> find_event(std::string_view id) override;
   std::int64_t last_offset() const override;
   const char* name() const noexcept override { return "memory"; }
 

@@ -652,6 +652,23 @@ result<std::vector<event_ptr>> sqlite_store::read(const log_query& q) {
   return out;
 }
 
+result<store::event_lookup> sqlite_store::find_event(std::string_view id) {
+  reader_lease lease(*this);
+  if (!lease.ok()) return lease.err();
+  conn& c = *lease;
+  event_lookup out;
+  status st = c.query(
+      "SELECT " HERALD_EVENT_COLS " FROM events e WHERE e.id = ?1 LIMIT 1",
+      [&](stmt_use& u) { u.text(1, id); }, [&](stmt_use& u) { out.ev = row_event(u); });
+  if (!st) return st.err();
+  // Read before the count: later commits only add rows, so a smaller count means pruned rows.
+  const std::int64_t committed = committed_offset_.load();
+  auto n = c.scalar("SELECT count(*) FROM events", [](stmt_use&) {});
+  if (!n) return n.err();
+  out.pruned_any = *n && **n < committed;
+  return out;
+}
+
 result<std::optional<event_ptr>> sqlite_store::state(std::string_view tenant,
                                                      std::string_view subject) {
   reader_lease lease(*this);

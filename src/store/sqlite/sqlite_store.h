@@ -65,6 +65,7 @@ class sqlite_store final : public store {
   result<std::size_t> prune_records(std::string_view kind, std::int64_t now_ms) override;
   status ping() override;
   void close() override;
+  result<event_lookup> find_event(std::string_view id) override;
   std::int64_t last_offset() const override { return committed_offset_.load(); }
   const char* name() const noexcept override { return "sqlite"; }
 
