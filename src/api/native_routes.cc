@@ -135,12 +135,21 @@ void add_native_routes(router& r, services& s) {
                  static_cast<double>(m.frames_sent.load()));
     write_metric(out, "herald_http_requests_total", "counter", "HTTP requests served.",
                  static_cast<double>(m.http_requests.load()));
-    write_labelled(out, "herald_closes_total", "code", "WebSocket closes by close code.",
-                   m.closes_by_code);
+    write_labelled(out, "herald_closes_total", {"dialect", "tenant", "code"},
+                   "WebSocket closes by dialect, tenant and close code.", m.closes);
+    write_labelled(out, "herald_auth_failures_total", {"dialect", "reason"},
+                   "Failed authentications by dialect and reason.", m.auth_failures);
+    write_labelled(out, "herald_refusals_total", {"dialect", "limit"},
+                   "Requests and sockets refused by a limit (429, 4029, 4010).", m.refusals);
+    write_metric(out, "herald_store_errors_total", "counter", "Store operations that failed.",
+                 static_cast<double>(m.store_errors.load()));
     write_labelled(out, "herald_recoveries_total", "outcome", "Session resumes by outcome.",
                    m.recoveries_by_outcome);
     write_histogram(out, "herald_publish_commit_seconds",
                     "Publish request to durable commit, seconds.", m.publish_commit_ms);
+    write_histogram(out, "herald_publish_delivery_seconds",
+                    "Event time to its frame queued on a socket, seconds (sampled).",
+                    m.publish_delivery_ms);
     http_response res = json_response(200, std::move(out));
     res.content_type = "text/plain; version=0.0.4";
     return res;

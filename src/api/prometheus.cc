@@ -46,9 +46,23 @@ void write_histogram(std::string& out, const char* name, const char* help, const
 
 void write_labelled(std::string& out, const char* name, const char* label, const char* help,
                     const labelled_counter& c) {
+  write_labelled(out, name, {label}, help, c);
+}
+
+void write_labelled(std::string& out, const char* name, std::initializer_list<const char*> labels,
+                    const char* help, const labelled_counter& c) {
   out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
-  for (const auto& [k, v] : c.snapshot())
-    out += fmt::format("{}{{{}=\"{}\"}} {}\n", name, label, escape_label(k), v);
+  for (const auto& [k, v] : c.snapshot()) {
+    out += name;
+    out.push_back('{');
+    std::size_t i = 0;
+    for (const char* l : labels) {
+      if (i != 0) out.push_back(',');
+      out += fmt::format("{}=\"{}\"", l, escape_label(i < k.size() ? k[i] : std::string()));
+      ++i;
+    }
+    out += fmt::format("}} {}\n", v);
+  }
 }
 
 }  // namespace herald

@@ -3,6 +3,7 @@
 // writer. Thread-safe: pure functions over snapshots.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 
 #include "core/metrics.h"
@@ -20,5 +21,8 @@ void write_histogram(std::string& out, const char* name, const char* help, const
 // Appends a counter with one series per label value, `name{label="value"} n`.
 void write_labelled(std::string& out, const char* name, const char* label, const char* help,
                     const labelled_counter& c);
+// The same with several labels, named in the order the counter's values were added.
+void write_labelled(std::string& out, const char* name, std::initializer_list<const char*> labels,
+                    const char* help, const labelled_counter& c);
 
 }  // namespace herald

@@ -10,6 +10,7 @@
 #include "auth/crypto.h"
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "core/op_events.h"
 
 namespace herald {
 namespace json = boost::json;
@@ -197,7 +198,11 @@ http_response publish_events(services& s, const principal& who, const http_reque
     };
   }
   auto appended = s.st.append(std::move(drafts), std::move(with));
-  if (!appended) return error_response(appended.err());
+  if (!appended) {
+    if (appended.err().code == errc::unavailable || appended.err().code == errc::internal)
+      op_events::store_error("append", appended.err().message);
+    return error_response(appended.err());
+  }
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   global_metrics().publish_commit_ms.observe(ms);

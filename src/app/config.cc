@@ -69,9 +69,25 @@ config_table core_table(config& c) {
       .string("tls_cert_file", "PEM certificate chain: the listener speaks only TLS 1.2+",
               c.tls_cert_file)
       .string("tls_key_file", "PEM private key of tls_cert_file (SIGHUP reloads both)",
-              c.tls_key_file);
+              c.tls_key_file)
+      .string("log_level", "debug | info | warn | error: the least severe line written",
+              c.log_level)
+      .string("log_format", "text (k=v) | json (one object per line)", c.log_format)
+      .integer("log_flood_lines", "",
+               "lines per second of one kind and reason before the rest are summarised "
+               "(0: unlimited)",
+               c.log_flood_lines)
+      .integer("metrics_tenant_limit", "",
+               "tenants given their own metrics label; the rest are summed under _other",
+               c.metrics_tenant_limit);
   t.rule("listen", "expected HOST:PORT, the port a number from 0 to 65535",
          [&c] { return valid_listen(c.listen); });
+  t.rule("log_level", "expected debug, info, warn or error", [&c] {
+    return c.log_level == "debug" || c.log_level == "info" || c.log_level == "warn" ||
+           c.log_level == "error";
+  });
+  t.rule("log_format", "expected text or json",
+         [&c] { return c.log_format == "text" || c.log_format == "json"; });
   return t;
 }
 

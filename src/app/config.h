@@ -31,6 +31,11 @@ struct config {
   std::size_t max_sessions_per_app = 25000;
   std::size_t max_sessions_per_tenant = 100000;
   std::string tls_cert_file, tls_key_file;  // PEM; both set: HTTPS and WSS only
+  // Logs (app/logging.h) and metrics labels (issue #14).
+  std::string log_level = "info";          // debug | info | warn | error
+  std::string log_format = "text";         // text | json
+  std::uint64_t log_flood_lines = 20;      // per second per (kind, reason); then summarised
+  std::size_t metrics_tenant_limit = 100;  // tenant label values; the rest are `_other`
   core_limits core;
   // Every registered dialect, in registration (render-slot) order, filled from its table.
   std::vector<std::unique_ptr<dialect>> dialects;

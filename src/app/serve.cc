@@ -20,9 +20,13 @@
 #include "api/native_routes.h"
 #include "api/records.h"
 #include "app/dialect_host.h"
+#include "app/logging.h"
 #include "auth/crypto.h"
 #include "auth/tokens.h"
 #include "core/clock.h"
+#include "core/metrics.h"
+#include "core/op_events.h"
+#include "core/oplog.h"
 #include "transport/server.h"
 
 namespace herald {
@@ -46,6 +50,27 @@ http_response admin_call(const router& admin, const std::string& key, const std:
   r.body = body;
   r.headers["authorization"] = "Bearer " + key;
   return admin.dispatch(r);
+}
+
+// The log line and metric of an HTTP request's outcome (issue #14): authentication failures,
+// limit refusals and admin changes. Bodies are never logged (they may carry secrets).
+void note_http_outcome(services& svc, const dialect_host& dialects, const http_request& req,
+                       const http_response& res) {
+  const bool admin = req.path.rfind("/v1/admin/", 0) == 0 || req.path == "/v1/admin";
+  if (res.status == 401 || res.status == 429) {
+    const dialect* owner = admin ? nullptr : dialects.owner(req.path);
+    const std::string_view name = admin   ? std::string_view("admin")
+                                  : owner ? std::string_view(owner->name())
+                                          : std::string_view("none");
+    const std::string addr = svc.auth_failures.client_address(req);
+    if (res.status == 401)
+      op_events::auth_failed(name, op_events::auth_failure_reason(res.body), addr, "");
+    else
+      op_events::refused(name, op_events::refusal_limit(res.body), "", addr, 429, "");
+  } else if (admin && res.status < 300 && req.method != "GET" && req.method != "HEAD") {
+    op_events::admin_change(req.method, req.path, res.status,
+                            svc.auth_failures.client_address(req));
+  }
 }
 
 void demo_setup(const router& admin, services& svc, const std::string& data_dir,
@@ -119,6 +144,8 @@ void print_routes(const router& admin, const dialect_host& dialects) {
 }  // namespace
 
 int serve(config cfg, bool demo, bool list_routes) {
+  apply_log_config(cfg);
+  global_metrics().tenants.set_limit(cfg.metrics_tenant_limit);
   // Signals go to the waiting thread below, not to the shards.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -149,9 +176,9 @@ int serve(config cfg, bool demo, bool list_routes) {
     auto k2 = load_or_create_admin_key(cfg.data_dir + "/admin.key");
     if (!k2) throw std::runtime_error("admin key: " + k2.err().message);
     admin_key = k2->first;
-    if (k2->second)
-      std::cerr << "herald: created admin key in " << cfg.data_dir << "/admin.key: " << admin_key
-                << std::endl;
+    if (k2->second)  // the key itself stays in the file: logs never hold a secret
+      oplog::write(oplog::level::info, "created admin key",
+                   {{"event", "admin_key_created"}, {"file", cfg.data_dir + "/admin.key"}});
   }
 
   auto st = open_store(cfg.store, cfg.data_dir);
@@ -254,7 +281,7 @@ int serve(config cfg, bool demo, bool list_routes) {
     }
     return dialects.serve(req);
   };
-  srv.set_http_handler([&svc, &dialects, route](const http_request& req) -> http_response {
+  auto limited_route = [&svc, &dialects, route](const http_request& req) -> http_response {
     // Failed authentications are rate limited per address on every admin route and on the
     // paths of each dialect that counts them (dialect::counts_auth_failures).
     if (!dialects.counts_auth_failures(req.path)) return route(req);
@@ -281,19 +308,32 @@ int serve(config cfg, bool demo, bool list_routes) {
       if (limited) return too_many();
     }
     return res;
+  };
+  srv.set_http_handler([&svc, &dialects, limited_route](const http_request& req) {
+    http_response res = limited_route(req);
+    note_http_outcome(svc, dialects, req, res);
+    return res;
   });
   // Transport's refusals (malformed, too large) answer in the body of the path's dialect.
   srv.set_error_renderer([&dialects](const http_request& req, int status, std::string message) {
     return dialects.render_error(req, status, std::move(message));
   });
   srv.set_thread_init([](std::size_t shard) { hub::bind_thread(shard); });
-  srv.set_shard_tick([&h](std::size_t, std::int64_t now) { h.tick(now); });
+  srv.set_shard_tick([&h](std::size_t shard, std::int64_t now) {
+    h.tick(now);
+    if (shard == 0) oplog::flush_suppressed(now);  // the summaries of floods that ended
+  });
 
   const std::uint16_t bound = srv.listen();
   const std::string base =
       (srv.tls() ? "https://" : "http://") + host + ":" + std::to_string(bound);
   std::cout << "herald listening on " << base << std::endl;
-  spdlog::info("store={} data={} shards={}", db.name(), cfg.data_dir, srv.shard_count());
+  oplog::write(oplog::level::info, "started",
+               {{"event", "start"},
+                {"listen", base},
+                {"store", db.name()},
+                {"data", cfg.data_dir},
+                {"shards", srv.shard_count()}});
   if (open_files != open_files_before)
     spdlog::info("open-file limit raised from {} to {} (the hard limit); max_connections={}",
                  open_files_before, open_files, so.limits.max_connections);
@@ -323,6 +363,7 @@ int serve(config cfg, bool demo, bool list_routes) {
     for (;;) {
       if (sigwait(&sigs, &sig) != 0 || ended.load()) return;
       if (sig != SIGHUP) break;
+      oplog::write(oplog::level::info, "reloading", {{"event", "reload"}, {"signal", sig}});
       if (!srv.tls()) {
         spdlog::info("SIGHUP: no TLS certificate to reload");
       } else if (const std::string err = srv.reload_tls(); err.empty()) {
@@ -331,7 +372,7 @@ int serve(config cfg, bool demo, bool list_routes) {
         spdlog::error("SIGHUP: TLS certificate not reloaded, the previous one stays: {}", err);
       }
     }
-    spdlog::info("signal {}: draining", sig);
+    oplog::write(oplog::level::info, "draining", {{"event", "drain"}, {"signal", sig}});
     srv.stop(native.close_timeout_s * 1000 + 2000);
   });
   srv.run();
@@ -349,7 +390,7 @@ int serve(config cfg, bool demo, bool list_routes) {
   ended.store(true);
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes sigwait if run() ended on its own
   waiter.join();
-  spdlog::info("stopped");
+  oplog::write(oplog::level::info, "stopped", {{"event", "stop"}});
   return 0;
 }
 

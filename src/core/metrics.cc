@@ -19,14 +19,28 @@ histogram::snapshot_t histogram::snapshot() const noexcept {
   return s;
 }
 
-void labelled_counter::add(const std::string& label, std::uint64_t n) {
+void labelled_counter::add(std::initializer_list<std::string_view> labels, std::uint64_t n) {
+  std::vector<std::string> key(labels.begin(), labels.end());
   std::lock_guard l(mu_);
-  values_[label] += n;
+  values_[std::move(key)] += n;
 }
 
-std::map<std::string, std::uint64_t> labelled_counter::snapshot() const {
+std::map<std::vector<std::string>, std::uint64_t> labelled_counter::snapshot() const {
   std::lock_guard l(mu_);
   return values_;
+}
+
+void tenant_labels::set_limit(std::size_t limit) {
+  std::lock_guard l(mu_);
+  limit_ = limit;
+}
+
+std::string tenant_labels::label(std::string_view tenant) {
+  if (tenant.empty()) return "_none";
+  std::lock_guard l(mu_);
+  if (seen_.find(tenant) != seen_.end()) return std::string(tenant);
+  if (seen_.size() >= limit_) return "_other";
+  return *seen_.emplace(tenant).first;
 }
 
 metrics& global_metrics() {

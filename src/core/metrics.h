@@ -6,9 +6,13 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace herald {
 
@@ -37,16 +41,31 @@ class histogram {
   std::atomic<std::uint64_t> sum_us_{0};
 };
 
-// A counter split by one label value (e.g. close code).
+// A counter split by label values, one per label name the writer gives (e.g. dialect and close
+// code), in that order. Not for the delivery path: add() takes a lock.
 class labelled_counter {
  public:
-  void add(const std::string& label, std::uint64_t n = 1);
+  void add(const std::string& label, std::uint64_t n = 1) { add({std::string_view(label)}, n); }
+  void add(std::initializer_list<std::string_view> labels, std::uint64_t n = 1);
   // A copy, so that the writer formats without holding the lock.
-  std::map<std::string, std::uint64_t> snapshot() const;
+  std::map<std::vector<std::string>, std::uint64_t> snapshot() const;
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, std::uint64_t> values_;
+  std::map<std::vector<std::string>, std::uint64_t> values_;
+};
+
+// The `tenant` label value of a tenant: itself for the first `limit` tenants seen, `_other` past
+// them (bounded cardinality: core.metrics_tenant_limit), `_none` when there is none.
+class tenant_labels {
+ public:
+  void set_limit(std::size_t limit);
+  std::string label(std::string_view tenant);
+
+ private:
+  std::mutex mu_;
+  std::size_t limit_ = 100;
+  std::set<std::string, std::less<>> seen_;
 };
 
 struct metrics {
@@ -56,9 +75,14 @@ struct metrics {
   std::atomic<std::uint64_t> frames_sent{0};
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> publish_requests{0};
-  labelled_counter closes_by_code;
-  labelled_counter recoveries_by_outcome;
-  histogram publish_commit_ms;  // publish request received -> durable
+  labelled_counter closes;                 // dialect, tenant, code
+  labelled_counter auth_failures;          // dialect, reason
+  labelled_counter refusals;               // dialect, limit
+  labelled_counter recoveries_by_outcome;  // outcome
+  std::atomic<std::uint64_t> store_errors{0};
+  histogram publish_commit_ms;    // publish request received -> durable
+  histogram publish_delivery_ms;  // publish request received -> frame queued on a socket
+  tenant_labels tenants;
 };
 
 metrics& global_metrics();

@@ -389,7 +389,6 @@ void ws_session::finish(int code) {
   sh_.sockets.erase(this);
   drop_queue();
   after_written_.clear();
-  global_metrics().closes_by_code.add(std::to_string(code));
   beast::error_code ec;
   beast::get_lowest_layer(ws_).close(ec);
   if (handler_) handler_->on_closed(code);

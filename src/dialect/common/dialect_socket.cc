@@ -1,9 +1,12 @@
 #include "dialect/common/dialect_socket.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
 #include "core/clock.h"
+#include "core/metrics.h"
+#include "core/op_events.h"
 #include "core/subscription_index.h"
 
 namespace herald {
@@ -47,7 +50,10 @@ void dialect_socket::on_traffic() { last_in_ms_ = now(); }
 void dialect_socket::on_drain() { close_with(close_reason::drain, "service restart"); }
 
 void dialect_socket::on_closed(int close_code) {
-  (void)close_code;  // the reason is ours (closed_by_), never read back from a number
+  // The reason is ours (closed_by_), never read back from a number: the code is only logged.
+  op_events::socket_closed(note(), close_code,
+                           closed_by_ ? close_reason_name(*closed_by_) : "client", close_detail_,
+                           now() - opened_ms_, delivered_);
   phase_ = phase::closed;
   held_.clear();
   held_bytes_ = 0;
@@ -64,7 +70,10 @@ void dialect_socket::on_closed(int close_code) {
 void dialect_socket::on_deliver(const delivery_ref& d) {
   if (phase_ != phase::open || slow_) return;
   if (!accept_delivery(d)) return;
-  ++delivered_;
+  // Publish-to-delivery latency, sampled: the 1st live delivery of a socket, then every 64th.
+  if ((++delivered_ & 63U) == 1 && !d.snapshot && !in_replay_)
+    global_metrics().publish_delivery_ms.observe(
+        static_cast<double>(std::max<std::int64_t>(0, coarse_now() - d.ev->time_ms)));
   if (in_replay_ || paused_ || !held_.empty()) {
     // Behind a replay or a pause: a replayed event waits uncounted (a resume may miss far more
     // than the bound; it is paced out as the socket drains), a live one counts.
@@ -100,6 +109,10 @@ void dialect_socket::on_rights(const std::optional<principal>& now) {
     // Runs on this socket's shard, and only while it lives (with_session_then).
     return [this] { close_with(close_reason::revoked, "the subscription is no longer allowed"); };
   });
+}
+
+op_events::socket_note dialect_socket::note() const {
+  return {dialect_, con_id_, client_addr_, who_.tenant, who_.app_id, who_.user_id};
 }
 
 connection_info dialect_socket::info() const {
@@ -139,6 +152,7 @@ bool dialect_socket::admit(result<principal> p, const admit_options& opts) {
   who_ = std::move(*p);
   sink_id_ = svc_.h.register_sink(this);
   phase_ = phase::open;
+  op_events::socket_opened(note());
   return true;
 }
 
@@ -398,9 +412,17 @@ void dialect_socket::close_with(close_reason why, const std::string& detail) {
   if (phase_ == phase::closed) return;
   phase_ = phase::closed;
   closed_by_ = why;
+  close_detail_ = detail;
   held_.clear();
   held_bytes_ = 0;
   wire_close w = close_table(why, detail);
+  if (why == close_reason::auth_failed)
+    op_events::auth_failed(dialect_, op_events::auth_failure_reason(detail), client_addr_, detail);
+  else if (why == close_reason::too_many || why == close_reason::slow_consumer)
+    op_events::refused(dialect_,
+                       why == close_reason::slow_consumer ? std::string_view("send_queue")
+                                                          : op_events::refusal_limit(detail),
+                       who_.tenant, client_addr_, w.code, detail);
   // A slow consumer's queue is dropped (it is what overflowed), unless the dialect has a last
   // frame to say why: then the queue is written first, the frame after it.
   const bool discard = why == close_reason::slow_consumer && w.final_frame.empty();

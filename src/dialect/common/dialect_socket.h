@@ -33,6 +33,7 @@
 #include "core/close_reason.h"
 #include "core/hub.h"
 #include "core/lazy_deque.h"
+#include "core/op_events.h"
 #include "transport/ws_types.h"
 
 namespace herald {
@@ -241,6 +242,8 @@ class dialect_socket : public ws_handler, public session_sink {
     std::size_t counted = 0;  // bytes it holds against the send-queue bound (0: a replay)
   };
   void slow_consumer();
+  // Who this socket is, for its log lines (views of members: use at once).
+  op_events::socket_note note() const;
   bool write_now(out_frame f, bool pause_after);
   void hold(held_item item);
   void pump();
@@ -252,11 +255,12 @@ class dialect_socket : public ws_handler, public session_sink {
   std::size_t inflight_ = 0;
   std::vector<std::pair<std::string, bool>> deferred_;
   std::optional<close_reason> closed_by_;  // the server's reason, when it closed the socket
+  std::string close_detail_;               // its text, for the close line
   bool slow_ = false;
 
   lazy_deque<held_item> held_;
   std::size_t held_bytes_ = 0;   // counted bytes of held_
-  std::uint64_t delivered_ = 0;  // deliveries accepted (admin connections listing)
+  std::uint64_t delivered_ = 0;  // deliveries accepted (admin connections listing, close line)
   bool in_replay_ = false;       // a resume's missed events are arriving (until on_batch_end)
   bool paused_ = false;          // a pause_after frame's pause runs
   bool pump_armed_ = false;      // pump() waits for the socket to drain

@@ -1,0 +1,123 @@
+#include "core/op_events.h"
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+#include "core/metrics.h"
+#include "core/oplog.h"
+
+namespace herald::op_events {
+namespace {
+
+bool has(const std::string& lower, std::string_view what) {
+  return lower.find(what) != std::string::npos;
+}
+
+std::string lowered(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+}  // namespace
+
+void socket_opened(const socket_note& s) {
+  oplog::write_limited(oplog::level::info, "socket_open", s.dialect, "socket opened",
+                       {{"event", "socket_open"},
+                        {"dialect", s.dialect},
+                        {"tenant", s.tenant},
+                        {"app", s.app},
+                        {"user", s.user},
+                        {"remote", s.remote},
+                        {"conn", s.conn_id}});
+}
+
+void socket_closed(const socket_note& s, int code, std::string_view reason, std::string_view detail,
+                   std::int64_t duration_ms, std::uint64_t delivered) {
+  auto& m = global_metrics();
+  const std::string code_s = std::to_string(code);
+  m.closes.add({s.dialect, m.tenants.label(s.tenant), code_s});
+  oplog::write_limited(oplog::level::info, "socket_close", reason, "socket closed",
+                       {{"event", "socket_close"},
+                        {"dialect", s.dialect},
+                        {"tenant", s.tenant},
+                        {"app", s.app},
+                        {"user", s.user},
+                        {"remote", s.remote},
+                        {"conn", s.conn_id},
+                        {"code", code},
+                        {"reason", reason},
+                        {"detail", detail},
+                        {"duration_ms", duration_ms},
+                        {"delivered", delivered}});
+}
+
+std::string_view auth_failure_reason(std::string_view message) {
+  const std::string m = lowered(message);
+  if (has(m, "missing") || has(m, "required") || has(m, "empty") || has(m, "first"))
+    return "missing";
+  if (has(m, "malformed") || has(m, "json")) return "malformed";
+  if (has(m, "expired")) return "expired";
+  if (has(m, "already used")) return "reused";
+  if (has(m, "no longer") || has(m, "blocked") || has(m, "ended") || has(m, "revoked"))
+    return "revoked";
+  if (has(m, "audience") || has(m, "not an access") || has(m, "not a ws") || has(m, "scheme"))
+    return "wrong_kind";
+  return "invalid";
+}
+
+void auth_failed(std::string_view dialect, std::string_view reason, std::string_view remote,
+                 std::string_view detail) {
+  global_metrics().auth_failures.add({dialect, reason});
+  oplog::write_limited(oplog::level::info, "auth_failure", reason, "authentication failed",
+                       {{"event", "auth_failure"},
+                        {"dialect", dialect},
+                        {"reason", reason},
+                        {"remote", remote},
+                        {"detail", detail}});
+}
+
+std::string_view refusal_limit(std::string_view message) {
+  const std::string m = lowered(message);
+  if (has(m, "authentication")) return "auth_failures";
+  if (has(m, "login session")) return "connections_per_session";
+  if (has(m, "connections") && has(m, "tenant")) return "connections_per_tenant";
+  if (has(m, "connections") && has(m, "app")) return "connections_per_app";
+  if (has(m, "connection")) return "connections";
+  if (has(m, "publish")) return "publish_rate";
+  if (has(m, "in flight") || has(m, "in-flight")) return "inflight";
+  return "rate";
+}
+
+void refused(std::string_view dialect, std::string_view limit, std::string_view tenant,
+             std::string_view remote, int code, std::string_view detail) {
+  global_metrics().refusals.add({dialect, limit});
+  oplog::write_limited(oplog::level::info, "refusal", limit, "refused by a limit",
+                       {{"event", "refusal"},
+                        {"dialect", dialect},
+                        {"limit", limit},
+                        {"tenant", tenant},
+                        {"remote", remote},
+                        {"code", code},
+                        {"detail", detail}});
+}
+
+void admin_change(std::string_view method, std::string_view path, int status,
+                  std::string_view remote) {
+  oplog::write(oplog::level::info, "admin change",
+               {{"event", "admin_change"},
+                {"method", method},
+                {"path", path},
+                {"status", status},
+                {"remote", remote}});
+}
+
+void store_error(std::string_view op, std::string_view message) {
+  global_metrics().store_errors.fetch_add(1, std::memory_order_relaxed);
+  oplog::write_limited(oplog::level::error, "store_error", op, "store error",
+                       {{"event", "store_error"}, {"op", op}, {"error", message}});
+}
+
+}  // namespace herald::op_events

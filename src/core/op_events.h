@@ -1,0 +1,50 @@
+// The operational events of issue #14, each one call that writes its log line (core/oplog.h)
+// and counts its metric (core/metrics.h) together, so that the two cannot disagree. None is on
+// the delivery path. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace herald::op_events {
+
+// Who a socket is, for its open and close lines.
+struct socket_note {
+  std::string_view dialect;
+  std::string_view conn_id;
+  std::string_view remote;
+  std::string_view tenant;  // empty before authentication
+  std::string_view app;
+  std::string_view user;
+};
+
+void socket_opened(const socket_note& s);
+// `code`: the close code on the wire; `reason`: the server's close_reason name, or "client"
+// when the client closed (or the connection dropped); `detail`: the server's text.
+void socket_closed(const socket_note& s, int code, std::string_view reason, std::string_view detail,
+                   std::int64_t duration_ms, std::uint64_t delivered);
+
+// A failed authentication: `reason` is auth_failure_reason()'s class of the error text;
+// `detail` is the server's own message (never the credential). `remote` may be empty.
+void auth_failed(std::string_view dialect, std::string_view reason, std::string_view remote,
+                 std::string_view detail);
+// The bounded class of an authentication error message: missing, malformed, expired, reused,
+// revoked, wrong_kind or invalid (a metrics label: never the message itself).
+std::string_view auth_failure_reason(std::string_view message);
+
+// A limit refused a request or socket: `limit` names it (auth_failures, connections,
+// connections_per_app, connections_per_tenant, connections_per_session, publish_rate,
+// send_queue, ...), `code` the HTTP status or close code answered.
+void refused(std::string_view dialect, std::string_view limit, std::string_view tenant,
+             std::string_view remote, int code, std::string_view detail);
+// The limit a too-many refusal's message names (see refused()).
+std::string_view refusal_limit(std::string_view message);
+
+// A successful admin change (POST, PUT, PATCH, DELETE under /v1/admin/).
+void admin_change(std::string_view method, std::string_view path, int status,
+                  std::string_view remote);
+
+// A store operation failed.
+void store_error(std::string_view op, std::string_view message);
+
+}  // namespace herald::op_events
