@@ -38,6 +38,11 @@ class auth_policy {
   // Whole seconds (>= 1) until both may try again, for Retry-After.
   std::int64_t retry_after_s(const std::string& address, std::string_view login,
                              std::int64_t now_ms);
+  // New rate and burst for both counts from now on (SIGHUP).
+  void set_rates(double rate, double burst) {
+    by_address_.set_rates(rate, burst);
+    by_login_.set_rates(rate, burst);
+  }
 
  private:
   bool trusted(std::string_view ip) const;

@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <functional>
+#include <iterator>
 #include <stdexcept>
 #include <vector>
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -223,6 +227,8 @@ void check_rules(const config& c, const config_table& core) {
 
 config load_config(const std::string& file, const std::map<std::string, std::string>& flags) {
   config c;
+  c.file = file;
+  c.flags = flags;
   c.dialects = make_dialects();
   const config_table core = core_table(c);
   if (!file.empty()) load_file(c, core, file);
@@ -273,12 +279,52 @@ std::vector<std::string> check_config_file(const std::string& file) {
   return errors;
 }
 
-std::string describe_config() {
+bool reloadable_key(std::string_view key) {
+  // What the running server reads through a value it can replace (serve.cc, on SIGHUP).
+  static constexpr std::string_view keys[] = {"core.log_level",
+                                              "core.log_format",
+                                              "core.log_flood_lines",
+                                              "core.max_connections",
+                                              "core.max_connections_per_address",
+                                              "native.publish_rate",
+                                              "native.publish_burst",
+                                              "native.auth_fail_rate",
+                                              "native.auth_fail_burst"};
+  return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
+}
+
+std::vector<config_entry> config_entries(config& c) {
+  std::vector<config_entry> out;
+  auto add = [&out](const config_table& t) {
+    for (const auto& k : t.keys()) {
+      std::string name = t.table() + "." + k.name;
+      const bool reload = reloadable_key(name);
+      out.push_back({std::move(name), k.get(), k.unit, k.help, reload});
+    }
+  };
+  add(core_table(c));
+  for (const auto& d : c.dialects) add(d->config());
+  return out;
+}
+
+std::string describe_config(bool json) {
   config c;
   c.dialects = make_dialects();
-  std::string out = core_table(c).describe();
-  for (const auto& d : c.dialects) out += d->config().describe();
-  return out;
+  std::string out;
+  boost::json::array rows;
+  for (const auto& e : config_entries(c)) {
+    if (json) {
+      rows.push_back(boost::json::object{{"key", e.key},
+                                         {"default", e.value},
+                                         {"unit", e.unit},
+                                         {"help", e.help},
+                                         {"reloadable", e.reloadable}});
+      continue;
+    }
+    out += fmt::format("{:<40} {:<10} {:<5} {}{}\n", e.key, e.value, e.unit, e.help,
+                       e.reloadable ? " [SIGHUP]" : "");
+  }
+  return json ? boost::json::serialize(rows) + "\n" : out;
 }
 
 }  // namespace herald

@@ -39,7 +39,21 @@ struct config {
   core_limits core;
   // Every registered dialect, in registration (render-slot) order, filled from its table.
   std::vector<std::unique_ptr<dialect>> dialects;
+  // What it was loaded from (load_config fills them): SIGHUP loads them again.
+  std::string file;
+  std::map<std::string, std::string> flags;
 };
+
+// One key of a loaded configuration: its value in force as text.
+struct config_entry {
+  std::string key;  // "table.key"
+  std::string value, unit, help;
+  bool reloadable = false;  // SIGHUP applies a new value; otherwise it needs a restart
+};
+// Every key of every table, in `herald config` order.
+std::vector<config_entry> config_entries(config& c);
+// Whether SIGHUP applies a new value of "table.key" to the running server.
+bool reloadable_key(std::string_view key);
 
 // Loads `file` (may be empty), then the environment, then `flags` ("table.key" → value).
 config load_config(const std::string& file, const std::map<std::string, std::string>& flags);
@@ -48,7 +62,8 @@ config load_config(const std::string& file, const std::map<std::string, std::str
 // "FILE:LINE: table.key: what" (unknown keys name the closest known one); empty when valid.
 std::vector<std::string> check_config_file(const std::string& file);
 
-// Every configuration key with its default, unit and description (`herald config`).
-std::string describe_config();
+// Every configuration key with its default, unit and description (`herald config`); `json`:
+// one array of {"key","default","unit","help","reloadable"}.
+std::string describe_config(bool json = false);
 
 }  // namespace herald

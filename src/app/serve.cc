@@ -75,7 +75,9 @@ void note_http_outcome(services& svc, const dialect_host& dialects, const http_r
 
 void demo_setup(const router& admin, services& svc, const std::string& data_dir,
                 const std::string& base) {
-  const std::string file = data_dir + "/demo.env";
+  // Absolute paths: the printed commands work from any directory.
+  const std::string file =
+      std::filesystem::absolute(data_dir).lexically_normal().string() + "/demo.env";
   if (!svc.dir.tenant_exists("demo")) {
     admin_call(admin, svc.admin_key, "POST", "/v1/admin/tenants", R"({"id":"demo"})");
     auto app = admin_call(admin, svc.admin_key, "POST", "/v1/admin/apps",
@@ -97,7 +99,9 @@ void demo_setup(const router& admin, services& svc, const std::string& data_dir,
     const auto eq = line.find('=');
     if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
   }
-  const std::string exe = "./build/release/herald";
+  std::error_code ec;
+  std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec || exe.empty()) exe = "herald";
   std::cout << "\nDemo tenant 'demo' (credentials in " << file << "). In another terminal:\n"
             << "  " << exe << " tail --server " << base << " --api-key "
             << kv["HERALD_DEMO_APP_KEY"] << " --topic '/demo/**'\n"
@@ -141,6 +145,54 @@ void print_routes(const router& admin, const dialect_host& dialects) {
   std::cout.flush();
 }
 
+// core.max_connections in force: 0 is the open-file limit less a reserve, so that connections
+// are refused (503) before accept() could fail for want of a descriptor.
+std::size_t effective_max_connections(std::size_t configured, std::size_t open_files) {
+  return configured != 0 ? configured : open_files > 512 ? open_files - 256 : open_files / 2;
+}
+
+// The native limits a configuration gives (its dialects' setup, as at start).
+native_limits native_of(const config& c) {
+  native_limits n;
+  services_setup setup{n};
+  for (const auto& d : c.dialects) d->setup(setup);
+  return n;
+}
+
+// SIGHUP: loads the file given at start (with the start's flags, which keep precedence) again.
+// A file that does not load changes nothing. Every reloadable key that changed is applied by
+// `apply` (given the new configuration and the keys that changed); every other change is
+// logged as needing a restart. `in_force`: each key's value in force, updated here.
+void reload_config(const config& start, std::map<std::string, std::string>& in_force,
+                   const std::function<void(const config&, const std::set<std::string>&)>& apply) {
+  if (start.file.empty()) {
+    spdlog::info("SIGHUP: no configuration file (--config) to read again");
+    return;
+  }
+  config next;
+  try {
+    next = load_config(start.file, start.flags);
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: {} refused, the configuration in force stays: {}", start.file, e.what());
+    return;
+  }
+  std::set<std::string> changed;
+  for (const auto& e : config_entries(next)) {
+    std::string& now = in_force[e.key];
+    if (e.value == now) continue;
+    if (!e.reloadable) {
+      spdlog::warn("{} changed in {} but needs a restart; keeping {}", e.key, start.file,
+                   now.empty() ? "''" : now);
+      continue;
+    }
+    spdlog::info("SIGHUP: {} = {} (was {})", e.key, e.value, now);
+    now = e.value;
+    changed.insert(e.key);
+  }
+  if (!changed.empty()) apply(next, changed);
+  spdlog::info("SIGHUP: {} read again, {} key(s) applied", start.file, changed.size());
+}
+
 }  // namespace
 
 int serve(config cfg, bool demo, bool list_routes) {
@@ -151,10 +203,13 @@ int serve(config cfg, bool demo, bool list_routes) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGHUP);  // reloads the TLS certificate (below), never ends the process
+  sigaddset(&sigs, SIGHUP);  // reloads the configuration and the TLS certificate (below)
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   const auto [open_files, open_files_before] = raise_open_files();
+  // Each key's value as loaded: SIGHUP compares the file's new values with these.
+  std::map<std::string, std::string> in_force;
+  for (const auto& e : config_entries(cfg)) in_force[e.key] = e.value;
 
   std::filesystem::create_directories(cfg.data_dir);
   const std::string key_file =
@@ -189,9 +244,7 @@ int serve(config cfg, bool demo, bool list_routes) {
 
   // What the dialects say the shared services are built from (native's limits: also the
   // native REST API's, the transport's and the hub's).
-  native_limits native;
-  services_setup setup{native};
-  for (const auto& d : cfg.dialects) d->setup(setup);
+  const native_limits native = native_of(cfg);
 
   auto [host, port] = split_listen(cfg.listen);
   server_options so;
@@ -204,11 +257,7 @@ int serve(config cfg, bool demo, bool list_routes) {
   so.limits.close_timeout_ms = native.close_timeout_s * 1000;
   so.limits.max_body_bytes = std::max<std::size_t>(native.max_publish_bytes, 65536);
   so.limits.max_header_bytes = native.max_path_bytes + 8192;
-  // Connections are refused (503) before accept() could fail for want of a descriptor: the
-  // store, logs and refusals in progress keep a reserve.
-  so.limits.max_connections = cfg.max_connections != 0 ? cfg.max_connections
-                              : open_files > 512       ? open_files - 256
-                                                       : open_files / 2;
+  so.limits.max_connections = effective_max_connections(cfg.max_connections, open_files);
   so.limits.max_connections_per_address = cfg.max_connections_per_address;
   so.tls_cert_file = cfg.tls_cert_file;
   so.tls_key_file = cfg.tls_key_file;
@@ -364,6 +413,22 @@ int serve(config cfg, bool demo, bool list_routes) {
       if (sigwait(&sigs, &sig) != 0 || ended.load()) return;
       if (sig != SIGHUP) break;
       oplog::write(oplog::level::info, "reloading", {{"event", "reload"}, {"signal", sig}});
+      reload_config(cfg, in_force, [&](const config& next, const std::set<std::string>& keys) {
+        if (keys.contains("core.log_level") || keys.contains("core.log_format") ||
+            keys.contains("core.log_flood_lines"))
+          apply_log_config(next);
+        if (keys.contains("core.max_connections") ||
+            keys.contains("core.max_connections_per_address"))
+          srv.set_connection_limits(effective_max_connections(next.max_connections, open_files),
+                                    next.max_connections_per_address);
+        const native_limits n = native_of(next);
+        if (keys.contains("native.publish_rate") || keys.contains("native.publish_burst"))
+          svc.publish_limiter.set_rates(static_cast<double>(n.publish_rate),
+                                        static_cast<double>(n.publish_burst));
+        if (keys.contains("native.auth_fail_rate") || keys.contains("native.auth_fail_burst"))
+          svc.auth_failures.set_rates(static_cast<double>(n.auth_fail_rate),
+                                      static_cast<double>(n.auth_fail_burst));
+      });
       if (!srv.tls()) {
         spdlog::info("SIGHUP: no TLS certificate to reload");
       } else if (const std::string err = srv.reload_tls(); err.empty()) {

@@ -1,5 +1,7 @@
 #include "client/client.h"
 
+#include <functional>
+#include <optional>
 #include <stdexcept>
 
 #include <boost/asio/ssl.hpp>
@@ -69,16 +71,15 @@ ssl::context tls_client_context() {
   return ctx;
 }
 
-// Connects `tls` (whose lowest layer is a TCP stream or socket) and completes the TLS
-// handshake: SNI and the certificate's name checked against the URL's host (name or IP).
+// Readies `tls` for its client handshake: SNI and the certificate's name checked against the
+// URL's host (name or IP).
 template <class TlsStream>
-void tls_handshake(TlsStream& tls, const url_parts& u) {
+void tls_handshake_setup(TlsStream& tls, const url_parts& u) {
   // SSL_set_tlsext_host_name, without the macro's C cast.
   if (SSL_ctrl(tls.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                const_cast<char*>(u.host.c_str())) != 1)
     throw std::runtime_error("TLS: cannot set the server name " + u.host);
   tls.set_verify_callback(ssl::host_name_verification(u.host));
-  tls.handshake(ssl::stream_base::client);
 }
 
 http::request<http::string_body> make_request(const url_parts& u, const std::string& method,
@@ -94,14 +95,57 @@ http::request<http::string_body> make_request(const url_parts& u, const std::str
   return req;
 }
 
+// "timed out after 1.5 s" / "after 10 s".
+std::string seconds_text(std::chrono::milliseconds t) {
+  const auto ms = t.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s"
+                        : std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + " s";
+}
+
+// Runs `task` on `ioc` for at most `timeout` and returns its result. Past the timeout `cancel`
+// closes what the task uses and unreachable_error says so; a network error becomes an
+// unreachable_error ("HOST:PORT: what", its message only: never a source location), an upgrade
+// answered with an HTTP error a refused_error.
+template <class T>
+T run_bounded(net::io_context& ioc, net::awaitable<T> task, std::chrono::milliseconds timeout,
+              const url_parts& u, const std::function<void()>& cancel) {
+  std::optional<T> result;
+  std::exception_ptr failed;
+  bool done = false;
+  net::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, T v) {
+    done = true;
+    failed = e;
+    if (!e) result = std::move(v);
+  });
+  ioc.restart();
+  ioc.run_for(timeout);
+  const std::string where = u.host + ":" + u.port;
+  if (!done) {
+    cancel();
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(200));  // lets the cancelled operations unwind
+    throw unreachable_error(where + ": no answer within " + seconds_text(timeout));
+  }
+  if (failed) {
+    try {
+      std::rethrow_exception(failed);
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == websocket::error::upgrade_declined)
+        throw refused_error(where + ": the WebSocket upgrade was refused");
+      throw unreachable_error(where + ": " + e.code().message());
+    }
+  }
+  return std::move(*result);
+}
+
 // One request and its reply over `stream` (plain or TLS: one code path).
 template <class Stream>
-http_reply exchange(Stream& stream, const http::request<http::string_body>& req) {
-  http::write(stream, req);
+net::awaitable<http_reply> exchange(Stream& stream, const http::request<http::string_body>& req) {
+  co_await http::async_write(stream, req, net::use_awaitable);
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
-  http::read(stream, buf, parser);
+  co_await http::async_read(stream, buf, parser, net::use_awaitable);
   auto res = parser.release();
   http_reply out;
   out.status = static_cast<int>(res.result_int());
@@ -111,13 +155,14 @@ http_reply exchange(Stream& stream, const http::request<http::string_body>& req)
     for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     out.headers[n] = std::string(f.value());
   }
-  return out;
+  co_return out;
 }
 }  // namespace
 
 http_reply http_call(const std::string& base_url, const std::string& method,
                      const std::string& target, const std::string& body,
-                     const std::map<std::string, std::string>& headers) {
+                     const std::map<std::string, std::string>& headers,
+                     std::chrono::milliseconds timeout) {
   const url_parts u = parse_url(base_url);
   const auto req = make_request(u, method, target, body, headers);
   net::io_context ioc;
@@ -125,22 +170,35 @@ http_reply http_call(const std::string& base_url, const std::string& method,
   if (is_tls(u)) {
     ssl::context ctx = tls_client_context();
     beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
-    beast::get_lowest_layer(stream).connect(resolver.resolve(u.host, u.port));
-    tls_handshake(stream, u);
-    http_reply out = exchange(stream, req);
-    beast::error_code ec;
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-    stream.shutdown(ec);  // close_notify; the server may close first
-    return out;
+    auto task = [&]() -> net::awaitable<http_reply> {
+      const auto eps = co_await resolver.async_resolve(u.host, u.port, net::use_awaitable);
+      co_await beast::get_lowest_layer(stream).async_connect(eps, net::use_awaitable);
+      tls_handshake_setup(stream, u);
+      co_await stream.async_handshake(ssl::stream_base::client, net::use_awaitable);
+      http_reply out = co_await exchange(stream, req);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+      (void)co_await stream.async_shutdown(
+          use_nothrow);  // close_notify; the server may close first
+      co_return out;
+    };
+    return run_bounded(ioc, task(), timeout, u, [&] {
+      resolver.cancel();
+      beast::get_lowest_layer(stream).close();
+    });
   }
   beast::tcp_stream stream(ioc);
-  stream.expires_after(std::chrono::seconds(60));
-  stream.connect(resolver.resolve(u.host, u.port));
-  http_reply out = exchange(stream, req);
-  beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  return out;
+  auto task = [&]() -> net::awaitable<http_reply> {
+    const auto eps = co_await resolver.async_resolve(u.host, u.port, net::use_awaitable);
+    co_await stream.async_connect(eps, net::use_awaitable);
+    http_reply out = co_await exchange(stream, req);
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    co_return out;
+  };
+  return run_bounded(ioc, task(), timeout, u, [&] {
+    resolver.cancel();
+    stream.close();
+  });
 }
 
 struct ws_client::impl {
@@ -165,27 +223,43 @@ ws_client::ws_client() : impl_(std::make_unique<impl>()) {}
 ws_client::~ws_client() = default;
 
 void ws_client::connect(const std::string& base_url, const std::string& target,
-                        const std::map<std::string, std::string>& headers) {
+                        const std::map<std::string, std::string>& headers,
+                        std::chrono::milliseconds timeout) {
   const url_parts u = parse_url(base_url);
-  tcp::resolver resolver(impl_->ioc);
-  const auto endpoints = resolver.resolve(u.host, u.port);
+  auto& im = *impl_;
+  tcp::resolver resolver(im.ioc);
   if (is_tls(u)) {
-    impl_->ctx = tls_client_context();
-    impl_->tls =
-        std::make_unique<websocket::stream<ssl::stream<tcp::socket>>>(impl_->ioc, impl_->ctx);
-    net::connect(beast::get_lowest_layer(*impl_->tls), endpoints);
-    tls_handshake(impl_->tls->next_layer(), u);
+    im.ctx = tls_client_context();
+    im.tls = std::make_unique<websocket::stream<ssl::stream<tcp::socket>>>(im.ioc, im.ctx);
   } else {
-    impl_->plain = std::make_unique<websocket::stream<tcp::socket>>(impl_->ioc);
-    net::connect(impl_->plain->next_layer(), endpoints);
+    im.plain = std::make_unique<websocket::stream<tcp::socket>>(im.ioc);
   }
-  impl_->with([&](auto& ws) {
-    ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& r) {
-      r.set(http::field::user_agent, "herald-cli");
-      for (const auto& [k, v] : headers) r.set(k, v);
-    }));
-    ws.read_message_max(64 * 1024 * 1024);
-    ws.handshake(u.host + ":" + u.port, join_target(u, target));
+  auto task = [&]() -> net::awaitable<bool> {
+    const auto eps = co_await resolver.async_resolve(u.host, u.port, net::use_awaitable);
+    if (im.tls) {
+      co_await net::async_connect(beast::get_lowest_layer(*im.tls), eps, net::use_awaitable);
+      tls_handshake_setup(im.tls->next_layer(), u);
+      co_await im.tls->next_layer().async_handshake(ssl::stream_base::client, net::use_awaitable);
+    } else {
+      co_await net::async_connect(im.plain->next_layer(), eps, net::use_awaitable);
+    }
+    auto upgrade = [&](auto& ws) {
+      ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& r) {
+        r.set(http::field::user_agent, "herald-cli");
+        for (const auto& [k, v] : headers) r.set(k, v);
+      }));
+      ws.read_message_max(64 * 1024 * 1024);
+      return ws.async_handshake(u.host + ":" + u.port, join_target(u, target), net::use_awaitable);
+    };
+    if (im.tls)
+      co_await upgrade(*im.tls);
+    else
+      co_await upgrade(*im.plain);
+    co_return true;
+  };
+  (void)run_bounded(im.ioc, task(), timeout, u, [&] {
+    resolver.cancel();
+    abort();
   });
 }
 

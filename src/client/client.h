@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace herald::client {
@@ -28,17 +29,34 @@ bool is_tls(const url_parts& u);
 // store ("": the system's). Set before any call; not thread-safe with calls in flight.
 void set_ca_file(std::string path);
 
+// The server could not be reached or did not answer in time: DNS, connect, TLS handshake, a
+// connection dropped before the reply, or the call's timeout. One line, no source location.
+class unreachable_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// The server answered and refused: a WebSocket upgrade answered with an HTTP error.
+class refused_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// How long a call may take, name resolution and connection included.
+inline constexpr std::chrono::milliseconds default_timeout{10000};
+
 struct http_reply {
   int status = 0;
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
 };
 
-// One request on a fresh connection (closed after the reply). Throws on network failure
-// (boost::system::system_error, a std::runtime_error).
+// One request on a fresh connection (closed after the reply), resolve, connect and exchange
+// bounded by `timeout`. Throws unreachable_error (network failure, timeout), std::runtime_error
+// (a bad --ca-file).
 http_reply http_call(const std::string& base_url, const std::string& method,
                      const std::string& target, const std::string& body,
-                     const std::map<std::string, std::string>& headers = {});
+                     const std::map<std::string, std::string>& headers = {},
+                     std::chrono::milliseconds timeout = default_timeout);
 
 class ws_client {
  public:
@@ -47,9 +65,12 @@ class ws_client {
   ws_client(const ws_client&) = delete;
   ws_client& operator=(const ws_client&) = delete;
 
-  // Connects to base_url + target (e.g. "/v1/ws?access_token=…"). Throws on failure.
+  // Connects to base_url + target (e.g. "/v1/ws?access_token=…"), resolve, connect, TLS and
+  // upgrade bounded by `timeout`. Throws unreachable_error, or refused_error when the server
+  // answers the upgrade with an HTTP error.
   void connect(const std::string& base_url, const std::string& target,
-               const std::map<std::string, std::string>& headers = {});
+               const std::map<std::string, std::string>& headers = {},
+               std::chrono::milliseconds timeout = default_timeout);
   void send(const std::string& text);
   // The next message (text, or a binary one's bytes); nullopt when the socket closed
   // (close_code() tells why: the peer's code, or 1006 on any other error) or the timeout passed

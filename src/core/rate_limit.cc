@@ -23,6 +23,13 @@ rate_limiter::bucket& rate_limiter::refill(const std::string& key, std::int64_t 
   return b;
 }
 
+void rate_limiter::set_rates(double rate, double burst) {
+  std::lock_guard l(mu_);
+  rate_ = rate;
+  burst_ = burst;
+  for (auto& [key, b] : buckets_) b.tokens = std::min(b.tokens, burst);
+}
+
 bool rate_limiter::take(const std::string& key, double n, std::int64_t now) {
   std::lock_guard l(mu_);
   bucket& b = refill(key, now);

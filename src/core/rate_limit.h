@@ -20,6 +20,8 @@ class rate_limiter {
   bool allows(const std::string& key, std::int64_t now_ms);
   // Whole seconds until `key` holds `n` tokens (at least 1), for Retry-After.
   std::int64_t retry_after_s(const std::string& key, double n, std::int64_t now_ms);
+  // New rate and burst from now on (SIGHUP); every bucket keeps its tokens up to the new burst.
+  void set_rates(double rate, double burst);
 
  private:
   struct bucket {

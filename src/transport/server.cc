@@ -22,6 +22,8 @@ std::size_t affinity_cpus() {
 
 server::impl::impl(server_options o)
     : opts(std::move(o)), pool(opts.blocking_threads == 0 ? 4 : opts.blocking_threads) {
+  max_connections.store(opts.limits.max_connections);
+  max_connections_per_address.store(opts.limits.max_connections_per_address);
   const std::size_t n = opts.shards == 0 ? affinity_cpus() : opts.shards;
   for (std::size_t i = 0; i < n; ++i) shards.push_back(std::make_unique<shard_ctx>(i));
 }
@@ -68,22 +70,33 @@ void server::impl::offload(std::function<void()> task) {
   });
 }
 
+// `address` is empty when max_connections_per_address was 0 at accept: that connection is not
+// counted per address (and its release finds nothing to give back), whatever the bound later.
 int server::impl::take_slot(const std::string& address) {
-  const auto& l = opts.limits;
-  if (l.max_connections != 0 && connections.load() >= l.max_connections) return 503;
-  if (l.max_connections_per_address != 0) {
+  const std::size_t max = max_connections.load(std::memory_order_relaxed);
+  if (max != 0 && connections.load() >= max) return 503;
+  if (!address.empty()) {
+    const std::size_t per = max_connections_per_address.load(std::memory_order_relaxed);
     std::lock_guard g(address_mu);
     std::size_t& n = per_address[address];
-    if (n >= l.max_connections_per_address) return 429;
+    if (per != 0 && n >= per) {
+      if (n == 0) per_address.erase(address);
+      return 429;
+    }
     ++n;
   }
   ++connections;
   return 0;
 }
 
+void server::set_connection_limits(std::size_t max_connections, std::size_t per_address) {
+  impl_->max_connections.store(max_connections);
+  impl_->max_connections_per_address.store(per_address);
+}
+
 void server::impl::give_slot(const std::string& address) {
   --connections;
-  if (opts.limits.max_connections_per_address == 0) return;
+  if (address.empty()) return;
   std::lock_guard g(address_mu);
   auto it = per_address.find(address);
   if (it != per_address.end() && --it->second == 0) per_address.erase(it);
@@ -161,7 +174,7 @@ net::awaitable<void> accept_loop(server::impl& im) {
     }
     beast::error_code sec;
     std::string address;
-    if (im.opts.limits.max_connections_per_address != 0) {
+    if (im.max_connections_per_address.load(std::memory_order_relaxed) != 0) {
       const auto ep = sock.remote_endpoint(sec);
       if (!sec) address = ep.address().to_string();
     }

@@ -88,6 +88,9 @@ class server {
   // Thread-safe: reads the TLS certificate and key again for new connections. Returns an
   // error message ("" on success, or when TLS is off); the previous certificate then stays.
   std::string reload_tls();
+  // Thread-safe: new bounds for connections accepted from now on (max_connections,
+  // max_connections_per_address; 0: unbounded). Connections open stay.
+  void set_connection_limits(std::size_t max_connections, std::size_t per_address);
   // Starts the shard threads and serves until stop() has drained; blocks.
   void run();
   // Thread-safe: stops accepting, asks every socket to close (handlers' on_drain), waits up to

@@ -61,6 +61,8 @@ struct server::impl {
   // Connections counted at accept (conn_slot), and per remote address when that is bounded.
   // Before the shards: a session destroyed with its shard's io_context gives its slot back.
   std::atomic<std::size_t> connections{0};
+  // opts.limits' connection bounds, replaced at run time by set_connection_limits (SIGHUP).
+  std::atomic<std::size_t> max_connections{0}, max_connections_per_address{0};
   std::mutex address_mu;
   std::unordered_map<std::string, std::size_t> per_address;
   std::atomic<std::size_t> refusing{0};  // refused connections still being answered

@@ -39,8 +39,9 @@ def rid(prefix="t"):
 # --------------------------------------------------------------------------- the server process
 
 class Server:
-    def __init__(self, store="memory", env=None, data=None):
+    def __init__(self, store="memory", env=None, data=None, args=None):
         self.store = store
+        self.args = list(args or [])  # more `herald serve` arguments, e.g. ["--config", FILE]
         self.extra_env = dict(env or {})
         self._tmp = None
         if data is None:
@@ -66,6 +67,7 @@ class Server:
         argv = [BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data]
         if self.store != "sqlite":  # sqlite is the default store: leave the flag out
             argv += ["--store", self.store]
+        argv += self.args
         self.proc = subprocess.Popen(argv,
             stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         out.close()
@@ -445,8 +447,8 @@ class Servers:
     def __init__(self):
         self.all = []
 
-    def start(self, store="memory", env=None, data=None):
-        s = Server(store=store, env=env, data=data).start()
+    def start(self, store="memory", env=None, data=None, args=None):
+        s = Server(store=store, env=env, data=data, args=args).start()
         self.all.append(s)
         return s
 

@@ -455,17 +455,17 @@ def test_cli_over_https_verifies_and_never_sends_a_key_in_clear(tls_srv):
                    "--topic", "/it/cli", "--type", "it.cli", "--data", '{"n":1}')
     assert r.returncode == 0, (r.stdout, r.stderr)
     r = herald_cli("app", "create", "--server", s.base, "--ca-file", s.cert, "--admin-key",
-                   conftest.ADMIN_KEY, "--tenant", e.tenant, "--name", rid("cli"))
+                   conftest.ADMIN_KEY, "--tenant", e.tenant, "--name", rid("cli"), "--json")
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert json.loads(r.stdout)["api_key"]
-    # Without --ca-file the system store does not know this certificate: refused, exit 1.
+    # Without --ca-file the system store does not know this certificate: no connection, exit 3.
     r = herald_cli("publish", "--server", s.base, "--api-key", e.pkey, "--topic", "/it/cli",
                    "--type", "it.cli")
-    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.returncode == 3, (r.stdout, r.stderr)
     assert "certificate verify failed" in r.stderr, r.stderr
     # tail over wss:// receives what is published over https://.
     tail = subprocess.Popen([BIN, "tail", "--server", s.base, "--ca-file", s.cert, "--api-key",
-                             e.key, "--topic", "/it/tail"], stdout=subprocess.PIPE,
+                             e.key, "--topic", "/it/tail", "--json"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         line = []
@@ -526,7 +526,8 @@ def test_cli_sends_no_credential_in_clear_to_an_https_url(tmp_path):
     wss.send_signal(signal.SIGTERM)
     wss.wait(10)
     lst.close()
-    assert [r.returncode for r in runs] == [1, 1], [(r.stdout, r.stderr) for r in runs]
+    # The TLS handshake fails: no connection made, exit 3.
+    assert [r.returncode for r in runs] == [3, 3], [(r.stdout, r.stderr) for r in runs]
     assert len(seen) == 3, seen
     for data in seen:
         assert secret.encode() not in data, data[:200]
