@@ -22,9 +22,13 @@ from conftest import BIN, basic, rid
 from test_hardening import _sanitized, rss_bytes
 
 
-def stdout_of(s):
-    with open(s.out_path, "rb") as f:
-        return f.read().decode(errors="replace")
+def log_of(s):
+    """What the server wrote: log lines go to stderr, startup notes to stdout."""
+    text = ""
+    for path in (s.out_path, s.err_path):
+        with open(path, "rb") as f:
+            text += f.read().decode(errors="replace")
+    return text
 
 
 def wait_for(pred, timeout=5.0, step=0.05):
@@ -300,8 +304,8 @@ def test_open_file_limit_raised_and_connections_refused_before_it(servers, tmp_p
     with open("/proc/%d/limits" % s.proc.pid) as f:
         line = [x for x in f if x.startswith("Max open files")][0].split()
     assert int(line[3]) == int(line[4]) == hard, line
-    assert wait_for(lambda: "open-file limit raised from 256 to %d" % hard in stdout_of(s)), \
-        stdout_of(s)
+    assert wait_for(lambda: "open-file limit raised from 256 to %d" % hard in log_of(s)), \
+        log_of(s)
 
     wrapper = tmp_path / "herald-lowfd"
     wrapper.write_text("#!/bin/sh\nexec prlimit --nofile=256:256 %s \"$@\"\n" % BIN)
@@ -312,7 +316,7 @@ def test_open_file_limit_raised_and_connections_refused_before_it(servers, tmp_p
         s2 = servers.start("memory")
     finally:
         conftest.BIN = saved
-    assert "max_connections=128" in stdout_of(s2), stdout_of(s2)
+    assert "max_connections=128" in log_of(s2), log_of(s2)
     held, codes = [], {}
     try:
         for _ in range(400):
@@ -546,7 +550,7 @@ def test_sighup_reloads_the_certificate_and_never_kills(tls_srv, servers):
     os.replace(key2, s.key)
     s.proc.send_signal(signal.SIGHUP)
     ctx2 = ssl.create_default_context(cafile=s.cert)
-    assert wait_for(lambda: "TLS certificate reloaded" in stdout_of(s), 5), stdout_of(s)[-500:]
+    assert wait_for(lambda: "TLS certificate reloaded" in log_of(s), 5), log_of(s)[-500:]
     new_fp, _ = fingerprint(s.port, ctx2)
     assert new_fp != old_fp
     s.ssl_context = ctx2
@@ -555,13 +559,13 @@ def test_sighup_reloads_the_certificate_and_never_kills(tls_srv, servers):
     with open(s.key, "w") as f:
         f.write("not a key\n")
     s.proc.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: "not reloaded" in stdout_of(s), 5), stdout_of(s)[-500:]
+    assert wait_for(lambda: "not reloaded" in log_of(s), 5), log_of(s)[-500:]
     assert fingerprint(s.port, ctx2)[0] == new_fp
     assert s.proc.poll() is None
     # SIGHUP on a plain server: logged, not fatal.
     p = servers.start("memory")
     p.proc.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: "SIGHUP" in stdout_of(p), 5)
+    assert wait_for(lambda: "SIGHUP" in log_of(p), 5)
     assert p.proc.poll() is None and p.http("GET", "/healthz").status == 200
 
 
