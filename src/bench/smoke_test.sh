@@ -31,7 +31,7 @@ fi
 # A tenant, an app and a publisher through the admin API (POST /v1/admin/tenants, /v1/admin/apps).
 create() {
   "$herald" app create --server "$url" --tenant smoke --name "$1" --role "$2" \
-    --admin-key "$HERALD_ADMIN_KEY" | sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p'
+    --admin-key "$HERALD_ADMIN_KEY" --json | sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p'
 }
 app_key=$(create smoke-app app)
 pub_key=$(create smoke-pub publisher)
