@@ -367,6 +367,13 @@ int serve(config cfg, bool demo, bool list_routes) {
   srv.set_error_renderer([&dialects](const http_request& req, int status, std::string message) {
     return dialects.render_error(req, status, std::move(message));
   });
+  // Connections refused at accept (max_connections, max_connections_per_address): no dialect
+  // is known before the request, so their label is `none`.
+  srv.set_accept_refusal_observer([](std::string_view limit, int status, std::string_view remote) {
+    op_events::refused("none", limit, "", remote, status,
+                       status == 503 ? "the server has too many connections"
+                                     : "too many connections from this address");
+  });
   srv.set_thread_init([](std::size_t shard) { hub::bind_thread(shard); });
   srv.set_shard_tick([&h](std::size_t shard, std::int64_t now) {
     h.tick(now);

@@ -58,6 +58,9 @@ void server::set_http_handler(http_handler h) { impl_->http = std::move(h); }
 void server::set_error_renderer(error_renderer r) { impl_->render_error = std::move(r); }
 void server::mount(ws_mount m) { impl_->mounts.push_back(std::move(m)); }
 void server::set_shard_tick(shard_tick t) { impl_->tick = std::move(t); }
+void server::set_accept_refusal_observer(accept_refusal_observer f) {
+  impl_->on_refused = std::move(f);
+}
 void server::set_thread_init(std::function<void(std::size_t)> f) {
   impl_->thread_init = std::move(f);
 }
@@ -179,6 +182,14 @@ net::awaitable<void> accept_loop(server::impl& im) {
       if (!sec) address = ep.address().to_string();
     }
     if (const int refused = im.take_slot(address); refused != 0) {
+      if (im.on_refused) {
+        if (address.empty()) {
+          const auto ep = sock.remote_endpoint(sec);
+          if (!sec) address = ep.address().to_string();
+        }
+        im.on_refused(refused == 503 ? "max_connections" : "max_connections_per_address", refused,
+                      address);
+      }
       if (im.tls || im.refusing.load() >= max_refusing) {
         sock.close(sec);
       } else {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "transport/http_types.h"
@@ -58,6 +59,11 @@ using http_handler = std::function<http_response(const http_request&)>;
 using error_renderer =
     std::function<http_response(const http_request& req, int status, std::string message)>;
 using shard_tick = std::function<void(std::size_t shard, std::int64_t now_ms)>;
+// Told of each connection refused at accept, before any HTTP: `limit` is "max_connections"
+// (status 503) or "max_connections_per_address" (429), `remote` the peer's IP address (empty if
+// unknown). Runs on the accepting thread: must not block (app/ logs it through op_events).
+using accept_refusal_observer =
+    std::function<void(std::string_view limit, int status, std::string_view remote)>;
 
 class server {
  public:
@@ -74,6 +80,7 @@ class server {
   // Default: the native error body {"error":{"code":…,"message":…}}.
   void set_error_renderer(error_renderer r);
   void mount(ws_mount m);
+  void set_accept_refusal_observer(accept_refusal_observer f);
   // Called on each shard about once a second.
   void set_shard_tick(shard_tick t);
   // Runs first on each shard thread (e.g. hub::bind_thread).

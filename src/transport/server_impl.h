@@ -73,6 +73,7 @@ struct server::impl {
   error_renderer render_error;  // may be empty: error_reply's native body
   std::vector<ws_mount> mounts;
   shard_tick tick;
+  accept_refusal_observer on_refused;  // may be empty
   std::function<void(std::size_t)> thread_init;
   std::atomic<std::size_t> inflight_http{0};
   std::atomic<bool> draining{false};

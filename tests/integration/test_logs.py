@@ -225,3 +225,78 @@ def test_bad_log_keys_are_refused_by_name():
         finally:
             s.kill()
             s.cleanup()
+
+
+def test_accept_time_refusals_are_logged_and_counted():
+    """max_connections (503) and max_connections_per_address (429) refuse a connection before
+    any HTTP, in transport: each refusal still logs a flood-limited `refusal` line (limit, remote)
+    and counts herald_refusals_total{dialect="none",limit=...}."""
+    from test_transport import raw_get, status_of
+    per_address, total, extra = 3, 5, 12
+    s = Server("memory", env={
+        "HERALD_CORE_LOG_FORMAT": "json",
+        "HERALD_CORE_LOG_FLOOD_LINES": 4,
+        "HERALD_CORE_MAX_CONNECTIONS": total,
+        "HERALD_CORE_MAX_CONNECTIONS_PER_ADDRESS": per_address,
+    }).start()
+    held = []
+    try:
+        def hold(source):
+            c, reply = raw_get(s.port, source=source)
+            held.append(c)
+            assert status_of(reply) == 200, reply
+
+        for _ in range(per_address):
+            hold("127.0.0.1")
+        for _ in range(extra):  # past the address's bound: 429, before any HTTP
+            c, reply = raw_get(s.port, source="127.0.0.1")
+            c.close()
+            assert status_of(reply) == 429, reply
+        for _ in range(total - per_address):
+            hold("127.0.0.2")
+        c, reply = raw_get(s.port, source="127.0.0.3")  # past the server's bound: 503
+        c.close()
+        assert status_of(reply) == 503, reply
+
+        def counted(limit):
+            def pred(ls):
+                lines = events(ls, "refusal", limit=limit)
+                summed = sum(l["suppressed"] for l in ls if l.get("kind") == "refusal" and
+                             l.get("reason") == limit and l["msg"].startswith("suppressed"))
+                return len(lines) + summed
+            return pred
+
+        raw, lines = wait_for(s, lambda ls: counted("max_connections_per_address")(ls) == extra
+                              and counted("max_connections")(ls) == 1)
+        per = events(lines, "refusal", limit="max_connections_per_address")
+        assert 0 < len(per) < extra, per  # flood-limited: the rest are in a summary
+        assert counted("max_connections_per_address")(lines) == extra, per
+        assert all(l["dialect"] == "none" and l["code"] == 429 and l["remote"] == "127.0.0.1"
+                   for l in per), per
+        full = events(lines, "refusal", limit="max_connections")
+        assert len(full) == 1, full
+        assert full[0]["code"] == 503 and full[0]["remote"] == "127.0.0.3", full
+        assert full[0]["dialect"] == "none" and full[0]["detail"], full
+
+        for c in held:  # /metrics needs a free slot
+            c.close()
+        held.clear()
+        text = None
+        deadline = time.monotonic() + 5
+        while text is None:
+            try:
+                text = scrape(s)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert metric(text, "herald_refusals_total", dialect="none",
+                      limit="max_connections_per_address") == extra
+        assert metric(text, "herald_refusals_total", dialect="none",
+                      limit="max_connections") == 1
+    finally:
+        for c in held:
+            c.close()
+        s.terminate()
+        s.cleanup()
+
