@@ -39,8 +39,10 @@ void socket_closed(const socket_note& s, int code, std::string_view reason, std:
   auto& m = global_metrics();
   const std::string code_s = std::to_string(code);
   m.closes.add({s.dialect, m.tenants.label(s.tenant), code_s});
-  oplog::write_limited(oplog::level::info, "socket_close", reason, "socket closed",
+  oplog::write_limited(oplog::level::info, "socket_close", reason,
+                       s.authenticated ? "socket closed" : "socket closed before authenticating",
                        {{"event", "socket_close"},
+                        {"authenticated", s.authenticated},
                         {"dialect", s.dialect},
                         {"tenant", s.tenant},
                         {"app", s.app},

@@ -16,11 +16,14 @@ struct socket_note {
   std::string_view tenant;  // empty before authentication
   std::string_view app;
   std::string_view user;
+  bool authenticated = true;  // false: the socket never got past authentication
 };
 
 void socket_opened(const socket_note& s);
 // `code`: the close code on the wire; `reason`: the server's close_reason name, or "client"
-// when the client closed (or the connection dropped); `detail`: the server's text.
+// when the client closed (or the connection dropped); `detail`: the server's text. A socket
+// that never authenticated says so (`authenticated: false`, "socket closed before
+// authenticating"): its reason is then why (auth_timeout, auth_failed, too_many, client...).
 void socket_closed(const socket_note& s, int code, std::string_view reason, std::string_view detail,
                    std::int64_t duration_ms, std::uint64_t delivered);
 

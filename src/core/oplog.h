@@ -18,11 +18,12 @@ namespace herald::oplog {
 enum class level : int { debug = 0, info = 1, warn = 2, error = 3 };
 
 // One structured field: a key and its value as text; `number` values are written unquoted in
-// JSON (integers and durations).
+// JSON (integers, durations and booleans).
 struct field {
   field(std::string_view k, std::string_view v) : key(k), value(v) {}
   field(std::string_view k, const char* v) : key(k), value(v ? v : "") {}
   field(std::string_view k, const std::string& v) : key(k), value(v) {}
+  field(std::string_view k, bool v) : key(k), value(v ? "true" : "false"), number(true) {}
   template <class Int>
   requires std::is_integral_v<Int> field(std::string_view k, Int v)
       : key(k), value(std::to_string(v)), number(true) {}

@@ -300,3 +300,42 @@ def test_accept_time_refusals_are_logged_and_counted():
         s.terminate()
         s.cleanup()
 
+
+@aio
+async def test_never_authenticated_sockets_say_so_and_why():
+    """A socket that never authenticated logs no open line; its close line says so
+    (authenticated: false, its own msg) and why: a bad credential, the auth timeout, or the
+    client leaving first. An authenticated socket's close line says authenticated: true."""
+    s = Server("memory", env={"HERALD_CORE_LOG_FORMAT": "json",
+                              "HERALD_NATIVE_AUTH_TIMEOUT": 1}).start()
+    try:
+        e = s.setup()
+        bad = await s.ws(headers={"Authorization": "Bearer " + SECRET_WS})
+        assert (await bad.closed())[0] == 4001
+        slow = await s.ws()  # sends nothing: the auth timeout closes it
+        assert (await slow.closed(timeout=5))[0] == 4002
+        gone = await s.ws()  # leaves before authenticating
+        await gone.close()
+        ok, _ = await s.ws_auth(e.key)
+        await ok.close()
+
+        def never(ls):
+            return [l for l in events(ls, "socket_close") if l["authenticated"] is False]
+
+        raw, lines = wait_for(s, lambda ls: len(never(ls)) == 3 and
+                              len(events(ls, "socket_close")) == 4)
+        by_reason = {l["reason"]: l for l in never(lines)}
+        assert set(by_reason) == {"auth_failed", "auth_timeout", "client"}, never(lines)
+        for l in by_reason.values():
+            assert l["msg"] == "socket closed before authenticating", l
+            assert l["tenant"] == "" and l["remote"].startswith("127.0.0.1"), l
+        assert by_reason["auth_failed"]["code"] == 4001 and by_reason["auth_failed"]["detail"]
+        assert by_reason["auth_timeout"]["code"] == 4002, by_reason
+        authed = events(lines, "socket_close", authenticated=True)
+        assert len(authed) == 1 and authed[0]["msg"] == "socket closed", authed
+        assert authed[0]["tenant"] == e.tenant, authed
+        assert len(events(lines, "socket_open")) == 1, lines
+        assert SECRET_WS not in raw
+    finally:
+        s.terminate()
+        s.cleanup()

@@ -112,7 +112,7 @@ void dialect_socket::on_rights(const std::optional<principal>& now) {
 }
 
 op_events::socket_note dialect_socket::note() const {
-  return {dialect_, con_id_, client_addr_, who_.tenant, who_.app_id, who_.user_id};
+  return {dialect_, con_id_, client_addr_, who_.tenant, who_.app_id, who_.user_id, admitted()};
 }
 
 connection_info dialect_socket::info() const {
