@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -237,24 +239,38 @@ std::string error_text(const json::object& m) {
 
 // Subscribes and prints each event (a line per event; --json: the event as the server wrote
 // it); reconnects and resumes until killed. The first connection, authentication and subscribe
-// are bounded by --timeout (exit 3); a refused authentication or subscribe exits 2.
+// are bounded by --timeout (exit 3); so is each reconnection: once the connection is lost,
+// every attempt and every wait between them fit in --timeout from the loss, then exit 3. A
+// refused authentication or subscribe exits 2.
 int tail(const client_opts& c, const std::string& key, const std::vector<std::string>& topics,
          const std::string& types) {
   std::string resume;
   std::uint64_t last_seq = 0;
   int backoff_ms = 250;
   bool connected_once = false;
+  using clock = std::chrono::steady_clock;
+  std::optional<clock::time_point> lost_at;  // when the connection was lost, until back
+  // What is left of --timeout for the current (re)connection: all of it for the first one.
+  auto left = [&]() -> std::chrono::milliseconds {
+    if (!lost_at) return c.bound();
+    const auto l =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*lost_at + c.bound() - clock::now());
+    if (l.count() <= 0)
+      throw herald::client::unreachable_error("could not reconnect to " + c.server + " within " +
+                                              c.timeout + " s");
+    return l;
+  };
   for (;;) {
     try {
       herald::client::ws_client ws;
-      ws.connect(c.server, "/v1/ws", {}, c.bound());
+      ws.connect(c.server, "/v1/ws", {}, left());
       json::object auth{{"type", "auth"}, {"api_key", key}};
       if (!resume.empty()) {
         auth["resume"] = resume;
         auth["last_seq"] = last_seq;
       }
       ws.send(json::serialize(auth));
-      auto w = read_reply(ws, c.bound(), "welcome");
+      auto w = read_reply(ws, left(), "welcome");
       if (w.at("type").as_string() != "welcome") throw refused("auth: " + error_text(w));
       resume = std::string(w.at("resume_token").as_string());
       const bool recovered = w.at("recovered").as_bool();
@@ -267,7 +283,7 @@ int tail(const client_opts& c, const std::string& key, const std::vector<std::st
         last_seq = 0;
         ws.send(json::serialize(json::object{
             {"type", "subscribe"}, {"id", "tail"}, {"filters", tail_filters(topics, types)}}));
-        auto ack = read_reply(ws, c.bound(), "subscribe reply");
+        auto ack = read_reply(ws, left(), "subscribe reply");
         if (ack.at("type").as_string() != "ack") throw refused("subscribe: " + error_text(ack));
         const auto* sub = ack.if_contains("subscription");
         std::cerr << "herald tail: subscribed"
@@ -281,6 +297,7 @@ int tail(const client_opts& c, const std::string& key, const std::vector<std::st
                   << " on " << c.server << "\n";
       }
       connected_once = true;
+      lost_at.reset();
       backoff_ms = 250;
       while (auto msg = ws.read()) {
         auto m = json::parse(*msg).as_object();
@@ -310,10 +327,11 @@ int tail(const client_opts& c, const std::string& key, const std::vector<std::st
         throw refused("closed by the server (" + std::to_string(ws.close_code()) + ")");
       std::cerr << "herald tail: closed (" << ws.close_code() << "), reconnecting\n";
     } catch (const herald::client::unreachable_error& e) {
-      if (!connected_once) throw;
+      if (!connected_once || (lost_at && clock::now() >= *lost_at + c.bound())) throw;
       std::cerr << "herald tail: " << e.what() << ", retrying\n";
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    if (!lost_at) lost_at = clock::now();
+    std::this_thread::sleep_for(std::min(std::chrono::milliseconds(backoff_ms), left()));
     backoff_ms = std::min(backoff_ms * 2, 10000);
   }
 }

@@ -157,6 +157,38 @@ def test_tail_names_its_subscription_and_prints_events(srv):
         tail.wait(10)
 
 
+def test_tail_reconnects_within_timeout_then_exits_3():
+    """Once connected, a lost server is retried only for --timeout from the loss: every attempt
+    and every wait between them fit in it, then tail exits 3 with one line saying so."""
+    s = conftest.Server("memory").start()
+    tail = None
+    try:
+        e = s.setup()
+        tail = subprocess.Popen([BIN, "tail", "--server", s.base, "--api-key", e.key, "--topic",
+                                 "/it/**", "--timeout", "1.5"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        err = []
+        threading.Thread(target=read_lines, args=(tail.stderr, err), daemon=True).start()
+        deadline = time.monotonic() + 10
+        while not err and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert err and "subscribed" in err[0], err
+        assert s.terminate() == 0  # drained: the socket closes, then nothing listens
+        lost = time.monotonic()
+        rc = tail.wait(10)
+        took = time.monotonic() - lost
+        assert rc == 3, (rc, err)
+        assert took < 4.0, (took, err)  # 1.5 s from the loss, not backoffs up to 10 s each
+        time.sleep(0.1)
+        assert any("reconnecting" in l for l in err), err
+        assert "could not reconnect" in err[-1] and "within 1.5 s" in err[-1], err
+    finally:
+        if tail is not None and tail.poll() is None:
+            tail.kill()
+            tail.wait(10)
+        s.cleanup()
+
+
 def test_tail_refused_subscribe_or_auth_exits_2(srv):
     e = srv.setup()
     p = cli("tail", "--server", srv.base, "--api-key", e.key, "--topic", "no-slash",
