@@ -12,6 +12,8 @@ pkgs=(
   python3-websockets python3-pytest curl
   # tests/ops: promtool (metrics and alert rules), YAML for the spec files, systemd-analyze
   prometheus python3-yaml systemd
+  # store/redis: hiredis's reply parser (0.14, RESP2); its tests start a real redis-server (7.0)
+  libhiredis-dev redis-server
 )
 missing=()
 # Node and npm run the compatibility suites. The machines ship Node 20 with its own npm (not
