@@ -16,10 +16,12 @@ mapfile -t targets < <(cd fuzz && ls -- *_fuzz.cc | sed 's/_fuzz\.cc$//')
 # The CI run count of a target in thousandths of HERALD_FUZZ_RUNS, for the targets that cost
 # more per input than a pure parser (CPU per input under ASan: the four parsers and the matcher
 # 6-50 us; ringcentral_decode ~85 us, four HMACs; topic_trie ~150 us, a program of trie and
-# filter operations; ws_frames ~180 us, an HTTP parser and a Beast websocket stream), so that
+# filter operations; ws_frames ~180 us, an HTTP parser and a Beast websocket stream;
+# redis_reply ~100 us, two hiredis readers per input, whole and split), so that
 # `--ci` stays within ~3 minutes on two cores.
 declare -A ci_share=([ringcentral_decode]=200 [topic_trie]=150 [ws_frames]=50
-                     [smsgw_decode]=100 [zoom_decode]=100 [tracker_decode]=100)
+                     [smsgw_decode]=100 [zoom_decode]=100 [tracker_decode]=100
+                     [redis_reply]=100)
 ci=false
 runs=${HERALD_FUZZ_RUNS:-1000000}
 if [[ ${1:-} == --ci ]]; then

@@ -142,9 +142,9 @@ TEST(RespReader, RefusesAHugeArrayHeaderBeforeAllocating) {
 }
 
 TEST(RespReader, ProtocolErrorsAreErrorsNotCrashes) {
-  for (std::string wire :
-       {std::string("?what\r\n"), std::string("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n"
-                                              "*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n")}) {
+  for (std::string wire : {std::string("?what\r\n"), std::string("*-2\r\n"),
+                           std::string("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n"
+                                       "*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n")}) {
     resp_reader rd(1 << 20);
     rd.feed(wire.data(), wire.size());
     reply r;

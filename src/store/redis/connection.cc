@@ -28,20 +28,20 @@ void connection::start() {
   io_.post([l = link_] { l->start(); });
 }
 
-void connection::exec(command cmd, reply_handler h, std::int64_t timeout_ms) {
+void connection::exec(const command& cmd, reply_handler h, std::int64_t timeout_ms) {
   io_.post([l = link_, wire = cmd.wire(), h = std::move(h), timeout_ms]() mutable {
     l->send(wire, timeout_ms, std::move(h));
   });
 }
 
-result<reply> connection::call(command cmd, std::int64_t timeout_ms) {
+result<reply> connection::call(const command& cmd, std::int64_t timeout_ms) {
   if (io_.on_this_thread()) {
     return error{errc::internal, "redis: blocking call on the connection's own thread"};
   }
   auto p = std::make_shared<std::promise<result<reply>>>();
   auto f = p->get_future();
   exec(
-      std::move(cmd), [p](result<reply> r) { p->set_value(std::move(r)); }, timeout_ms);
+      cmd, [p](result<reply> r) { p->set_value(std::move(r)); }, timeout_ms);
   return f.get();
 }
 

@@ -42,9 +42,9 @@ class connection {
 
   // Sends `cmd`; `h` gets the reply (a server error is a reply of kind error) or a transport
   // error. timeout_ms 0: options.command_timeout_ms.
-  void exec(command cmd, reply_handler h, std::int64_t timeout_ms = 0);
+  void exec(const command& cmd, reply_handler h, std::int64_t timeout_ms = 0);
   // The same, blocking until the reply. Not on the io_thread (errc::internal there).
-  result<reply> call(command cmd, std::int64_t timeout_ms = 0);
+  result<reply> call(const command& cmd, std::int64_t timeout_ms = 0);
   // Blocks until up, or fails after timeout_ms with the last connection error.
   status wait_connected(std::int64_t timeout_ms);
   bool connected() const;

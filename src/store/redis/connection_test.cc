@@ -42,7 +42,7 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = 5000ms) {
   return pred();
 }
 
-class RedisConnection : public ::testing::Test {
+class redis_connection : public ::testing::Test {
  protected:
   // A connection, started and connected (a test fails if it does not connect in 5 s).
   std::unique_ptr<connection> open(options o) {
@@ -58,7 +58,7 @@ class RedisConnection : public ::testing::Test {
   io_thread io_;
 };
 
-TEST_F(RedisConnection, PipelinesTenThousandCommandsInOrder) {
+TEST_F(redis_connection, PipelinesTenThousandCommandsInOrder) {
   auto c_ptr = open();
   auto& c = *c_ptr;
   constexpr int n = 10000;
@@ -84,7 +84,7 @@ TEST_F(RedisConnection, PipelinesTenThousandCommandsInOrder) {
   EXPECT_EQ(c.connects(), 1u);
 }
 
-TEST_F(RedisConnection, ArgumentsAreBinarySafe) {
+TEST_F(redis_connection, ArgumentsAreBinarySafe) {
   auto c_ptr = open();
   auto& c = *c_ptr;
   std::string all_bytes;
@@ -103,7 +103,7 @@ TEST_F(RedisConnection, ArgumentsAreBinarySafe) {
   EXPECT_TRUE(c.call(command{"GET", "missing"})->is_nil());
 }
 
-TEST_F(RedisConnection, ErrorRepliesAreRepliesAndTheConnectionGoesOn) {
+TEST_F(redis_connection, ErrorRepliesAreRepliesAndTheConnectionGoesOn) {
   auto c_ptr = open();
   auto& c = *c_ptr;
   auto r = c.call(command{"NO-SUCH-COMMAND", "x"});
@@ -129,7 +129,7 @@ TEST_F(RedisConnection, ErrorRepliesAreRepliesAndTheConnectionGoesOn) {
   EXPECT_EQ(c.connects(), 1u);
 }
 
-TEST_F(RedisConnection, NestedArrays) {
+TEST_F(redis_connection, NestedArrays) {
   auto c_ptr = open();
   auto& c = *c_ptr;
   auto r = c.call(command{"EVAL", "return {1, {2, {3, 'x', {}}}, 'y', false, {err='boom'}}", "0"});
@@ -144,7 +144,7 @@ TEST_F(RedisConnection, NestedArrays) {
   EXPECT_EQ(r->to_string(), "[[st, [[1-1, [f, v]]]]]");
 }
 
-TEST_F(RedisConnection, ACommandTimesOutAndADeadConnectionIsReplaced) {
+TEST_F(redis_connection, ACommandTimesOutAndADeadConnectionIsReplaced) {
   auto o = opts_for(server_.url());
   o.command_timeout_ms = 300;
   auto c_ptr = open(o);
@@ -169,7 +169,7 @@ TEST_F(RedisConnection, ACommandTimesOutAndADeadConnectionIsReplaced) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2000ms);  // loose: CI machines are shared
 }
 
-TEST_F(RedisConnection, AReplyPastTheBoundFailsNamingItAndTheConnectionRecovers) {
+TEST_F(redis_connection, AReplyPastTheBoundFailsNamingItAndTheConnectionRecovers) {
   auto o = opts_for(server_.url());
   o.max_reply_bytes = 1 << 20;
   auto c_ptr = open(o);
@@ -189,7 +189,7 @@ TEST_F(RedisConnection, AReplyPastTheBoundFailsNamingItAndTheConnectionRecovers)
   EXPECT_EQ(r->str, "bbbbbbbbbb");
 }
 
-TEST_F(RedisConnection, TheOutgoingBufferIsBounded) {
+TEST_F(redis_connection, TheOutgoingBufferIsBounded) {
   auto o = opts_for(server_.url());
   o.max_send_buffer_bytes = 65536;
   auto c_ptr = open(o);
@@ -202,7 +202,34 @@ TEST_F(RedisConnection, TheOutgoingBufferIsBounded) {
   EXPECT_EQ(c.connects(), 1u);  // refusing a command does not drop the connection
 }
 
-TEST_F(RedisConnection, KilledServerFailsPendingCommandsThenReconnectsAfterRestart) {
+TEST_F(redis_connection, CommandsAwaitingRepliesAreBounded) {
+  auto o = opts_for(server_.url());
+  o.max_pending_commands = 10;
+  auto c_ptr = open(o);
+  auto& c = *c_ptr;
+  std::vector<std::future<result<reply>>> waiting;
+  for (int i = 0; i < 10; ++i) {  // a blocked BLPOP holds the 9 behind it
+    auto p = std::make_shared<std::promise<result<reply>>>();
+    waiting.push_back(p->get_future());
+    c.exec(
+        i == 0 ? command{"BLPOP", "q", "0"} : command{"PING"},
+        [p](result<reply> r) { p->set_value(std::move(r)); }, 30000);
+  }
+  auto r = c.call(command{"PING"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::too_many_requests);
+  EXPECT_NE(r.err().message.find("redis.max_pending_commands (10)"), std::string::npos)
+      << r.err().message;
+  auto other_ptr = open();
+  ASSERT_EQ(other_ptr->call(command{"LPUSH", "q", "v"})->integer, 1);  // unblocks the BLPOP
+  for (auto& f : waiting) {
+    ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+    EXPECT_TRUE(f.get().ok());
+  }
+  EXPECT_EQ(c.call(command{"PING"})->str, "PONG");
+}
+
+TEST_F(redis_connection, KilledServerFailsPendingCommandsThenReconnectsAfterRestart) {
   std::vector<std::string> transitions;
   std::mutex mu;
   connection c(io_, opts_for(server_.url()));
@@ -220,7 +247,7 @@ TEST_F(RedisConnection, KilledServerFailsPendingCommandsThenReconnectsAfterResta
     pending.push_back(p->get_future());
     command cmd = i == 0 ? command{"BLPOP", "nothing", "0"} : command{"INCR", "n"};
     c.exec(
-        std::move(cmd), [p](result<reply> r) { p->set_value(std::move(r)); }, 30000);
+        cmd, [p](result<reply> r) { p->set_value(std::move(r)); }, 30000);
   }
   std::this_thread::sleep_for(100ms);  // written and waiting on the server
   server_.kill_for_test();
@@ -245,11 +272,11 @@ TEST_F(RedisConnection, KilledServerFailsPendingCommandsThenReconnectsAfterResta
   std::lock_guard lock(mu);
   ASSERT_GE(transitions.size(), 3u);
   EXPECT_EQ(transitions.front(), "up");
-  EXPECT_EQ(transitions[1], "down: connection closed by the server");
+  EXPECT_EQ(transitions[1].rfind("down: ", 0), 0u) << transitions[1];  // EOF, or a reset
   EXPECT_EQ(transitions.back(), "up");
 }
 
-TEST_F(RedisConnection, SelectsTheDatabaseOfTheUrlOnEveryConnection) {
+TEST_F(redis_connection, SelectsTheDatabaseOfTheUrlOnEveryConnection) {
   auto db3_ptr = open(3);
   auto db0_ptr = open(0);
   auto &db3 = *db3_ptr, &db0 = *db0_ptr;
@@ -264,7 +291,7 @@ TEST_F(RedisConnection, SelectsTheDatabaseOfTheUrlOnEveryConnection) {
   EXPECT_EQ(name->str, "herald");
 }
 
-TEST_F(RedisConnection, ADatabaseOutOfRangeIsAClearError) {
+TEST_F(redis_connection, ADatabaseOutOfRangeIsAClearError) {
   connection c(io_, opts_for(server_.url(99)));
   c.start();
   auto st = c.wait_connected(1000);
@@ -276,7 +303,7 @@ TEST_F(RedisConnection, ADatabaseOutOfRangeIsAClearError) {
   EXPECT_NE(r.err().message.find("SELECT 99"), std::string::npos) << r.err().message;
 }
 
-TEST_F(RedisConnection, NoServerIsAClearError) {
+TEST_F(redis_connection, NoServerIsAClearError) {
   auto port = server_.port();
   server_.kill_for_test();
   connection c(io_, opts_for("redis://127.0.0.1:" + std::to_string(port)));
@@ -289,7 +316,7 @@ TEST_F(RedisConnection, NoServerIsAClearError) {
       << st.err().message;
 }
 
-TEST_F(RedisConnection, ReadsWhatAcknowledgedMeans) {
+TEST_F(redis_connection, ReadsWhatAcknowledgedMeans) {
   auto c_ptr = open();
   auto& c = *c_ptr;
   auto cfg = read_server_config(c);
@@ -309,7 +336,7 @@ TEST_F(RedisConnection, ReadsWhatAcknowledgedMeans) {
             "appendonly=yes appendfsync=always: an acknowledged write survives a Redis crash");
 }
 
-TEST_F(RedisConnection, SubscriberGetsPushesAndNoticesClientKill) {
+TEST_F(redis_connection, SubscriberGetsPushesAndNoticesClientKill) {
   std::mutex mu;
   std::vector<std::string> got, states;
   auto o = opts_for(server_.url());
@@ -370,7 +397,7 @@ TEST_F(RedisConnection, SubscriberGetsPushesAndNoticesClientKill) {
   EXPECT_EQ(got[3], "t.*|t.2|y");
 }
 
-TEST_F(RedisConnection, SubscriberNoticesAStalledServer) {
+TEST_F(redis_connection, SubscriberNoticesAStalledServer) {
   std::atomic<int> downs{0};
   auto o = opts_for(server_.url());
   o.ping_interval_ms = 100;

@@ -104,7 +104,9 @@ void link::ready() {
   backoff_ms_ = 0;
   ++connects_;
   last_error_.clear();
+  auto gen = generation_;
   if (after_handshake) send_raw(after_handshake());
+  if (gen != generation_) return;  // past the outgoing bound: dropped, retrying
   if (on_push && opts_.ping_interval_ms > 0) arm_ping();
   if (on_state) on_state(true, "");
 }
@@ -175,6 +177,10 @@ void link::queue(const std::string& wire, std::int64_t timeout_ms, reply_handler
 }
 
 void link::send(const std::string& wire, std::int64_t timeout_ms, reply_handler h) {
+  if (state_ == state::closed) {
+    h(error{errc::unavailable, "redis: connection closed"});
+    return;
+  }
   if (state_ != state::ready) {
     h(error{errc::unavailable,
             fmt::format("redis: not connected to {}{}{}", opts_.address.to_string(),

@@ -93,6 +93,7 @@ bool redis_server_for_test::spawn() {
       dir_,     "--logfile", dir_ + "/log",         "--daemonize", "no"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   if (::posix_spawn(&pid_, binary, nullptr, nullptr, argv.data(), environ) != 0) {

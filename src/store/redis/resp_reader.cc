@@ -31,6 +31,10 @@ struct resp_reader::hooks {
     auto* self = static_cast<resp_reader*>(task->privdata);
     // Each element takes at least 3 bytes on the wire (":0\r\n" is 4): a header declaring more
     // than the bound allows is refused before the vector is sized.
+    if (elements < 0) {  // hiredis passes *-2 and below on (*-1 is nil)
+      self->negative_length_ = true;
+      return nullptr;
+    }
     if (static_cast<std::size_t>(elements) > self->max_reply_bytes_ / 3) {
       self->too_many_elements_ = true;
       return nullptr;
@@ -99,6 +103,7 @@ resp_reader::status resp_reader::next(reply& out) {
   void* obj = nullptr;
   if (redisReaderGetReply(reader_, &obj) != REDIS_OK) {
     if (too_many_elements_) return too_large();
+    if (negative_length_) return fail("redis: protocol error: negative array length");
     return fail(fmt::format("redis: protocol error: {}", reader_->errstr));
   }
   // Bytes fed but not consumed by hiredis belong to the replies after this one.

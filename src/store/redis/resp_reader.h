@@ -49,6 +49,7 @@ class resp_reader {
   std::uint64_t fed_ = 0;          // bytes fed since construction
   std::uint64_t reply_start_ = 0;  // offset of the first byte of the reply being read
   bool too_many_elements_ = false;
+  bool negative_length_ = false;
   bool limit_hit_ = false;
   std::string error_;
 };

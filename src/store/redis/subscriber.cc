@@ -63,8 +63,9 @@ void subscriber::start() {
 
 namespace {
 // Adds or removes names from the set and, when connected, sends the verb for the change.
-void change(io_thread& io, const std::shared_ptr<link>& l, std::shared_ptr<subscriber::state> s,
-            bool channels, bool add, std::vector<std::string> names) {
+void change(io_thread& io, const std::shared_ptr<link>& l,
+            const std::shared_ptr<subscriber::state>& s, bool channels, bool add,
+            std::vector<std::string> names) {
   io.post([l, s, channels, add, names = std::move(names)] {
     auto& set = channels ? s->channels : s->patterns;
     std::set<std::string> changed;
