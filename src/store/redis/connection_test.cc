@@ -264,7 +264,18 @@ TEST_F(redis_connection, KilledServerFailsPendingCommandsThenReconnectsAfterRest
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.err().message.find("not connected to " + server_.url()), std::string::npos)
       << r.err().message;
-  std::this_thread::sleep_for(300ms);  // a few refused attempts, the backoff growing
+  std::size_t downs_before = 0;
+  {
+    std::lock_guard lock(mu);
+    downs_before = transitions.size();
+  }
+  std::this_thread::sleep_for(400ms);  // refused attempts, spaced 20, 40, 80, 160, 200 ms
+  {
+    std::lock_guard lock(mu);
+    auto attempts = transitions.size() - downs_before;
+    EXPECT_GE(attempts, 2u);  // it keeps trying...
+    EXPECT_LE(attempts, 8u);  // ...with backoff, not in a hot loop
+  }
   server_.restart_for_test();
   ASSERT_TRUE(c.wait_connected(5000).ok());
   EXPECT_EQ(c.call(command{"PING"})->str, "PONG");

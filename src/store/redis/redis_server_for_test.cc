@@ -21,7 +21,11 @@ extern char** environ;
 namespace herald::redis {
 namespace {
 
-constexpr const char* binary = "/usr/bin/redis-server";
+// HERALD_REDIS_SERVER overrides it (another build of Redis; or a wrong path, to see the failure).
+std::string server_binary() {
+  const char* env = std::getenv("HERALD_REDIS_SERVER");
+  return env && *env ? env : "/usr/bin/redis-server";
+}
 constexpr auto start_deadline = std::chrono::seconds(10);
 
 std::uint16_t free_port() {
@@ -61,10 +65,11 @@ std::string log_tail(const std::string& path) {
 
 redis_server_for_test::redis_server_for_test(std::vector<std::string> extra_args)
     : extra_args_(std::move(extra_args)) {
-  if (::access(binary, X_OK) != 0) {
-    throw std::runtime_error(
-        "redis-server is not installed (/usr/bin/redis-server): run scripts/deps.sh, which "
-        "installs Debian's redis-server package");
+  binary_ = server_binary();
+  if (::access(binary_.c_str(), X_OK) != 0) {
+    throw std::runtime_error("redis-server is not installed (" + binary_ +
+                             "): run scripts/deps.sh, which installs Debian's redis-server "
+                             "package");
   }
   std::string tmpl = (std::filesystem::temp_directory_path() / "herald-redis-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("redis test: mkdtemp failed");
@@ -73,7 +78,10 @@ redis_server_for_test::redis_server_for_test(std::vector<std::string> extra_args
     port_ = free_port();
     if (spawn()) return;
   }
-  throw std::runtime_error("redis-server did not start; its log:\n" + log_tail(dir_ + "/log"));
+  std::string log = log_tail(dir_ + "/log");
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);  // no destructor runs after a throwing constructor
+  throw std::runtime_error("redis-server did not start; its log:\n" + log);
 }
 
 redis_server_for_test::~redis_server_for_test() {
@@ -88,7 +96,7 @@ std::string redis_server_for_test::url(std::uint32_t db) const {
 
 bool redis_server_for_test::spawn() {
   std::vector<std::string> args = {
-      binary,   "--port",    std::to_string(port_), "--bind",      "127.0.0.1",
+      binary_,  "--port",    std::to_string(port_), "--bind",      "127.0.0.1",
       "--save", "",          "--appendonly",        "no",          "--dir",
       dir_,     "--logfile", dir_ + "/log",         "--daemonize", "no"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
@@ -96,7 +104,7 @@ bool redis_server_for_test::spawn() {
   argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (::posix_spawn(&pid_, binary, nullptr, nullptr, argv.data(), environ) != 0) {
+  if (::posix_spawn(&pid_, binary_.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
     throw std::runtime_error("redis test: posix_spawn of redis-server failed");
   }
   auto deadline = std::chrono::steady_clock::now() + start_deadline;

@@ -29,6 +29,7 @@ class redis_server_for_test {
  private:
   bool spawn();  // false when the port was taken (the child exits at once)
 
+  std::string binary_;
   std::string dir_;
   std::vector<std::string> extra_args_;
   std::uint16_t port_ = 0;
