@@ -163,6 +163,11 @@ class hub {
  public:
   using task = std::function<void()>;
   using post_fn = std::function<void(task)>;
+  // Batches published while a shard is busy join one fan-out task up to this many events (a
+  // single bigger batch goes alone): a fan-out task stays short, so the shard's other work
+  // (replies, writes, reads) runs between them instead of behind thousands of events times
+  // every subscriber.
+  static constexpr std::size_t max_drain_events = 256;
 
   // `shards[i]` runs a task on shard i's thread. `subjects` supplies subject flags to the policy.
   hub(std::vector<post_fn> shards, const directory* subjects, hub_options opts);

@@ -1,7 +1,7 @@
 // Fan-out: publish() hands a batch to every shard (batches published while a shard is busy
-// are fanned out there together: shard_state::inbox); each shard matches it against its
-// subscription index, gives each match the session's next seq and a ring entry (emit), and
-// delivers it to the session's sink — a direct call when the sink is on the session's home
+// are fanned out there together, up to max_drain_events: shard_state::inbox); each shard matches it
+// against its subscription index, gives each match the session's next seq and a ring entry (emit),
+// and delivers it to the session's sink — a direct call when the sink is on the session's home
 // shard, else through the per-target-shard outbox, posted once per batch (flush_outboxes).
 // Snapshot releases and subject unblocks deliver through the same emit/flush pair.
 //
@@ -26,11 +26,15 @@ void hub::publish(std::vector<event_ptr> batch) {
       // Joins the newest drain when nothing else was posted to the shard since: that drain runs
       // where this batch's own task would have (after the same tasks, before the same ones).
       // Otherwise a drain of its own, behind what was posted meanwhile.
-      if (!sh.inbox.empty() && sh.posts.load() == sh.inbox_posts) {
-        sh.inbox.back().push_back(shared);
+      if (!sh.inbox.empty() && sh.posts.load() == sh.inbox_posts &&
+          sh.inbox.back().events + shared->size() <= max_drain_events) {
+        sh.inbox.back().batches.push_back(shared);
+        sh.inbox.back().events += shared->size();
         continue;
       }
-      sh.inbox.emplace_back().push_back(shared);
+      auto& g = sh.inbox.emplace_back();
+      g.batches.push_back(shared);
+      g.events = shared->size();
     }
     // Posted outside the lock (a shard may run it inline). Until inbox_posts is set the stale
     // value is below `posts`, so nothing joins early; publish() calls do not overlap.
@@ -46,7 +50,7 @@ void hub::drain_inbox(std::size_t shard) {
   std::vector<std::shared_ptr<const std::vector<event_ptr>>> got;
   {
     std::lock_guard l(sh.inbox_mu);
-    got = std::move(sh.inbox.front());  // drains run in the order they were posted
+    got = std::move(sh.inbox.front().batches);  // drains run in the order they were posted
     sh.inbox.pop_front();
   }
   if (got.size() == 1) return fan_out(sh, shard, *got.front());

@@ -73,8 +73,13 @@ struct hub::shard_state {
   // several of them reach gets one write; a batch joins it only if no other task was posted to
   // the shard since that drain was (`posts` still equals `inbox_posts`), so every task posted
   // to the shard still runs in the order it was posted relative to the events' fan-out.
+  // A drain's batches, up to hub::max_drain_events events in all.
+  struct drain_group {
+    std::vector<std::shared_ptr<const std::vector<event_ptr>>> batches;
+    std::size_t events = 0;
+  };
   std::mutex inbox_mu;
-  std::deque<std::vector<std::shared_ptr<const std::vector<event_ptr>>>> inbox;
+  std::deque<drain_group> inbox;
   std::uint64_t inbox_posts = 0;        // `posts` as the newest drain task was posted
   std::atomic<std::uint64_t> posts{0};  // tasks posted to this shard through the hub
   std::vector<event_ptr> merged;  // drain_inbox's scratch: the batches joined, in offset order

@@ -224,6 +224,32 @@ TEST_F(hub_test, batches_published_while_the_shards_are_busy_are_fanned_out_toge
   EXPECT_EQ(local.seqs.back(), 7u);
 }
 
+TEST_F(hub_test, a_busy_shard_joins_batches_only_up_to_the_drain_bound) {
+  batch_sink sink;
+  open_subscribed(sink);
+  sync();
+  std::promise<void> go;
+  auto held = go.get_future().share();
+  shards_[0]->post([held] { held.wait(); });
+  shards_[1]->post([held] { held.wait(); });
+  // 100 + 100 join (200); a third 100 would pass the bound: a drain of its own, which the
+  // fourth joins; a batch bigger than the bound goes alone, whole.
+  ASSERT_EQ(hub::max_drain_events, 256u);
+  for (std::size_t n : {100, 100, 100, 100, 300}) {
+    std::vector<event_ptr> batch;
+    for (std::size_t i = 0; i < n; ++i) batch.push_back(make_event(++offset_));
+    hub_->publish(std::move(batch));
+  }
+  go.set_value();
+  sync();
+  EXPECT_EQ(sink.batches, (std::vector<std::size_t>{200, 200, 300}));
+  ASSERT_EQ(sink.seqs.size(), 700u);
+  for (std::size_t i = 0; i < sink.seqs.size(); ++i) {
+    EXPECT_EQ(sink.seqs[i], i + 1);
+    EXPECT_EQ(sink.offsets[i], static_cast<std::int64_t>(i + 1));
+  }
+}
+
 TEST_F(hub_test, a_task_posted_between_two_publishes_runs_between_their_fan_outs) {
   batch_sink sink;
   open_subscribed(sink);

@@ -1,6 +1,25 @@
 #include "transport/batching_stream.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace herald {
+
+std::size_t send_now(conn_stream& s, net::const_buffer b, beast::error_code& ec) {
+  if (s.is_tls() || b.size() == 0) return 0;
+  // MSG_DONTWAIT: never blocks, whatever the socket's mode; MSG_NOSIGNAL: a closed peer is an
+  // error here, not a SIGPIPE.
+  for (;;) {
+    const ssize_t n =
+        ::send(s.socket().native_handle(), b.data(), b.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      ec = beast::error_code(errno, beast::system_category());
+    return 0;
+  }
+}
 
 write_scheduler& write_scheduler::local() {
   thread_local write_scheduler w;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/lazy_deque.h"
@@ -21,6 +22,14 @@
 #include "transport/tls_stream.h"
 
 namespace herald {
+
+// Hands `b` to the kernel now if it takes it without blocking; returns the bytes taken (0 on
+// EAGAIN, or for a layer that cannot: TLS, test streams). Sets ec on a failed socket.
+template <class NextLayer>
+std::size_t send_now(NextLayer& /*layer*/, net::const_buffer /*b*/, beast::error_code& /*ec*/) {
+  return 0;
+}
+std::size_t send_now(conn_stream& s, net::const_buffer b, beast::error_code& ec);
 
 // The flushes of one shard's sockets, run as background work: each pass writes a few sockets
 // and then yields (re-posts itself) so that fan-outs already queued on the shard run first and
@@ -33,7 +42,8 @@ namespace herald {
 class write_scheduler {
  public:
   static write_scheduler& local();
-  // A stream's flush: starts its write, returns the bytes it had to write.
+  // A stream's flush: starts its write, returns the bytes it had to write (since its last
+  // flush, those its appends already sent directly included).
   using flush_fn = std::size_t (*)(void* stream);
   // Schedules flush(s) (whose liveness is `alive`) on `ex`, the calling thread's shard.
   void add(void* s, flush_fn flush, std::shared_ptr<bool> alive, const net::any_io_executor& ex);
@@ -131,7 +141,14 @@ class basic_batching_stream {
     gather_.append(b);
     gather_.append(c);
     unaccounted_ += hn + n;
+    if (gather_.size() >= direct_send_bytes && !writing_ && !kernel_full_) send_gathered_now();
   }
+
+  // Gathered bytes past which an append hands them to the kernel at once (when no write is in
+  // flight) instead of waiting for the flush: a fan-out of thousands of events per socket
+  // then reuses one small buffer per socket, where gathering it all first grew every socket's
+  // buffer to the whole backlog (fresh pages: a page fault per 4 KiB, hundreds of MiB).
+  static constexpr std::size_t direct_send_bytes = 16 * 1024;
 
   // Appends an empty RFC 6455 ping control frame (server frames are unmasked). Messages are
   // never fragmented here, so a control frame between two of them is always well placed.
@@ -210,9 +227,37 @@ class basic_batching_stream {
   }
   std::size_t scheduled_flush() {
     flush_scheduled_ = false;
-    const std::size_t n = gather_.size();
+    // What this round had to write: gathered, and what appends sent directly meanwhile.
+    const std::size_t n = gather_.size() + std::exchange(sent_directly_, 0);
     start_write();
     return n;
+  }
+
+  // What the kernel takes now leaves the buffer; the rest waits for the scheduled flush (an
+  // asynchronous write, which also waits for the socket to drain).
+  void send_gathered_now() {
+    beast::error_code ec;
+    const std::size_t n = send_now(sock_, net::buffer(gather_), ec);
+    if (ec) {
+      error_ = ec;
+      return;
+    }
+    // A socket that did not take everything is full: no more direct sends (one failing system
+    // call per message) until an asynchronous write has drained it.
+    if (n < gather_.size()) kernel_full_ = true;
+    if (n == 0) return;
+    if (unaccounted_ != 0) {
+      account(static_cast<std::int64_t>(unaccounted_));
+      unaccounted_ = 0;
+    }
+    written_ += n;
+    sent_directly_ += n;
+    account(-static_cast<std::int64_t>(n));
+    if (n == gather_.size())
+      gather_.clear();
+    else
+      gather_.erase(0, n);
+    if (!waiters_.empty()) complete_waiters();
   }
 
   void start_write() {
@@ -233,6 +278,7 @@ class basic_batching_stream {
                      [this, alive = alive_](beast::error_code ec, std::size_t n) {
                        if (!*alive) return;
                        writing_ = false;
+                       kernel_full_ = false;
                        in_flight_ = 0;
                        written_ += n;
                        account(-static_cast<std::int64_t>(n));
@@ -261,13 +307,13 @@ class basic_batching_stream {
   std::string gather_, sending_;
   std::size_t in_flight_ = 0;
   std::uint64_t written_ = 0, written_at_trim_ = 0;
-  bool writing_ = false, batching_ = false, flush_scheduled_ = false;
+  bool writing_ = false, batching_ = false, flush_scheduled_ = false, kernel_full_ = false;
   beast::error_code error_;
   lazy_deque<std::unique_ptr<waiter>> waiters_;
   lazy_deque<std::uint64_t> waiter_marks_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::int64_t accounted_ = 0;
-  std::size_t unaccounted_ = 0, unpublished_frames_ = 0;
+  std::size_t unaccounted_ = 0, unpublished_frames_ = 0, sent_directly_ = 0;
 
  public:
   ~basic_batching_stream() {

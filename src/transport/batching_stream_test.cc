@@ -44,6 +44,54 @@ std::vector<std::string> read_all(std::vector<pair_of>& pairs, const std::vector
   return got;
 }
 
+// Flushes the one pair's stream and runs ctx while its peer reads `n` bytes; returns them.
+std::string flush_and_read_one(net::io_context& ctx, std::vector<pair_of>& pairs, std::size_t n) {
+  pairs[0].out->schedule_flush();
+  std::vector<std::string> got;
+  std::thread reader([&] { got = read_all(pairs, {n}); });
+  ctx.run();
+  reader.join();
+  return got[0];
+}
+
+// Past direct_send_bytes an append hands the gathered bytes to the kernel at once: a long
+// fan-out keeps one small buffer per socket instead of gathering the whole backlog first.
+TEST(batching_stream, a_big_gather_goes_to_the_kernel_without_waiting_for_the_flush) {
+  net::io_context ctx(1);
+  auto pairs = connect_pairs(ctx, 1);
+  batching_stream& out = *pairs[0].out;
+  const std::string payload(100, 'p');
+  std::string expect;
+  std::size_t most_gathered = 0;
+  for (int i = 0; i < 1000; ++i) {  // ~100 KB, appended in one handler: no ctx.run()
+    out.append_text_message(payload, "", "");
+    expect += std::string{'\x81', 100} + payload;
+    most_gathered = std::max(most_gathered, out.gathered_bytes());
+  }
+  EXPECT_LT(most_gathered, batching_stream::direct_send_bytes + 200);
+  EXPECT_LT(out.gathered_bytes(), batching_stream::direct_send_bytes);
+  EXPECT_TRUE(flush_and_read_one(ctx, pairs, expect.size()) == expect);  // and the rest
+  EXPECT_EQ(out.pending_bytes(), 0u);
+}
+
+// A peer that does not read fills the kernel's buffers: the rest stays gathered (no failing
+// system call per message), and everything arrives, in order, once the peer reads.
+TEST(batching_stream, a_full_socket_keeps_the_rest_and_delivers_it_in_order) {
+  net::io_context ctx(1);
+  auto pairs = connect_pairs(ctx, 1);
+  batching_stream& out = *pairs[0].out;
+  const std::string payload(100, 'q');
+  std::string expect;
+  for (int i = 0; i < 100000; ++i) {  // ~10 MB: more than loopback's buffers hold
+    const std::string n = std::to_string(i);
+    out.append_text_message(payload.substr(0, 100 - n.size()), n, "");
+    expect += std::string{'\x81', 100} + payload.substr(0, 100 - n.size()) + n;
+  }
+  EXPECT_GT(out.gathered_bytes(), batching_stream::direct_send_bytes);  // the kernel was full
+  EXPECT_TRUE(flush_and_read_one(ctx, pairs, expect.size()) == expect);
+  EXPECT_FALSE(out.failed());
+}
+
 TEST(write_scheduler, a_pass_writes_a_few_sockets_then_queued_work_appends_to_the_rest) {
   net::io_context ctx(1);
   const std::size_t n = write_scheduler::per_pass + 3;
