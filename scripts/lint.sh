@@ -14,7 +14,7 @@
 # budget, and the 9 of them that reach Boost.Beast/Asio (transport/, client/, bench/'s load
 # engine and command) about 210 CPU-s of that (by difference), 25-45 CPU-s each against 2-10 for most others. The
 # default scope, every TU that does not reach Beast/Asio (70 TUs a few commits later), took 465
-# CPU-s, ~4 minutes on 2 cores. So `make test` runs tidy on those (core, auth, store, api, the
+# CPU-s, ~4 minutes on 2 cores. So `make lint` runs tidy on those (core, auth, store, api, the
 # dialects, app, fuzz targets, tests: the model, policy and every parser, where a bugprone or
 # performance finding matters most), and
 # `--all` adds the Beast TUs: run it when touching transport/, client/ or bench/ (the lead runs

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `make test`: first the lint tier (scripts/lint.sh: clang-format on every tracked C++ file,
-# clang-tidy on the product TUs that do not include Beast/Asio), then builds the release and sanitize
+# `make test`: first the lint tier (clang-format on every tracked C++ file), then builds the release and sanitize
 # (ASan+UBSan) modes and runs every test in both but the load runs (label load: release only;
 # integration tests start the real binary on 127.0.0.1:0), then a fixed-seed fuzz run of every
 # target. Tiers can be chosen:
-# scripts/test.sh release, scripts/test.sh lint
+# scripts/test.sh release, scripts/test.sh lint. The tidy tier (clang-tidy on the product TUs
+# that do not include Beast/Asio, as `make lint`) is not a default one: its findings do not fail
+# yet (a backlog, CHANGELOG.md), and it cost ~250 s of CI's 30 minutes for output that gates
+# nothing: scripts/test.sh tidy (HERALD_TIDY_STRICT=1 makes findings fatal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -17,10 +19,12 @@ start=$SECONDS
 for mode in "${modes[@]}"; do
   echo "=== $mode (at ${SECONDS}s)"
   if [[ $mode == lint ]]; then
-    # Formatting is enforced. clang-tidy runs and prints every finding, but does not fail the
-    # run yet: the tree still carries a backlog of findings (30, listed in CHANGELOG.md);
-    # HERALD_TIDY_STRICT=1 makes them fatal, and becomes the default once it is cleared.
-    bash scripts/lint.sh --format-only
+    bash scripts/lint.sh --format-only  # formatting is enforced
+    continue
+  fi
+  if [[ $mode == tidy ]]; then
+    # clang-tidy prints every finding but does not fail the run yet: the tree still carries a
+    # backlog (CHANGELOG.md); HERALD_TIDY_STRICT=1 makes them fatal.
     if ! bash scripts/lint.sh --tidy-only; then
       [[ ${HERALD_TIDY_STRICT:-0} == 1 ]] && exit 1
       echo "lint: clang-tidy findings above (not yet fatal; HERALD_TIDY_STRICT=1 to enforce)"
