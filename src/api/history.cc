@@ -150,7 +150,7 @@ http_response read_history(services& s, const principal& who, const http_request
       return error_response(errc::bad_message, "subject: not a valid subject id");
     q.subject = *subject;
   }
-  auto f = filter::compile(spec, who.tenant, s.native.filters);
+  auto f = filter::compile(spec, who.tenant, s.native->filters);
   if (!f) return error_response(errc::bad_message, f.err().message);
   if (who.is_admin_app()) {
     if (auto t = query_param(query, "tenant")) q.tenants.push_back(*t);
@@ -160,7 +160,7 @@ http_response read_history(services& s, const principal& who, const http_request
   q.after_offset = std::max(q.after_offset, after);
   q.limit = std::min(first_batch, limit + 1);
   auto page = std::make_shared<history_page>(history_page{
-      &s, who, std::move(query), std::move(q), std::move(*f), limit, s.native.max_history_bytes});
+      &s, who, std::move(query), std::move(q), std::move(*f), limit, s.native->max_history_bytes});
   page->last = page->q.after_offset;
   // The first batch is read here, so that a store failure is still an error status; the rest
   // are read and written one batch at a time (http_response::stream).

@@ -23,7 +23,7 @@ std::string scope_string(std::uint32_t scopes) {
 }
 
 http_response oauth_token(services& s, const http_request& req) {
-  if (req.body.size() > s.native.max_body_bytes)
+  if (req.body.size() > s.native->max_body_bytes)
     return error_response(errc::too_large, "body larger than 65536 bytes");
   const auto grant = form_field(req.body, "grant_type")
                          .value_or(query_param(req.query, "grant_type").value_or(""));
@@ -40,11 +40,11 @@ http_response oauth_token(services& s, const http_request& req) {
   c.tenant = app->tenant;
   c.app_id = app->id;
   c.iat_ms = now_ms();
-  c.exp_ms = c.iat_ms + s.native.access_token_ttl_s * 1000;
+  c.exp_ms = c.iat_ms + s.native->access_token_ttl_s * 1000;
   c.scopes = scope_string(app->scopes);
   json::object o{{"access_token", s.signer.issue(c)},
                  {"token_type", "bearer"},
-                 {"expires_in", s.native.access_token_ttl_s},
+                 {"expires_in", s.native->access_token_ttl_s},
                  {"scope", c.scopes}};
   return json_response(200, o);
 }
@@ -64,10 +64,10 @@ http_response ws_token(services& s, const http_request& req) {
   if (!who) return error_response(who.err());
   if (!who->has(scope_subscribe))
     return error_response(errc::forbidden, "the subscribe scope is required");
-  const token_claims c = claims_for(*who, "native", "ws", s.native.ws_token_ttl_s * 1000);
+  const token_claims c = claims_for(*who, "native", "ws", s.native->ws_token_ttl_s * 1000);
   json::object o{{"ws_access_token", s.signer.issue(c)},
                  {"uri", ws_base(s, req) + "/v1/ws"},
-                 {"expires_in", s.native.ws_token_ttl_s}};
+                 {"expires_in", s.native->ws_token_ttl_s}};
   return json_response(200, o);
 }
 

@@ -97,7 +97,7 @@ http_response publish_events(services& s, const principal& who, const http_reque
   global_metrics().publish_requests.fetch_add(1, std::memory_order_relaxed);
   if (!who.has(scope_publish))
     return error_response(errc::forbidden, "the publish scope is required");
-  if (req.body.size() > s.native.max_publish_bytes)
+  if (req.body.size() > s.native->max_publish_bytes)
     return error_response(errc::too_large, "body larger than max_publish_bytes");
 
   // Idempotency: scoped to the publishing app; same key + same body = the original reply.
@@ -153,10 +153,10 @@ http_response publish_events(services& s, const principal& who, const http_reque
   } else if (parsed->is_array()) {
     const auto& arr = parsed->as_array();
     if (arr.empty()) return error_response(errc::bad_message, "body: empty batch");
-    if (arr.size() > s.native.max_batch)
+    if (arr.size() > s.native->max_batch)
       return error_response(errc::too_large, "batch of " + std::to_string(arr.size()) +
                                                  " events exceeds max_batch " +
-                                                 std::to_string(s.native.max_batch));
+                                                 std::to_string(s.native->max_batch));
     const auto raws = raw_array_elements(req.body);
     if (raws.size() != arr.size())
       return error_response(errc::bad_message, "body: malformed array");

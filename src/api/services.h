@@ -15,6 +15,7 @@
 #include "auth/tokens.h"
 #include "core/directory.h"
 #include "core/hub.h"
+#include "core/live.h"
 #include "core/rate_limit.h"
 #include "store/store.h"
 
@@ -51,7 +52,8 @@ struct subject_kind_rules {
 
 struct services {
   core_limits core;
-  native_limits native;
+  // The native limits in force: SIGHUP publishes new values of its reloadable keys.
+  live<native_limits> native;
   directory& dir;
   store& st;
   hub& h;
@@ -62,11 +64,11 @@ struct services {
   connection_counter connections{};
   std::vector<publish_validator> validators{};
   std::map<std::string, subject_kind_rules, std::less<>> subject_kinds{};  // by kind
-  rate_limiter publish_limiter{static_cast<double>(native.publish_rate),
-                               static_cast<double>(native.publish_burst)};
+  rate_limiter publish_limiter{static_cast<double>(native->publish_rate),
+                               static_cast<double>(native->publish_burst)};
   // Failed authentications, per client address and per login, for every dialect.
-  auth_policy auth_failures{static_cast<double>(native.auth_fail_rate),
-                            static_cast<double>(native.auth_fail_burst), core.trusted_proxies};
+  auth_policy auth_failures{static_cast<double>(native->auth_fail_rate),
+                            static_cast<double>(native->auth_fail_burst), core.trusted_proxies};
 
   // Idempotency keys being processed right now (a concurrent retry waits its turn: 409).
   std::mutex idem_mu{};

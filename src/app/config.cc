@@ -83,7 +83,9 @@ config_table core_table(config& c) {
                c.log_flood_lines)
       .integer("metrics_tenant_limit", "",
                "tenants given their own metrics label; the rest are summed under _other",
-               c.metrics_tenant_limit);
+               c.metrics_tenant_limit)
+      .sighup({"log_level", "log_format", "log_flood_lines", "max_connections",
+               "max_connections_per_address"});
   t.rule("listen", "expected HOST:PORT, the port a number from 0 to 65535",
          [&c] { return valid_listen(c.listen); });
   t.rule("log_level", "expected debug, info, warn or error", [&c] {
@@ -279,27 +281,11 @@ std::vector<std::string> check_config_file(const std::string& file) {
   return errors;
 }
 
-bool reloadable_key(std::string_view key) {
-  // What the running server reads through a value it can replace (serve.cc, on SIGHUP).
-  static constexpr std::string_view keys[] = {"core.log_level",
-                                              "core.log_format",
-                                              "core.log_flood_lines",
-                                              "core.max_connections",
-                                              "core.max_connections_per_address",
-                                              "native.publish_rate",
-                                              "native.publish_burst",
-                                              "native.auth_fail_rate",
-                                              "native.auth_fail_burst"};
-  return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
-}
-
 std::vector<config_entry> config_entries(config& c) {
   std::vector<config_entry> out;
   auto add = [&out](const config_table& t) {
     for (const auto& k : t.keys()) {
-      std::string name = t.table() + "." + k.name;
-      const bool reload = reloadable_key(name);
-      out.push_back({std::move(name), k.get(), k.unit, k.help, reload});
+      out.push_back({t.table() + "." + k.name, k.get(), k.unit, k.help, k.reloadable});
     }
   };
   add(core_table(c));

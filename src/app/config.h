@@ -52,8 +52,6 @@ struct config_entry {
 };
 // Every key of every table, in `herald config` order.
 std::vector<config_entry> config_entries(config& c);
-// Whether SIGHUP applies a new value of "table.key" to the running server.
-bool reloadable_key(std::string_view key);
 
 // Loads `file` (may be empty), then the environment, then `flags` ("table.key" → value).
 config load_config(const std::string& file, const std::map<std::string, std::string>& flags);

@@ -151,12 +151,38 @@ std::size_t effective_max_connections(std::size_t configured, std::size_t open_f
   return configured != 0 ? configured : open_files > 512 ? open_files - 256 : open_files / 2;
 }
 
+// Transport's HTTP bounds from the native limits: a body up to the largest publish (routes check
+// their own smaller bounds), a request line and headers of max_path_bytes plus room.
+std::pair<std::size_t, std::size_t> http_bounds(const native_limits& n) {
+  return {std::max<std::size_t>(n.max_publish_bytes, 65536), n.max_path_bytes + 8192};
+}
+
 // The native limits a configuration gives (its dialects' setup, as at start).
 native_limits native_of(const config& c) {
   native_limits n;
   services_setup setup{n};
   for (const auto& d : c.dialects) d->setup(setup);
   return n;
+}
+
+// SIGHUP, for the dialects' tables: each changed reloadable key of `next` is set in the running
+// dialect's table (its fields are written only here once installed), then each dialect touched
+// publishes its new values (dialect::reload). Returns whether a native key changed.
+bool reload_dialects(config& running, const config& next, const std::set<std::string>& keys) {
+  bool native = false;
+  for (std::size_t i = 0; i < running.dialects.size() && i < next.dialects.size(); ++i) {
+    dialect& d = *running.dialects[i];
+    bool touched = false;
+    for (const auto& k : next.dialects[i]->config().keys()) {
+      if (!keys.contains(d.name() + "." + k.name)) continue;
+      d.config().set(k.name, k.get(), "SIGHUP");
+      touched = true;
+    }
+    if (!touched) continue;
+    d.reload();
+    native = native || d.name() == "native";
+  }
+  return native;
 }
 
 // SIGHUP: loads the file given at start (with the start's flags, which keep precedence) again.
@@ -255,8 +281,7 @@ int serve(config cfg, bool demo, bool list_routes) {
   so.limits.send_queue_bytes = cfg.core.send_queue_bytes;
   so.limits.unauth_send_queue_bytes = cfg.core.unauth_send_queue_bytes;
   so.limits.close_timeout_ms = native.close_timeout_s * 1000;
-  so.limits.max_body_bytes = std::max<std::size_t>(native.max_publish_bytes, 65536);
-  so.limits.max_header_bytes = native.max_path_bytes + 8192;
+  std::tie(so.limits.max_body_bytes, so.limits.max_header_bytes) = http_bounds(native);
   so.limits.max_connections = effective_max_connections(cfg.max_connections, open_files);
   so.limits.max_connections_per_address = cfg.max_connections_per_address;
   so.tls_cert_file = cfg.tls_cert_file;
@@ -312,9 +337,8 @@ int serve(config cfg, bool demo, bool list_routes) {
   }
 
   const bool metrics_public = cfg.metrics_public;
-  const std::size_t max_path_bytes = native.max_path_bytes;
-  auto route = [&, metrics_public, max_path_bytes](const http_request& req) -> http_response {
-    if (req.target.size() > max_path_bytes)
+  auto route = [&, metrics_public](const http_request& req) -> http_response {
+    if (req.target.size() > svc.native->max_path_bytes)
       return dialects.render_error(req, 414, "request path longer than max_path_bytes");
     if (req.path.rfind("/v1/admin/", 0) == 0 || req.path == "/v1/admin") {
       if (!admin_routes.has_path(req.path) && dialects.has_admin_path(req.path))
@@ -428,6 +452,12 @@ int serve(config cfg, bool demo, bool list_routes) {
             keys.contains("core.max_connections_per_address"))
           srv.set_connection_limits(effective_max_connections(next.max_connections, open_files),
                                     next.max_connections_per_address);
+        if (reload_dialects(cfg, next, keys)) {
+          const native_limits now = native_of(cfg);  // the running tables, reloaded keys set
+          svc.native.set(now);
+          const auto [body, header] = http_bounds(now);
+          srv.set_http_limits(body, header);
+        }
         const native_limits n = native_of(next);
         if (keys.contains("native.publish_rate") || keys.contains("native.publish_burst"))
           svc.publish_limiter.set_rates(static_cast<double>(n.publish_rate),

@@ -1,5 +1,6 @@
 #include "dialect/dialect.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -52,6 +53,16 @@ config_table& config_table::boolean(std::string key, std::string help, bool& fie
         }
       },
       [f] { return std::string(*f ? "true" : "false"); }});
+  return *this;
+}
+
+config_table& config_table::sighup(std::initializer_list<std::string_view> keys) {
+  for (const auto k : keys) {
+    auto it = std::find_if(keys_.begin(), keys_.end(), [k](const auto& c) { return c.name == k; });
+    if (it == keys_.end())
+      throw std::logic_error("config " + table_ + "." + std::string(k) + ": not bound");
+    it->reloadable = true;
+  }
   return *this;
 }
 

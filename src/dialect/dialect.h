@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -34,6 +35,7 @@ struct config_key {
   std::string help;
   std::function<void(const std::string& value)> set;  // strict; throws naming the key
   std::function<std::string()> get;                   // the current value, as text
+  bool reloadable = false;  // SIGHUP applies a new value (`herald config` marks it [SIGHUP])
 };
 
 // The keys of one TOML table (`[name]`, env HERALD_<NAME>_<KEY>, flags "name.key"), bound to
@@ -55,6 +57,8 @@ class config_table {
   config_table& boolean(std::string key, std::string help, bool& field);
   // A rule checked by check(): `ok` false fails with "table.key: <what>".
   config_table& rule(std::string key, std::string what, std::function<bool()> ok);
+  // Marks keys SIGHUP applies to the running server (each must be bound already).
+  config_table& sighup(std::initializer_list<std::string_view> keys);
   // "table.key: at least <min>" for an integer field.
   template <class Int>
   config_table& at_least(std::string key, Int& field, Int min);
@@ -138,6 +142,10 @@ class dialect {
   // Whether failed authentications (401) on its paths count against the per-address limiter
   // (and are refused with 429 once it is exhausted). Default: yes.
   virtual bool counts_auth_failures() const { return true; }
+  // SIGHUP changed some of its reloadable keys: their new values are in its table's fields
+  // already (written on the reloading thread, nothing else writes them); publish them to what
+  // its routes and sockets read (a live<> snapshot). Default: nothing.
+  virtual void reload() {}
 
  protected:
   config_table config_;

@@ -127,8 +127,8 @@ net::awaitable<void> serve_http(server::impl& srv, shard_ctx& sh, Stream& stream
   } g{sh};
   for (;;) {
     http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(srv.opts.limits.max_header_bytes));
-    parser.body_limit(srv.opts.limits.max_body_bytes);
+    parser.header_limit(static_cast<std::uint32_t>(srv.max_header_bytes.load()));
+    parser.body_limit(srv.max_body_bytes.load());
     tcp_layer.expires_after(std::chrono::milliseconds(srv.opts.limits.http_idle_ms));
     auto [ec, n] = co_await http::async_read(stream, buf, parser, use_nothrow);
     if (ec == http::error::body_limit || ec == http::error::header_limit) {

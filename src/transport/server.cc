@@ -24,6 +24,8 @@ server::impl::impl(server_options o)
     : opts(std::move(o)), pool(opts.blocking_threads == 0 ? 4 : opts.blocking_threads) {
   max_connections.store(opts.limits.max_connections);
   max_connections_per_address.store(opts.limits.max_connections_per_address);
+  max_body_bytes.store(opts.limits.max_body_bytes);
+  max_header_bytes.store(opts.limits.max_header_bytes);
   const std::size_t n = opts.shards == 0 ? affinity_cpus() : opts.shards;
   for (std::size_t i = 0; i < n; ++i) shards.push_back(std::make_unique<shard_ctx>(i));
 }
@@ -97,6 +99,11 @@ void server::set_connection_limits(std::size_t max_connections, std::size_t per_
   impl_->max_connections_per_address.store(per_address);
 }
 
+void server::set_http_limits(std::size_t max_body_bytes, std::size_t max_header_bytes) {
+  impl_->max_body_bytes.store(max_body_bytes);
+  impl_->max_header_bytes.store(max_header_bytes);
+}
+
 void server::impl::give_slot(const std::string& address) {
   --connections;
   if (address.empty()) return;
@@ -145,7 +152,7 @@ net::awaitable<void> refuse(server::impl& im, tcp::socket sock, int status) {
   stream.expires_after(std::chrono::seconds(2));
   beast::flat_buffer buf;
   http::request_parser<http::empty_body> parser;
-  parser.header_limit(static_cast<std::uint32_t>(im.opts.limits.max_header_bytes));
+  parser.header_limit(static_cast<std::uint32_t>(im.max_header_bytes.load()));
   (void)co_await http::async_read_header(stream, buf, parser, use_nothrow);
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::server, "herald");

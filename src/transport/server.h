@@ -37,7 +37,10 @@ struct ws_mount {
   std::string path;  // exact path, e.g. "/v1/ws"
   ws_handler_factory factory;
   std::size_t max_message_bytes = 65536;  // inbound; past it: close 1009
-  bool compress = false;                  // accept permessage-deflate
+  // When set, the bound in force, read before each message (a SIGHUP's new bound applies to a
+  // socket's next message); max_message_bytes is then unused. Called on the socket's shard.
+  std::function<std::size_t()> current_max_message_bytes;
+  bool compress = false;  // accept permessage-deflate
 };
 
 struct server_options {
@@ -98,6 +101,8 @@ class server {
   // Thread-safe: new bounds for connections accepted from now on (max_connections,
   // max_connections_per_address; 0: unbounded). Connections open stay.
   void set_connection_limits(std::size_t max_connections, std::size_t per_address);
+  // Thread-safe: new max_body_bytes and max_header_bytes for requests read from now on.
+  void set_http_limits(std::size_t max_body_bytes, std::size_t max_header_bytes);
   // Starts the shard threads and serves until stop() has drained; blocks.
   void run();
   // Thread-safe: stops accepting, asks every socket to close (handlers' on_drain), waits up to

@@ -63,6 +63,8 @@ struct server::impl {
   std::atomic<std::size_t> connections{0};
   // opts.limits' connection bounds, replaced at run time by set_connection_limits (SIGHUP).
   std::atomic<std::size_t> max_connections{0}, max_connections_per_address{0};
+  // HTTP request bounds (SIGHUP may change them): read once per request.
+  std::atomic<std::size_t> max_body_bytes{0}, max_header_bytes{0};
   std::mutex address_mu;
   std::unordered_map<std::string, std::size_t> per_address;
   std::atomic<std::size_t> refusing{0};  // refused connections still being answered

@@ -47,7 +47,8 @@ net::awaitable<void> ws_session::read_loop(std::unique_ptr<upgrade> up) {
   t.idle_timeout = websocket::stream_base::none();  // our own tick enforces the dialect's timers
   t.keep_alive_pings = false;
   ws_.set_option(t);
-  ws_.read_message_max(mount_.max_message_bytes);
+  ws_.read_message_max(mount_.current_max_message_bytes ? mount_.current_max_message_bytes()
+                                                        : mount_.max_message_bytes);
   if (mount_.compress) {
     websocket::permessage_deflate pmd;
     pmd.server_enable = true;
@@ -119,7 +120,9 @@ void ws_session::on_read(beast::error_code rec) {
   buf_.consume(buf_.size());
   // Subscribers read rarely (pongs, a subscribe): hold no read buffer between messages.
   if (buf_.capacity() > first_read) buf_.shrink_to_fit();
-  if (!finished_ && !close_sent_) read_next(first_read);
+  if (finished_ || close_sent_) return;
+  if (mount_.current_max_message_bytes) ws_.read_message_max(mount_.current_max_message_bytes());
+  read_next(first_read);
 }
 
 std::size_t ws_session::queued_bytes() const { return queued_ + ws_.next_layer().pending_bytes(); }

@@ -2,12 +2,15 @@
 dropping a socket, a restart-only change is logged and not applied, a broken file is refused
 whole with the old values still in force. The real binary, started with --config FILE."""
 import asyncio
+import json
 import os
 import signal
 import socket
 import time
+import urllib.parse
 
-from test_transport import _closed_within, _rc_open, rc_ws_url
+from conftest import basic
+from test_transport import FORM, _closed_within, _rc_open, rc_ws_url
 
 
 def write(path, text):
@@ -143,3 +146,173 @@ def test_sighup_applies_connection_bounds_to_new_connections(servers, tmp_path):
 def test_sighup_without_config_file_keeps_serving(srv):
     text = hup_and_wait(srv, "no configuration file")
     assert srv.proc.poll() is None and srv.http("GET", "/healthz").status == 200, text
+
+
+# --------------------------------------------------------------------------- limits of every dialect
+
+LIMITS = """[core]
+blocking_threads = 8
+
+[native]
+max_message_bytes = 2000
+auth_timeout = 30
+recovery_buffer = 1000
+
+[ringcentral]
+max_frame_bytes = 2000
+
+[zoom]
+max_client_frame_bytes = 2000
+
+[smsgw]
+max_auth_frame_bytes = 2000
+
+[tracker]
+max_frame_bytes = 2000
+heartbeat_interval_ms = 30000
+"""
+
+RAISED = (LIMITS.replace("= 2000", "= 8000").replace("auth_timeout = 30", "auth_timeout = 1")
+          .replace("heartbeat_interval_ms = 30000", "heartbeat_interval_ms = 20000")
+          .replace("recovery_buffer = 1000", "recovery_buffer = 7"))
+
+BIG = 3000  # bytes of a client frame: past every 2000 above, within every 8000
+
+
+async def _open(url, **kw):
+    import websockets
+    return await websockets.connect(url, ping_interval=None, close_timeout=2, open_timeout=5,
+                                    max_size=None, **kw)
+
+
+async def _recv(ws, timeout=5):
+    return await asyncio.wait_for(ws.recv(), timeout)
+
+
+def _zoom_url(s, e, app):
+    """A stored subscription of its own (one socket each) and a token: the socket's URL."""
+    sub = s.admin("POST", "/v1/admin/zoom/subscriptions",
+                  {"tenant": e.tenant, "events": ["it.*"]}, expect=201).json
+    tok = s.http("POST", "/zoom/oauth/token", body="grant_type=client_credentials",
+                 headers=dict(FORM, Authorization=basic(app["client_id"], app["client_secret"])))
+    assert tok.status == 200, tok.raw
+    return sub["ws_url"] + "&access_token=" + urllib.parse.quote(tok.json["access_token"])
+
+
+async def _dialect_sockets(s, e, app):
+    """One open, working socket of every dialect: {name: (ws, first message)}."""
+    out = {}
+    ws, _ = await s.ws_auth(e.key)
+    await ws.subscribe([{"topic": "/it/**"}])
+    out["native"] = ws
+    out["ringcentral"], first = await _rc_open(rc_ws_url(s, app))
+    assert first, first
+    z = await _open(_zoom_url(s, e, app))
+    built = json.loads(await _recv(z))
+    assert built.get("module") == "build_connection" and built.get("success"), built
+    out["zoom"] = z
+    sg = await _open(s.ws_base + "/smsgw/ws")
+    await sg.send(json.dumps({"type": "auth", "apiKey": e.key}))
+    assert json.loads(await _recv(sg))["type"] == "auth_ok"
+    out["smsgw"] = sg
+    t = await _open(s.ws_base + "/tracker/v2/event/subscription")
+    out["tracker"] = t
+    out["tracker_handshake"] = await _recv(t)
+    return out
+
+
+async def _big_frame_closes(s, e, app, dialect):
+    """A fresh socket of `dialect` sends one BIG-byte frame: its close code within 2 s (None:
+    still open), and what it answered."""
+    pad = "x" * BIG
+    if dialect == "native":
+        ws = (await s.ws_auth(e.key))[0].conn
+        frame = json.dumps({"type": "ping", "id": "big", "pad": pad})
+    elif dialect == "ringcentral":
+        ws, first = await _rc_open(rc_ws_url(s, app))
+        frame = json.dumps([{"type": "ClientRequest", "messageId": "m1", "method": "GET",
+                             "path": "/restapi/v1.0/account/~", "pad": pad}])
+    elif dialect == "zoom":
+        ws = await _open(_zoom_url(s, e, app))
+        await _recv(ws)  # build_connection
+        frame = json.dumps({"module": "heartbeat", "pad": pad})
+    elif dialect == "smsgw":  # the auth frame has its own bound
+        ws = await _open(s.ws_base + "/smsgw/ws")
+        frame = json.dumps({"type": "auth", "apiKey": e.key, "pad": pad})
+    else:
+        ws = await _open(s.ws_base + "/tracker/v2/event/subscription")
+        await _recv(ws)  # the handshake
+        frame = "X" + pad
+    assert len(frame) > BIG
+    await ws.send(frame)
+    answered = []
+    try:
+        while True:
+            answered.append(await asyncio.wait_for(ws.recv(), 2))
+    except asyncio.TimeoutError:
+        code = None
+    except Exception:  # noqa: BLE001 - websockets' ConnectionClosed*
+        code = ws.close_code
+    await ws.close()
+    return code, answered
+
+
+def test_sighup_reloads_each_dialects_limits_for_new_sockets_and_keeps_open_ones(servers, tmp_path):
+    cfg = str(tmp_path / "herald.toml")
+    write(cfg, LIMITS)
+    s = servers.start("memory", args=["--config", cfg])
+    e = s.setup()
+    app = s.app(e.tenant, "app")
+    dialects = ["native", "ringcentral", "zoom", "smsgw", "tracker"]
+
+    async def run():
+        held = await _dialect_sockets(s, e, app)
+        assert "|30000|X|" in held["tracker_handshake"], held["tracker_handshake"]
+        # The old values in force: a BIG frame is past each dialect's bound (1009), and a
+        # native socket that never authenticates is still open after 2.5 s (auth_timeout 30).
+        before = {d: await _big_frame_closes(s, e, app, d) for d in dialects}
+        assert all(code == 1009 for code, _ in before.values()), before
+        quiet = await s.ws()
+        assert await _closed_within(quiet.conn, 2.5) is None
+        await quiet.conn.close()
+
+        write(cfg, RAISED)
+        text = hup_and_wait(s, "key(s) applied")
+        for d in dialects:
+            key = {"native": "max_message_bytes", "ringcentral": "max_frame_bytes",
+                   "zoom": "max_client_frame_bytes", "smsgw": "max_auth_frame_bytes",
+                   "tracker": "max_frame_bytes"}[d]
+            assert "SIGHUP: %s.%s = 8000 (was 2000)" % (d, key) in text, text
+        assert "SIGHUP: native.auth_timeout = 1 (was 30)" in text, text
+        assert ("native.recovery_buffer changed in %s but needs a restart; keeping 1000" % cfg) \
+            in text, text
+
+        # New sockets get the new values: the same BIG frame is now read and answered by
+        # every dialect (none closes 1009), and a silent native socket is closed 4002 (auth
+        # timeout) within 1 s and the next timer check.
+        after = {d: await _big_frame_closes(s, e, app, d) for d in dialects}
+        assert all(code != 1009 for code, _ in after.values()), after
+        assert any('"big"' in m for m in after["native"][1]), after["native"]
+        assert any('"auth_ok"' in m for m in after["smsgw"][1]), after["smsgw"]
+        quiet = await s.ws()
+        t0 = time.monotonic()
+        assert await _closed_within(quiet.conn, 4) == 4002
+        print("silent native socket closed 4002 after %.1f s (auth_timeout 1)" %
+              (time.monotonic() - t0))
+        t = await _open(s.ws_base + "/tracker/v2/event/subscription")
+        assert "|20000|X|" in await _recv(t)  # the new interval is announced to new sockets
+        await t.close()
+
+        # Every socket opened before the reload is still open and working.
+        s.publish(e.pkey, {"topic": "/it/reload", "type": "it.r", "data": {"after": 1}})
+        got = await held["native"].events(1)
+        assert got[-1]["event"]["data"] == {"after": 1}, got
+        await held["smsgw"].send(json.dumps({"type": "ping"}))
+        assert json.loads(await _recv(held["smsgw"]))["type"] == "pong"
+        for d in ("ringcentral", "zoom", "tracker"):
+            assert await _closed_within(held[d], 0.3) is None, d
+        assert s.proc.poll() is None
+        for d in dialects:
+            await held[d].close()
+
+    asyncio.run(asyncio.wait_for(run(), 90))

@@ -48,6 +48,27 @@ class native_dialect final : public dialect {
                  "failed authentications per second per address (then 429/4029)", l.auth_fail_rate)
         .integer("auth_fail_burst", "", "failed authentications in a burst per address",
                  l.auth_fail_burst)
+        .sighup({"heartbeat_interval",
+                 "idle_timeout",
+                 "absolute_timeout",
+                 "max_inflight",
+                 "max_message_bytes",
+                 "max_connections_per_session",
+                 "auth_timeout",
+                 "access_token_ttl",
+                 "ws_token_ttl",
+                 "max_publish_bytes",
+                 "max_batch",
+                 "max_filters",
+                 "max_subjects_per_filter",
+                 "max_where_keys",
+                 "max_types_per_filter",
+                 "max_path_bytes",
+                 "max_history_bytes",
+                 "publish_rate",
+                 "publish_burst",
+                 "auth_fail_rate",
+                 "auth_fail_burst"})
         .at_least("heartbeat_interval", l.heartbeat_interval_s, std::int64_t{1})
         .at_least("recovery_buffer", l.recovery_buffer, std::size_t{1})
         .at_least("max_history_bytes", l.max_history_bytes, std::size_t{1024});
@@ -63,7 +84,8 @@ class native_dialect final : public dialect {
     const native_context* cx = cx_.get();
     ws_mount m;
     m.path = d.prefix + "/v1/ws";
-    m.max_message_bytes = limits_.max_message_bytes;
+    const services* s = &d.svc;
+    m.current_max_message_bytes = [s] { return s->native->max_message_bytes; };
     m.factory = [cx](ws_connection& conn, const http_request& up) -> std::unique_ptr<ws_handler> {
       return std::make_unique<native_socket>(*cx, conn, up);
     };

@@ -136,7 +136,7 @@ void native_socket::authenticated(result<principal> p, const auth_request& r) {
     auth_failed_here();
     return close_with(close_reason::too_many, "too many failed authentications from this address");
   }
-  if (!admit(std::move(p), {limits_.max_connections_per_session, true})) return;
+  if (!admit(std::move(p), {limits_->max_connections_per_session, true})) return;
   if (r.resume.empty()) return send_welcome(nullptr, recovery_error::none);
   resume_session(r.resume, r.last_seq, [this](const resume_outcome& o) {
     const bool ok = o.error == recovery_error::none;
@@ -148,7 +148,7 @@ void native_socket::authenticated(result<principal> p, const auth_request& r) {
 
 void native_socket::send_welcome(const resume_outcome* recovered, recovery_error failed) {
   if (recovered == nullptr) open_session(session_options{});
-  const auto& n = limits_;
+  const native_limits& n = *limits_;  // what this socket is told: the values in force now
   json::object limits{{"heartbeat_interval", n.heartbeat_interval_s},
                       {"idle_timeout", n.idle_timeout_s},
                       {"absolute_timeout", n.absolute_timeout_s},
@@ -175,7 +175,7 @@ void native_socket::on_frame(std::string_view text, bool binary) {
       binary
           ? native_decoded{{},
                            error{errc::bad_message, "binary frames are not part of the protocol"}}
-          : decode_native(text, limits_.filters.max_filters);
+          : decode_native(text, limits_->filters.max_filters);
   if (phase_ == phase::authenticating) return;  // one auth at a time; the rest is ignored
   if (phase_ == phase::awaiting_auth) {
     // The first message must authenticate.
@@ -201,9 +201,9 @@ void native_socket::on_frame(std::string_view text, bool binary) {
 }
 
 bool native_socket::take_request_slot(const std::string& id) {
-  if (begin_request(limits_.max_inflight)) return true;
+  if (begin_request(limits_->max_inflight)) return true;
   send_error(id, errc::too_many_requests,
-             "more than " + std::to_string(limits_.max_inflight) + " requests in flight");
+             "more than " + std::to_string(limits_->max_inflight) + " requests in flight");
   return false;
 }
 
@@ -236,7 +236,7 @@ void native_socket::handle_subscribe(const native_msg& msg) {
   std::vector<std::string> listed;
   for (std::size_t i = 0; i < msg.filters.size(); ++i) {
     const filter_spec& spec = msg.filters[i];
-    auto f = filter::compile(spec, who_.tenant, limits_.filters);
+    auto f = filter::compile(spec, who_.tenant, limits_->filters);
     if (!f)
       return send_error(id, errc::invalid_filter,
                         "filters[" + std::to_string(i) + "]." + f.err().message);
@@ -278,7 +278,7 @@ void native_socket::handle_unsubscribe(const native_msg& msg) {
   // filter of the subscription up by its key (one serialisation each, not one per pair).
   auto remove = std::make_shared<std::unordered_set<std::string>>();
   for (std::size_t i = 0; i < msg.filters.size(); ++i) {
-    auto f = filter::compile(msg.filters[i], who_.tenant, limits_.filters);
+    auto f = filter::compile(msg.filters[i], who_.tenant, limits_->filters);
     if (!f)
       return send_error(msg.id, errc::invalid_filter,
                         "filters[" + std::to_string(i) + "]." + f.err().message);
@@ -307,7 +307,7 @@ void native_socket::handle_unsubscribe(const native_msg& msg) {
 
 void native_socket::handle_request(const native_msg& msg) {
   const std::string id = msg.id;
-  if (msg.path.size() > limits_.max_path_bytes)
+  if (msg.path.size() > limits_->max_path_bytes)
     return send_error(id, errc::too_large, "path: too long");
   if (!take_request_slot(id)) return;
   http_request req;
@@ -380,18 +380,19 @@ void native_socket::write_delivery(const delivery_ref& d) {
 std::int64_t native_socket::on_tick(std::int64_t now) {
   if (closed()) return 0;
   deadlines d(now);
+  const native_limits& l = *limits_;  // the values in force at this check (SIGHUP)
   if (phase_ == phase::awaiting_auth || phase_ == phase::authenticating) {
-    d.expire_at(opened_ms_ + limits_.auth_timeout_s * 1000, close_reason::auth_timeout);
+    d.expire_at(opened_ms_ + l.auth_timeout_s * 1000, close_reason::auth_timeout);
     return finish_tick(d);
   }
   if (phase_ != phase::open) {
     d.wake_at(now + 1000);  // a resume's hand-over: look again in a second
     return finish_tick(d);
   }
-  const std::int64_t hb_ms = limits_.heartbeat_interval_s * 1000;
-  d.expire_at(opened_ms_ + limits_.absolute_timeout_s * 1000, close_reason::absolute);
+  const std::int64_t hb_ms = l.heartbeat_interval_s * 1000;
+  d.expire_at(opened_ms_ + l.absolute_timeout_s * 1000, close_reason::absolute);
   d.expire_at(last_in_ms_ + 2 * hb_ms, close_reason::heartbeat);
-  d.expire_at(last_activity_ms_ + limits_.idle_timeout_s * 1000, close_reason::idle);
+  d.expire_at(last_activity_ms_ + l.idle_timeout_s * 1000, close_reason::idle);
   if (d.expired()) return finish_tick(d);
   // Ping when the client has been quiet (even while events flow out: a listening client
   // answers the ping frame) or the connection is quiet both ways; at most once per interval.

@@ -50,7 +50,7 @@ class native_socket final : public dialect_socket {
   void send_error(const std::string& id, errc code, const std::string& message);
 
   const native_context& cx_;
-  const native_limits& limits_;
+  const live<native_limits>& limits_;  // read once per operation
   std::int64_t last_activity_ms_ = 0;  // a request or an event, either way (idle timeout)
   std::int64_t last_ping_ms_ = 0;      // last heartbeat ping sent
   std::string query_resume_;           // resume/last_seq from the upgrade's query, kept for

@@ -11,6 +11,7 @@
 
 #include "api/router.h"
 #include "api/services.h"
+#include "core/live.h"
 #include "dialect/ringcentral/rc_codec.h"
 #include "dialect/ringcentral/rc_limits.h"
 
@@ -26,8 +27,8 @@ struct rc_context {
         render_slot(slot) {}
 
   services& svc;
-  const ringcentral_limits cfg;
-  const std::string prefix;  // "/ringcentral"
+  live<ringcentral_limits> cfg;  // SIGHUP publishes its reloadable keys' new values
+  const std::string prefix;      // "/ringcentral"
   const rc::wsc_codec wsc;
   router& routes;                 // this dialect's own: REST companions, ClientRequests
   const std::size_t render_slot;  // event::rendered() slot of the ServerNotification body

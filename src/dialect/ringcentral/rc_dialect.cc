@@ -37,6 +37,10 @@ class ringcentral_dialect final : public dialect {
         .integer("max_frame_bytes", "bytes", "largest client frame (1009)", l.max_frame_bytes)
         .boolean("compress", "accept permessage-deflate (then every message is compressed)",
                  l.compress)
+        .sighup({"max_connections_per_session", "recovery_buffer_size", "recovery_timeout",
+                 "idle_timeout", "absolute_timeout", "max_active_requests", "ping_interval",
+                 "notify_pause_ms", "ws_token_ttl", "access_token_ttl", "refresh_token_ttl",
+                 "max_filters", "max_frame_bytes"})
         .rule("prefix", "'/name' required (no trailing '/')", [this] { return !prefix().empty(); })
         .at_least("notify_pause_ms", l.notify_pause_ms, ringcentral_limits::min_notify_pause_ms)
         .at_least("ping_interval", l.ping_interval_s, std::int64_t{1})
@@ -50,12 +54,17 @@ class ringcentral_dialect final : public dialect {
     add_ringcentral_routes(cx);
     ws_mount m;
     m.path = d.prefix + "/ws";
-    m.max_message_bytes = limits_.max_frame_bytes;
+    m.current_max_message_bytes = [cx] { return cx->cfg->max_frame_bytes; };
     m.compress = limits_.compress;
     m.factory = [cx](ws_connection& conn, const http_request& up) -> std::unique_ptr<ws_handler> {
       return std::make_unique<rc_socket>(cx, conn, up);
     };
     d.mounts.push_back(std::move(m));
+    cx_ = cx;
+  }
+
+  void reload() override {
+    if (cx_) cx_->cfg.set(limits_);
   }
 
   // Unknown paths answer 404 CMN-102, wrong methods 405 (§2: "Anything else: 404 CMN-102").
@@ -75,6 +84,7 @@ class ringcentral_dialect final : public dialect {
 
  private:
   ringcentral_limits limits_;
+  std::shared_ptr<rc_context> cx_;  // set at install
 };
 
 }  // namespace

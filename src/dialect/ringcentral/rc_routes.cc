@@ -102,7 +102,7 @@ struct grant_ttls {
 
 // The grant's asked TTLs, clamped to the configured ranges (never rejected, §2.1).
 grant_ttls ttls_of(const rc_context& cx, const http_request& req) {
-  const auto& cfg = cx.cfg;
+  const auto& cfg = *cx.cfg;
   grant_ttls t;
   t.access_s = clamp_ttl(field(req, "access_token_ttl"), cfg.access_token_ttl_s,
                          ringcentral_limits::min_access_token_ttl_s,
@@ -312,7 +312,7 @@ http_response wstoken_route(rc_context& cx, const http_request& req) {
   if (!who->has(scope_subscribe))
     return rc::api_error(403, "CMN-401",
                          "In order to call this API endpoint, the subscribe scope is required");
-  const token_claims c = claims_for(*who, rc_audience, "ws", cx.cfg.ws_token_ttl_s * 1000);
+  const token_claims c = claims_for(*who, rc_audience, "ws", cx.cfg->ws_token_ttl_s * 1000);
   std::string base = rc_http_base(cx.svc, req);
   if (base.rfind("https://", 0) == 0)
     base = "wss://" + base.substr(8);
@@ -320,7 +320,7 @@ http_response wstoken_route(rc_context& cx, const http_request& req) {
     base = "ws://" + base.substr(7);
   json::object o{{"uri", base + cx.prefix + "/ws"},
                  {"ws_access_token", cx.svc.signer.issue(c)},
-                 {"expires_in", cx.cfg.ws_token_ttl_s}};
+                 {"expires_in", cx.cfg->ws_token_ttl_s}};
   return json_response(200, o);
 }
 

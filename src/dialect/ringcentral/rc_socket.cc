@@ -41,8 +41,8 @@ std::string error_frame(int status, const std::string& code, const std::string& 
 rc_socket::rc_socket(std::shared_ptr<rc_context> cx, ws_connection& conn, const http_request& up)
     : dialect_socket(cx->svc, conn, up, "ringcentral"), cx_(std::move(cx)) {
   last_text_in_ms_ = last_notify_ms_ = opened_ms_;
-  set_pause_ms(std::max(cx_->cfg.notify_pause_ms, ringcentral_limits::min_notify_pause_ms));
-  max_deferred_ = cx_->cfg.max_active_requests + 2;
+  set_pause_ms(std::max(cx_->cfg->notify_pause_ms, ringcentral_limits::min_notify_pause_ms));
+  max_deferred_ = cx_->cfg->max_active_requests + 2;
 }
 
 // RingCentral's close table (ringcentral.md §3.8, §6): an Error frame, then the close.
@@ -120,7 +120,7 @@ void rc_socket::on_open() {
   }
   // RingCentral's clients treat refusals other than 401/403 as fatal: its sockets do not count
   // against the failed-authentication limit (ringcentral.md §8.2).
-  if (!admit(std::move(p), {cx_->cfg.max_connections_per_session, false})) return;
+  if (!admit(std::move(p), {cx_->cfg->max_connections_per_session, false})) return;
   if (!wsc) return start_fresh("", 0);
   const std::uint64_t presented = wsc->base + wsc->seq;
   if (wsc->login != who_.login_session) return start_fresh("WSG-1003", presented);
@@ -163,7 +163,7 @@ void rc_socket::start_fresh(const std::string& recovery_error, std::uint64_t pre
   base_ = 1 + std::max<std::uint64_t>(
                   presented, static_cast<std::uint64_t>(std::max<std::int64_t>(counter, 0)));
   if (base_ > static_cast<std::uint64_t>(max_sequence)) base_ = 1;  // never above (§4.3)
-  const auto& cfg = cx_->cfg;
+  const auto& cfg = *cx_->cfg;
   session_options opts;
   opts.seq_base = base_;
   opts.ring_capacity = std::max<std::size_t>(cfg.recovery_buffer_size, 1);
@@ -177,7 +177,7 @@ void rc_socket::start_fresh(const std::string& recovery_error, std::uint64_t pre
 
 void rc_socket::send_details(std::uint64_t seq, const std::string& recovery_state,
                              const std::string& recovery_error) {
-  const auto& cfg = cx_->cfg;
+  const auto& cfg = *cx_->cfg;
   rc::connection_details d;
   d.creation_ms = opened_ms_;
   d.max_connections_per_session = cfg.max_connections_per_session;
@@ -220,7 +220,7 @@ void rc_socket::on_frame(std::string_view text, bool binary) {
 }
 
 void rc_socket::handle_request(rc::client_frame f) {
-  if (!begin_request(cx_->cfg.max_active_requests))
+  if (!begin_request(cx_->cfg->max_active_requests))
     return reply(f.message_id, 429, rc::api_error_body("CMN-301", "Request rate exceeded"));
   if (const auto sp = rc::classify_subscription_path(f.path); sp.kind != rc::sub_path_kind::none)
     return handle_subscription(f, sp);
@@ -292,8 +292,8 @@ void rc_socket::handle_subscription(const rc::client_frame& f, const rc::sub_pat
     return answer(id, 200, rc::render_subscription(sub_, base, now()), true);
   if (filters == nullptr || !filters->is_array() || filters->get_array().empty())
     return bad("Parameter [eventFilters] must be a non-empty array of strings", "eventFilters");
-  if (filters->get_array().size() > cx_->cfg.max_filters)
-    return bad("Parameter [eventFilters] holds more than " + std::to_string(cx_->cfg.max_filters) +
+  if (filters->get_array().size() > cx_->cfg->max_filters)
+    return bad("Parameter [eventFilters] holds more than " + std::to_string(cx_->cfg->max_filters) +
                    " filters",
                "eventFilters");
   if (const auto* dm = body.if_contains("deliveryMode"); dm != nullptr && !dm->is_null()) {
@@ -395,7 +395,7 @@ std::int64_t rc_socket::on_tick(std::int64_t now) {
     d.wake_at(now + 1000);  // not yet open: look again in a second
     return finish_tick(d);
   }
-  const auto& cfg = cx_->cfg;
+  const auto& cfg = *cx_->cfg;
   const std::int64_t ping_ms = cfg.ping_interval_s * 1000;
   d.expire_at(opened_ms_ + cfg.absolute_timeout_s * 1000, close_reason::absolute);
   d.expire_at(last_in_ms_ + 2 * ping_ms, close_reason::heartbeat);

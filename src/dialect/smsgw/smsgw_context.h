@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "api/services.h"
+#include "core/live.h"
 #include "dialect/smsgw/smsgw_guard.h"
 #include "dialect/smsgw/smsgw_limits.h"
 
@@ -23,7 +24,7 @@ struct smsgw_context {
         rest_rate(l.rate_limit_window_s * 1000) {}
 
   services& svc;
-  const smsgw_limits cfg;
+  live<smsgw_limits> cfg;         // SIGHUP publishes its reloadable keys' new values
   const std::size_t render_slot;  // event::rendered() slot of the sms_status/sms_inbound frame
   smsgw::fail_block auth_fails;   // per address, REST and sockets alike (§7)
   smsgw::sliding_window rest_rate;

@@ -67,6 +67,10 @@ class smsgw_dialect final : public dialect {
         .integer("auth_fail_block", "s", "how long a blocked address is refused (429)",
                  l.auth_fail_block_s)
         .boolean("send_enabled", "accept POST /v1/sms/send (else 501)", l.send_enabled)
+        .sighup({"auth_timeout", "ping_interval", "liveness_timeout", "absolute_timeout",
+                 "max_auth_frame_bytes", "max_frame_bytes", "max_body_bytes", "client_msg_rate",
+                 "client_msg_burst", "max_connections_per_key", "ws_token_ttl", "rate_limit_app",
+                 "rate_limit_admin", "send_enabled"})
         .rule("prefix", "'/name' required (no trailing '/')", [this] { return !prefix().empty(); })
         .at_least("ping_interval", l.ping_interval_s, std::int64_t{1})
         .at_least("liveness_timeout", l.liveness_timeout_s, std::int64_t{1})
@@ -93,7 +97,10 @@ class smsgw_dialect final : public dialect {
     ws_mount m;
     m.path = d.prefix + "/ws";
     // The transport's bound is the larger one; the auth frame's smaller one is the socket's.
-    m.max_message_bytes = std::max(limits_.max_frame_bytes, limits_.max_auth_frame_bytes);
+    m.current_max_message_bytes = [cx] {
+      const smsgw_limits& l = *cx->cfg;
+      return std::max(l.max_frame_bytes, l.max_auth_frame_bytes);
+    };
     m.factory = [cx](ws_connection& conn, const http_request& up) -> std::unique_ptr<ws_handler> {
       return std::make_unique<smsgw_socket>(*cx, conn, up);
     };
@@ -114,6 +121,10 @@ class smsgw_dialect final : public dialect {
 
   // Its own failed-auth block (§7: 10 per 300 s, then 900 s) counts; not the native limiter.
   bool counts_auth_failures() const override { return false; }
+
+  void reload() override {
+    if (cx_) cx_->cfg.set(limits_);
+  }
 
  private:
   smsgw_limits limits_;

@@ -44,7 +44,7 @@ std::string wst_record_key(std::string_view token) { return sha256_hex(token); }
 
 result<std::string> issue_ws_token(smsgw_context& cx, const principal& who) {
   const std::string token = "wst_" + hex_encode(random_bytes(32));
-  const std::int64_t exp = now_ms() + cx.cfg.ws_token_ttl_s * 1000;
+  const std::int64_t exp = now_ms() + cx.cfg->ws_token_ttl_s * 1000;
   // Only the hash is stored: a store dump yields no usable token. `expires_ms` is the field
   // the store's record pruning reads, so an unredeemed token does not stay forever.
   json::object rec{{"app", who.app_id}, {"expires_ms", exp}};
@@ -114,7 +114,7 @@ std::variant<principal, http_response> rest_auth(smsgw_context& cx, const http_r
     cx.auth_fails.fail(addr, now);
     return error_reply(401, txt_invalid_key);
   }
-  const std::size_t limit = p->is_admin_app() ? cx.cfg.rate_limit_admin : cx.cfg.rate_limit_app;
+  const std::size_t limit = p->is_admin_app() ? cx.cfg->rate_limit_admin : cx.cfg->rate_limit_app;
   if (const std::int64_t s = cx.rest_rate.take(p->app_id, limit, now); s > 0)
     return with_retry_after(error_reply(429, txt_too_many_requests), s);
   return std::move(*p);
@@ -261,14 +261,14 @@ http_response list_messages(smsgw_context& cx, const principal& who, const http_
 http_response ws_token(smsgw_context& cx, const principal& who) {
   auto t = issue_ws_token(cx, who);
   if (!t) return error_reply(503, "Service unavailable");
-  json::object o{{"token", *t}, {"expiresIn", cx.cfg.ws_token_ttl_s}};
+  json::object o{{"token", *t}, {"expiresIn", cx.cfg->ws_token_ttl_s}};
   return json_response(200, json::serialize(o));
 }
 
 // §4.4: an intake, not a carrier. The queued event goes through the same validators as a native
 // publish and is durable before the 202; the operator's sender does the rest.
 http_response send(smsgw_context& cx, const principal& who, const http_request& req) {
-  if (!cx.cfg.send_enabled) return error_reply(501, "Sending is not enabled on this gateway");
+  if (!cx.cfg->send_enabled) return error_reply(501, "Sending is not enabled on this gateway");
   // An Idempotency-Key makes a retry return the first answer (kept per app).
   std::string idem_key;
   if (const auto* k = req.header("idempotency-key"); k != nullptr && !k->empty()) {
@@ -375,7 +375,7 @@ http_response route(smsgw_context& cx, const http_request& req) {
     r.headers.emplace_back("Allow", allow);
     return r;
   }
-  if (req.body.size() > cx.cfg.max_body_bytes) return error_reply(413, "Payload too large");
+  if (req.body.size() > cx.cfg->max_body_bytes) return error_reply(413, "Payload too large");
   if (segs[0] == "health") return json_response(200, std::string("{\"status\":\"ok\"}"));
   auto who = rest_auth(cx, req);
   if (auto* refused = std::get_if<http_response>(&who)) return std::move(*refused);

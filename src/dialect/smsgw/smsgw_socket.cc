@@ -27,7 +27,7 @@ smsgw_socket::smsgw_socket(smsgw_context& cx, ws_connection& conn, const http_re
     : dialect_socket(cx.svc, conn, up, "smsgw"),
       cx_(cx),
       addr_(cx.svc.auth_failures.client_address(up)) {
-  msg_tokens_ = static_cast<double>(cx_.cfg.client_msg_burst);
+  msg_tokens_ = static_cast<double>(cx_.cfg->client_msg_burst);
   msg_tokens_at_ = opened_ms_;
 }
 
@@ -102,7 +102,7 @@ void smsgw_socket::on_frame(std::string_view text, bool binary) {
     return;
   }
   // The auth frame has its own, smaller bound than the socket's (§2.2: 1009, no auth_error).
-  if (text.size() > cx_.cfg.max_auth_frame_bytes)
+  if (text.size() > cx_.cfg->max_auth_frame_bytes)
     return close_with(close_reason::protocol, std::string(smsgw::txt_frame_too_big));
   const smsgw::auth_frame f = smsgw::decode_auth(text, binary);
   using k = smsgw::auth_frame::kind;
@@ -139,7 +139,7 @@ void smsgw_socket::authenticated(result<principal> p) {
     return refuse(close_reason::auth_failed, smsgw::txt_invalid_key, true);
   }
   // The per-key slot first; admit() then takes the core's per-app/tenant slot and the sink.
-  if (!cx_.sockets.acquire(p->app_id, cx_.cfg.max_connections_per_key))
+  if (!cx_.sockets.acquire(p->app_id, cx_.cfg->max_connections_per_key))
     return close_with(close_reason::too_many, std::string(smsgw::txt_too_many_connections));
   slot_key_ = p->app_id;
   // Failures are counted here, by the dialect's own block (§7), not the native limiter.
@@ -167,8 +167,9 @@ void smsgw_socket::on_closed(int close_code) {
 
 bool smsgw_socket::take_message_token() {
   const std::int64_t t = now();
-  const double rate = static_cast<double>(cx_.cfg.client_msg_rate);
-  msg_tokens_ = std::min(static_cast<double>(cx_.cfg.client_msg_burst),
+  const smsgw_limits& c = *cx_.cfg;  // a SIGHUP's rate applies from this frame
+  const double rate = static_cast<double>(c.client_msg_rate);
+  msg_tokens_ = std::min(static_cast<double>(c.client_msg_burst),
                          msg_tokens_ + rate * static_cast<double>(t - msg_tokens_at_) / 1000.0);
   msg_tokens_at_ = t;
   if (msg_tokens_ < 1.0) return false;
@@ -190,7 +191,7 @@ void smsgw_socket::write_delivery(const delivery_ref& d) {
 std::int64_t smsgw_socket::on_tick(std::int64_t now) {
   if (closed()) return 0;
   deadlines d(now);
-  const auto& c = cx_.cfg;
+  const auto& c = *cx_.cfg;
   if (phase_ == phase::awaiting_auth || phase_ == phase::authenticating || authed_ms_ == 0) {
     // From the 101 (§2.1); an admitted socket waiting for its subscription is still "in auth".
     d.expire_at(opened_ms_ + c.auth_timeout_s * 1000, close_reason::auth_timeout);

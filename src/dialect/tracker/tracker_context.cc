@@ -63,13 +63,13 @@ std::variant<live_login, int> check_hash(const services& s, std::string_view has
 }
 
 bool touch_due(const tracker_context& cx, const login_record& l, std::int64_t now_ms) {
-  const std::int64_t last_use = l.expires_ms - cx.cfg.hash_ttl_s * 1000;
+  const std::int64_t last_use = l.expires_ms - cx.cfg->hash_ttl_s * 1000;
   return now_ms - last_use >= 60000;
 }
 
 void touch(tracker_context& cx, const login_record& l, std::int64_t now_ms) {
   if (!touch_due(cx, l, now_ms)) return;
-  const std::int64_t until = now_ms + cx.cfg.hash_ttl_s * 1000;
+  const std::int64_t until = now_ms + cx.cfg->hash_ttl_s * 1000;
   auto updated = cx.svc.dir.update_login(l.id, [until](login_record& r) {
     if (!r.ended) r.expires_ms = std::max(r.expires_ms, until);
   });

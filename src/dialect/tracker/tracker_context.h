@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/services.h"
+#include "core/live.h"
 #include "core/rate_limit.h"
 #include "dialect/tracker/tracker_codec.h"
 #include "dialect/tracker/tracker_limits.h"
@@ -53,7 +54,7 @@ struct tracker_context {
                        static_cast<double>(l.login_failures_per_minute)) {}
 
   services& svc;
-  const tracker_limits cfg;
+  live<tracker_limits> cfg;       // SIGHUP publishes its reloadable keys' new values
   const std::size_t render_slot;  // event::rendered() slot: a state's data length in UTF-16 units
   rate_limiter login_failures;    // per login (§2: 105)
   tracker_registry sockets;

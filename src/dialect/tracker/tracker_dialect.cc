@@ -89,6 +89,10 @@ class tracker_dialect final : public dialect {
                  l.max_hashes_per_user)
         .integer("login_failures_per_minute", "", "failed logins per login (code 105)",
                  l.login_failures_per_minute)
+        .sighup({"heartbeat_interval_ms", "heartbeat_timeout_ms", "max_frame_bytes",
+                 "max_frames_per_second", "max_trackers_per_request", "max_trackers_per_socket",
+                 "max_request_bytes", "hash_ttl_s", "max_hashes_per_user",
+                 "login_failures_per_minute"})
         .rule("prefix", "'/name' required (no trailing '/')", [this] { return !prefix().empty(); })
         .rule(
             "heartbeat_interval_ms", "1000..3600000",
@@ -121,7 +125,7 @@ class tracker_dialect final : public dialect {
     for (const char* path : {"/v2/event/subscription", "/event/subscription"}) {
       ws_mount m;
       m.path = d.prefix + path;
-      m.max_message_bytes = limits_.max_frame_bytes;
+      m.current_max_message_bytes = [cx] { return cx->cfg->max_frame_bytes; };
       m.factory = [cx](ws_connection& conn, const http_request& up) -> std::unique_ptr<ws_handler> {
         return std::make_unique<tracker_socket>(*cx, conn, up);
       };
@@ -132,6 +136,13 @@ class tracker_dialect final : public dialect {
 
   http_response serve(const router&, const http_request& req) const override {
     return tracker::serve_rest(*cx_, req);
+  }
+
+  void reload() override {
+    if (!cx_) return;
+    cx_->cfg.set(limits_);
+    const auto per_minute = static_cast<double>(limits_.login_failures_per_minute);
+    cx_->login_failures.set_rates(per_minute / 60.0, per_minute);
   }
 
   // Transport refusals under the prefix in this dialect's body (§8: a body too big is 412, 9).

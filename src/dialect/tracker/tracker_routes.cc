@@ -102,7 +102,7 @@ http_response auth(tracker_context& cx, const params& p) {
   }
   const user_record& u = found[0];
   if (u.blocked) return error_reply(access_denied);
-  if (cx.svc.dir.live_logins_of(u.id, now) >= cx.cfg.max_hashes_per_user)
+  if (cx.svc.dir.live_logins_of(u.id, now) >= cx.cfg->max_hashes_per_user)
     return error_reply(logins_limit);
   const std::string hash = hex_encode(random_bytes(16));
   login_record l;
@@ -111,7 +111,7 @@ http_response auth(tracker_context& cx, const params& p) {
   l.user_id = u.id;
   l.dialect = "tracker";
   l.created_ms = now;
-  l.expires_ms = now + cx.cfg.hash_ttl_s * 1000;
+  l.expires_ms = now + cx.cfg->hash_ttl_s * 1000;
   if (status st = persist(cx.svc.st, l); !st) return error_reply(unexpected, st.err().message);
   cx.svc.dir.put_login(l);
   return success(json::object{{"hash", hash}});
@@ -232,7 +232,7 @@ http_response serve_rest(tracker_context& cx, const http_request& req) {
     return subscription_get(cx, req);
   }
   if (req.method != "GET" && req.method != "POST") return error_reply(wrong_format, "method");
-  if (req.body.size() > cx.cfg.max_request_bytes) return error_reply(too_large);
+  if (req.body.size() > cx.cfg->max_request_bytes) return error_reply(too_large);
   const params p(req);
   if (p.malformed()) return error_reply(wrong_format, "body: not a JSON object");
   if (path == "/user/auth") return auth(cx, p);

@@ -36,7 +36,10 @@ std::string upgrade_param(const http_request& up, std::string_view name) {
 }  // namespace
 
 tracker_socket::tracker_socket(tracker_context& cx, ws_connection& conn, const http_request& up)
-    : dialect_socket(cx.svc, conn, up, "tracker"), cx_(cx) {}
+    : dialect_socket(cx.svc, conn, up, "tracker"),
+      cx_(cx),
+      heartbeat_interval_ms_(cx.cfg->heartbeat_interval_ms),
+      heartbeat_timeout_ms_(cx.cfg->heartbeat_timeout_ms) {}
 
 // ---- the close table (§3, §7)
 
@@ -86,7 +89,7 @@ void tracker_socket::on_open() {
     while (!cx_.sockets.claim(uuid_, self_ref()));
   }
   claimed_ = true;
-  send_payload(tracker::handshake(uuid_, cx_.cfg.heartbeat_interval_ms));
+  send_payload(tracker::handshake(uuid_, heartbeat_interval_ms_));
 }
 
 void tracker_socket::on_closed(int close_code) {
@@ -120,7 +123,7 @@ bool tracker_socket::take_frame_token(std::int64_t now) {
     rate_second_ = second;
     rate_count_ = 0;
   }
-  return ++rate_count_ <= cx_.cfg.max_frames_per_second;
+  return ++rate_count_ <= cx_.cfg->max_frames_per_second;
 }
 
 void tracker_socket::on_frame(std::string_view text, bool binary) {
@@ -136,7 +139,7 @@ void tracker_socket::on_frame(std::string_view text, bool binary) {
   }
   if (binary) return send_error(action::none, tracker::wrong_format, "\"binary frame\"");
   if (tracker::is_heartbeat(text)) return;  // proves life only
-  handle(tracker::decode(text, cx_.cfg.max_trackers_per_request), now);
+  handle(tracker::decode(text, cx_.cfg->max_trackers_per_request), now);
 }
 
 void tracker_socket::handle(const tracker::request& r, std::int64_t now) {
@@ -177,7 +180,7 @@ void tracker_socket::subscribe(const tracker::request& r, const tracker::live_lo
         held_.count(std::to_string(id)) == 0)
       ++added;
   }
-  if (held_.size() + added > cx_.cfg.max_trackers_per_socket)
+  if (held_.size() + added > cx_.cfg->max_trackers_per_socket)
     return send_error(r.act, tracker::too_large, r.echo);
   if (user_id_.empty()) bind(live);
   time_zone_ = live.user.time_zone;
@@ -358,9 +361,9 @@ void tracker_socket::touch_logins(std::int64_t now, bool force) {
 std::int64_t tracker_socket::on_tick(std::int64_t now) {
   if (closed()) return 0;
   deadlines d(now);
-  d.expire_at(last_in_ms_ + cx_.cfg.heartbeat_timeout_ms, close_reason::heartbeat);
+  d.expire_at(last_in_ms_ + heartbeat_timeout_ms_, close_reason::heartbeat);
   if (d.expired()) return finish_tick(d);
-  const std::int64_t interval = cx_.cfg.heartbeat_interval_ms;
+  const std::int64_t interval = heartbeat_interval_ms_;
   if (now >= last_out_ms_ + interval) send_now(tracker::frame(tracker::heartbeat, track_size_));
   d.wake_at(last_out_ms_ + interval);
   touch_logins(now, false);

@@ -79,6 +79,9 @@ class tracker_socket final : public dialect_socket {
   std::int64_t rate_second_ = 0;
   std::size_t rate_count_ = 0;
   std::int64_t last_rate_error_ms_ = 0;
+  // The heartbeat the handshake announced, and its timeout: a socket keeps them for life (a
+  // SIGHUP's new values apply to sockets opened after it).
+  const std::int64_t heartbeat_interval_ms_, heartbeat_timeout_ms_;
 };
 
 }  // namespace herald

@@ -72,11 +72,11 @@ class zoom_registry {
   std::unordered_map<std::string, std::vector<entry>> open_;
 };
 
-// The dialect's shared state; `cfg` is the dialect object's table (read-only after load).
+// The dialect's shared state.
 struct zoom_context {
   services* svc = nullptr;  // set at install/install_admin (the same services for both)
-  const zoom_limits* cfg = nullptr;
-  std::string prefix;  // "/zoom"
+  live<zoom_limits> cfg;    // the dialect's table; SIGHUP publishes its reloadable keys
+  std::string prefix;       // "/zoom"
   std::size_t render_slot = 0;
   zoom_registry sockets;
   // Failed token requests per client address (token_failures_per_minute, §6); made at install.

@@ -30,6 +30,9 @@ class zoom_dialect final : public dialect {
                  l.close_on_token_expiry)
         .integer("token_failures_per_minute", "", "failed token requests per address (then 429)",
                  l.token_failures_per_minute)
+        .sighup({"token_ttl", "heartbeat_interval", "idle_timeout", "validate_timeout",
+                 "max_client_frame_bytes", "client_frames_per_second", "single_connection",
+                 "close_on_token_expiry", "token_failures_per_minute"})
         .rule("prefix", "'/name' required (no trailing '/')", [this] { return !prefix().empty(); })
         .at_least("token_ttl", l.token_ttl_s, std::int64_t{1})
         .at_least("idle_timeout", l.idle_timeout_s, std::int64_t{1})
@@ -52,8 +55,8 @@ class zoom_dialect final : public dialect {
     add_zoom_routes(d.routes, cx_);
     ws_mount m;
     m.path = d.prefix + "/ws";
-    m.max_message_bytes = limits_.max_client_frame_bytes;
     std::shared_ptr<zoom_context> cx = cx_;
+    m.current_max_message_bytes = [cx] { return cx->cfg->max_client_frame_bytes; };
     m.factory = [cx](ws_connection& conn, const http_request& up) -> std::unique_ptr<ws_handler> {
       return std::make_unique<zoom_socket>(cx, conn, up);
     };
@@ -72,11 +75,18 @@ class zoom_dialect final : public dialect {
   // The token endpoint keeps its own per-address count (token_failures_per_minute, §6).
   bool counts_auth_failures() const override { return false; }
 
+  void reload() override {
+    if (!cx_->token_failures) return;  // never installed
+    cx_->cfg.set(limits_);
+    const double per_minute = static_cast<double>(limits_.token_failures_per_minute);
+    cx_->token_failures->set_rates(per_minute / 60.0, per_minute);
+  }
+
  private:
   // Both installs see the same services; the table is final by then.
   void fill(services& svc) {
     cx_->svc = &svc;
-    cx_->cfg = &limits_;
+    cx_->cfg.set(limits_);
     if (cx_->prefix.empty()) cx_->prefix = prefix();
     if (!cx_->token_failures) {
       const double per_minute = static_cast<double>(limits_.token_failures_per_minute);

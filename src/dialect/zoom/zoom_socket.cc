@@ -30,8 +30,9 @@ const std::function<std::string(const event&)>& render_content() {
 
 zoom_socket::zoom_socket(std::shared_ptr<zoom_context> cx, ws_connection& conn,
                          const http_request& up)
-    : dialect_socket(*cx->svc, conn, up, "zoom"), cx_(std::move(cx)), cfg_(*cx_->cfg) {
-  frame_tokens_ = static_cast<double>(cfg_.client_frames_per_second * zoom_limits::rate_window_s);
+    : dialect_socket(*cx->svc, conn, up, "zoom"), cx_(std::move(cx)) {
+  frame_tokens_ =
+      static_cast<double>(cx_->cfg->client_frames_per_second * zoom_limits::rate_window_s);
   frame_tokens_at_ = opened_ms_;
 }
 
@@ -130,8 +131,8 @@ void zoom_socket::validated(principal who, const result<std::optional<zoom_subsc
   // One socket per subscription (§3.5): the older ones stop taking deliveries now, before this
   // one's session exists, so no event goes to both; then they are closed on their shards.
   superseded_ = std::make_shared<std::atomic<bool>>(false);
-  auto replaced =
-      cx_->sockets.claim(sub_id_, {con_id_, self_ref(), this, superseded_}, cfg_.single_connection);
+  auto replaced = cx_->sockets.claim(sub_id_, {con_id_, self_ref(), this, superseded_},
+                                     cx_->cfg->single_connection);
   registered_ = true;
   for (const auto& e : replaced) {
     zoom_socket* old = e.sock;
@@ -185,11 +186,10 @@ void zoom_socket::apply(const zoom_subscription& rec) {
 
 bool zoom_socket::take_frame_token() {
   const std::int64_t t = now();
-  const double cap =
-      static_cast<double>(cfg_.client_frames_per_second * zoom_limits::rate_window_s);
-  frame_tokens_ = std::min(
-      cap, frame_tokens_ + static_cast<double>(t - frame_tokens_at_) *
-                               static_cast<double>(cfg_.client_frames_per_second) / 1000.0);
+  const std::int64_t per_s = cx_->cfg->client_frames_per_second;  // a SIGHUP's: from this frame
+  const double cap = static_cast<double>(per_s * zoom_limits::rate_window_s);
+  frame_tokens_ = std::min(cap, frame_tokens_ + static_cast<double>(t - frame_tokens_at_) *
+                                                    static_cast<double>(per_s) / 1000.0);
   frame_tokens_at_ = t;
   if (frame_tokens_ < 1.0) return false;
   frame_tokens_ -= 1.0;
@@ -247,14 +247,15 @@ void zoom_socket::write_delivery(const delivery_ref& d) {
 std::int64_t zoom_socket::on_tick(std::int64_t now_ms) {
   if (closed()) return 0;
   deadlines d(now_ms);
+  const zoom_limits& cfg = *cx_->cfg;  // the values in force at this check (SIGHUP)
   if (!built_) {
-    d.expire_at(opened_ms_ + cfg_.validate_timeout_s * 1000, close_reason::auth_timeout);
+    d.expire_at(opened_ms_ + cfg.validate_timeout_s * 1000, close_reason::auth_timeout);
     return finish_tick(d);
   }
   // Any client frame, data or control, moves last_in_ms_ (dialect_socket::on_traffic).
-  d.expire_at(last_in_ms_ + cfg_.idle_timeout_s * 1000, close_reason::heartbeat);
-  d.expire_at(opened_ms_ + svc_.native.absolute_timeout_s * 1000, close_reason::absolute);
-  if (cfg_.close_on_token_expiry && token_exp_ms_ > 0) {
+  d.expire_at(last_in_ms_ + cfg.idle_timeout_s * 1000, close_reason::heartbeat);
+  d.expire_at(opened_ms_ + svc_.native->absolute_timeout_s * 1000, close_reason::absolute);
+  if (cfg.close_on_token_expiry && token_exp_ms_ > 0) {
     if (now_ms >= token_exp_ms_) {
       close_with(close_reason::revoked, std::string(token_expired));
       return 0;

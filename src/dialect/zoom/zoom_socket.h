@@ -47,7 +47,6 @@ class zoom_socket final : public dialect_socket {
   bool take_frame_token();
 
   std::shared_ptr<zoom_context> cx_;
-  const zoom_limits& cfg_;
   std::string sub_id_;
   bool herald_ = false;  // herald=1: extras in `header` (§3.7)
   std::string resume_;   // herald=1&resume=…

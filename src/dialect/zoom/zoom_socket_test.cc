@@ -32,7 +32,7 @@ class zoom_socket_test : public ::testing::Test {
 
   zoom_socket_test() {
     cx_->svc = &h_.svc();
-    cx_->cfg = &limits_;
+    cx_->cfg.set(limits_);
     cx_->prefix = "/zoom";
     h_.dir().add_tenant(tenant_record{"other", ""});
     h_.dir().add_tenant(tenant_record{"kid", "acme"});
@@ -275,6 +275,7 @@ TEST_F(zoom_socket_test, a_superseded_socket_drops_what_is_still_on_its_way) {
 
 TEST_F(zoom_socket_test, without_single_connection_every_socket_gets_every_event) {
   limits_.single_connection = false;
+  cx_->cfg.set(limits_);  // as a SIGHUP would
   auto a = open(query(sub_id_));
   auto b = open(query(sub_id_));
   publish("meeting.started");
