@@ -37,8 +37,9 @@ struct ws_mount {
   std::string path;  // exact path, e.g. "/v1/ws"
   ws_handler_factory factory;
   std::size_t max_message_bytes = 65536;  // inbound; past it: close 1009
-  // When set, the bound in force, read before each message (a SIGHUP's new bound applies to a
-  // socket's next message); max_message_bytes is then unused. Called on the socket's shard.
+  // When set, the bound in force, checked at each step of reading a message (a SIGHUP's new
+  // bound applies to an open socket's next message, raised or lowered); max_message_bytes is
+  // then unused. Called on the socket's shard.
   std::function<std::size_t()> current_max_message_bytes;
   bool compress = false;  // accept permessage-deflate
 };

@@ -47,8 +47,9 @@ net::awaitable<void> ws_session::read_loop(std::unique_ptr<upgrade> up) {
   t.idle_timeout = websocket::stream_base::none();  // our own tick enforces the dialect's timers
   t.keep_alive_pings = false;
   ws_.set_option(t);
-  ws_.read_message_max(mount_.current_max_message_bytes ? mount_.current_max_message_bytes()
-                                                        : mount_.max_message_bytes);
+  // A bound SIGHUP may change is checked in on_read at each step of a message (Beast's would
+  // be fixed when a read is armed: an idle socket's pending read would keep the old one).
+  ws_.read_message_max(mount_.current_max_message_bytes ? 0 : mount_.max_message_bytes);
   if (mount_.compress) {
     websocket::permessage_deflate pmd;
     pmd.server_enable = true;
@@ -107,6 +108,9 @@ void ws_session::on_read(beast::error_code rec) {
   // close: a read of ours started beside it finds the stream mid-frame (debug builds assert
   // rd_remain > 0 in Beast's read_size_hint).
   if (finished_ || close_sent_) return;
+  // The bound in force now, over the message so far (at most one step past it is buffered).
+  if (mount_.current_max_message_bytes && buf_.size() > mount_.current_max_message_bytes())
+    return close(1009, "message too big", true);
   if (!ws_.is_message_done()) return read_next(64 * 1024);
   handler_->on_traffic();
   const auto data = buf_.cdata();
@@ -120,9 +124,7 @@ void ws_session::on_read(beast::error_code rec) {
   buf_.consume(buf_.size());
   // Subscribers read rarely (pongs, a subscribe): hold no read buffer between messages.
   if (buf_.capacity() > first_read) buf_.shrink_to_fit();
-  if (finished_ || close_sent_) return;
-  if (mount_.current_max_message_bytes) ws_.read_message_max(mount_.current_max_message_bytes());
-  read_next(first_read);
+  if (!finished_ && !close_sent_) read_next(first_read);
 }
 
 std::size_t ws_session::queued_bytes() const { return queued_ + ws_.next_layer().pending_bytes(); }

@@ -316,3 +316,32 @@ def test_sighup_reloads_each_dialects_limits_for_new_sockets_and_keeps_open_ones
             await held[d].close()
 
     asyncio.run(asyncio.wait_for(run(), 90))
+
+
+def test_sighup_frame_bound_applies_to_an_open_sockets_next_message(servers, tmp_path):
+    """The documented rule for sizes: an open socket's next message is read under the new
+    bound, lowered or raised, and the socket is otherwise untouched."""
+    cfg = str(tmp_path / "herald.toml")
+    write(cfg, "[native]\nmax_message_bytes = 8000\n")
+    s = servers.start("memory", args=["--config", cfg])
+    e = s.setup()
+
+    async def run():
+        big = {"type": "ping", "id": "big", "pad": "x" * BIG}
+        a, _ = await s.ws_auth(e.key)
+        b, _ = await s.ws_auth(e.key)
+        assert (await a.request(big))["id"] == "big"  # 3000 bytes within 8000
+        write(cfg, "[native]\nmax_message_bytes = 2000\n")
+        text = hup_and_wait(s, "key(s) applied")
+        assert "SIGHUP: native.max_message_bytes = 2000 (was 8000)" in text, text
+        assert (await b.request({"type": "ping", "id": "small"}))["id"] == "small"
+        await a.send(big)  # the same frame on the same socket: now past the bound
+        assert await _closed_within(a.conn, 5) == 1009
+        assert (await b.request({"type": "ping", "id": "again"}))["id"] == "again"
+        # Raised again: b, idle and open since the start, reads the big frame now.
+        write(cfg, "[native]\nmax_message_bytes = 8000\n")
+        hup_and_wait(s, "key(s) applied")
+        assert (await b.request(big))["id"] == "big"
+        await b.close()
+
+    asyncio.run(asyncio.wait_for(run(), 60))
