@@ -31,6 +31,7 @@ TEST(live, readers_never_see_a_torn_value_while_a_writer_publishes) {
   std::atomic<bool> stop{false};
   std::atomic<long> bad{0}, reads{0}, started{0};
   std::vector<std::thread> readers;
+  readers.reserve(3);
   for (int i = 0; i < 3; ++i)
     readers.emplace_back([&] {
       long last = 0;
