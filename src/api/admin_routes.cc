@@ -38,7 +38,9 @@ route_fn admin(services& s, bool with_body, handler h) {
     const std::string_view v = auth ? std::string_view(*auth) : std::string_view();
     if (v.size() < 8 || (v.substr(0, 7) != "Bearer " && v.substr(0, 7) != "bearer ") ||
         !constant_time_equal(v.substr(7), s.admin_key))
-      return error_response(errc::auth_failed, "admin key required (Authorization: Bearer)");
+      return error_response(
+          error{errc::auth_failed, "admin key required (Authorization: Bearer)",
+                auth == nullptr ? error_cause::missing : error_cause::unspecified});
     if (m.req.body.size() > max_admin_body)
       return error_response(errc::too_large, "admin bodies are limited to 64 KiB");
     json::object body;

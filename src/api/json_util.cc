@@ -22,7 +22,11 @@ std::string error_body(errc code, std::string_view message) {
   return out;
 }
 
-http_response error_response(const error& e) { return error_response(e.code, e.message); }
+http_response error_response(const error& e) {
+  http_response r = error_response(e.code, e.message);
+  r.cause = e.cause;
+  return r;
+}
 
 http_response error_response(errc code, std::string_view message) {
   http_response r;

@@ -176,7 +176,8 @@ http_response publish_events(services& s, const principal& who, const http_reque
 
   const auto n = static_cast<double>(drafts.size());
   if (!s.publish_limiter.take(who.app_id, n, now_ms())) {
-    http_response r = error_response(errc::too_many_requests, "publish rate of this app exceeded");
+    http_response r = error_response(error{
+        errc::too_many_requests, "publish rate of this app exceeded", error_cause::publish_rate});
     r.headers.clear();
     r.headers.emplace_back(
         "Retry-After", std::to_string(s.publish_limiter.retry_after_s(who.app_id, n, now_ms())));

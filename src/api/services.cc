@@ -14,11 +14,14 @@ status connection_counter::acquire(const principal& who, std::size_t per_session
     return it == m.end() ? 0 : it->second;
   };
   if (login && count(logins_, who.login_session) >= per_session_limit)
-    return {errc::too_many_requests, "too many connections for this login session"};
+    return error{errc::too_many_requests, "too many connections for this login session",
+                 error_cause::connections_per_session};
   if (count(apps_, who.app_id) >= l.max_connections_per_app)
-    return {errc::too_many_requests, "too many connections for this app"};
+    return error{errc::too_many_requests, "too many connections for this app",
+                 error_cause::connections_per_app};
   if (count(tenants_, who.tenant) >= l.max_connections_per_tenant)
-    return {errc::too_many_requests, "too many connections for this tenant"};
+    return error{errc::too_many_requests, "too many connections for this tenant",
+                 error_cause::connections_per_tenant};
   if (login) ++logins_[who.login_session];
   ++apps_[who.app_id];
   ++tenants_[who.tenant];

@@ -70,7 +70,8 @@ http_response dialect_host::serve_admin(const http_request& req) const {
   const std::string_view v = auth ? std::string_view(*auth) : std::string_view();
   if (v.size() < 8 || (v.substr(0, 7) != "Bearer " && v.substr(0, 7) != "bearer ") ||
       !constant_time_equal(v.substr(7), svc_.admin_key))
-    return error_response(errc::auth_failed, "admin key required (Authorization: Bearer)");
+    return error_response(error{errc::auth_failed, "admin key required (Authorization: Bearer)",
+                                auth == nullptr ? error_cause::missing : error_cause::unspecified});
   return admin_.dispatch(req);
 }
 

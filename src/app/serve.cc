@@ -64,9 +64,9 @@ void note_http_outcome(services& svc, const dialect_host& dialects, const http_r
                                           : std::string_view("none");
     const std::string addr = svc.auth_failures.client_address(req);
     if (res.status == 401)
-      op_events::auth_failed(name, op_events::auth_failure_reason(res.body), addr, "");
+      op_events::auth_failed(name, op_events::auth_failure_reason(res.cause), addr, "");
     else
-      op_events::refused(name, op_events::refusal_limit(res.body), "", addr, 429, "");
+      op_events::refused(name, op_events::refusal_limit(res.cause), "", addr, 429, "");
   } else if (admin && res.status < 300 && req.method != "GET" && req.method != "HEAD") {
     op_events::admin_change(req.method, req.path, res.status,
                             svc.auth_failures.client_address(req));
@@ -350,7 +350,9 @@ int serve(config cfg, bool demo, bool list_routes) {
       const auto* a = req.header("authorization");
       if (a == nullptr || !is_bearer(*a) ||
           !constant_time_equal(std::string_view(*a).substr(7), admin_key))
-        return error_response(errc::auth_failed, "metrics need the admin key");
+        return error_response(
+            error{errc::auth_failed, "metrics need the admin key",
+                  a == nullptr ? error_cause::missing : error_cause::unspecified});
     }
     return dialects.serve(req);
   };
@@ -360,8 +362,9 @@ int serve(config cfg, bool demo, bool list_routes) {
     if (!dialects.counts_auth_failures(req.path)) return route(req);
     const std::string addr = svc.auth_failures.client_address(req);
     auto too_many = [&] {
-      http_response r = error_response(errc::too_many_requests,
-                                       "too many failed authentications from this address");
+      http_response r = error_response(error{errc::too_many_requests,
+                                             "too many failed authentications from this address",
+                                             error_cause::auth_failures});
       r.headers.clear();
       r.headers.emplace_back("Retry-After",
                              std::to_string(svc.auth_failures.retry_after_s(addr, "", now_ms())));

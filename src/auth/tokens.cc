@@ -24,7 +24,9 @@ constexpr std::string_view k_aud = "aud", k_kind = "knd", k_jti = "jti", k_pkind
                            k_tenant = "ten", k_app = "app", k_user = "usr", k_login = "lgn",
                            k_iat = "iat", k_exp = "exp", k_scopes = "scp";
 
-error auth_error(std::string_view m) { return {errc::auth_failed, std::string(m)}; }
+error auth_error(std::string_view m, error_cause c = error_cause::unspecified) {
+  return {errc::auth_failed, std::string(m), c};
+}
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -144,20 +146,23 @@ std::string token_signer::issue(const token_claims& c) const {
 }
 
 result<token_claims> token_signer::verify(std::string_view token, std::int64_t now_ms) const {
-  if (token.size() > max_token_size) return auth_error(token_malformed_message);
+  if (token.size() > max_token_size)
+    return auth_error(token_malformed_message, error_cause::malformed);
   const auto dot = token.find('.');
-  if (dot == std::string_view::npos || dot == 0) return auth_error(token_malformed_message);
+  if (dot == std::string_view::npos || dot == 0)
+    return auth_error(token_malformed_message, error_cause::malformed);
   const std::string_view body = token.substr(0, dot), sig_text = token.substr(dot + 1);
   const auto sig = base64url_decode(sig_text);
   auto payload = base64url_decode(body);
-  if (!sig || !payload || sig->size() != 32) return auth_error(token_malformed_message);
+  if (!sig || !payload || sig->size() != 32)
+    return auth_error(token_malformed_message, error_cause::malformed);
   // The MAC is checked before the payload is parsed: unsigned bytes never reach the JSON parser.
   if (!constant_time_equal(*sig, mac_.mac(body))) return auth_error(token_bad_signature_message);
 
   boost::system::error_code ec;
   json::value v = json::parse(*payload, ec);
   const json::object* o = ec ? nullptr : v.if_object();
-  if (o == nullptr) return auth_error(token_malformed_message);
+  if (o == nullptr) return auth_error(token_malformed_message, error_cause::malformed);
   token_claims c;
   const bool ok =
       get_string(*o, k_aud, c.aud, true) && get_string(*o, k_kind, c.kind, true) &&
@@ -166,8 +171,8 @@ result<token_claims> token_signer::verify(std::string_view token, std::int64_t n
       get_string(*o, k_user, c.user_id, false) && get_string(*o, k_login, c.login_session, false) &&
       get_int(*o, k_iat, c.iat_ms, false) && get_int(*o, k_exp, c.exp_ms, true) &&
       get_string(*o, k_scopes, c.scopes, false);
-  if (!ok) return auth_error(token_malformed_message);
-  if (now_ms >= c.exp_ms) return auth_error(token_expired_message);
+  if (!ok) return auth_error(token_malformed_message, error_cause::malformed);
+  if (now_ms >= c.exp_ms) return auth_error(token_expired_message, error_cause::expired);
   return c;
 }
 

@@ -4,6 +4,7 @@
 // Thread-safe: everything here is immutable or value-typed.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -36,10 +37,34 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), herald_category()};
 }
 
-// An error: a code plus a human message naming the problem ("filters[2].topic: empty segment").
+// The bounded class of an error, set where the error is made: the `reason` of an authentication
+// failure and the `limit` of a refusal in logs and metrics labels (core/op_events.h), so that
+// rewording a message never changes a label. `unspecified`: the code's default class (an
+// authentication failure's `invalid`, a refusal's `rate`).
+enum class error_cause : std::uint8_t {
+  unspecified,
+  // errc::auth_failed
+  missing,     // no credential
+  malformed,   // not the shape of one
+  expired,     // past its expiry (a token, a login session)
+  reused,      // a single-use token presented again
+  revoked,     // its app, user or login session ended or is blocked
+  wrong_kind,  // a credential of another kind, audience or scheme
+  // errc::too_many_requests
+  auth_failures,  // failed authentications from the address
+  connections,    // a dialect's own bound on sockets (smsgw's per API key)
+  connections_per_app,
+  connections_per_tenant,
+  connections_per_session,
+  publish_rate,
+};
+
+// An error: a code plus a human message naming the problem ("filters[2].topic: empty segment"),
+// and its class for labels.
 struct error {
   errc code = errc::internal;
   std::string message;
+  error_cause cause = error_cause::unspecified;
 };
 
 // A value or an error. The data path returns these instead of throwing.

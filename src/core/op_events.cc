@@ -1,27 +1,11 @@
 #include "core/op_events.h"
 
-#include <algorithm>
-#include <cctype>
 #include <string>
 
 #include "core/metrics.h"
 #include "core/oplog.h"
 
 namespace herald::op_events {
-namespace {
-
-bool has(const std::string& lower, std::string_view what) {
-  return lower.find(what) != std::string::npos;
-}
-
-std::string lowered(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-}  // namespace
 
 void socket_opened(const socket_note& s) {
   oplog::write_limited(oplog::level::info, "socket_open", s.dialect, "socket opened",
@@ -56,18 +40,23 @@ void socket_closed(const socket_note& s, int code, std::string_view reason, std:
                         {"delivered", delivered}});
 }
 
-std::string_view auth_failure_reason(std::string_view message) {
-  const std::string m = lowered(message);
-  if (has(m, "missing") || has(m, "required") || has(m, "empty") || has(m, "first"))
-    return "missing";
-  if (has(m, "malformed") || has(m, "json")) return "malformed";
-  if (has(m, "expired")) return "expired";
-  if (has(m, "already used")) return "reused";
-  if (has(m, "no longer") || has(m, "blocked") || has(m, "ended") || has(m, "revoked"))
-    return "revoked";
-  if (has(m, "audience") || has(m, "not an access") || has(m, "not a ws") || has(m, "scheme"))
-    return "wrong_kind";
-  return "invalid";
+std::string_view auth_failure_reason(error_cause cause) {
+  switch (cause) {
+    case error_cause::missing:
+      return "missing";
+    case error_cause::malformed:
+      return "malformed";
+    case error_cause::expired:
+      return "expired";
+    case error_cause::reused:
+      return "reused";
+    case error_cause::revoked:
+      return "revoked";
+    case error_cause::wrong_kind:
+      return "wrong_kind";
+    default:
+      return "invalid";
+  }
 }
 
 void auth_failed(std::string_view dialect, std::string_view reason, std::string_view remote,
@@ -81,16 +70,23 @@ void auth_failed(std::string_view dialect, std::string_view reason, std::string_
                         {"detail", detail}});
 }
 
-std::string_view refusal_limit(std::string_view message) {
-  const std::string m = lowered(message);
-  if (has(m, "authentication")) return "auth_failures";
-  if (has(m, "login session")) return "connections_per_session";
-  if (has(m, "connections") && has(m, "tenant")) return "connections_per_tenant";
-  if (has(m, "connections") && has(m, "app")) return "connections_per_app";
-  if (has(m, "connection")) return "connections";
-  if (has(m, "publish")) return "publish_rate";
-  if (has(m, "in flight") || has(m, "in-flight")) return "inflight";
-  return "rate";
+std::string_view refusal_limit(error_cause cause) {
+  switch (cause) {
+    case error_cause::auth_failures:
+      return "auth_failures";
+    case error_cause::connections:
+      return "connections";
+    case error_cause::connections_per_app:
+      return "connections_per_app";
+    case error_cause::connections_per_tenant:
+      return "connections_per_tenant";
+    case error_cause::connections_per_session:
+      return "connections_per_session";
+    case error_cause::publish_rate:
+      return "publish_rate";
+    default:
+      return "rate";
+  }
 }
 
 void refused(std::string_view dialect, std::string_view limit, std::string_view tenant,

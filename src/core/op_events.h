@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/errc.h"
+
 namespace herald::op_events {
 
 // Who a socket is, for its open and close lines.
@@ -27,21 +29,23 @@ void socket_opened(const socket_note& s);
 void socket_closed(const socket_note& s, int code, std::string_view reason, std::string_view detail,
                    std::int64_t duration_ms, std::uint64_t delivered);
 
-// A failed authentication: `reason` is auth_failure_reason()'s class of the error text;
-// `detail` is the server's own message (never the credential). `remote` may be empty.
+// A failed authentication: `reason` is auth_failure_reason() of the error's cause; `detail` is
+// the server's own message (never the credential). `remote` may be empty.
 void auth_failed(std::string_view dialect, std::string_view reason, std::string_view remote,
                  std::string_view detail);
-// The bounded class of an authentication error message: missing, malformed, expired, reused,
-// revoked, wrong_kind or invalid (a metrics label: never the message itself).
-std::string_view auth_failure_reason(std::string_view message);
+// The metrics label of an authentication error's cause: missing, malformed, expired, reused,
+// revoked, wrong_kind, or invalid for any other (from the code, never from the message text).
+std::string_view auth_failure_reason(error_cause cause);
 
-// A limit refused a request or socket: `limit` names it (auth_failures, connections,
-// connections_per_app, connections_per_tenant, connections_per_session, publish_rate,
-// send_queue, ...), `code` the HTTP status or close code answered.
+// A limit refused a request or socket: `limit` names it (refusal_limit() of a too-many error's
+// cause, send_queue for a slow consumer, max_connections and max_connections_per_address at
+// accept), `code` the HTTP status or close code answered.
 void refused(std::string_view dialect, std::string_view limit, std::string_view tenant,
              std::string_view remote, int code, std::string_view detail);
-// The limit a too-many refusal's message names (see refused()).
-std::string_view refusal_limit(std::string_view message);
+// The metrics label of a too-many error's cause: auth_failures, connections_per_app,
+// connections_per_tenant, connections_per_session, connections (a dialect's own bound),
+// publish_rate, or rate for any other.
+std::string_view refusal_limit(error_cause cause);
 
 // A successful admin change (POST, PUT, PATCH, DELETE under /v1/admin/).
 void admin_change(std::string_view method, std::string_view path, int status,

@@ -6,3 +6,4 @@ herald_add_test(rate_limit_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/c
 herald_add_test(topic_trie_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/core/topic_trie_test.cc LIBS herald_core)
 herald_add_test(time_zone_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/core/time_zone_test.cc LIBS herald_core)
 herald_add_test(live_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/core/live_test.cc LIBS herald_core)
+herald_add_test(op_events_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/core/op_events_test.cc LIBS herald_core)

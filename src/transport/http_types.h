@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/errc.h"
+
 namespace herald {
 
 struct http_request {
@@ -43,6 +45,9 @@ struct http_response {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // An error reply's class (the error's cause), for the operational log and metrics labels of
+  // a 401 or 429 (app/serve.cc): never read back from the body text.
+  error_cause cause = error_cause::unspecified;
   // A body written as it is produced (a long reply, not built whole): when set, `body` is
   // ignored; transport calls it on the blocking pool, writes what it appended to `out` as one
   // chunk, and calls again until it returns false. It must own (or share) all it reads.

@@ -136,7 +136,7 @@ bool dialect_socket::admit(result<principal> p, const admit_options& opts) {
   if (phase_ == phase::closed) return false;
   if (!p) {
     if (opts.count_failures) auth_failed_here();
-    close_with(close_reason::auth_failed, p.err().message);
+    close_with(close_reason::auth_failed, p.err().message, p.err().cause);
     return false;
   }
   if (!p->has(scope_subscribe)) {
@@ -145,7 +145,7 @@ bool dialect_socket::admit(result<principal> p, const admit_options& opts) {
   }
   // The slot before the sink: a socket refused here was never visible to the hub.
   if (status st = svc_.connections.acquire(*p, opts.max_connections_per_session, svc_.core); !st) {
-    close_with(close_reason::too_many, st.err().message);
+    close_with(close_reason::too_many, st.err().message, st.err().cause);
     return false;
   }
   counted_ = true;
@@ -408,7 +408,7 @@ void dialect_socket::dispatch_request(
 
 // ---- closing and timers
 
-void dialect_socket::close_with(close_reason why, const std::string& detail) {
+void dialect_socket::close_with(close_reason why, const std::string& detail, error_cause cause) {
   if (phase_ == phase::closed) return;
   phase_ = phase::closed;
   closed_by_ = why;
@@ -417,11 +417,11 @@ void dialect_socket::close_with(close_reason why, const std::string& detail) {
   held_bytes_ = 0;
   wire_close w = close_table(why, detail);
   if (why == close_reason::auth_failed)
-    op_events::auth_failed(dialect_, op_events::auth_failure_reason(detail), client_addr_, detail);
+    op_events::auth_failed(dialect_, op_events::auth_failure_reason(cause), client_addr_, detail);
   else if (why == close_reason::too_many || why == close_reason::slow_consumer)
     op_events::refused(dialect_,
                        why == close_reason::slow_consumer ? std::string_view("send_queue")
-                                                          : op_events::refusal_limit(detail),
+                                                          : op_events::refusal_limit(cause),
                        who_.tenant, client_addr_, w.code, detail);
   // A slow consumer's queue is dropped (it is what overflowed), unless the dialect has a last
   // frame to say why: then the queue is written first, the frame after it.

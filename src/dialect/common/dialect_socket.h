@@ -180,7 +180,9 @@ class dialect_socket : public ws_handler, public session_sink {
 
   // ---- closing
   // Closes with `why` through the dialect's close table (its final frame first, if any).
-  void close_with(close_reason why, const std::string& detail);
+  // `cause`: the class of an auth_failed or too_many close for the log and metrics labels.
+  void close_with(close_reason why, const std::string& detail,
+                  error_cause cause = error_cause::unspecified);
   bool closed() const { return phase_ == phase::closed; }
 
   // ---- timers: a dialect's on_tick collects its deadlines here.

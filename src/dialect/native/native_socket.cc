@@ -134,7 +134,8 @@ void native_socket::start_auth(const auth_request& r) {
 void native_socket::authenticated(result<principal> p, const auth_request& r) {
   if (!p && !auth_allowed()) {
     auth_failed_here();
-    return close_with(close_reason::too_many, "too many failed authentications from this address");
+    return close_with(close_reason::too_many, "too many failed authentications from this address",
+                      error_cause::auth_failures);
   }
   if (!admit(std::move(p), {limits_->max_connections_per_session, true})) return;
   if (r.resume.empty()) return send_welcome(nullptr, recovery_error::none);
@@ -181,11 +182,12 @@ void native_socket::on_frame(std::string_view text, bool binary) {
     // The first message must authenticate.
     if (d.err || d.msg.type != native_msg::kind::auth)
       return close_with(close_reason::auth_failed,
-                        "the first message must be {\"type\":\"auth\",...}");
+                        "the first message must be {\"type\":\"auth\",...}", error_cause::missing);
     auth_request r;
     r.credential = !d.msg.token.empty() ? d.msg.token : d.msg.api_key;
     if (r.credential.empty())
-      return close_with(close_reason::auth_failed, "auth: token or api_key required");
+      return close_with(close_reason::auth_failed, "auth: token or api_key required",
+                        error_cause::missing);
     r.ws_token = true;
     if (!d.msg.resume.empty()) {
       r.resume = d.msg.resume;

@@ -33,10 +33,14 @@ http_response token_refused(const error& e) {
     // Past the failed-authentication limit (authenticate_api): one token back within a second.
     http_response r = rc::api_error(429, "CMN-301", "Request rate exceeded");
     r.headers.emplace_back("Retry-After", "1");
+    r.cause = e.cause;
     return r;
   }
-  if (is_token_expired(e)) return rc::api_error(401, "OAU-128", "Access token expired");
-  return rc::api_error(401, "OAU-213", "Token not found or invalid: " + e.message);
+  http_response r = is_token_expired(e)
+                        ? rc::api_error(401, "OAU-128", "Access token expired")
+                        : rc::api_error(401, "OAU-213", "Token not found or invalid: " + e.message);
+  r.cause = e.cause;
+  return r;
 }
 
 std::optional<std::string_view> bearer_of(const http_request& req) {
@@ -57,7 +61,8 @@ result<principal> authenticate_api(const rc_context& cx, const http_request& req
   auto tok = bearer_of(req);
   result<principal> p =
       !tok || tok->empty()
-          ? result<principal>(error{errc::auth_failed, "missing Bearer access token"})
+          ? result<principal>(
+                error{errc::auth_failed, "missing Bearer access token", error_cause::missing})
           : rc_principal_of_token(cx, *tok, "access");
   if (p || is_token_expired(p.err())) return p;
   // A bad token counts against the client's address (a valid one is always checked, never
@@ -66,7 +71,9 @@ result<principal> authenticate_api(const rc_context& cx, const http_request& req
   const std::string addr = policy.client_address(req);
   const bool limited = !policy.may_try(addr, "", now_ms());
   policy.failed(addr, "", now_ms());
-  if (limited) return error{errc::too_many_requests, "too many failed authentications"};
+  if (limited)
+    return error{errc::too_many_requests, "too many failed authentications",
+                 error_cause::auth_failures};
   return p;
 }
 
@@ -180,6 +187,7 @@ struct grant_outcome {
 http_response too_many_failures(services& s, const std::string& addr,
                                 const std::string& login = {}) {
   http_response r = rc::api_error(429, "CMN-301", "Request rate exceeded");
+  r.cause = error_cause::auth_failures;
   r.headers.emplace_back("Retry-After",
                          std::to_string(s.auth_failures.retry_after_s(addr, login, now_ms())));
   return r;
@@ -268,8 +276,10 @@ http_response token_grant(rc_context& cx, const http_request& req, bool limited,
   auto app = authenticate_client(cx.svc, req, field(req, "client_id"), field(req, "client_secret"));
   if (!app) {
     out.credential_failed = true;
-    return rc::oauth_error(401, "invalid_client", "OAU-153",
-                           "Invalid client: " + app.err().message);
+    http_response r =
+        rc::oauth_error(401, "invalid_client", "OAU-153", "Invalid client: " + app.err().message);
+    r.cause = app.err().cause;
+    return r;
   }
   if (app->app_role == role::publisher)
     return rc::oauth_error(400, "unauthorized_client", "OAU-251", "A publisher app cannot log in");
@@ -332,8 +342,10 @@ http_response revoke_route(rc_context& cx, const http_request& req) {
     const bool limited = !cx.svc.auth_failures.may_try(addr, "", now_ms());
     cx.svc.auth_failures.failed(addr, "", now_ms());
     if (limited) return too_many_failures(cx.svc, addr);
-    return rc::oauth_error(401, "invalid_client", "OAU-153",
-                           "Invalid client: " + app.err().message);
+    http_response r =
+        rc::oauth_error(401, "invalid_client", "OAU-153", "Invalid client: " + app.err().message);
+    r.cause = app.err().cause;
+    return r;
   }
   const std::string token = field(req, "token");
   if (!token.empty()) {
@@ -383,17 +395,21 @@ result<principal> rc_principal_of_token(const rc_context& cx, std::string_view t
   auto c = cx.svc.signer.verify(token, now_ms());
   if (!c) return c.err();
   if (c->aud != rc_audience)
-    return error{errc::auth_failed, "token not valid here (audience " + c->aud + ")"};
+    return error{errc::auth_failed, "token not valid here (audience " + c->aud + ")",
+                 error_cause::wrong_kind};
   if (c->kind != kind)
-    return error{errc::auth_failed, "not a" + std::string(kind == "access" ? "n " : " ") +
-                                        std::string(kind) + " token"};
+    return error{
+        errc::auth_failed,
+        "not a" + std::string(kind == "access" ? "n " : " ") + std::string(kind) + " token",
+        error_cause::wrong_kind};
   auto p = principal_of_claims(cx.svc, *c);
   if (!p) return p;
   if (!c->login_session.empty()) {
     auto l = cx.svc.dir.login(c->login_session);
-    if (!l || l->ended) return error{errc::auth_failed, "the login session has ended"};
+    if (!l || l->ended)
+      return error{errc::auth_failed, "the login session has ended", error_cause::revoked};
     if (l->expires_ms != 0 && l->expires_ms < now_ms())
-      return error{errc::auth_failed, "the login session expired"};
+      return error{errc::auth_failed, "the login session expired", error_cause::expired};
     p->login_session = c->login_session;
   }
   if (claims != nullptr) *claims = std::move(*c);

@@ -110,9 +110,10 @@ void rc_socket::on_open() {
   const auto wsc_text = query_param(upgrade_.query, "wsc");
   upgrade_.keep_origin_only();
   if (token.empty())
-    return close_with(close_reason::auth_failed, "access_token (a ws token) is required");
+    return close_with(close_reason::auth_failed, "access_token (a ws token) is required",
+                      error_cause::missing);
   auto p = rc_principal_of_token(*cx_, token, "ws");
-  if (!p) p = error{p.err().code, "Invalid ws token: " + p.err().message};
+  if (!p) p = error{p.err().code, "Invalid ws token: " + p.err().message, p.err().cause};
   std::optional<rc::wsc_state> wsc;
   if (p && wsc_text) {
     wsc = cx_->wsc.decode(*wsc_text);

@@ -104,10 +104,17 @@ std::variant<principal, http_response> rest_auth(smsgw_context& cx, const http_r
   const std::string addr = cx.svc.auth_failures.client_address(req);
   const std::int64_t now = now_ms();
   // A blocked address is refused whatever it presents (§7).
-  if (const std::int64_t s = cx.auth_fails.blocked_for_s(addr, now); s > 0)
-    return with_retry_after(error_reply(429, txt_too_many_requests), s);
+  if (const std::int64_t s = cx.auth_fails.blocked_for_s(addr, now); s > 0) {
+    http_response r = error_reply(429, txt_too_many_requests);
+    r.cause = error_cause::auth_failures;
+    return with_retry_after(std::move(r), s);
+  }
   auto cred = rest_credential(req);
-  if (!cred) return error_reply(401, txt_missing_key);
+  if (!cred) {
+    http_response r = error_reply(401, txt_missing_key);
+    r.cause = error_cause::missing;
+    return r;
+  }
   auto p = principal_of_key(cx.svc, *cred);
   if (!p) {
     if (p.err().code == errc::forbidden) return error_reply(403, txt_not_permitted);

@@ -87,9 +87,9 @@ void smsgw_socket::on_open() {
   upgrade_.keep_origin_only();
 }
 
-void smsgw_socket::refuse(close_reason why, std::string_view text, bool count) {
+void smsgw_socket::refuse(close_reason why, std::string_view text, bool count, error_cause cause) {
   if (count) cx_.auth_fails.fail(addr_, now());
-  close_with(why, std::string(text));
+  close_with(why, std::string(text), cause);
 }
 
 void smsgw_socket::on_frame(std::string_view text, bool binary) {
@@ -107,14 +107,17 @@ void smsgw_socket::on_frame(std::string_view text, bool binary) {
   const smsgw::auth_frame f = smsgw::decode_auth(text, binary);
   using k = smsgw::auth_frame::kind;
   if (f.k == k::invalid_json)
-    return refuse(close_reason::auth_failed, smsgw::txt_invalid_json, false);
+    return refuse(close_reason::auth_failed, smsgw::txt_invalid_json, false,
+                  error_cause::malformed);
   if (f.k == k::not_auth)
-    return refuse(close_reason::auth_failed, smsgw::txt_send_auth_first, false);
+    return refuse(close_reason::auth_failed, smsgw::txt_send_auth_first, false,
+                  error_cause::missing);
   // A blocked address is refused whatever it presents (§7), before the credential is looked at.
   if (cx_.auth_fails.blocked_for_s(addr_, now()) > 0)
-    return refuse(close_reason::too_many, smsgw::txt_too_many_requests, false);
+    return refuse(close_reason::too_many, smsgw::txt_too_many_requests, false,
+                  error_cause::auth_failures);
   if (f.k == k::no_credential)
-    return refuse(close_reason::auth_failed, smsgw::txt_invalid_key, true);
+    return refuse(close_reason::auth_failed, smsgw::txt_invalid_key, true, error_cause::missing);
   authenticate(f.credential, f.k == k::token);
 }
 
@@ -136,11 +139,12 @@ void smsgw_socket::authenticated(result<principal> p) {
   if (!p) {
     if (p.err().code == errc::forbidden)
       return refuse(close_reason::forbidden, smsgw::txt_not_permitted, false);
-    return refuse(close_reason::auth_failed, smsgw::txt_invalid_key, true);
+    return refuse(close_reason::auth_failed, smsgw::txt_invalid_key, true, p.err().cause);
   }
   // The per-key slot first; admit() then takes the core's per-app/tenant slot and the sink.
   if (!cx_.sockets.acquire(p->app_id, cx_.cfg->max_connections_per_key))
-    return close_with(close_reason::too_many, std::string(smsgw::txt_too_many_connections));
+    return close_with(close_reason::too_many, std::string(smsgw::txt_too_many_connections),
+                      error_cause::connections);
   slot_key_ = p->app_id;
   // Failures are counted here, by the dialect's own block (§7), not the native limiter.
   if (!admit(std::move(p), admit_options{0, false})) return;

@@ -33,7 +33,8 @@ class smsgw_socket final : public dialect_socket {
   void authenticate(std::string credential, bool ws_token);
   void authenticated(result<principal> p);
   // Refuses the first frame: auth_error `text` then close 1008 (counted when `count` is set).
-  void refuse(close_reason why, std::string_view text, bool count);
+  void refuse(close_reason why, std::string_view text, bool count,
+              error_cause cause = error_cause::unspecified);
   bool take_message_token();
 
   smsgw_context& cx_;

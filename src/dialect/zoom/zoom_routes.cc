@@ -45,6 +45,7 @@ http_response token_route(zoom_context& cx, const http_request& req) {
   rate_limiter& failures = *cx.token_failures;
   if (!failures.allows(addr, now_ms())) {
     http_response r = zoom_error(429, "rate_limited", "Too many requests");
+    r.cause = error_cause::auth_failures;
     r.headers.emplace_back("Retry-After",
                            std::to_string(failures.retry_after_s(addr, 1, now_ms())));
     return r;

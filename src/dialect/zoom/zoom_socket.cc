@@ -99,13 +99,16 @@ void zoom_socket::on_open() {
   }
   upgrade_.keep_origin_only();
   phase_ = phase::authenticating;
-  if (token.empty()) return close_with(close_reason::auth_failed, std::string(token_empty));
+  if (token.empty())
+    return close_with(close_reason::auth_failed, std::string(token_empty), error_cause::missing);
   // A native access token (audience native, kind access), checked in memory on the shard.
   auto claims = svc_.signer.verify(token, now());
   if (!claims || claims->aud != "native" || claims->kind != "access")
-    return close_with(close_reason::auth_failed, std::string(invalid_token));
+    return close_with(close_reason::auth_failed, std::string(invalid_token),
+                      claims ? error_cause::wrong_kind : claims.err().cause);
   auto who = principal_of_claims(svc_, *claims);
-  if (!who) return close_with(close_reason::auth_failed, std::string(invalid_token));
+  if (!who)
+    return close_with(close_reason::auth_failed, std::string(invalid_token), who.err().cause);
   token_exp_ms_ = claims->exp_ms;
   if (sub_id_.empty())
     return close_with(close_reason::forbidden, std::string(invalid_subscription));
