@@ -86,16 +86,17 @@ result<principal> current_rights(const services& s, const principal& who) {
 
 void apply_rights_change(services& s, const std::string& user_id, const std::string& app_id) {
   const services* svc = &s;
-  s.h.refresh_where(
-      [user_id, app_id](const session_sink& k) {
-        return (!user_id.empty() && k.who().user_id == user_id) ||
-               (!app_id.empty() && k.who().kind == principal_kind::app && k.who().app_id == app_id);
-      },
-      [svc](const principal& old) -> std::optional<principal> {
-        auto p = current_rights(*svc, old);
-        if (!p) return std::nullopt;
-        return std::move(*p);
-      });
+  auto affected = [user_id, app_id](const principal& who) {
+    return (!user_id.empty() && who.user_id == user_id) ||
+           (!app_id.empty() && who.kind == principal_kind::app && who.app_id == app_id);
+  };
+  s.h.refresh_where([affected](const session_sink& k) { return affected(k.who()); },
+                    [svc](const principal& old) -> std::optional<principal> {
+                      auto p = current_rights(*svc, old);
+                      if (!p) return std::nullopt;
+                      return std::move(*p);
+                    },
+                    affected);
 }
 
 result<principal> authenticate_credential(const services& s, std::string_view cred,

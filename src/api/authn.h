@@ -27,8 +27,9 @@ result<principal> current_rights(const services& s, const principal& who);
 
 // An admin changed the rights of user `user_id` or app `app_id` (one of them non-empty): every
 // open socket acting as it, on every shard, takes its current rights at once, and closes as
-// revoked when they no longer allow its subscription (hub::refresh_where). Asynchronous: the
-// sockets apply it within one post of their shards. The one call each rights change makes.
+// revoked when they no longer allow its subscription (hub::refresh_where); its detached
+// sessions (waiting for a resume) take them too. Asynchronous: the sockets apply it within one
+// post of their shards. The one call each rights change makes.
 void apply_rights_change(services& s, const std::string& user_id, const std::string& app_id);
 
 // `Authorization: Bearer <token|api key>` or `X-API-Key`, for tokens of `audience`.

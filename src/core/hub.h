@@ -251,9 +251,13 @@ class hub {
   // Thread-safe: the rights of some principals changed (a user's admin flag, extension or
   // trackers; an app's role or scopes). On every shard, each sink for which `pred` holds gets
   // on_rights(fresh(its principal)) within one post; `fresh` re-reads the directory (nullopt:
-  // it may no longer connect) and runs on shard threads, so it must be thread-safe.
+  // it may no longer connect) and runs on shard threads, so it must be thread-safe. Detached
+  // sessions (no socket) whose principal `detached` holds of take fresh(principal) in the same
+  // post (set_principal; nullopt leaves them to expire): a session kept for a resume matches
+  // with today's rights, as the fan-out and explain() see them.
   void refresh_where(std::function<bool(const session_sink&)> pred,
-                     std::function<std::optional<principal>(const principal&)> fresh);
+                     std::function<std::optional<principal>(const principal&)> fresh,
+                     std::function<bool(const principal&)> detached = nullptr);
   // Thread-safe: kicks the socket with this connection id ("con_…"); false when none.
   bool kick_connection(const std::string& con_id, kick k);
   // Thread-safe, blocking (not on a shard thread): every socket's info, with its session's.

@@ -118,10 +118,15 @@ void hub::kick_where(std::function<bool(const session_sink&)> pred, kick why) {
 }
 
 void hub::refresh_where(std::function<bool(const session_sink&)> pred,
-                        std::function<std::optional<principal>(const principal&)> fresh) {
+                        std::function<std::optional<principal>(const principal&)> fresh,
+                        std::function<bool(const principal&)> detached) {
   for (std::size_t i = 0; i < shards_.size(); ++i) {
-    post(i, [this, i, pred, fresh] {
+    post(i, [this, i, pred, fresh, detached] {
       assert_on_shard(i);
+      if (detached)
+        for (const auto& [id, s] : state_[i]->sessions)
+          if (!s->sink && detached(s->who))
+            if (auto now = fresh(s->who)) set_principal(*s, std::move(*now));
       std::vector<std::uint64_t> hit;  // first: a sink may close (unregister) on new rights
       for (const auto& [conn, k] : state_[i]->sinks)
         if (pred(*k)) hit.push_back(conn);

@@ -5,6 +5,7 @@ that rule, as docs/admin-api.md ("why") lists them.
 """
 import asyncio
 import json
+import random
 import subprocess
 import time
 import urllib.parse
@@ -140,6 +141,56 @@ async def test_session_detached_then_resumed(env):
     v = why(env.srv, e["id"], ses)
     assert v["delivered"] is True and v["seq"] == 1, v
     await ws2.close()
+
+
+@aio
+async def test_role_of_a_detached_sessions_app(srv, env):
+    """An app demoted to publisher while its session waits for a resume: the detached session
+    takes the new rights at once (as a socket would), so later events are kept out by the role
+    rule, the same predicate the fan-out applies."""
+    ws, ses = await subscribed(env)
+    await ws.close()
+    await gone(srv, ses)
+    before = pub(env)  # matched while detached: waits in the ring as seq 1
+    refused(why(srv, before["id"], ses), "session_detached")
+    srv.admin("PATCH", "/v1/admin/apps/" + env.app["id"], {"role": "publisher"}, expect=200)
+    e = pub(env)
+    v = refused(why(srv, e["id"], ses), "role")
+    assert "publisher" in v["detail"] and v["seq"] is None, v
+
+
+@aio
+async def test_restriction_of_a_users_tracker_list(srv):
+    """A RingCentral user whose `trackers` list leaves a tracker out: an event on its own
+    extension's topic about that tracker matches the filter but is kept out by the
+    restriction rule; one about a listed tracker is delivered."""
+    from test_hardening_api import rc_socket, rc_subscribe, rc_notifications, ext_topic
+    t = srv.tenant()
+    app, publisher = srv.app(t, "app"), srv.app(t, "publisher")
+    listed, other = str(random.randint(10 ** 8, 2 * 10 ** 9)), str(random.randint(10 ** 8, 2 * 10 ** 9))
+    for tr in (listed, other):
+        srv.admin("PUT", "/v1/admin/subjects/" + tr, {"tenant": t, "kind": "tracker"}, expect=201)
+    login = rid("u")
+    srv.admin("POST", "/v1/admin/users", {"tenant": t, "login": login, "password": "pw-right",
+                                          "extension_id": "301", "trackers": [listed]},
+              expect=201)
+    ws = await rc_socket(srv, app, login)
+    await rc_subscribe(ws, ["/restapi/v1.0/account/~/extension/~/message-store"])
+    rows = [c for c in srv.admin("GET", "/v1/admin/connections?dialect=ringcentral",
+                                 expect=200).json["connections"] if c["tenant"] == t]
+    assert len(rows) == 1 and rows[0]["session"], rows
+    ses = rows[0]["session"]
+    ok, no = srv.publish(publisher["api_key"], [
+        {"topic": ext_topic(t, "301"), "type": "it.msg", "subject": listed, "data": {"n": 1}},
+        {"topic": ext_topic(t, "301"), "type": "it.msg", "subject": other, "data": {"n": 2}},
+    ]).json["events"]
+    got = await rc_notifications(ws, 1)
+    assert len(got) == 1, got
+    v = why(srv, ok["id"], ses)
+    assert v["delivered"] is True and v["dialect"] == "ringcentral", v
+    v = refused(why(srv, no["id"], ses), "restriction")
+    assert other in v["detail"] and v["filters"][0]["matched"] is True, v
+    await ws.close()
 
 
 @aio
