@@ -106,7 +106,7 @@ class store {
 
   // The event with this id while the log holds it (null otherwise), and whether retention has
   // pruned any event (offsets are dense from 1: fewer rows than the last offset). An admin
-  // lookup (GET /v1/admin/why): it scans the log, there is no index on ids.
+  // lookup (GET /v1/admin/why), by an index on ids: it never scans the log.
   struct event_lookup {
     event_ptr ev;
     bool pruned_any = false;

@@ -1,5 +1,6 @@
 // The store contract: one suite run against every back end (memory, and sqlite in a fresh
 // temporary directory), plus the sqlite-only guarantees (group commit, savepoints, reopen).
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -532,6 +533,41 @@ TEST_P(store_contract, prune_keeps_retained_states_and_drops_expired_guards) {
   EXPECT_GE(next->time_ms, fresh->time_ms);
 }
 
+TEST_P(store_contract, find_event_by_id_and_whether_retention_pruned_any) {
+  auto state = append1(draft("acme", "dev-1", true, R"({"v":1})"));
+  auto plain = append1(draft("acme", "msg-1"));
+  sleep_ms(5);
+  const std::int64_t cut = now_ms();
+  sleep_ms(5);
+  auto fresh = append1(draft("acme"));
+  ASSERT_TRUE(state && plain && fresh);
+  for (const event_ptr& e : {state, plain, fresh}) {
+    auto f = st_->find_event(e->id);
+    ASSERT_TRUE(f.ok());
+    ASSERT_NE(f->ev, nullptr) << e->id;
+    EXPECT_EQ(f->ev->offset, e->offset);
+    EXPECT_EQ(f->ev->data, e->data);
+    EXPECT_FALSE(f->pruned_any);
+  }
+  auto none = st_->find_event("evt_nope");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->ev, nullptr);
+  EXPECT_FALSE(none->pruned_any);
+
+  ASSERT_TRUE(st_->prune(cut).ok());
+  auto gone = st_->find_event(plain->id);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(gone->ev, nullptr);  // pruned, and its id no longer found
+  EXPECT_TRUE(gone->pruned_any);
+  auto kept = st_->find_event(state->id);  // a retained state's event stays
+  ASSERT_TRUE(kept.ok() && kept->ev);
+  EXPECT_EQ(kept->ev->offset, state->offset);
+  auto later = append1(draft("acme"));
+  auto found = st_->find_event(later->id);
+  ASSERT_TRUE(found.ok() && found->ev);
+  EXPECT_EQ(found->ev->offset, later->offset);
+}
+
 TEST_P(store_contract, concurrent_appends_get_unique_contiguous_offsets) {
   constexpr int threads_n = 8, per_thread = 200;
   std::mutex mu;
@@ -697,6 +733,41 @@ class sqlite_only : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<sqlite_store> st_;
 };
+
+TEST_F(sqlite_only, find_event_uses_the_id_index_and_remembers_pruning_across_reopen) {
+  auto a = st_->append(one(draft("acme")));
+  ASSERT_TRUE(a.ok());
+  sleep_ms(5);
+  const std::int64_t cut = now_ms();
+  sleep_ms(5);
+  auto b = st_->append(one(draft("acme")));
+  ASSERT_TRUE(b.ok());
+  reopen();
+  auto f = st_->find_event((*b)[0]->id);
+  ASSERT_TRUE(f.ok() && f->ev);
+  EXPECT_FALSE(f->pruned_any);
+  ASSERT_TRUE(st_->prune(cut).ok());
+  reopen();  // counted again at open
+  f = st_->find_event((*a)[0]->id);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->ev, nullptr);
+  EXPECT_TRUE(f->pruned_any);
+  // The lookup is the index's, never a scan of the log.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((dir_ + "/herald.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT * FROM events e WHERE e.id = ?1 LIMIT 1",
+                         -1, &q, nullptr),
+      SQLITE_OK);
+  std::string plan;
+  while (sqlite3_step(q) == SQLITE_ROW)
+    plan += reinterpret_cast<const char*>(sqlite3_column_text(q, 3)) + std::string("\n");
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  EXPECT_NE(plan.find("USING INDEX events_id"), std::string::npos) << plan;
+}
 
 TEST_F(sqlite_only, group_commit_drains_a_burst_in_one_transaction) {
   listener_log log;

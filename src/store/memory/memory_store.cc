@@ -50,6 +50,7 @@ result<std::vector<event_ptr>> memory_store::append(std::vector<event_draft> bat
       ev->retain = d.retain;
       event_ptr p = std::move(ev);
       events_.emplace(p->offset, p);
+      by_id_.emplace(p->id, p->offset);
       if (!p->subject.empty()) {
         subject_key k{p->tenant, p->subject};
         if (p->retain) states_[k] = p;
@@ -83,8 +84,7 @@ result<std::vector<event_ptr>> memory_store::read(const log_query& q) {
 result<store::event_lookup> memory_store::find_event(std::string_view id) {
   std::shared_lock lk(mu_);
   event_lookup out;
-  for (const auto& [off, e] : events_)
-    if (e->id == id) out.ev = e;
+  if (auto at = by_id_.find(id); at != by_id_.end()) out.ev = events_.at(at->second);
   out.pruned_any = static_cast<std::int64_t>(events_.size()) < last_offset_;
   return out;
 }
@@ -189,6 +189,7 @@ status memory_store::prune(std::int64_t before_ms) {
         continue;
       }
     }
+    by_id_.erase(it->second->id);
     it = events_.erase(it);
   }
   std::erase_if(once_, [now](const auto& kv) { return kv.second < now; });

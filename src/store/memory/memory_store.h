@@ -11,6 +11,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -59,6 +60,9 @@ class memory_store final : public store {
   std::int64_t last_offset_ = 0;
   std::int64_t last_time_ms_ = 0;
   std::map<std::int64_t, event_ptr> events_;  // by offset
+  // The offset of each event of events_ by id (find_event); the key views the event's own id,
+  // which lives as long as the event stays in events_ (erased together).
+  std::unordered_map<std::string_view, std::int64_t> by_id_;
   std::map<subject_key, event_ptr> states_;
   std::set<subject_key> seen_;
   std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>> records_;

@@ -118,6 +118,7 @@ class sqlite_store final : public store {
   std::int64_t last_offset_ = 0;
   std::int64_t last_time_ms_ = 0;
   std::atomic<std::int64_t> committed_offset_{0};  // last_offset_ as of the last COMMIT
+  std::atomic<bool> pruned_any_{false};            // retention has deleted an event (find_event)
 
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<conn>> pool_;
