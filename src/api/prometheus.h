@@ -1,6 +1,7 @@
 // The Prometheus text exposition format (version 0.0.4) for /metrics, written from core's
-// counters (core/metrics.h), which know nothing of it. There is no bookworm package for a
-// writer. Thread-safe: pure functions over snapshots.
+// counters (core/metrics.h), which know nothing of it. Kept over prometheus-cpp (Debian
+// prometheus-cpp-dev) by measurement: docs/production.md, "Metrics" (bench/metrics_cost/).
+// Thread-safe: pure functions over snapshots.
 #pragma once
 
 #include <initializer_list>
