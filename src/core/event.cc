@@ -19,7 +19,7 @@ event::event() = default;
 event::~event() = default;
 
 const boost::json::object* event::data_object() const {
-  std::call_once(parse_once_, [this] {
+  parse_once_.call([this] {
     parsed_ = std::make_unique<parsed>();
     boost::system::error_code ec;
     auto v = boost::json::parse(data, ec);
@@ -33,7 +33,7 @@ const boost::json::object* event::data_object() const {
 
 const std::string& event::rendered(std::size_t slot,
                                    const std::function<std::string(const event&)>& make) const {
-  std::call_once(render_once_.at(slot), [&] { render_[slot] = make(*this); });
+  render_once_.at(slot).call([&] { render_[slot] = make(*this); });
   return render_[slot];
 }
 

@@ -1,17 +1,18 @@
 // The event: what publishers append and subscribers receive. Immutable once appended and shared
 // by every shard and connection through event_ptr; `data` keeps the publisher's exact bytes.
-// Thread-safe: const after construction; the lazily filled caches below are call_once guarded.
+// Thread-safe: const after construction; the lazily filled caches below are once_latch guarded.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <boost/json/fwd.hpp>
+
+#include "core/once_latch.h"
 
 namespace herald {
 
@@ -44,9 +45,9 @@ struct event {
 
  private:
   struct parsed;
-  mutable std::once_flag parse_once_;
+  mutable once_latch parse_once_;
   mutable std::unique_ptr<parsed> parsed_;
-  mutable std::array<std::once_flag, render_slots> render_once_;
+  mutable std::array<once_latch, render_slots> render_once_;
   mutable std::array<std::string, render_slots> render_;
 };
 

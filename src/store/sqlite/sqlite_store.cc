@@ -23,6 +23,13 @@ namespace herald {
 
 namespace {
 
+// Every index is a B-tree insert per appended event, on the publish path: the log keeps two.
+// events_tenant serves reads by tenant; events_subject_set reads by subject, and holds only the
+// events that name one (a query by subject says `subject <> ''` so SQLite may use it). Time
+// needs none: time never decreases along offsets, so a time bound is found by bisecting offsets
+// (first_offset_at). Measured, 200,000 appends in batches of 64 (CPU per event, Python's
+// sqlite3 driving the same table): the three indexes of before 4.5 us, these two 3.1 us, the
+// table alone 2.2 us. Data directories of before lose the two old indexes at open.
 constexpr const char* schema_sql = R"sql(
 CREATE TABLE IF NOT EXISTS events(
   off INTEGER PRIMARY KEY,
@@ -36,9 +43,10 @@ CREATE TABLE IF NOT EXISTS events(
   data TEXT NOT NULL,
   retain INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS events_tenant ON events(tenant, off);
-CREATE INDEX IF NOT EXISTS events_subject ON events(tenant, subject, off);
-CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);
-CREATE INDEX IF NOT EXISTS events_id ON events(id);
+CREATE INDEX IF NOT EXISTS events_subject_set ON events(tenant, subject, off) WHERE subject <> '';
+DROP INDEX IF EXISTS events_subject;
+DROP INDEX IF EXISTS events_time;
+DROP INDEX IF EXISTS events_id;
 CREATE TABLE IF NOT EXISTS states(
   tenant TEXT NOT NULL,
   subject TEXT NOT NULL,
@@ -313,7 +321,7 @@ status sqlite_store::start(const std::string& data_dir) {
   auto meta_off = get("SELECT value FROM meta WHERE key = 'last_offset'");
   auto max_off = get("SELECT max(off) FROM events");
   auto meta_time = get("SELECT value FROM meta WHERE key = 'last_time_ms'");
-  auto max_time = get("SELECT max(time_ms) FROM events");
+  auto max_time = get("SELECT time_ms FROM events ORDER BY off DESC LIMIT 1");
   for (auto* r : {&meta_off, &max_off, &meta_time, &max_time}) {
     if (!*r) return r->err();
   }
@@ -600,6 +608,48 @@ class sqlite_store::reader_lease {
   error err_;
 };
 
+// The first offset whose event's time is at or after `t_ms`, none when there is none. Time
+// never decreases along offsets (append assigns both), and pruning only removes rows, so the
+// rows stay sorted by time: a bisection over offsets, each step one primary-key seek (the row
+// at or after an offset: pruning leaves holes where retained states stay behind).
+result<std::optional<std::int64_t>> sqlite_store::first_offset_at(conn& c, std::int64_t t_ms) {
+  struct row {
+    std::int64_t off = 0, time_ms = 0;
+  };
+  auto at_or_after = [&](std::int64_t off) -> result<std::optional<row>> {
+    std::optional<row> r;
+    status st = c.query(
+        "SELECT off, time_ms FROM events WHERE off >= ?1 ORDER BY off LIMIT 1",
+        [&](stmt_use& u) { u.i64(1, off); },
+        [&](stmt_use& u) {
+          r = row{u.col_i64(0), u.col_i64(1)};
+        });
+    if (!st) return st.err();
+    return r;
+  };
+  auto last = c.scalar("SELECT max(off) FROM events", [](stmt_use&) {});
+  if (!last) return last.err();
+  if (!*last) return std::optional<std::int64_t>{};
+  auto hi_row = at_or_after(**last);
+  if (!hi_row) return hi_row.err();
+  if (!*hi_row || (*hi_row)->time_ms < t_ms) return std::optional<std::int64_t>{};
+  // Invariant: the row at or after `hi` is at or after t_ms; every row before `lo` is before it.
+  std::int64_t lo = 0, hi = **last;
+  std::int64_t found = (*hi_row)->off;
+  while (lo < hi) {
+    const std::int64_t mid = lo + (hi - lo) / 2;
+    auto r = at_or_after(mid);
+    if (!r) return r.err();
+    if ((*r)->time_ms >= t_ms) {  // exists: a row at or after mid <= hi exists
+      hi = mid;
+      found = (*r)->off;
+    } else {
+      lo = (*r)->off + 1;
+    }
+  }
+  return std::optional<std::int64_t>{found};
+}
+
 result<std::vector<event_ptr>> sqlite_store::read(const log_query& q) {
   std::vector<event_ptr> out;
   if (q.limit == 0) return out;
@@ -610,15 +660,14 @@ result<std::vector<event_ptr>> sqlite_store::read(const log_query& q) {
   // Time never decreases along offsets, so time bounds become offset bounds (time index).
   std::int64_t after = q.after_offset;
   std::optional<std::int64_t> before_off;
-  const std::string first_at = "SELECT min(off) FROM events WHERE time_ms >= ?1";
   if (q.since_ms) {
-    auto m = c.scalar(first_at, [&](stmt_use& u) { u.i64(1, *q.since_ms); });
+    auto m = first_offset_at(c, *q.since_ms);
     if (!m) return m.err();
     if (!*m) return out;
     after = std::max(after, **m - 1);
   }
   if (q.until_ms) {
-    auto m = c.scalar(first_at, [&](stmt_use& u) { u.i64(1, *q.until_ms); });
+    auto m = first_offset_at(c, *q.until_ms);
     if (!m) return m.err();
     before_off = *m;
   }
@@ -634,7 +683,8 @@ result<std::vector<event_ptr>> sqlite_store::read(const log_query& q) {
     sql += " AND e.tenant IN (SELECT value FROM json_each(?5))";
     tenants_json = json_string_array(q.tenants);
   }
-  if (q.subject) sql += " AND e.subject = ?6";
+  if (q.subject)
+    sql += q.subject->empty() ? " AND e.subject = ?6" : " AND e.subject = ?6 AND e.subject <> ''";
   sql += " ORDER BY e.off LIMIT ?7";
 
   const std::int64_t limit =
@@ -663,7 +713,10 @@ result<store::event_lookup> sqlite_store::find_event(std::string_view id) {
   if (!lease.ok()) return lease.err();
   conn& c = *lease;
   event_lookup out;
-  // By the index events_id: one lookup, never a scan of the log.
+  // A scan of the log: an index on the ids (random, so every insert lands on a random page)
+  // cost ~15 us of CPU per appended event (200,000 appends in batches of 64: 4.5 -> 19.6 us),
+  // every publish paying for a lookup that only `herald why` makes. Ids that carry their
+  // offset under a store key would make this one seek at no cost to appends: not done yet.
   status st = c.query(
       "SELECT " HERALD_EVENT_COLS " FROM events e WHERE e.id = ?1 LIMIT 1",
       [&](stmt_use& u) { u.text(1, id); }, [&](stmt_use& u) { out.ev = row_event(u); });
@@ -851,8 +904,7 @@ status sqlite_store::prune(std::int64_t before_ms) {
     auto j = std::make_shared<job>();
     j->op = [&](conn& w) -> status {
       if (!end) {
-        auto first_kept = w.scalar("SELECT min(off) FROM events WHERE time_ms >= ?1",
-                                   [&](stmt_use& u) { u.i64(1, before_ms); });
+        auto first_kept = first_offset_at(w, before_ms);
         if (!first_kept) return first_kept.err();
         auto last = w.scalar("SELECT max(off) FROM events", [](stmt_use&) {});
         if (!last) return last.err();

@@ -91,6 +91,7 @@ class sqlite_store final : public store {
   void run_jobs(std::vector<std::shared_ptr<job>>& jobs);
   status run_append(job& j);
   status submit(std::shared_ptr<job> j);  // queue and wait until done
+  static result<std::optional<std::int64_t>> first_offset_at(conn& c, std::int64_t t_ms);
 
   // The read pool.
   result<std::unique_ptr<conn>> acquire_reader();
