@@ -42,6 +42,9 @@ struct ws_mount {
   // then unused. Called on the socket's shard.
   std::function<std::size_t()> current_max_message_bytes;
   bool compress = false;  // accept permessage-deflate
+  // After the server's close frame, the TCP connection drops if the client's has not come
+  // within this long; 0: the server's transport_limits::close_timeout_ms.
+  std::int64_t close_timeout_ms = 0;
 };
 
 struct server_options {

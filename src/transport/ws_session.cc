@@ -127,6 +127,10 @@ void ws_session::on_read(beast::error_code rec) {
   if (!finished_ && !close_sent_) read_next(first_read);
 }
 
+std::int64_t ws_session::close_timeout_ms() const noexcept {
+  return mount_.close_timeout_ms > 0 ? mount_.close_timeout_ms : srv_.opts.limits.close_timeout_ms;
+}
+
 std::size_t ws_session::queued_bytes() const { return queued_ + ws_.next_layer().pending_bytes(); }
 
 std::size_t ws_session::bound() const {
@@ -297,7 +301,7 @@ void ws_session::close(int code, std::string reason, bool discard_queue) {
   close_code_ = code;
   close_reason_ = std::move(reason);
   close_started_ms_ = now_ms();
-  schedule(close_started_ms_ + srv_.opts.limits.close_timeout_ms + 1);
+  schedule(close_started_ms_ + close_timeout_ms() + 1);
   mark_active();
   if (discard_queue && !writing_) drop_queue();
   holding_ = false;
@@ -357,13 +361,13 @@ void ws_session::after(std::int64_t delay_ms, std::function<void()> fn) {
 void ws_session::tick(std::int64_t now) {
   due_ms_ = 0;
   if (finished_) return;
-  if (closing_ && now - close_started_ms_ > srv_.opts.limits.close_timeout_ms) {
+  if (closing_ && now - close_started_ms_ > close_timeout_ms()) {
     beast::error_code ec;
     beast::get_lowest_layer(ws_).close(ec);  // the peer never completed the handshake
     finish(close_code_);
     return;
   }
-  if (closing_) schedule(close_started_ms_ + srv_.opts.limits.close_timeout_ms + 1);
+  if (closing_) schedule(close_started_ms_ + close_timeout_ms() + 1);
   const std::int64_t next = handler_ ? handler_->on_tick(now) : 0;
   if (next != 0) schedule(std::max(next, now + 1));
 }

@@ -88,6 +88,8 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   shard_ctx& sh_;
   conn_slot slot_;
   const ws_mount& mount_;
+  // The closing handshake's bound: the mount's own (a dialect's close grace), else the server's.
+  std::int64_t close_timeout_ms() const noexcept;
   websocket::stream<batching_stream> ws_;
   beast::flat_buffer buf_;
   std::string remote_;

@@ -101,6 +101,7 @@ class smsgw_dialect final : public dialect {
       const smsgw_limits& l = *cx->cfg;
       return std::max(l.max_frame_bytes, l.max_auth_frame_bytes);
     };
+    m.close_timeout_ms = cx->cfg->close_grace_s * 1000;  // restart-only: read at mount
     m.factory = [cx](ws_connection& conn, const http_request& up) -> std::unique_ptr<ws_handler> {
       return std::make_unique<smsgw_socket>(*cx, conn, up);
     };

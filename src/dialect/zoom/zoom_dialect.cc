@@ -57,6 +57,7 @@ class zoom_dialect final : public dialect {
     m.path = d.prefix + "/ws";
     std::shared_ptr<zoom_context> cx = cx_;
     m.current_max_message_bytes = [cx] { return cx->cfg->max_client_frame_bytes; };
+    m.close_timeout_ms = cx->cfg->close_grace_s * 1000;  // restart-only: read at mount
     m.factory = [cx](ws_connection& conn, const http_request& up) -> std::unique_ptr<ws_handler> {
       return std::make_unique<zoom_socket>(cx, conn, up);
     };
