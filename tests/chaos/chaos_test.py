@@ -28,6 +28,8 @@ SLOW_SHARE = 0.05
 
 
 class state:
+    t0 = time.time()
+    phase = "first server"
     base = None          # current server URL (changes across the restart)
     up = threading.Event()
     stop = False
@@ -78,6 +80,7 @@ class subscriber:
         self.cut_4010 = 0
         self.resumed = 0
         self.window_ok = True      # never outside its window (so nothing may be missing)
+        self.history = []          # the last connection steps, printed when an assertion fails
 
     async def connect_once(self):
         ws = await websockets.connect(state.base.replace("http://", "ws://") + "/v1/ws",
@@ -89,6 +92,9 @@ class subscriber:
         await ws.send(json.dumps(auth))
         welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert welcome["type"] == "welcome", welcome
+        self.note("t=%.2f %s resume=%s last_seq=%d -> recovered=%s session=%s" % (
+            time.time() - state.t0, state.phase, bool(self.token), self.last_seq,
+            welcome.get("recovered"), welcome["session"]))
         if self.token and welcome["recovered"]:
             assert welcome["session"] == self.session
             self.resumed += 1
@@ -131,6 +137,8 @@ class subscriber:
                 while time.time() < deadline:
                     if time.time() > cut_at and not state.stop:
                         ws.transport.abort()  # TCP close, no close frame
+                        self.note("t=%.2f %s abort at seq %d" % (time.time() - state.t0,
+                                                                  state.phase, self.last_seq))
                         self.abrupt += 1
                         await asyncio.sleep(random.uniform(0, 1.5))
                         break
@@ -146,16 +154,24 @@ class subscriber:
                     elif m["type"] == "ping":
                         await ws.send('{"type":"pong"}')
             except websockets.ConnectionClosed as e:
+                self.note("t=%.2f %s closed %s at seq %d" % (
+                    time.time() - state.t0, state.phase, e.rcvd.code if e.rcvd else None,
+                    self.last_seq))
                 if e.rcvd and e.rcvd.code == 4010:
                     self.cut_4010 += 1
                 await asyncio.sleep(random.uniform(0, 0.5))
             finally:
                 ws.transport.abort()
 
+    def note(self, line):
+        self.history = self.history[-19:] + [line]
+
     def take(self, m):
         seq = m["seq"]
-        assert seq == self.last_seq + 1, "client %d session %s: seq %d after %d" % (
-            self.i, self.session, seq, self.last_seq)
+        assert seq == self.last_seq + 1, "client %d session %s: seq %d (offset %s) after %d " \
+            "(offset %s); its last steps:\n  %s" % (
+                self.i, self.session, seq, m["event"]["offset"], self.last_seq,
+                self.offsets[-1] if self.offsets else None, "\n  ".join(self.history))
         self.last_seq = seq
         self.seqs[self.session].append(seq)
         off = m["event"]["offset"]
@@ -207,6 +223,7 @@ async def main():
         state.up.clear()
         assert code == 0, "drain must exit 0, got %s" % code
         srv = harness.server(data, env).start()  # same data dir, new port
+        state.phase = "after SIGTERM restart"
         state.base = srv.base
         state.up.set()
 
@@ -217,6 +234,7 @@ async def main():
         state.up.clear()
         assert code == -9, "SIGKILL, got %s" % code
         srv = harness.server(data, env).start()
+        state.phase = "after kill -9 restart"
         state.base = srv.base
         state.up.set()
 
