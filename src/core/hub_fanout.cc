@@ -77,9 +77,10 @@ void hub::emit(shard_state& sh, session& s, const event_ptr& e, bool snapshot, e
   while (s.ring.size() > s.ring_capacity && !s.replaying) s.ring.pop_front();
   ++sh.deliveries;  // added to stats_ once per batch (flush_outboxes)
   if (!s.sink || s.replaying) return;
-  // Direct only while the sink is on this (the home) shard and no hand-over is in flight: a
-  // resume's replay travels by post, so live events must too until it has run (FIFO).
-  if (s.sink.shard == s.home_shard && !s.route_via_post) {
+  // Direct only while the sink is on this (the home) shard, no hand-over is in flight (a
+  // resume's replay travels by post, so live events must too until it has run: FIFO) and no
+  // delivery this shard posted to itself is still queued (it would be overtaken).
+  if (s.sink.shard == s.home_shard && !s.route_via_post && sh.self_posts_pending == 0) {
     if (session_sink* k = sh.find_sink(s.sink.conn)) {
       k->on_deliver(delivery_ref{s.seq, e, label != nullptr ? *label : s.sub_id, snapshot});
       if (sh.touched.empty() || sh.touched.back() != k) sh.touched.push_back(k);
@@ -99,9 +100,12 @@ void hub::flush_outboxes(shard_state& sh) {
   sh.touched.clear();
   for (std::size_t t = 0; t < sh.outbox.size(); ++t) {
     if (sh.outbox[t].empty()) continue;
-    post(t, [this, t, items = std::move(sh.outbox[t])] {
+    const bool self = &sh == state_[t].get();
+    if (self) ++sh.self_posts_pending;
+    post(t, [this, t, self, items = std::move(sh.outbox[t])] {
       assert_on_shard(t);
-      const shard_state& target = *state_[t];
+      shard_state& target = *state_[t];
+      if (self) --target.self_posts_pending;
       session_sink* last = nullptr;
       std::vector<session_sink*> flush;
       for (const auto& [conn, d] : items) {

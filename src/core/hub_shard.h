@@ -84,6 +84,11 @@ struct hub::shard_state {
   std::atomic<std::uint64_t> posts{0};  // tasks posted to this shard through the hub
   std::vector<event_ptr> merged;  // drain_inbox's scratch: the batches joined, in offset order
   std::uint64_t deliveries = 0;   // counted locally, published to stats_ per batch
+  // Outbox tasks this shard posted to itself that have not run yet (flush_outboxes). While any
+  // is pending no delivery takes the direct path: a session's events routed by post during a
+  // resume's hand-over would otherwise be overtaken by its next batch, delivered directly once
+  // the hand-over cleared route_via_post (a later seq first; the socket drops the earlier).
+  std::size_t self_posts_pending = 0;
 };
 
 inline bool hub::wants(const session& s, const event& e, bool topic_matched) const {

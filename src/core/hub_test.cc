@@ -302,6 +302,48 @@ TEST_F(hub_test, resume_on_other_shard_replays_then_goes_live) {
   EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{3, 4, 5}));
 }
 
+// A resume onto a socket of the session's own shard: a batch matched while the hand-over is in
+// flight goes by post; the next batch, fanned out after the hand-over ran but before that post,
+// must not overtake it (the socket would see a later seq first and drop the earlier ones).
+TEST_F(hub_test, a_same_shard_resume_keeps_order_when_a_batch_lands_mid_hand_over) {
+  recording_sink first, second;
+  const opened o = open_subscribed(first);
+  publish(2);
+  detach(o);
+  publish(2);  // seq 3, 4 while detached
+  // Another session on shard 0 whose socket publishes batch C from inside batch B's fan-out:
+  // C's fan-out is then queued behind the hand-over and ahead of B's post to the socket.
+  struct publishing_sink : recording_sink {
+    std::function<void()> once;
+    void on_deliver(const delivery_ref& d) override {
+      recording_sink::on_deliver(d);
+      if (once) std::exchange(once, nullptr)();
+    }
+  } other;
+  open_subscribed(other);
+  sync();
+  std::promise<void> go;
+  auto held = go.get_future().share();
+  shards_[0]->post([held] { held.wait(); });
+  std::promise<resume_outcome> out;
+  shards_[0]->post([&] {  // the resume, from a new socket on shard 0 (the session's home)
+    const auto c = hub_->register_sink(&second);
+    hub_->resume(o.token, 4, who_, {0, c}, [&](resume_outcome r) { out.set_value(r); });
+  });
+  other.once = [&] {
+    std::vector<event_ptr> c{make_event(++offset_)};
+    hub_->publish(std::move(c));  // batch C: seq 7
+  };
+  std::vector<event_ptr> b{make_event(++offset_), make_event(++offset_)};
+  hub_->publish(std::move(b));  // batch B: seq 5, 6
+  go.set_value();
+  sync();
+  sync();
+  ASSERT_EQ(out.get_future().get().error, recovery_error::none);
+  EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{5, 6, 7}));
+  EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{5, 6, 7}));
+}
+
 TEST_F(hub_test, resume_failures_are_explicit) {
   recording_sink sink, other;
   const opened o = open_subscribed(sink);
