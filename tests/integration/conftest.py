@@ -499,3 +499,39 @@ def any_srv(request, srv, sqlite_srv):
 @pytest.fixture
 def env(srv):
     return srv.setup()
+
+
+# --------------------------------------------------------------------------- cluster mode
+
+class Clusters:
+    """Starts clusters (cluster.py: a redis-server and herald nodes) on demand; stop_all ends
+    every process of every one of them, by its own PID."""
+
+    def __init__(self):
+        self.all = []
+
+    def new(self, redis_options=None, env=None, args=None):
+        import cluster  # cluster.py imports this module: imported here, not at the top
+        c = cluster.Cluster(redis_options=redis_options, env=env, args=args)
+        self.all.append(c)
+        return c
+
+    def stop_all(self):
+        codes = []
+        for c in self.all:
+            codes += c.stop()
+        self.all = []
+        return codes
+
+
+@pytest.fixture
+def clusters():
+    """`clusters.new(...)` then `.start(n, provision)`; at teardown every node still running
+    must exit 0 on SIGTERM (a sanitizer report or a hang fails the test)."""
+    c = Clusters()
+    try:
+        yield c
+    finally:
+        codes = c.stop_all()
+    bad = [(s.base, rc, s.stderr_tail()) for s, rc in codes if rc != 0]
+    assert not bad, "nodes exited non-zero after SIGTERM: %r" % bad
