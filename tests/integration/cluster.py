@@ -240,8 +240,14 @@ class Cluster:
 
     def add_node(self, args=None):
         s = Server(store=self.redis.url, env=self.env, args=self.args + list(args or []))
+        try:
+            s.start()
+        except BaseException:  # its error names why; teardown need not report it again
+            s.kill()
+            s.cleanup()
+            raise
         self.nodes.append(s)
-        return s.start()
+        return s
 
     def live(self):
         return [s for s in self.nodes if s.proc is not None and s.proc.poll() is None]

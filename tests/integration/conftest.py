@@ -516,6 +516,11 @@ class Clusters:
         self.all.append(c)
         return c
 
+    def start(self, n=3, **kw):
+        """A new cluster of `n` nodes and a fresh tenant with its apps (an Env on node 0)."""
+        c = self.new(**kw)
+        return c, c.start(n, provision=lambda node: node.setup())
+
     def stop_all(self):
         codes = []
         for c in self.all:
