@@ -31,7 +31,9 @@ config_table core_table(config& c) {
   config_table t("core");
   t.string("listen", "HOST:PORT of the listener (port 0: a free port)", c.listen)
       .string("data", "data directory (SQLite store, keys)", c.data_dir)
-      .string("store", "sqlite | memory", c.store)
+      .string("store", "sqlite | memory | redis://HOST[:PORT][/DB] (cluster mode, [redis])",
+              c.store)
+      .string("node_id", "this node's name in a cluster (default: HOSTNAME:PORT)", c.node_id)
       .integer("shards", "", "worker threads (0: CPUs in the affinity mask)", c.shards)
       .integer("blocking_threads", "", "threads for store and router work", c.blocking_threads)
       .string("token_key_file", "token signing key file (default DATA/token.key)", c.token_key_file)
@@ -88,6 +90,10 @@ config_table core_table(config& c) {
                "max_connections_per_address"});
   t.rule("listen", "expected HOST:PORT, the port a number from 0 to 65535",
          [&c] { return valid_listen(c.listen); });
+  t.rule("node_id", "printable characters, no spaces (it names Redis clients)", [&c] {
+    return std::all_of(c.node_id.begin(), c.node_id.end(),
+                       [](char ch) { return ch > ' ' && ch != 127; });
+  });
   t.rule("log_level", "expected debug, info, warn or error", [&c] {
     return c.log_level == "debug" || c.log_level == "info" || c.log_level == "warn" ||
            c.log_level == "error";
@@ -97,8 +103,61 @@ config_table core_table(config& c) {
   return t;
 }
 
-const config_table* find_table(const config& c, const config_table& core, std::string_view name) {
-  if (name == core.table()) return &core;
+// `[redis]`: the cluster store's connection (store/redis/options.h) and log bound.
+config_table redis_table(config& c) {
+  redis::options& o = c.store_opts.redis;
+  config_table t("redis");
+  t.integer("connect_timeout_ms", "ms", "resolve, TCP connect and handshake, per attempt",
+            o.connect_timeout_ms)
+      .integer("command_timeout_ms", "ms", "a command with no reply by then fails (503)",
+               o.command_timeout_ms)
+      .integer("reconnect_min_ms", "ms", "first retry after a lost connection (then doubling)",
+               o.reconnect_min_ms)
+      .integer("reconnect_max_ms", "ms", "longest wait between reconnection attempts",
+               o.reconnect_max_ms)
+      .integer("max_send_buffer_bytes", "bytes",
+               "queued and unwritten; past it a command is refused", o.max_send_buffer_bytes)
+      .integer("max_pending_commands", "", "commands awaiting replies; past it one is refused",
+               o.max_pending_commands)
+      .integer("max_reply_bytes", "bytes",
+               "one reply; past it the command fails and the link drops", o.max_reply_bytes)
+      .integer("ping_interval_ms", "ms", "the feed subscription proves its link live this often",
+               o.ping_interval_ms)
+      .integer("log_max_events", "",
+               "events the log keeps at most, retained states exempt (0: unbounded)",
+               c.store_opts.log_max_events)
+      .integer("feed_wait_ms", "ms",
+               "an append not yet seen on the feed after this reads the log for it",
+               c.store_opts.feed_wait_ms)
+      .at_least("connect_timeout_ms", o.connect_timeout_ms, std::int64_t{1})
+      .at_least("command_timeout_ms", o.command_timeout_ms, std::int64_t{1})
+      .at_least("reconnect_min_ms", o.reconnect_min_ms, std::int64_t{1})
+      .at_least("reconnect_max_ms", o.reconnect_max_ms, std::int64_t{1})
+      .at_least("max_send_buffer_bytes", o.max_send_buffer_bytes, std::size_t{1024})
+      .at_least("max_pending_commands", o.max_pending_commands, std::size_t{1})
+      .at_least("max_reply_bytes", o.max_reply_bytes, std::size_t{1024})
+      .at_least("ping_interval_ms", o.ping_interval_ms, std::int64_t{1})
+      .at_least("feed_wait_ms", c.store_opts.feed_wait_ms, std::int64_t{1});
+  return t;
+}
+
+// The tables that are not a dialect's: [core] and [redis] (built per use, bound to `c`).
+struct builtin_tables {
+  config_table core, redis;
+  explicit builtin_tables(config& c) : core(core_table(c)), redis(redis_table(c)) {}
+  std::vector<const config_table*> all() const { return {&core, &redis}; }
+  const std::string& table() const { return core.table(); }
+  void apply_env() const {
+    for (const auto* t : all()) t->apply_env();
+  }
+  void check() const {
+    for (const auto* t : all()) t->check();
+  }
+};
+
+const config_table* find_table(const config& c, const builtin_tables& core, std::string_view name) {
+  for (const auto* t : core.all())
+    if (name == t->table()) return t;
   for (const auto& d : c.dialects)
     if (d->name() == name) return &d->config();
   return nullptr;
@@ -134,7 +193,7 @@ std::string did_you_mean(std::string_view name, const std::vector<std::string>& 
 }
 
 // "table.key" → its table and key; unknown tables are an error naming the whole key.
-void set_key(const config& c, const config_table& core, const std::string& name,
+void set_key(const config& c, const builtin_tables& core, const std::string& name,
              const std::string& value, std::string_view source) {
   const auto dot = name.find('.');
   const config_table* t =
@@ -156,9 +215,10 @@ using file_error_fn = std::function<void(const std::string& message, std::size_t
 
 // Applies every key of a parsed file; each error goes to `fail` (which may throw, stopping
 // there, or collect and go on). Unknown tables and keys name the closest known one.
-void apply_file(const config& c, const config_table& core, const toml::table& t,
+void apply_file(const config& c, const builtin_tables& core, const toml::table& t,
                 const file_error_fn& fail) {
-  std::vector<std::string> tables{core.table()};
+  std::vector<std::string> tables;
+  for (const auto* b : core.all()) tables.push_back(b->table());
   for (const auto& d : c.dialects) tables.push_back(d->name());
   for (const auto& [table, node] : t) {
     const std::size_t line = node.source().begin.line;
@@ -204,14 +264,14 @@ toml::table parse_file(const std::string& file) {
   }
 }
 
-void load_file(const config& c, const config_table& core, const std::string& file) {
+void load_file(const config& c, const builtin_tables& core, const std::string& file) {
   apply_file(c, core, parse_file(file), [&file](const std::string& message, std::size_t line) {
     throw std::runtime_error(line ? fmt::format("{} ({}:{})", message, file, line) : message);
   });
 }
 
 // The rules every loaded configuration must hold, after every source applied.
-void check_rules(const config& c, const config_table& core) {
+void check_rules(const config& c, const builtin_tables& core) {
   core.check();
   for (const auto& d : c.dialects) d->config().check();
   // Two served dialects on one prefix: the routing would silently pick one.
@@ -232,7 +292,7 @@ config load_config(const std::string& file, const std::map<std::string, std::str
   c.file = file;
   c.flags = flags;
   c.dialects = make_dialects();
-  const config_table core = core_table(c);
+  const builtin_tables core(c);
   if (!file.empty()) load_file(c, core, file);
   core.apply_env();
   for (const auto& d : c.dialects) d->config().apply_env();
@@ -244,7 +304,7 @@ config load_config(const std::string& file, const std::map<std::string, std::str
 std::vector<std::string> check_config_file(const std::string& file) {
   config c;
   c.dialects = make_dialects();
-  const config_table core = core_table(c);
+  const builtin_tables core(c);
   toml::table t;
   try {
     t = parse_file(file);
@@ -289,6 +349,7 @@ std::vector<config_entry> config_entries(config& c) {
     }
   };
   add(core_table(c));
+  add(redis_table(c));
   for (const auto& d : c.dialects) add(d->config());
   return out;
 }

@@ -11,6 +11,7 @@
 
 #include "api/limits.h"
 #include "dialect/dialect.h"
+#include "store/store.h"
 
 namespace herald {
 
@@ -37,6 +38,10 @@ struct config {
   std::uint64_t log_flood_lines = 20;      // per second per (kind, reason); then summarised
   std::size_t metrics_tenant_limit = 100;  // tenant label values; the rest are `_other`
   core_limits core;
+  // This node's name in a cluster (admin rows, Redis CLIENT LIST); empty: <hostname>:<port>.
+  std::string node_id;
+  // `[redis]`: the cluster store's connection bounds and log bound (store = redis://...).
+  store_open_options store_opts;
   // Every registered dialect, in registration (render-slot) order, filled from its table.
   std::vector<std::unique_ptr<dialect>> dialects;
   // What it was loaded from (load_config fills them): SIGHUP loads them again.

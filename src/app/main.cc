@@ -411,7 +411,8 @@ int main(int argc, char** argv) {
                     "TOML configuration file (SIGHUP reads it again; flags keep precedence)");
   serve->add_option("--listen", listen, "HOST:PORT (port 0: a free port)")->check(host_port);
   serve->add_option("--data", data, "data directory");
-  serve->add_option("--store", store_spec, "sqlite | memory");
+  serve->add_option("--store", store_spec,
+                    "sqlite | memory | redis://HOST[:PORT][/DB] (cluster mode)");
   serve->add_flag("--demo", demo,
                   "create a demo tenant, app and publisher once and print how to use them");
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -262,9 +263,22 @@ int serve(config cfg, bool demo, bool list_routes) {
                    {{"event", "admin_key_created"}, {"file", cfg.data_dir + "/admin.key"}});
   }
 
-  auto st = open_store(cfg.store, cfg.data_dir);
+  if (cfg.node_id.empty()) {  // <hostname>:<port> (the pid when the port is picked at bind)
+    char host_name[256] = {};
+    ::gethostname(host_name, sizeof host_name - 1);
+    const auto port = split_listen(cfg.listen).second;
+    cfg.node_id = std::string(host_name) + ":" +
+                  (port != 0 ? std::to_string(port) : "pid" + std::to_string(::getpid()));
+  }
+  cfg.store_opts.redis.client_name = "herald:" + cfg.node_id;
+  // A redis:// store refuses an evicting maxmemory-policy here (exit 1, naming it).
+  auto st = open_store(cfg.store, cfg.data_dir, cfg.store_opts);
   if (!st) throw std::runtime_error("store: " + st.err().message);
   store& db = **st;
+  if (const std::string note = db.startup_note(); !note.empty()) {
+    oplog::write(oplog::level::info, "store durability",
+                 {{"event", "store_durability"}, {"node", cfg.node_id}, {"detail", note}});
+  }
   directory dir;
   load_directory(db, dir);
 

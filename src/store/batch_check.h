@@ -1,8 +1,9 @@
 // Shared by the store back ends: the checks every appended draft passes before anything of its
-// batch is stored (the api validates richer rules first; these guard the store's own invariants).
-// Thread-safe: pure functions.
+// batch is stored, and the event a draft becomes (the api validates richer rules first; these guard
+// the store's own invariants). Thread-safe: pure functions.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,21 @@ inline status check_batch(const std::vector<event_draft>& batch) {
     }
   }
   return {};
+}
+
+// The event a draft becomes, its fields moved in and its id new; offset and time are the back
+// end's to assign.
+inline std::shared_ptr<event> event_from_draft(event_draft&& d) {
+  auto ev = std::make_shared<event>();
+  ev->id = new_id("evt_");
+  ev->topic = std::move(d.topic);
+  ev->type = std::move(d.type);
+  ev->tenant = std::move(d.tenant);
+  ev->app = std::move(d.app);
+  ev->subject = std::move(d.subject);
+  ev->data = std::move(d.data);
+  ev->retain = d.retain;
+  return ev;
 }
 
 }  // namespace herald::store_detail

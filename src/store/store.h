@@ -17,6 +17,7 @@
 
 #include "core/errc.h"
 #include "core/event.h"
+#include "store/redis/options.h"
 
 namespace herald {
 
@@ -123,11 +124,23 @@ class store {
   virtual void close() = 0;
 
   virtual const char* name() const noexcept = 0;
+  // A line for the start-up log about what an acknowledged write means (redis: the server's
+  // appendonly/appendfsync); empty when there is nothing to say.
+  virtual std::string startup_note() const { return {}; }
 };
 
-// Opens a back end from `[core] store`: "sqlite" (data in `data_dir`, created if missing) or
-// "memory". A redis:// URL is recognised and refused (unavailable: not built in); anything else
-// is bad_message.
-result<std::unique_ptr<store>> open_store(std::string_view spec, const std::string& data_dir);
+// What open_store needs for a redis:// store: the `[redis]` table (the connection's timeouts
+// and bounds; the address comes from the URL) and the log's bound in events.
+struct store_open_options {
+  redis::options redis;
+  std::int64_t log_max_events = 1000000;  // 0: unbounded
+  std::int64_t feed_wait_ms = 100;        // an append unseen on the feed then reads the log
+};
+
+// Opens a back end from `[core] store`: "sqlite" (data in `data_dir`, created if missing),
+// "memory", or `redis://HOST[:PORT][/DB]` (the cluster store, store/redis/redis_store.h);
+// anything else is bad_message.
+result<std::unique_ptr<store>> open_store(std::string_view spec, const std::string& data_dir,
+                                          const store_open_options& opts = {});
 
 }  // namespace herald

@@ -36,18 +36,10 @@ result<std::vector<event_ptr>> memory_store::append(std::vector<event_draft> bat
     if (batch.empty()) return out;
     const std::int64_t now = now_ms();
     for (event_draft& d : batch) {
-      auto ev = std::make_shared<event>();
-      ev->id = new_id("evt_");
+      auto ev = store_detail::event_from_draft(std::move(d));
       ev->offset = ++last_offset_;
       last_time_ms_ = std::max(now, last_time_ms_);
       ev->time_ms = last_time_ms_;
-      ev->topic = std::move(d.topic);
-      ev->type = std::move(d.type);
-      ev->tenant = std::move(d.tenant);
-      ev->app = std::move(d.app);
-      ev->subject = std::move(d.subject);
-      ev->data = std::move(d.data);
-      ev->retain = d.retain;
       event_ptr p = std::move(ev);
       events_.emplace(p->offset, p);
       by_id_.emplace(p->id, p->offset);

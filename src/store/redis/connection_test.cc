@@ -16,6 +16,7 @@
 
 #include "store/redis/redis_server_for_test.h"
 #include "store/redis/subscriber.h"
+#include "store/test_helpers.h"
 
 namespace herald::redis {
 namespace {
@@ -32,16 +33,7 @@ options opts_for(const std::string& text) {
   return o;
 }
 
-// Waits (polling, bounded) until `pred` holds.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 5000ms) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return pred();
-}
+using test::eventually;
 
 class redis_connection : public ::testing::Test {
  protected:

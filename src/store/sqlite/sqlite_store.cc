@@ -478,18 +478,10 @@ status sqlite_store::run_append(job& j) {
   const std::int64_t now = now_ms();
   j.events.reserve(j.drafts.size());
   for (event_draft& d : j.drafts) {
-    auto ev = std::make_shared<event>();
-    ev->id = new_id("evt_");
+    auto ev = store_detail::event_from_draft(std::move(d));
     ev->offset = ++last_offset_;
     last_time_ms_ = std::max(now, last_time_ms_);
     ev->time_ms = last_time_ms_;
-    ev->topic = std::move(d.topic);
-    ev->type = std::move(d.type);
-    ev->tenant = std::move(d.tenant);
-    ev->app = std::move(d.app);
-    ev->subject = std::move(d.subject);
-    ev->data = std::move(d.data);
-    ev->retain = d.retain;
     const event& e = *ev;
     status st = w.run(
         "INSERT INTO events(off, id, topic, type, tenant, app, subject, time_ms, data, retain) "

@@ -1,0 +1,959 @@
+#include "store/redis/redis_store.h"
+
+#include <algorithm>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "store/batch_check.h"
+#include "store/redis/subscriber.h"
+
+namespace herald {
+
+namespace {
+
+// The Redis keys (docs/cluster.md). Everything lives in the URL's database.
+constexpr const char* k_seq = "herald:seq";
+constexpr const char* k_time = "herald:time";
+constexpr const char* k_log = "herald:log";
+constexpr const char* k_state = "herald:state";
+constexpr const char* k_subj = "herald:subj";
+constexpr const char* k_ev = "herald:ev";
+
+std::string rec_key(std::string_view kind) { return "herald:rec:" + std::string(kind); }
+std::string subject_key(std::string_view tenant, std::string_view subject) {
+  std::string k(tenant);
+  k += '\0';
+  k += subject;
+  return k;
+}
+
+// The function library, loaded (REPLACE) at open and again whenever Redis answers that a
+// function is missing (a restarted Redis without persistence).
+//
+// herald_append KEYS: seq, time, log, state, subj, ev, then one records hash per record.
+// ARGV: expected seq, the batch's last time, n events, then per event: the encoded event,
+// its state field (tenant NUL subject; empty: no subject), retain (1/0), last of its batch
+// (1/0); then per record: its hash's field and json.
+// Commits iff herald:seq <= expected (equal: the node is up to date; below: Redis lost
+// acknowledged writes, and the node's offsets continue after what it knows was committed) and
+// the proposed time does not go back; else returns {0, seq, time} and writes nothing.
+constexpr const char* function_library = R"lua(#!lua name=herald
+local function append(keys, args)
+  local expected = tonumber(args[1])
+  local seq = tonumber(redis.call('GET', keys[1]) or '0')
+  local t = tonumber(redis.call('GET', keys[2]) or '0')
+  local new_time = tonumber(args[2])
+  if seq > expected or new_time < t then return {0, seq, t} end
+  local n = tonumber(args[3])
+  local i = 4
+  local batch = {}
+  for k = 1, n do
+    local rec, field, retain, last = args[i], args[i + 1], args[i + 2], args[i + 3]
+    i = i + 4
+    redis.call('XADD', keys[3], (expected + k) .. '-0', 'e', rec)
+    if field ~= '' then
+      redis.call('SADD', keys[5], field)
+      if retain == '1' then redis.call('HSET', keys[4], field, rec) end
+    end
+    batch[#batch + 1] = #rec .. ':' .. rec
+    if last == '1' then
+      redis.call('PUBLISH', keys[6], table.concat(batch))
+      batch = {}
+    end
+  end
+  for r = 7, #keys do
+    redis.call('HSET', keys[r], args[i], args[i + 1])
+    i = i + 2
+  end
+  redis.call('SET', keys[1], expected + n)
+  redis.call('SET', keys[2], args[2])
+  return {1, expected + n, new_time}
+end
+
+local function records(keys, args)
+  local i = 1
+  while i <= #args do
+    if args[i] == 'p' then
+      redis.call('HSET', keys[1], args[i + 1], args[i + 2])
+      i = i + 3
+    else
+      redis.call('HDEL', keys[1], args[i + 1])
+      i = i + 2
+    end
+  end
+  return 1
+end
+
+local function prune_records(keys, args)
+  local now = tonumber(args[1])
+  local all = redis.call('HGETALL', keys[1])
+  local gone = 0
+  for i = 1, #all, 2 do
+    local ok, doc = pcall(cjson.decode, all[i + 1])
+    if ok and type(doc) == 'table' then
+      local e = doc['expires_ms']
+      if type(e) == 'number' and e >= 1 and e <= now then
+        redis.call('HDEL', keys[1], all[i])
+        gone = gone + 1
+      end
+    end
+  end
+  return gone
+end
+
+redis.register_function('herald_append', append)
+redis.register_function('herald_records', records)
+redis.register_function('herald_prune_records', prune_records)
+)lua";
+
+// ---- the event encoding ----
+
+void put_field(std::string& out, std::string_view v) {
+  out += std::to_string(v.size());
+  out += ':';
+  out.append(v);
+}
+
+// Reads "<integer>:" at `pos`; advances past the colon.
+bool get_int(std::string_view s, std::size_t& pos, std::int64_t& v) {
+  const char* b = s.data() + pos;
+  const char* e = s.data() + s.size();
+  auto [p, ec] = std::from_chars(b, e, v);
+  if (ec != std::errc() || p == b || p == e || *p != ':') return false;
+  pos = static_cast<std::size_t>(p - s.data()) + 1;
+  return true;
+}
+
+bool get_field(std::string_view s, std::size_t& pos, std::string& out) {
+  std::int64_t n = 0;
+  if (!get_int(s, pos, n) || n < 0 || static_cast<std::uint64_t>(n) > s.size() - pos) return false;
+  out.assign(s.substr(pos, static_cast<std::size_t>(n)));
+  pos += static_cast<std::size_t>(n);
+  return true;
+}
+
+// ---- replies ----
+
+error redis_error(std::string_view what, const std::string& why, errc code = errc::unavailable) {
+  return {code, fmt::format("redis store: {}: {}", what, why)};
+}
+
+// A reply that is an error becomes errc::internal (Redis answered, but not what we asked for).
+result<redis::reply> checked(result<redis::reply> r, std::string_view what) {
+  if (!r) return redis_error(what, r.err().message, r.err().code);
+  if (r->is_error()) return redis_error(what, r->str, errc::internal);
+  return r;
+}
+
+bool function_missing(const redis::reply& r) {
+  return r.is_error() && (r.str.find("Function not found") != std::string::npos ||
+                          r.str.find("function not found") != std::string::npos);
+}
+
+// Parses "<n>-0" (a log entry ID) into its offset.
+std::int64_t offset_of_id(std::string_view id) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), v);
+  return ec == std::errc() ? v : 0;
+}
+
+// The events of an XRANGE / XREVRANGE reply, in reply order (undecodable entries skipped).
+std::vector<event_ptr> stream_events(const redis::reply& r) {
+  std::vector<event_ptr> out;
+  if (!r.is_array()) return out;
+  out.reserve(r.elements.size());
+  for (const redis::reply& entry : r.elements) {
+    if (entry.elements.size() != 2 || !entry.elements[1].is_array()) continue;
+    const auto& fields = entry.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+      if (fields[i].str != "e") continue;
+      if (event_ptr ev = decode_event(fields[i + 1].str)) out.push_back(std::move(ev));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string encode_event(const event& e) {
+  std::string out;
+  out.reserve(64 + e.id.size() + e.topic.size() + e.type.size() + e.tenant.size() + e.app.size() +
+              e.subject.size() + e.data.size());
+  out += std::to_string(e.offset);
+  out += ':';
+  out += std::to_string(e.time_ms);
+  out += ':';
+  for (const std::string* f : {&e.id, &e.topic, &e.type, &e.tenant, &e.app, &e.subject, &e.data}) {
+    put_field(out, *f);
+  }
+  out += e.retain ? '1' : '0';
+  return out;
+}
+
+event_ptr decode_event(std::string_view s) {
+  auto ev = std::make_shared<event>();
+  std::size_t pos = 0;
+  if (!get_int(s, pos, ev->offset) || !get_int(s, pos, ev->time_ms)) return nullptr;
+  for (std::string* f :
+       {&ev->id, &ev->topic, &ev->type, &ev->tenant, &ev->app, &ev->subject, &ev->data}) {
+    if (!get_field(s, pos, *f)) return nullptr;
+  }
+  if (pos + 1 != s.size() || (s[pos] != '0' && s[pos] != '1')) return nullptr;
+  ev->retain = s[pos] == '1';
+  return ev;
+}
+
+// One queued append.
+struct append_job {
+  std::vector<event_draft> drafts;
+  append_record with;
+  std::vector<std::shared_ptr<event>> built;  // the writer fills offsets and times in
+  std::vector<event_ptr> events;
+  status st;
+  bool done = false;  // guarded by impl::mu
+};
+
+struct redis_store::impl {
+  redis_store_options opts;
+  redis::io_thread io;
+  std::unique_ptr<redis::connection> conn;
+  std::unique_ptr<redis::subscriber> sub;
+  redis::server_config server;
+
+  mutable std::mutex mu;
+  std::condition_variable work_cv;  // the writer: jobs queued, or closing
+  std::condition_variable feed_cv;  // the feed: messages, a resync or a catch-up wanted
+  std::condition_variable done_cv;  // callers: a job done, or the feed moved
+  std::deque<std::shared_ptr<append_job>> queue;
+  bool closed = false, stopping = false;
+  std::deque<std::string> messages;
+  bool resync = false, sub_was_down = false;
+  std::int64_t catch_up_to = 0;
+  std::int64_t delivered = 0;  // the listener has seen every offset up to it
+  append_listener listener;
+  std::uint64_t retries = 0, catchups = 0;
+
+  // The writer's view of herald:seq / herald:time (writer thread only).
+  std::int64_t known_seq = 0, known_time = 0;
+
+  std::thread writer, feed;
+
+  explicit impl(redis_store_options o) : opts(std::move(o)) {}
+
+  result<redis::reply> call(const redis::command& c, std::string_view what) {
+    return checked(conn->call(c), what);
+  }
+
+  status load_functions() {
+    auto r = call(redis::command{"FUNCTION", "LOAD", "REPLACE", function_library}, "FUNCTION LOAD");
+    return r ? status{} : status(r.err());
+  }
+
+  // ---- the writer ----
+
+  void writer_loop() {
+    for (;;) {
+      std::vector<std::shared_ptr<append_job>> jobs;
+      {
+        std::unique_lock lk(mu);
+        work_cv.wait(lk, [&] { return !queue.empty() || stopping; });
+        if (queue.empty()) return;
+        std::size_t events = 0;
+        while (!queue.empty() &&
+               (jobs.empty() || events + queue.front()->drafts.size() <= opts.max_group_events)) {
+          events += queue.front()->drafts.size();
+          jobs.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+      }
+      commit(jobs);
+      std::lock_guard lk(mu);
+      for (auto& j : jobs) j->done = true;
+      done_cv.notify_all();
+    }
+  }
+
+  // Builds and sends one herald_append for `jobs`, rebuilding on a moved herald:seq.
+  void commit(std::vector<std::shared_ptr<append_job>>& jobs) {
+    // Ids are chosen once; offsets and times are rebuilt on each attempt.
+    for (auto& j : jobs) {
+      j->built.reserve(j->drafts.size());
+      for (event_draft& d : j->drafts)
+        j->built.push_back(store_detail::event_from_draft(std::move(d)));
+      j->events.assign(j->built.begin(), j->built.end());
+    }
+    const std::int64_t deadline =
+        now_ms() + std::max<std::int64_t>(opts.conn.command_timeout_ms, 1);
+    bool reloaded = false;
+    for (;;) {
+      {
+        std::lock_guard lk(mu);  // never propose offsets the feed has already handed out
+        known_seq = std::max(known_seq, delivered);
+      }
+      const std::int64_t now = now_ms();
+      std::int64_t off = known_seq, t = known_time;
+      redis::command c{"FCALL", "herald_append"};
+      std::size_t n_records = 0;
+      for (auto& j : jobs)
+        if (j->with.json) ++n_records;
+      c.arg(static_cast<std::int64_t>(6 + n_records));
+      for (const char* k : {k_seq, k_time, k_log, k_state, k_subj, k_ev}) c.arg(k);
+      for (auto& j : jobs)
+        if (j->with.json) c.arg(rec_key(j->with.kind));
+      // The events' offsets and times first (records are built from them).
+      std::size_t n = 0;
+      for (auto& j : jobs) {
+        for (auto& ev : j->built) {
+          ev->offset = ++off;
+          t = std::max(now, t);
+          ev->time_ms = t;
+          ++n;
+        }
+      }
+      c.arg(known_seq).arg(t).arg(static_cast<std::int64_t>(n));
+      for (auto& j : jobs) {
+        for (std::size_t i = 0; i < j->events.size(); ++i) {
+          const event& e = *j->events[i];
+          c.arg(encode_event(e));
+          c.arg(e.subject.empty() ? std::string() : subject_key(e.tenant, e.subject));
+          c.arg(e.retain ? "1" : "0");
+          c.arg(i + 1 == j->events.size() ? "1" : "0");
+        }
+      }
+      for (auto& j : jobs) {
+        if (!j->with.json) continue;
+        c.arg(j->with.key);
+        c.arg(j->with.json(j->events));
+      }
+      auto r = conn->call(c);
+      if (!r) return fail(jobs, redis_error("append", r.err().message, r.err().code));
+      if (function_missing(*r) && !reloaded) {
+        reloaded = true;
+        if (status st = load_functions(); !st) return fail(jobs, st.err());
+        continue;
+      }
+      if (r->is_error()) return fail(jobs, redis_error("append", r->str, errc::internal));
+      if (!r->is_array() || r->elements.size() != 3) {
+        return fail(jobs,
+                    redis_error("append", "unexpected reply " + r->to_string(), errc::internal));
+      }
+      known_seq = r->elements[1].integer;
+      known_time = r->elements[2].integer;
+      if (r->elements[0].integer == 1) return;
+      {
+        std::lock_guard lk(mu);
+        ++retries;
+      }
+      if (now_ms() > deadline) {
+        return fail(jobs, {errc::unavailable,
+                           "redis store: append: herald:seq kept moving (other nodes' appends) "
+                           "for longer than the command timeout"});
+      }
+    }
+  }
+
+  void fail(std::vector<std::shared_ptr<append_job>>& jobs, const error& e) {
+    for (auto& j : jobs) {
+      j->st = e;
+      j->events.clear();
+      j->built.clear();
+    }
+  }
+
+  // ---- the feed ----
+
+  void on_message(redis::message&& m) {
+    std::lock_guard lk(mu);
+    if (messages.size() >= opts.max_feed_queue) {
+      messages.clear();  // the log has them: read it instead
+      resync = true;
+    } else {
+      messages.push_back(std::move(m.payload));
+    }
+    feed_cv.notify_one();
+  }
+
+  void on_sub_state(bool up, const std::string&) {
+    std::lock_guard lk(mu);
+    if (!up) {
+      sub_was_down = true;
+      return;
+    }
+    if (sub_was_down) {
+      resync = true;  // what was published while we were away is only in the log
+      sub_was_down = false;
+      feed_cv.notify_one();
+    }
+  }
+
+  void deliver(std::vector<event_ptr> batch) {
+    if (batch.empty()) return;
+    const std::int64_t last = batch.back()->offset;
+    append_listener l;
+    {
+      std::lock_guard lk(mu);
+      l = listener;
+    }
+    if (l) l(std::move(batch));
+    std::lock_guard lk(mu);
+    delivered = std::max(delivered, last);
+    done_cv.notify_all();
+  }
+
+  void mark_delivered(std::int64_t upto) {
+    std::lock_guard lk(mu);
+    delivered = std::max(delivered, upto);
+    done_cv.notify_all();
+  }
+
+  // Reads the log after `delivered` up to `upto` (0: to its end) and delivers it page by page.
+  // Entries missing in the range are holes (pruned, or lost by Redis): skipped. False when Redis
+  // could not be read (the caller retries later).
+  bool catch_up(std::int64_t upto) {
+    {
+      std::lock_guard lk(mu);
+      ++catchups;
+    }
+    for (;;) {
+      std::int64_t from = 0;
+      {
+        std::lock_guard lk(mu);
+        from = delivered + 1;
+      }
+      if (upto != 0 && from > upto) return true;
+      redis::command c{"XRANGE", k_log};
+      c.arg(std::to_string(from) + "-0");
+      c.arg(upto == 0 ? std::string("+") : std::to_string(upto) + "-0");
+      c.arg("COUNT").arg(static_cast<std::int64_t>(opts.page));
+      auto r = call(c, "XRANGE");
+      if (!r) return false;
+      auto evs = stream_events(*r);
+      const bool more = r->elements.size() >= opts.page;
+      deliver(std::move(evs));
+      if (!more) {
+        if (upto != 0) mark_delivered(upto);
+        return true;
+      }
+    }
+  }
+
+  void feed_loop() {
+    for (;;) {
+      std::string msg;
+      std::int64_t want = 0;
+      bool full = false;
+      {
+        std::unique_lock lk(mu);
+        feed_cv.wait(
+            lk, [&] { return stopping || resync || catch_up_to > delivered || !messages.empty(); });
+        if (stopping) return;
+        if (resync) {
+          resync = false;
+          full = true;
+        } else if (catch_up_to > delivered) {
+          want = catch_up_to;
+        } else {
+          msg = std::move(messages.front());
+          messages.pop_front();
+        }
+      }
+      if (full || want != 0) {
+        if (!catch_up(want)) retry_later(full, want);
+        continue;
+      }
+      handle_message(msg);
+    }
+  }
+
+  void retry_later(bool full, std::int64_t want) {
+    std::unique_lock lk(mu);
+    feed_cv.wait_for(lk, std::chrono::milliseconds(opts.feed_wait_ms), [&] { return stopping; });
+    if (full) resync = true;
+    catch_up_to = std::max(catch_up_to, want);
+  }
+
+  void handle_message(std::string_view payload) {
+    std::vector<event_ptr> batch;
+    std::size_t pos = 0;
+    while (pos < payload.size()) {
+      std::int64_t n = 0;
+      if (!get_int(payload, pos, n) || n < 0 ||
+          static_cast<std::uint64_t>(n) > payload.size() - pos) {
+        batch.clear();
+        break;
+      }
+      event_ptr ev = decode_event(payload.substr(pos, static_cast<std::size_t>(n)));
+      pos += static_cast<std::size_t>(n);
+      if (!ev) {
+        batch.clear();
+        break;
+      }
+      batch.push_back(std::move(ev));
+    }
+    if (batch.empty()) {  // unreadable: the log has the truth
+      std::lock_guard lk(mu);
+      resync = true;
+      return;
+    }
+    std::int64_t last = 0;
+    {
+      std::lock_guard lk(mu);
+      last = delivered;
+    }
+    if (batch.back()->offset <= last) return;  // seen already
+    if (batch.front()->offset > last + 1) {
+      if (!catch_up(batch.front()->offset - 1)) {
+        retry_later(true, 0);  // this message is in the log too
+        return;
+      }
+      std::lock_guard lk(mu);
+      last = delivered;
+    }
+    std::erase_if(batch, [last](const event_ptr& e) { return e->offset <= last; });
+    deliver(std::move(batch));
+  }
+
+  // Waits until the feed has delivered `off`; after feed_wait_ms without it, asks the feed to
+  // read the log. Bounded: past the command timeout the (committed) events are returned.
+  void wait_delivered(std::int64_t off) {
+    std::unique_lock lk(mu);
+    const auto step = std::chrono::milliseconds(std::max<std::int64_t>(opts.feed_wait_ms, 1));
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(opts.conn.command_timeout_ms) + step;
+    while (delivered < off && !stopping) {
+      if (done_cv.wait_for(lk, step, [&] { return delivered >= off || stopping; })) break;
+      if (std::chrono::steady_clock::now() > deadline) break;
+      catch_up_to = std::max(catch_up_to, off);
+      feed_cv.notify_one();
+    }
+  }
+
+  // ---- reads ----
+
+  // The first entry at or after `off` (nullptr: none).
+  result<event_ptr> at_or_after(std::int64_t off) {
+    redis::command c{"XRANGE", k_log};
+    c.arg(std::to_string(off) + "-0").arg("+").arg("COUNT").arg(1);
+    auto r = call(c, "XRANGE");
+    if (!r) return r.err();
+    auto evs = stream_events(*r);
+    return evs.empty() ? nullptr : evs.front();
+  }
+
+  result<event_ptr> last_entry() {
+    auto r = call(redis::command{"XREVRANGE", k_log, "+", "-", "COUNT", "1"}, "XREVRANGE");
+    if (!r) return r.err();
+    auto evs = stream_events(*r);
+    return evs.empty() ? nullptr : evs.front();
+  }
+
+  // The first offset whose event's time is at or after t_ms (none: none). Time never decreases
+  // along offsets, so a bisection over offsets, each step one XRANGE COUNT 1.
+  result<std::optional<std::int64_t>> first_offset_at(std::int64_t t_ms) {
+    auto last = last_entry();
+    if (!last) return last.err();
+    if (!*last || (*last)->time_ms < t_ms) return std::optional<std::int64_t>{};
+    std::int64_t lo = 0, hi = (*last)->offset, found = (*last)->offset;
+    while (lo < hi) {
+      const std::int64_t mid = lo + (hi - lo) / 2;
+      auto r = at_or_after(mid);
+      if (!r) return r.err();
+      if ((*r)->time_ms >= t_ms) {
+        hi = mid;
+        found = (*r)->offset;
+      } else {
+        lo = (*r)->offset + 1;
+      }
+    }
+    return std::optional<std::int64_t>{found};
+  }
+
+  // Every field and value of a hash, by HSCAN pages (no single huge reply).
+  result<std::map<std::string, std::string>> hash_all(const std::string& key) {
+    std::map<std::string, std::string> out;
+    std::string cursor = "0";
+    do {
+      redis::command c{"HSCAN", key, cursor, "COUNT"};
+      c.arg(static_cast<std::int64_t>(opts.page));
+      auto r = call(c, "HSCAN");
+      if (!r) return r.err();
+      if (!r->is_array() || r->elements.size() != 2 || !r->elements[1].is_array()) {
+        return redis_error("HSCAN", "unexpected reply " + r->to_string(), errc::internal);
+      }
+      cursor = r->elements[0].str;
+      const auto& kv = r->elements[1].elements;
+      for (std::size_t i = 0; i + 1 < kv.size(); i += 2) out[kv[i].str] = kv[i + 1].str;
+    } while (cursor != "0");
+    return out;
+  }
+};
+
+// ---- redis_store ----
+
+redis_store::redis_store(std::unique_ptr<impl> p) : p_(std::move(p)) {}
+
+redis_store::~redis_store() { close(); }
+
+result<std::unique_ptr<redis_store>> redis_store::open(redis_store_options opts) {
+  auto p = std::make_unique<impl>(std::move(opts));
+  impl& s = *p;
+  const std::string where = s.opts.conn.address.to_string();
+  s.conn = std::make_unique<redis::connection>(s.io, s.opts.conn);
+  s.conn->start();
+  if (status st = s.conn->wait_connected(s.opts.conn.connect_timeout_ms); !st) {
+    return error{errc::unavailable, "redis store: " + where + ": " + st.err().message};
+  }
+  auto cfg = redis::read_server_config(*s.conn);
+  if (!cfg) return error{errc::unavailable, "redis store: " + where + ": " + cfg.err().message};
+  s.server = *cfg;
+  if (s.server.evicting()) {
+    return error{errc::unavailable,
+                 fmt::format("redis store: {} has maxmemory-policy={}: an evicting policy would "
+                             "drop log entries and records (set maxmemory-policy noeviction)",
+                             where, s.server.maxmemory_policy)};
+  }
+  if (status st = s.load_functions(); !st) return st.err();
+
+  redis::options so = s.opts.conn;
+  so.client_name += "-feed";
+  s.sub = std::make_unique<redis::subscriber>(
+      s.io, so, [&s](redis::message&& m) { s.on_message(std::move(m)); },
+      [&s](bool up, const std::string& why) { s.on_sub_state(up, why); });
+  s.sub->subscribe({k_ev});
+  s.sub->start();
+  // Confirmed before herald:seq is read: every batch after it arrives on the channel.
+  const auto deadline = now_ms() + s.opts.conn.connect_timeout_ms;
+  while (s.sub->confirmed() < 1) {
+    if (now_ms() > deadline) {
+      return error{errc::unavailable, "redis store: " + where + ": SUBSCRIBE not confirmed"};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  auto r = s.call(redis::command{"MGET", k_seq, k_time}, "MGET");
+  if (!r) return r.err();
+  auto as_int = [](const redis::reply& v) -> std::int64_t {
+    std::int64_t x = 0;
+    if (v.is_string()) std::from_chars(v.str.data(), v.str.data() + v.str.size(), x);
+    return x;
+  };
+  if (r->elements.size() == 2) {
+    s.known_seq = as_int(r->elements[0]);
+    s.known_time = as_int(r->elements[1]);
+  }
+  s.delivered = s.known_seq;
+  s.writer = std::thread([&s] { s.writer_loop(); });
+  s.feed = std::thread([&s] { s.feed_loop(); });
+  return std::unique_ptr<redis_store>(new redis_store(std::move(p)));
+}
+
+void redis_store::set_append_listener(append_listener l) {
+  std::lock_guard lk(p_->mu);
+  p_->listener = std::move(l);
+}
+
+result<std::vector<event_ptr>> redis_store::append(std::vector<event_draft> batch,
+                                                   append_record with) {
+  if (status st = store_detail::check_batch(batch); !st) return st.err();
+  auto j = std::make_shared<append_job>();
+  {
+    std::unique_lock lk(p_->mu);
+    if (p_->closed) return error{errc::unavailable, "store is closed"};
+    if (batch.empty()) return std::vector<event_ptr>{};
+    if (!p_->conn->connected()) {
+      return error{errc::unavailable,
+                   "redis store: " + p_->opts.conn.address.to_string() + " is unreachable"};
+    }
+    j->drafts = std::move(batch);
+    j->with = std::move(with);
+    p_->queue.push_back(j);
+    p_->work_cv.notify_one();
+    p_->done_cv.wait(lk, [&] { return j->done; });
+  }
+  if (!j->st) return j->st.err();
+  p_->wait_delivered(j->events.back()->offset);
+  return std::move(j->events);
+}
+
+result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
+  std::vector<event_ptr> out;
+  if (q.limit == 0) return out;
+  std::int64_t from = q.after_offset + 1;
+  if (q.since_ms) {
+    auto m = p_->first_offset_at(*q.since_ms);
+    if (!m) return m.err();
+    if (!*m) return out;
+    from = std::max(from, **m);
+  }
+  for (;;) {
+    redis::command c{"XRANGE", k_log};
+    c.arg(std::to_string(std::max<std::int64_t>(from, 0)) + "-0").arg("+").arg("COUNT");
+    c.arg(static_cast<std::int64_t>(p_->opts.page));
+    auto r = p_->call(c, "XRANGE");
+    if (!r) return r.err();
+    auto evs = stream_events(*r);
+    for (event_ptr& e : evs) {
+      if (q.until_ms && e->time_ms >= *q.until_ms) return out;
+      if (q.since_ms && e->time_ms < *q.since_ms) continue;
+      if (!q.tenants.empty() &&
+          std::find(q.tenants.begin(), q.tenants.end(), e->tenant) == q.tenants.end()) {
+        continue;
+      }
+      if (q.subject && e->subject != *q.subject) continue;
+      out.push_back(std::move(e));
+      if (out.size() >= q.limit) return out;
+    }
+    if (r->elements.size() < p_->opts.page) return out;
+    from = offset_of_id(r->elements.back().elements.front().str) + 1;
+  }
+}
+
+result<std::optional<event_ptr>> redis_store::state(std::string_view tenant,
+                                                    std::string_view subject) {
+  auto r = p_->call(redis::command{"HGET", k_state, subject_key(tenant, subject)}, "HGET");
+  if (!r) return r.err();
+  if (r->is_nil()) return std::optional<event_ptr>{};
+  event_ptr ev = decode_event(r->str);
+  if (!ev) return redis_error("state", "undecodable entry in herald:state", errc::internal);
+  return std::optional<event_ptr>{std::move(ev)};
+}
+
+result<std::vector<event_ptr>> redis_store::states(const std::vector<std::string>& tenants) {
+  auto all = p_->hash_all(k_state);
+  if (!all) return all.err();
+  std::vector<event_ptr> out;
+  for (const auto& [field, value] : *all) {
+    event_ptr ev = decode_event(value);
+    if (!ev) continue;
+    if (!tenants.empty() &&
+        std::find(tenants.begin(), tenants.end(), ev->tenant) == tenants.end()) {
+      continue;
+    }
+    out.push_back(std::move(ev));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const event_ptr& a, const event_ptr& b) { return a->offset < b->offset; });
+  return out;
+}
+
+result<bool> redis_store::subject_seen(std::string_view tenant, std::string_view subject) {
+  auto r = p_->call(redis::command{"SISMEMBER", k_subj, subject_key(tenant, subject)}, "SISMEMBER");
+  if (!r) return r.err();
+  return r->integer == 1;
+}
+
+status redis_store::put_record(std::string_view kind, std::string_view key, std::string_view json) {
+  auto r = p_->call(redis::command{"HSET", rec_key(kind), key, json}, "HSET");
+  return r ? status{} : status(r.err());
+}
+
+status redis_store::erase_record(std::string_view kind, std::string_view key) {
+  auto r = p_->call(redis::command{"HDEL", rec_key(kind), key}, "HDEL");
+  return r ? status{} : status(r.err());
+}
+
+result<std::optional<std::string>> redis_store::get_record(std::string_view kind,
+                                                           std::string_view key) {
+  auto r = p_->call(redis::command{"HGET", rec_key(kind), key}, "HGET");
+  if (!r) return r.err();
+  if (r->is_nil()) return std::optional<std::string>{};
+  return std::optional<std::string>{std::move(r->str)};
+}
+
+result<std::vector<stored_record>> redis_store::load_records(std::string_view kind) {
+  auto all = p_->hash_all(rec_key(kind));
+  if (!all) return all.err();
+  std::vector<stored_record> out;
+  out.reserve(all->size());
+  for (auto& [k, v] : *all) out.push_back(stored_record{k, v});
+  return out;
+}
+
+status redis_store::write_records(std::string_view kind, std::vector<record_write> writes) {
+  if (writes.empty()) return {};
+  redis::command c{"FCALL", "herald_records", "1", rec_key(kind)};
+  for (const record_write& w : writes) {
+    if (w.json) {
+      c.arg("p").arg(w.key).arg(*w.json);
+    } else {
+      c.arg("d").arg(w.key);
+    }
+  }
+  auto r = p_->conn->call(c);
+  if (r && function_missing(*r)) {
+    if (status st = p_->load_functions(); !st) return st;
+    r = p_->conn->call(c);
+  }
+  auto ok = checked(std::move(r), "write_records");
+  return ok ? status{} : status(ok.err());
+}
+
+result<bool> redis_store::claim_once(std::string_view key, std::int64_t expires_ms) {
+  const std::string k = "herald:once:" + std::string(key);
+  if (expires_ms <= now_ms()) {
+    // Already past: there is nothing to guard for any time (Redis would drop it at once).
+    // Still false while an earlier, live claim holds the key.
+    auto r = p_->call(redis::command{"EXISTS", k}, "EXISTS");
+    if (!r) return r.err();
+    return r->integer == 0;
+  }
+  redis::command c{"SET", k, "1", "NX", "PXAT"};
+  c.arg(expires_ms);
+  auto r = p_->call(c, "SET NX");
+  if (!r) return r.err();
+  return !r->is_nil();
+}
+
+status redis_store::prune(std::int64_t before_ms) {
+  auto cut = p_->first_offset_at(before_ms);
+  if (!cut) return cut.err();
+  auto last = p_->last_entry();
+  if (!last) return last.err();
+  if (!*last) return {};
+  std::int64_t end = cut->value_or((*last)->offset + 1);  // first offset to keep
+  if (p_->opts.log_max_events > 0) {
+    end = std::max(end, (*last)->offset - p_->opts.log_max_events + 1);
+  }
+  // Entry by entry (XDEL), in pages: a retained state's event stays while it is the state.
+  std::int64_t from = 0;
+  while (from < end) {
+    redis::command c{"XRANGE", k_log};
+    c.arg(std::to_string(from) + "-0").arg(std::to_string(end - 1) + "-0").arg("COUNT");
+    c.arg(static_cast<std::int64_t>(p_->opts.page));
+    auto r = p_->call(c, "XRANGE");
+    if (!r) return r.err();
+    if (r->elements.empty()) break;
+    auto evs = stream_events(*r);
+    redis::command states{"HMGET", k_state};
+    std::size_t n_states = 0;
+    for (const event_ptr& e : evs) {
+      if (e->retain && !e->subject.empty()) {
+        states.arg(subject_key(e->tenant, e->subject));
+        ++n_states;
+      }
+    }
+    std::vector<std::string> current;  // the offsets of the states, as encoded prefixes
+    if (n_states > 0) {
+      auto s = p_->call(states, "HMGET");
+      if (!s) return s.err();
+      for (const auto& v : s->elements)
+        if (v.is_string()) current.push_back(v.str.substr(0, v.str.find(':')));
+    }
+    redis::command del{"XDEL", k_log};
+    std::size_t n_del = 0;
+    for (const event_ptr& e : evs) {
+      if (e->retain && !e->subject.empty() &&
+          std::find(current.begin(), current.end(), std::to_string(e->offset)) != current.end()) {
+        continue;
+      }
+      del.arg(std::to_string(e->offset) + "-0");
+      ++n_del;
+    }
+    if (n_del > 0) {
+      auto d = p_->call(del, "XDEL");
+      if (!d) return d.err();
+    }
+    from = offset_of_id(r->elements.back().elements.front().str) + 1;
+    if (r->elements.size() < p_->opts.page) break;
+  }
+  return {};  // replay guards expire by themselves (PXAT)
+}
+
+result<std::size_t> redis_store::prune_records(std::string_view kind, std::int64_t now_ms) {
+  redis::command c{"FCALL", "herald_prune_records", "1", rec_key(kind)};
+  c.arg(now_ms);
+  auto r = p_->conn->call(c);
+  if (r && function_missing(*r)) {
+    if (status st = p_->load_functions(); !st) return st.err();
+    r = p_->conn->call(c);
+  }
+  auto ok = checked(std::move(r), "prune_records");
+  if (!ok) return ok.err();
+  return static_cast<std::size_t>(std::max<std::int64_t>(ok->integer, 0));
+}
+
+result<store::event_lookup> redis_store::find_event(std::string_view id) {
+  event_lookup out;
+  // Offsets are dense from 1: fewer entries than herald:seq means some were pruned. seq is
+  // read first: appends after it only add entries.
+  auto seq = p_->call(redis::command{"GET", k_seq}, "GET");
+  if (!seq) return seq.err();
+  auto len = p_->call(redis::command{"XLEN", k_log}, "XLEN");
+  if (!len) return len.err();
+  std::int64_t s = 0;
+  if (seq->is_string()) std::from_chars(seq->str.data(), seq->str.data() + seq->str.size(), s);
+  out.pruned_any = len->integer < s;
+  std::string from = "-";
+  for (;;) {
+    redis::command c{"XRANGE", k_log, from, "+", "COUNT"};
+    c.arg(static_cast<std::int64_t>(p_->opts.page));
+    auto r = p_->call(c, "XRANGE");
+    if (!r) return r.err();
+    for (event_ptr& e : stream_events(*r)) {
+      if (e->id == id) {
+        out.ev = std::move(e);
+        return out;
+      }
+    }
+    if (r->elements.size() < p_->opts.page) return out;
+    from = std::to_string(offset_of_id(r->elements.back().elements.front().str) + 1) + "-0";
+  }
+}
+
+std::int64_t redis_store::last_offset() const {
+  std::lock_guard lk(p_->mu);
+  return p_->delivered;
+}
+
+status redis_store::ping() {
+  {
+    std::lock_guard lk(p_->mu);
+    if (p_->closed) return {errc::unavailable, "store is closed"};
+  }
+  auto r = p_->call(redis::command{"PING"}, "PING");
+  return r ? status{} : status(r.err());
+}
+
+void redis_store::close() {
+  {
+    std::lock_guard lk(p_->mu);
+    if (p_->closed) return;
+    p_->closed = true;
+    p_->stopping = true;  // the writer drains what is queued first
+    p_->work_cv.notify_all();
+  }
+  if (p_->writer.joinable()) p_->writer.join();
+  {
+    std::lock_guard lk(p_->mu);
+    p_->feed_cv.notify_all();
+    p_->done_cv.notify_all();
+  }
+  if (p_->feed.joinable()) p_->feed.join();
+  p_->sub.reset();  // no feed any more; the command connection stays for reads until destroyed
+}
+
+std::string redis_store::startup_note() const {
+  return "redis " + p_->opts.conn.address.to_string() + ": " + p_->server.durability();
+}
+
+const redis::server_config& redis_store::server() const noexcept { return p_->server; }
+
+std::uint64_t redis_store::retries_for_test() const {
+  std::lock_guard lk(p_->mu);
+  return p_->retries;
+}
+
+std::uint64_t redis_store::catchups_for_test() const {
+  std::lock_guard lk(p_->mu);
+  return p_->catchups;
+}
+
+}  // namespace herald

@@ -1,0 +1,92 @@
+// The cluster store back end: every node of a cluster keeps its log, records, retained states
+// and replay guards in one Redis (docs/cluster.md has the key layout). Appends go through the
+// Redis Function `herald_append` (library `herald`, loaded at open): the node proposes the
+// offsets and times it expects (its last known `herald:seq`), the function commits the batch
+// only if `herald:seq` still equals it (else it answers the current seq/time and the node
+// rebuilds and retries: optimistic concurrency between nodes). One writer thread group-commits
+// the appends queued meanwhile into one call.
+//
+// The feed: the append listener is called for EVERY batch appended by ANY node, in dense
+// offset order, from the `herald:ev` subscription, on this store's feed thread. A gap (a
+// message whose first offset is not last+1, a resubscription after a drop, or an append of this
+// node waiting ~feed_wait_ms without the feed reaching it) is filled from `herald:log` (XRANGE,
+// in pages) before anything later is delivered; anything at or below the last delivered offset
+// is dropped. append() returns once the listener has seen its batch.
+// Thread-safe: every member may be called from any thread but the listener's (the feed thread)
+// and the connection's io_thread. No Asio here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "store/redis/connection.h"
+#include "store/redis/options.h"
+#include "store/store.h"
+
+namespace herald {
+
+struct redis_store_options {
+  redis::options conn;                    // address, timeouts, bounds (the `[redis]` table)
+  std::int64_t log_max_events = 1000000;  // prune() keeps at most this many (0: unbounded)
+  std::int64_t feed_wait_ms = 100;        // an append waits this long before reading the log
+  std::size_t page = 1000;                // entries per XRANGE / HSCAN page
+  std::size_t max_group_events = 4096;    // events per herald_append call, at most
+  std::size_t max_feed_queue = 100000;    // pub/sub messages queued; past it: re-read the log
+};
+
+class redis_store final : public store {
+ public:
+  // Connects (bounded by conn.connect_timeout_ms), reads the server's durability settings
+  // (refusing an evicting maxmemory-policy: evicted stream entries would be lost events),
+  // loads the function library and subscribes to `herald:ev`.
+  static result<std::unique_ptr<redis_store>> open(redis_store_options opts);
+  ~redis_store() override;
+  redis_store(const redis_store&) = delete;
+  redis_store& operator=(const redis_store&) = delete;
+
+  void set_append_listener(append_listener l) override;
+  using store::append;
+  result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
+                                        append_record with) override;
+  result<std::vector<event_ptr>> read(const log_query& q) override;
+  result<std::optional<event_ptr>> state(std::string_view tenant,
+                                         std::string_view subject) override;
+  result<std::vector<event_ptr>> states(const std::vector<std::string>& tenants) override;
+  result<bool> subject_seen(std::string_view tenant, std::string_view subject) override;
+  status put_record(std::string_view kind, std::string_view key, std::string_view json) override;
+  status erase_record(std::string_view kind, std::string_view key) override;
+  result<std::optional<std::string>> get_record(std::string_view kind,
+                                                std::string_view key) override;
+  result<std::vector<stored_record>> load_records(std::string_view kind) override;
+  status write_records(std::string_view kind, std::vector<record_write> writes) override;
+  result<bool> claim_once(std::string_view key, std::int64_t expires_ms) override;
+  status prune(std::int64_t before_ms) override;
+  result<std::size_t> prune_records(std::string_view kind, std::int64_t now_ms) override;
+  result<event_lookup> find_event(std::string_view id) override;
+  std::int64_t last_offset() const override;
+  status ping() override;
+  void close() override;
+  const char* name() const noexcept override { return "redis"; }
+  std::string startup_note() const override;
+
+  const redis::server_config& server() const noexcept;
+  // Tests: herald_append calls that found herald:seq moved and were rebuilt; log catch-ups.
+  std::uint64_t retries_for_test() const;
+  std::uint64_t catchups_for_test() const;
+
+  struct impl;
+
+ private:
+  explicit redis_store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> p_;
+};
+
+// The event as stored in `herald:log` (field `e`), `herald:state` and carried on `herald:ev`:
+// "<offset>:<time_ms>:" then id, topic, type, tenant, app, subject, data each as
+// "<length>:<bytes>", then '1' or '0' (retain). Byte-exact for any field content.
+std::string encode_event(const event& e);
+// Strict: nullptr on any malformation (a count, a length past the end, trailing bytes).
+event_ptr decode_event(std::string_view s);
+
+}  // namespace herald

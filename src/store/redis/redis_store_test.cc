@@ -1,0 +1,329 @@
+// The cluster store against real redis-servers (one per test, killed by PID): the event
+// encoding, two stores on one Redis as two nodes (one dense order seen by both listeners,
+// optimistic retries under concurrent appends), the feed's catch-up after a lost subscription
+// or a batch whose message never came, Redis killed and restarted (with and without AOF), the
+// evicting policy refused, and the log bounded in events. The member-by-member contract shared
+// with sqlite and memory is store_contract_test (its "redis" instance).
+#include "store/redis/redis_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/clock.h"
+#include "store/redis/redis_server_for_test.h"
+#include "store/test_helpers.h"
+
+namespace herald {
+namespace {
+
+using namespace std::chrono_literals;
+
+using test::draft;
+using test::eventually;
+using test::one;
+
+// What one store's listener saw, in order.
+struct seen_log {
+  std::mutex mu;
+  std::vector<std::int64_t> offsets;
+  std::size_t batches = 0;
+  store::append_listener fn() {
+    return [this](std::vector<event_ptr> b) {
+      std::lock_guard lk(mu);
+      ++batches;
+      for (const auto& e : b) offsets.push_back(e->offset);
+    };
+  }
+  std::vector<std::int64_t> get() {
+    std::lock_guard lk(mu);
+    return offsets;
+  }
+};
+
+std::vector<std::int64_t> dense(std::int64_t n) {
+  std::vector<std::int64_t> v;
+  for (std::int64_t i = 1; i <= n; ++i) v.push_back(i);
+  return v;
+}
+
+class redis_store_test : public ::testing::Test {
+ protected:
+  std::unique_ptr<redis_store> open(std::int64_t log_max_events = 1000000) {
+    redis_store_options o;
+    auto u = redis::parse_url(server_->url());
+    EXPECT_TRUE(u.ok());
+    o.conn.address = *u;
+    o.conn.reconnect_min_ms = 20;
+    o.conn.reconnect_max_ms = 200;
+    o.conn.command_timeout_ms = 2000;
+    o.log_max_events = log_max_events;
+    auto s = redis_store::open(o);
+    EXPECT_TRUE(s.ok()) << s.err().message;
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  // A plain connection, for what a test does to Redis behind the stores' backs.
+  redis::reply raw(const redis::command& c) {
+    if (!raw_) {
+      auto u = redis::parse_url(server_->url());
+      redis::options o;
+      o.address = *u;
+      o.client_name = "test";
+      raw_ = std::make_unique<redis::connection>(io_, o);
+      raw_->start();
+      EXPECT_TRUE(raw_->wait_connected(5000).ok());
+    }
+    auto r = raw_->call(c);
+    EXPECT_TRUE(r.ok()) << r.err().message;
+    return r.ok() ? std::move(*r) : redis::reply{};
+  }
+
+  std::unique_ptr<redis::redis_server_for_test> server_ =
+      std::make_unique<redis::redis_server_for_test>();
+  redis::io_thread io_;
+  std::unique_ptr<redis::connection> raw_;
+};
+
+TEST(redis_event_encoding, round_trips_every_field_byte_exact) {
+  event e;
+  e.id = "evt_1:2";
+  e.offset = 123456789012;
+  e.topic = std::string("/t/a\0b\r\n:9:", 12);
+  e.type = "x.y";
+  e.tenant = "acme";
+  e.app = "";
+  e.subject = "d\xc3\xa9v";
+  e.time_ms = 1700000000123;
+  e.data = R"({"s":"5:abc\u0000","n":[1,2]})";
+  e.retain = true;
+  const std::string wire = encode_event(e);
+  event_ptr d = decode_event(wire);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->id, e.id);
+  EXPECT_EQ(d->offset, e.offset);
+  EXPECT_EQ(d->topic, e.topic);
+  EXPECT_EQ(d->type, e.type);
+  EXPECT_EQ(d->tenant, e.tenant);
+  EXPECT_EQ(d->app, e.app);
+  EXPECT_EQ(d->subject, e.subject);
+  EXPECT_EQ(d->time_ms, e.time_ms);
+  EXPECT_EQ(d->data, e.data);
+  EXPECT_TRUE(d->retain);
+  // Strict: every truncation, a trailing byte, a bad flag, a length past the end.
+  for (std::size_t n = 0; n < wire.size(); ++n) EXPECT_EQ(decode_event(wire.substr(0, n)), nullptr);
+  EXPECT_EQ(decode_event(wire + "1"), nullptr);
+  EXPECT_EQ(decode_event(wire.substr(0, wire.size() - 1) + "2"), nullptr);
+  EXPECT_EQ(decode_event("1:2:99:x"), nullptr);
+  EXPECT_EQ(decode_event("1:2:-1:x"), nullptr);
+}
+
+TEST_F(redis_store_test, two_nodes_see_one_dense_order) {
+  auto a = open(), b = open();
+  ASSERT_TRUE(a && b);
+  seen_log la, lb;
+  a->set_append_listener(la.fn());
+  b->set_append_listener(lb.fn());
+  for (int i = 0; i < 20; ++i) {
+    auto& s = i % 3 == 0 ? b : a;
+    std::vector<event_draft> batch;
+    for (int k = 0; k <= i % 4; ++k) batch.push_back(draft("acme"));
+    auto r = s->append(std::move(batch));
+    ASSERT_TRUE(r.ok()) << r.err().message;
+  }
+  const std::int64_t total =
+      a->last_offset() > b->last_offset() ? a->last_offset() : b->last_offset();
+  EXPECT_EQ(total, 20 / 4 * (1 + 2 + 3 + 4));
+  ASSERT_TRUE(eventually([&] { return la.get().size() == 50u && lb.get().size() == 50u; }));
+  EXPECT_EQ(la.get(), dense(50));
+  EXPECT_EQ(lb.get(), dense(50));
+  // Both read the same log, each event byte-exact.
+  auto ra = a->read(log_query{}), rb = b->read(log_query{});
+  ASSERT_TRUE(ra.ok() && rb.ok());
+  ASSERT_EQ(ra->size(), 50u);
+  for (std::size_t i = 0; i < ra->size(); ++i) {
+    EXPECT_EQ(encode_event(*(*ra)[i]), encode_event(*(*rb)[i]));
+  }
+}
+
+TEST_F(redis_store_test, concurrent_appends_from_two_nodes_get_every_offset_once) {
+  auto a = open(), b = open();
+  ASSERT_TRUE(a && b);
+  seen_log la, lb;
+  a->set_append_listener(la.fn());
+  b->set_append_listener(lb.fn());
+  constexpr int threads_per_node = 4, per_thread = 100;
+  std::mutex mu;
+  std::vector<std::int64_t> offs;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2 * threads_per_node; ++t) {
+    redis_store* s = t % 2 == 0 ? a.get() : b.get();
+    threads.emplace_back([&, s, t] {
+      std::int64_t last = 0;
+      for (int i = 0; i < per_thread; ++i) {
+        auto r = s->append(one(draft("t" + std::to_string(t), "s" + std::to_string(i % 5), i % 2)));
+        if (!r.ok() || r->size() != 1 || r->front()->offset <= last) {
+          ++failures;
+          continue;
+        }
+        last = r->front()->offset;
+        std::lock_guard lk(mu);
+        offs.push_back(last);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::sort(offs.begin(), offs.end());
+  constexpr std::int64_t total = 2 * threads_per_node * per_thread;
+  EXPECT_EQ(offs, dense(total));
+  ASSERT_TRUE(eventually([&] {
+    return la.get().size() == static_cast<std::size_t>(total) &&
+           lb.get().size() == static_cast<std::size_t>(total);
+  }));
+  EXPECT_EQ(la.get(), dense(total));
+  EXPECT_EQ(lb.get(), dense(total));
+  // Times never decrease along offsets, across both nodes.
+  log_query q;
+  q.limit = 100000;
+  auto all = a->read(q);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), static_cast<std::size_t>(total));
+  for (std::size_t i = 1; i < all->size(); ++i)
+    ASSERT_GE((*all)[i]->time_ms, (*all)[i - 1]->time_ms);
+  std::cout << "retries: node a " << a->retries_for_test() << ", node b " << b->retries_for_test()
+            << " (of " << total << " appends)\n";
+}
+
+TEST_F(redis_store_test, killed_subscription_is_caught_up_from_the_log) {
+  auto a = open(), b = open();
+  ASSERT_TRUE(a && b);
+  seen_log la;
+  a->set_append_listener(la.fn());
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(b->append(one(draft("acme"))).ok());
+    // Both nodes' subscriptions drop; what b appends meanwhile is only in the log for a.
+    raw(redis::command{"CLIENT", "KILL", "TYPE", "pubsub"});
+  }
+  ASSERT_TRUE(b->append(one(draft("acme"))).ok());
+  ASSERT_TRUE(eventually([&] { return la.get().size() >= 21u; }));
+  EXPECT_EQ(la.get(), dense(21));
+  EXPECT_GE(a->catchups_for_test(), 1u);
+}
+
+TEST_F(redis_store_test, a_batch_whose_message_never_came_is_read_from_the_log) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  seen_log la;
+  a->set_append_listener(la.fn());
+  ASSERT_TRUE(a->append(one(draft("acme"))).ok());
+  // Another writer commits offset 2 but publishes it where nobody listens.
+  event e;
+  e.id = "evt_foreign";
+  e.offset = 2;
+  e.topic = "/t/acme/things";
+  e.type = "thing.happened";
+  e.tenant = "acme";
+  e.time_ms = now_ms() + 1;
+  e.data = "{}";
+  redis::command c{"FCALL",      "herald_append", "6",           "herald:seq", "herald:time",
+                   "herald:log", "herald:state",  "herald:subj", "nobody"};
+  c.arg(1).arg(e.time_ms).arg(1).arg(encode_event(e)).arg("").arg("0").arg("1");
+  auto r = raw(c);
+  ASSERT_TRUE(r.is_array()) << r.to_string();
+  ASSERT_EQ(r.elements.at(0).integer, 1) << r.to_string();
+  // a's next append finds herald:seq moved (a retry), and its own message shows the gap.
+  auto next = a->append(one(draft("acme")));
+  ASSERT_TRUE(next.ok()) << next.err().message;
+  EXPECT_EQ(next->front()->offset, 3);
+  EXPECT_GE(a->retries_for_test(), 1u);
+  EXPECT_EQ(la.get(), dense(3));
+}
+
+TEST_F(redis_store_test, redis_killed_fails_fast_and_restarted_with_aof_continues) {
+  server_.reset();
+  server_ = std::make_unique<redis::redis_server_for_test>(
+      std::vector<std::string>{"--appendonly", "yes", "--appendfsync", "always"});
+  auto a = open();
+  ASSERT_TRUE(a);
+  EXPECT_NE(a->startup_note().find("appendfsync=always"), std::string::npos) << a->startup_note();
+  seen_log la;
+  a->set_append_listener(la.fn());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(a->append(one(draft("acme", "dev", true))).ok());
+  server_->kill_for_test();
+  ASSERT_TRUE(eventually([&] {
+    const auto t0 = now_ms();
+    auto r = a->append(one(draft("acme")));
+    return !r.ok() && r.err().code == errc::unavailable && now_ms() - t0 < 500;
+  }));
+  EXPECT_FALSE(a->ping().ok());
+  server_->restart_for_test();
+  ASSERT_TRUE(eventually([&] { return a->append(one(draft("acme"))).ok(); }));
+  auto all = a->read(log_query{});
+  ASSERT_TRUE(all.ok()) << all.err().message;
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ(all->back()->offset, 4);
+  EXPECT_EQ(la.get(), dense(4));
+  auto st = a->state("acme", "dev");
+  ASSERT_TRUE(st.ok() && st->has_value());
+  EXPECT_EQ((**st)->offset, 3);
+}
+
+TEST_F(redis_store_test, restarted_without_persistence_offsets_still_go_forward) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  seen_log la;
+  a->set_append_listener(la.fn());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(a->append(one(draft("acme"))).ok());
+  server_->restart_for_test();  // no AOF: Redis comes back empty, function library included
+  std::int64_t off = 0;
+  ASSERT_TRUE(eventually([&] {
+    auto r = a->append(one(draft("acme")));
+    if (r.ok()) off = r->front()->offset;
+    return r.ok();
+  }));
+  EXPECT_EQ(off, 4);  // after what the node knew was committed: never an offset twice
+  EXPECT_EQ(la.get(), dense(4));
+}
+
+TEST_F(redis_store_test, an_evicting_policy_is_refused) {
+  server_.reset();
+  server_ = std::make_unique<redis::redis_server_for_test>(
+      std::vector<std::string>{"--maxmemory-policy", "allkeys-lru"});
+  redis_store_options o;
+  o.conn.address = *redis::parse_url(server_->url());
+  auto s = redis_store::open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.err().code, errc::unavailable);
+  EXPECT_NE(s.err().message.find("maxmemory-policy=allkeys-lru"), std::string::npos)
+      << s.err().message;
+}
+
+TEST_F(redis_store_test, prune_bounds_the_log_in_events_but_keeps_states) {
+  auto a = open(10);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->append(one(draft("acme", "dev", true))).ok());  // offset 1: a state
+  for (int i = 0; i < 29; ++i) ASSERT_TRUE(a->append(one(draft("acme"))).ok());
+  ASSERT_TRUE(a->prune(0).ok());  // nothing is old enough: only the bound applies
+  log_query q;
+  q.limit = 1000;
+  auto all = a->read(q);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 11u);
+  EXPECT_EQ(all->front()->offset, 1);
+  EXPECT_EQ((*all)[1]->offset, 21);
+  EXPECT_EQ(all->back()->offset, 30);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log"}).integer, 11);
+  auto f = a->find_event(all->back()->id);
+  ASSERT_TRUE(f.ok() && f->ev);
+  EXPECT_TRUE(f->pruned_any);
+}
+
+}  // namespace
+}  // namespace herald
