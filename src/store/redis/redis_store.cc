@@ -4,6 +4,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -27,6 +28,7 @@ constexpr const char* k_log = "herald:log";
 constexpr const char* k_state = "herald:state";
 constexpr const char* k_subj = "herald:subj";
 constexpr const char* k_ev = "herald:ev";
+constexpr const char* k_state_off = "herald:stateoff";
 
 std::string rec_key(std::string_view kind) { return "herald:rec:" + std::string(kind); }
 std::string subject_key(std::string_view tenant, std::string_view subject) {
@@ -39,7 +41,8 @@ std::string subject_key(std::string_view tenant, std::string_view subject) {
 // The function library, loaded (REPLACE) at open and again whenever Redis answers that a
 // function is missing (a restarted Redis without persistence).
 //
-// herald_append KEYS: seq, time, log, state, subj, ev, then one records hash per record.
+// herald_append KEYS: seq, time, log, state, subj, ev, stateoff, then one records hash per
+// record.
 // ARGV: expected seq, the batch's last time, n events, then per event: the encoded event,
 // its state field (tenant NUL subject; empty: no subject), retain (1/0), last of its batch
 // (1/0); then per record: its hash's field and json.
@@ -62,7 +65,10 @@ local function append(keys, args)
     redis.call('XADD', keys[3], (expected + k) .. '-0', 'e', rec)
     if field ~= '' then
       redis.call('SADD', keys[5], field)
-      if retain == '1' then redis.call('HSET', keys[4], field, rec) end
+      if retain == '1' then
+        redis.call('HSET', keys[4], field, rec)
+        redis.call('ZADD', keys[7], expected + k, field)
+      end
     end
     batch[#batch + 1] = #rec .. ':' .. rec
     if last == '1' then
@@ -70,7 +76,7 @@ local function append(keys, args)
       batch = {}
     end
   end
-  for r = 7, #keys do
+  for r = 8, #keys do
     redis.call('HSET', keys[r], args[i], args[i + 1])
     i = i + 2
   end
@@ -305,8 +311,8 @@ struct redis_store::impl {
       std::size_t n_records = 0;
       for (auto& j : jobs)
         if (j->with.json) ++n_records;
-      c.arg(static_cast<std::int64_t>(6 + n_records));
-      for (const char* k : {k_seq, k_time, k_log, k_state, k_subj, k_ev}) c.arg(k);
+      c.arg(static_cast<std::int64_t>(7 + n_records));
+      for (const char* k : {k_seq, k_time, k_log, k_state, k_subj, k_ev, k_state_off}) c.arg(k);
       for (auto& j : jobs)
         if (j->with.json) c.arg(rec_key(j->with.kind));
       // The events' offsets and times first (records are built from them).
@@ -577,6 +583,42 @@ struct redis_store::impl {
     return std::optional<std::int64_t>{found};
   }
 
+  // The offset of the first entry herald:log holds; none when it is empty.
+  result<std::optional<std::int64_t>> log_floor() {
+    auto r = call(redis::command{"XRANGE", k_log, "-", "+", "COUNT", "1"}, "XRANGE");
+    if (!r) return r.err();
+    if (!r->is_array() || r->elements.empty() || r->elements[0].elements.empty()) {
+      return std::optional<std::int64_t>{};
+    }
+    return std::optional<std::int64_t>{offset_of_id(r->elements[0].elements[0].str)};
+  }
+
+  // Calls `each(event)` for the retained states whose event pruning took out of herald:log,
+  // offsets in [from, floor) (floor none: every one), in offset order, until it returns false.
+  // They live in herald:state, indexed by offset in herald:stateoff.
+  status states_below(std::int64_t from, std::optional<std::int64_t> floor,
+                      const std::function<bool(event_ptr&)>& each) {
+    const std::string hi = floor ? "(" + std::to_string(*floor) : std::string("+inf");
+    for (std::int64_t skip = 0;; skip += static_cast<std::int64_t>(opts.page)) {
+      redis::command z{"ZRANGEBYSCORE", k_state_off, std::to_string(from), hi, "LIMIT"};
+      z.arg(skip).arg(static_cast<std::int64_t>(opts.page));
+      auto fields = call(z, "ZRANGEBYSCORE");
+      if (!fields) return fields.err();
+      if (fields->elements.empty()) return {};
+      redis::command h{"HMGET", k_state};
+      for (const auto& f : fields->elements) h.arg(f.str);
+      auto values = call(h, "HMGET");
+      if (!values) return values.err();
+      for (const auto& v : values->elements) {
+        event_ptr ev = v.is_string() ? decode_event(v.str) : nullptr;
+        // A state replaced meanwhile by a later event is that event's, in the log.
+        if (!ev || ev->offset < from || (floor && ev->offset >= *floor)) continue;
+        if (!each(ev)) return {};
+      }
+      if (fields->elements.size() < opts.page) return {};
+    }
+  }
+
   // Every field and value of a hash, by HSCAN pages (no single huge reply).
   result<std::map<std::string, std::string>> hash_all(const std::string& key) {
     std::map<std::string, std::string> out;
@@ -686,7 +728,31 @@ result<std::vector<event_ptr>> redis_store::append(std::vector<event_draft> batc
 result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
   std::vector<event_ptr> out;
   if (q.limit == 0) return out;
-  std::int64_t from = q.after_offset + 1;
+  // Adds `e` when it matches; false once the read is complete (until passed, or limit reached).
+  bool done = false;
+  auto take = [&](event_ptr& e) {
+    if (q.until_ms && e->time_ms >= *q.until_ms) {
+      done = true;  // time never decreases along offsets
+      return false;
+    }
+    if (q.since_ms && e->time_ms < *q.since_ms) return true;
+    if (!q.tenants.empty() &&
+        std::find(q.tenants.begin(), q.tenants.end(), e->tenant) == q.tenants.end()) {
+      return true;
+    }
+    if (q.subject && e->subject != *q.subject) return true;
+    out.push_back(std::move(e));
+    done = out.size() >= q.limit;
+    return !done;
+  };
+  // Retained states pruning took out of the log come first (their offsets are the lowest).
+  auto floor = p_->log_floor();
+  if (!floor) return floor.err();
+  if (!*floor || q.after_offset + 1 < **floor) {
+    if (status st = p_->states_below(q.after_offset + 1, *floor, take); !st) return st.err();
+    if (done || !*floor) return out;
+  }
+  std::int64_t from = std::max(q.after_offset + 1, **floor);
   if (q.since_ms) {
     auto m = p_->first_offset_at(*q.since_ms);
     if (!m) return m.err();
@@ -695,21 +761,12 @@ result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
   }
   for (;;) {
     redis::command c{"XRANGE", k_log};
-    c.arg(std::to_string(std::max<std::int64_t>(from, 0)) + "-0").arg("+").arg("COUNT");
+    c.arg(std::to_string(from) + "-0").arg("+").arg("COUNT");
     c.arg(static_cast<std::int64_t>(p_->opts.page));
     auto r = p_->call(c, "XRANGE");
     if (!r) return r.err();
-    auto evs = stream_events(*r);
-    for (event_ptr& e : evs) {
-      if (q.until_ms && e->time_ms >= *q.until_ms) return out;
-      if (q.since_ms && e->time_ms < *q.since_ms) continue;
-      if (!q.tenants.empty() &&
-          std::find(q.tenants.begin(), q.tenants.end(), e->tenant) == q.tenants.end()) {
-        continue;
-      }
-      if (q.subject && e->subject != *q.subject) continue;
-      out.push_back(std::move(e));
-      if (out.size() >= q.limit) return out;
+    for (event_ptr& e : stream_events(*r)) {
+      if (!take(e)) return out;
     }
     if (r->elements.size() < p_->opts.page) return out;
     from = offset_of_id(r->elements.back().elements.front().str) + 1;
@@ -818,53 +875,16 @@ status redis_store::prune(std::int64_t before_ms) {
   auto last = p_->last_entry();
   if (!last) return last.err();
   if (!*last) return {};
-  std::int64_t end = cut->value_or((*last)->offset + 1);  // first offset to keep
+  std::int64_t keep = cut->value_or((*last)->offset + 1);  // the first offset to keep
   if (p_->opts.log_max_events > 0) {
-    end = std::max(end, (*last)->offset - p_->opts.log_max_events + 1);
+    keep = std::max(keep, (*last)->offset - p_->opts.log_max_events + 1);
   }
-  // Entry by entry (XDEL), in pages: a retained state's event stays while it is the state.
-  std::int64_t from = 0;
-  while (from < end) {
-    redis::command c{"XRANGE", k_log};
-    c.arg(std::to_string(from) + "-0").arg(std::to_string(end - 1) + "-0").arg("COUNT");
-    c.arg(static_cast<std::int64_t>(p_->opts.page));
-    auto r = p_->call(c, "XRANGE");
-    if (!r) return r.err();
-    if (r->elements.empty()) break;
-    auto evs = stream_events(*r);
-    redis::command states{"HMGET", k_state};
-    std::size_t n_states = 0;
-    for (const event_ptr& e : evs) {
-      if (e->retain && !e->subject.empty()) {
-        states.arg(subject_key(e->tenant, e->subject));
-        ++n_states;
-      }
-    }
-    std::vector<std::string> current;  // the offsets of the states, as encoded prefixes
-    if (n_states > 0) {
-      auto s = p_->call(states, "HMGET");
-      if (!s) return s.err();
-      for (const auto& v : s->elements)
-        if (v.is_string()) current.push_back(v.str.substr(0, v.str.find(':')));
-    }
-    redis::command del{"XDEL", k_log};
-    std::size_t n_del = 0;
-    for (const event_ptr& e : evs) {
-      if (e->retain && !e->subject.empty() &&
-          std::find(current.begin(), current.end(), std::to_string(e->offset)) != current.end()) {
-        continue;
-      }
-      del.arg(std::to_string(e->offset) + "-0");
-      ++n_del;
-    }
-    if (n_del > 0) {
-      auto d = p_->call(del, "XDEL");
-      if (!d) return d.err();
-    }
-    from = offset_of_id(r->elements.back().elements.front().str) + 1;
-    if (r->elements.size() < p_->opts.page) break;
-  }
-  return {};  // replay guards expire by themselves (PXAT)
+  // Exact (not ~): reads must not see what retention dropped. Retained states stay in
+  // herald:state (indexed by offset in herald:stateoff), where read() finds them.
+  redis::command c{"XTRIM", k_log, "MINID", "="};
+  c.arg(std::to_string(keep) + "-0");
+  auto r = p_->call(c, "XTRIM");
+  return r ? status{} : status(r.err());  // replay guards expire by themselves
 }
 
 result<std::size_t> redis_store::prune_records(std::string_view kind, std::int64_t now_ms) {
@@ -903,9 +923,20 @@ result<store::event_lookup> redis_store::find_event(std::string_view id) {
         return out;
       }
     }
-    if (r->elements.size() < p_->opts.page) return out;
+    if (r->elements.size() < p_->opts.page) break;
     from = std::to_string(offset_of_id(r->elements.back().elements.front().str) + 1) + "-0";
   }
+  if (!out.pruned_any) return out;
+  // Retained states outlive the log entries of their events.
+  auto states = p_->hash_all(k_state);
+  if (!states) return states.err();
+  for (const auto& [field, value] : *states) {
+    if (event_ptr e = decode_event(value); e && e->id == id) {
+      out.ev = std::move(e);
+      break;
+    }
+  }
+  return out;
 }
 
 std::int64_t redis_store::last_offset() const {
