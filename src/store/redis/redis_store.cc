@@ -242,7 +242,7 @@ struct redis_store::impl {
   std::deque<std::shared_ptr<append_job>> queue;
   bool closed = false, stopping = false;
   std::deque<std::string> messages;
-  bool resync = false, sub_was_down = false;
+  bool resync = false, sub_was_down = false, drop_messages = false;
   std::int64_t catch_up_to = 0;
   std::int64_t delivered = 0;  // the listener has seen every offset up to it
   append_listener listener;
@@ -379,6 +379,7 @@ struct redis_store::impl {
 
   void on_message(redis::message&& m) {
     std::lock_guard lk(mu);
+    if (drop_messages) return;
     if (messages.size() >= opts.max_feed_queue) {
       messages.clear();  // the log has them: read it instead
       resync = true;
@@ -980,6 +981,11 @@ const redis::server_config& redis_store::server() const noexcept { return p_->se
 std::uint64_t redis_store::retries_for_test() const {
   std::lock_guard lk(p_->mu);
   return p_->retries;
+}
+
+void redis_store::drop_messages_for_test(bool drop) {
+  std::lock_guard lk(p_->mu);
+  p_->drop_messages = drop;
 }
 
 std::uint64_t redis_store::catchups_for_test() const {

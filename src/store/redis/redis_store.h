@@ -74,6 +74,8 @@ class redis_store final : public store {
   // Tests: herald_append calls that found herald:seq moved and were rebuilt; log catch-ups.
   std::uint64_t retries_for_test() const;
   std::uint64_t catchups_for_test() const;
+  // Tests: the feed ignores `herald:ev` messages while set (as if each were lost in transit).
+  void drop_messages_for_test(bool drop);
 
   struct impl;
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -244,6 +245,63 @@ TEST_F(redis_store_test, a_batch_whose_message_never_came_is_read_from_the_log) 
   EXPECT_EQ(next->front()->offset, 3);
   EXPECT_GE(a->retries_for_test(), 1u);
   EXPECT_EQ(la.get(), dense(3));
+}
+
+TEST_F(redis_store_test, an_own_append_unseen_on_the_feed_is_read_from_the_log) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  seen_log la;
+  a->set_append_listener(la.fn());
+  ASSERT_TRUE(a->append(one(draft("acme"))).ok());
+  a->drop_messages_for_test(true);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = a->append(one(draft("acme")));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  // The listener saw it before append returned: the feed read the log after feed_wait_ms.
+  EXPECT_EQ(la.get(), dense(2));
+  EXPECT_GE(waited, 100ms);
+  EXPECT_LT(waited, 1500ms);
+  EXPECT_GE(a->catchups_for_test(), 1u);
+  a->drop_messages_for_test(false);
+  ASSERT_TRUE(a->append(one(draft("acme"))).ok());
+  EXPECT_EQ(la.get(), dense(3));
+}
+
+// Figures, printed (bounds only sanity): one node's sequential append latency and the rate of
+// 8 threads appending at once (group commit), on this machine's loopback Redis.
+TEST_F(redis_store_test, measures_append_latency_and_group_commit) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  a->set_append_listener([](std::vector<event_ptr>) {});
+  std::vector<std::int64_t> us;
+  for (int i = 0; i < 1000; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(a->append(one(draft("acme"))).ok());
+    us.push_back(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
+  }
+  std::sort(us.begin(), us.end());
+  constexpr int threads_n = 8, per_thread = 500;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < threads_n; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i) {
+        std::vector<event_draft> b;
+        for (int k = 0; k < 4; ++k) b.push_back(draft("acme"));
+        if (!a->append(std::move(b)).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(failures.load(), 0);
+  std::cout << "sequential append (1 event): p50 " << us[500] << " us, p99 " << us[990]
+            << " us; 8 threads x 500 appends of 4 events: " << s * 1000 << " ms, "
+            << static_cast<int>(threads_n * per_thread * 4 / s) << " events/s\n";
 }
 
 TEST_F(redis_store_test, redis_killed_fails_fast_and_restarted_with_aof_continues) {
