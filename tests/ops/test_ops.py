@@ -208,6 +208,22 @@ def test_config_check_listen_needs_a_strict_port(tmp_path):
     assert p.returncode == 0, p.stderr
 
 
+def test_config_check_knows_the_redis_table_and_node_id(tmp_path):
+    p, f = check(tmp_path, '[redis]\ncommand_timeout_ms = 2000\nconect_timeout_ms = 5\n')
+    assert p.returncode == 1
+    assert f"{f}:3: unknown configuration key 'redis.conect_timeout_ms'; did you mean " \
+        "'connect_timeout_ms'?" in p.stderr, p.stderr
+    p, f = check(tmp_path, '[redis]\n\ncommand_timeout_ms = 0\n')
+    assert p.returncode == 1
+    assert p.stderr.startswith(f"{f}:3: redis.command_timeout_ms: "), p.stderr
+    p, f = check(tmp_path, '[core]\nnode_id = "node a"\n')
+    assert p.returncode == 1
+    assert p.stderr.startswith(f"{f}:2: core.node_id: "), p.stderr
+    p, f = check(tmp_path, '[core]\nstore = "redis://10.0.0.5:6379/2"\nnode_id = "n1"\n'
+                           '[redis]\nlog_max_events = 0\nfeed_wait_ms = 50\n')
+    assert p.returncode == 0, p.stderr
+
+
 def test_config_check_toml_syntax_error_has_its_line(tmp_path):
     p, f = check(tmp_path, '[core]\nlisten = "127.0.0.1:0"\nshards = = 2\n')
     assert p.returncode == 1
