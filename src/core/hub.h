@@ -125,6 +125,13 @@ struct hub_options {
   // detached longest ago is dropped (a resume of it then hears `expired`).
   std::size_t max_sessions_per_app = 0;
   std::size_t max_sessions_per_tenant = 0;
+  // Cluster mode (hub_recovery.cc, adopt): a resume of a session this hub does not hold asks
+  // adopt(id) for its stored state (another node's crash record; nullopt: none). Blocking: the
+  // hub calls it only through `blocking`. Unset: such a resume is unknown_session.
+  std::function<std::optional<session_state>(const std::string& id)> adopt;
+  // Called (on the new socket's shard) once an adopted session was resumed here, so the node
+  // that held it can let it go (hub::let_go there).
+  std::function<void(const std::string& id)> adopted;
 };
 
 enum class recovery_error { none, expired, buffer_overflow, unknown_session, forbidden };
@@ -258,6 +265,10 @@ class hub {
   void refresh_where(std::function<bool(const session_sink&)> pred,
                      std::function<std::optional<principal>(const principal&)> fresh,
                      std::function<bool(const principal&)> detached = nullptr);
+  // Thread-safe: session `id` was adopted by another node: its socket here (if any) closes with
+  // `replaced` and the session goes without its record being written or erased (the other
+  // node owns it now). No-op when this hub does not hold it.
+  void let_go(const std::string& id);
   // Thread-safe: kicks the socket with this connection id ("con_…"); false when none.
   bool kick_connection(const std::string& con_id, kick k);
   // Thread-safe, blocking (not on a shard thread): every socket's info, with its session's.
@@ -312,8 +323,20 @@ class hub {
   why_verdict explain_on_home(shard_state& sh, session& s, const event_ptr& e, bool& need_count);
   // hub.cc
   void set_anchor(shard_state& sh, session& s);
-  // hub_recovery.cc
-  void drop_session(shard_state& sh, const std::string& id);
+  // hub_recovery.cc. forget: erase the session's crash record too.
+  void drop_session(shard_state& sh, const std::string& id, bool forget = true);
+  void kick_replaced(sink_ref old);  // posted to its shard
+  void fail_resume(sink_ref sink, std::function<void(resume_outcome)> done, recovery_error e);
+  // hub_recovery.cc, cluster mode: a resume of a session another node stored.
+  void adopt_then_resume(const std::string& id, const std::string& token, std::uint64_t last_seq,
+                         const principal& who, sink_ref sink,
+                         std::function<void(resume_outcome)> done);
+  void adopt_on_home(const session_state& st, const std::string& token, std::uint64_t last_seq,
+                     const principal& who, sink_ref sink, std::function<void(resume_outcome)> done);
+  void finish_adopt(const std::string& id, std::uint64_t skipped,
+                    const std::vector<event_ptr>& kept, bool exact);
+  // attached_too=false: only if no socket holds it (a failed adoption leaves it to its node).
+  void let_go(const std::string& id, bool attached_too);
   void note_detached(shard_state& sh, session& s);
   void resume_on_home(const std::string& id, const std::string& token, std::uint64_t last_seq,
                       const principal& who, sink_ref sink,
@@ -325,6 +348,9 @@ class hub {
                          std::function<void(resume_outcome)> done);
   void remember_expired(const session& s, std::int64_t now);
   bool token_matches(session& s, const std::string& token) const;
+  // hub_persist.cc: a detached session made from a stored state on `shard` (this thread stands
+  // for it), indexed and registered; import and adoption share it.
+  session& install_session(const session_state& st, std::size_t shard, std::int64_t now);
   // hub_persist.cc: a session's state (seq as of `processed`), the crash-safe record writes.
   session_state state_of(const session& s, std::uint64_t seq, std::int64_t processed) const;
   void save_session(session& s, bool hold_acks);

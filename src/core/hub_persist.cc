@@ -152,6 +152,61 @@ void hub::release_hold(session& s) {
 
 // ---- import
 
+session& hub::install_session(const session_state& st, std::size_t shard, std::int64_t now) {
+  assert_on_shard(shard);
+  auto& sh = *state_[shard];
+  auto s = std::make_unique<session>();
+  s->id = st.id;
+  s->resume_token = st.resume_token;
+  s->resume_hash = st.resume_hash;
+  s->inexact = !st.exact;
+  s->who = st.who;
+  s->dialect = st.dialect;
+  s->home_shard = shard;
+  s->seq = st.seq;
+  s->seq_base = st.seq_base;
+  s->ring_capacity = st.ring_capacity != 0 ? st.ring_capacity : opts_.recovery_buffer;
+  s->recovery_window_ms =
+      st.recovery_window_ms != 0 ? st.recovery_window_ms : opts_.recovery_window_ms;
+  s->log_replay = st.log_replay;
+  s->detached_at_ms = now;
+  s->detached_offset = st.processed_offset;  // later matches were never sent
+  if (st.has_sub) {
+    subscription sub;
+    sub.id = st.sub_id;
+    sub.snapshot = st.snapshot;
+    sub.tenants = st.tenants;
+    bool ok = true;
+    filter_limits unlimited{1u << 20, 1u << 20, 1u << 20, 1u << 20};
+    for (const auto& spec : st.filters) {
+      auto f = filter::compile(spec, st.who.tenant, unlimited);
+      if (!f) {
+        ok = false;
+        break;
+      }
+      sub.filters.push_back(std::move(*f));
+    }
+    if (ok) {
+      s->sub_id = std::make_shared<const std::string>(sub.id);
+      s->sub = std::move(sub);
+      sh.index.add(*s);
+    }
+  }
+  s->anchor_valid = st.anchor_valid && s->sub.has_value();
+  s->anchor_seq = st.anchor_seq;
+  s->anchor_offset = st.anchor_offset;
+  s->anchor_epoch = dir_ != nullptr ? dir_->policy_epoch() : 0;
+  {
+    std::lock_guard l(registry_mu_);
+    home_of_[s->id] = shard;
+  }
+  session& kept = *s;
+  note_detached(sh, kept);
+  sh.sessions.emplace(kept.id, std::move(s));
+  stats_.sessions_open.fetch_add(1, std::memory_order_relaxed);
+  return kept;
+}
+
 void hub::import_sessions(const std::vector<session_state>& states) {
   const std::int64_t now = now_ms();
   std::size_t next = 0;
@@ -160,59 +215,11 @@ void hub::import_sessions(const std::vector<session_state>& states) {
   for (const session_state& st : states) {
     const std::size_t shard = next++ % shards_.size();
     const shard_binding as_home(shard);  // the shard's thread does not run yet
-    auto& sh = *state_[shard];
-    auto s = std::make_unique<session>();
-    s->id = st.id;
-    s->resume_token = st.resume_token;
-    s->resume_hash = st.resume_hash;
-    s->inexact = !st.exact;
-    s->who = st.who;
-    s->dialect = st.dialect;
-    s->home_shard = shard;
-    s->seq = st.seq;
-    s->seq_base = st.seq_base;
-    s->ring_capacity = st.ring_capacity != 0 ? st.ring_capacity : opts_.recovery_buffer;
-    s->recovery_window_ms =
-        st.recovery_window_ms != 0 ? st.recovery_window_ms : opts_.recovery_window_ms;
-    s->log_replay = st.log_replay;
-    s->detached_at_ms = now;
-    s->detached_offset = st.processed_offset;  // later matches were never sent
-    if (st.has_sub) {
-      subscription sub;
-      sub.id = st.sub_id;
-      sub.snapshot = st.snapshot;
-      sub.tenants = st.tenants;
-      bool ok = true;
-      filter_limits unlimited{1u << 20, 1u << 20, 1u << 20, 1u << 20};
-      for (const auto& spec : st.filters) {
-        auto f = filter::compile(spec, st.who.tenant, unlimited);
-        if (!f) {
-          ok = false;
-          break;
-        }
-        sub.filters.push_back(std::move(*f));
-      }
-      if (ok) {
-        s->sub_id = std::make_shared<const std::string>(sub.id);
-        s->sub = std::move(sub);
-        sh.index.add(*s);
-      }
-    }
-    s->anchor_valid = st.anchor_valid && s->sub.has_value();
-    s->anchor_seq = st.anchor_seq;
-    s->anchor_offset = st.anchor_offset;
-    s->anchor_epoch = dir_ != nullptr ? dir_->policy_epoch() : 0;
-    if (s->sub && opts_.read_log) {
-      since.emplace(s.get(), st.processed_offset);
+    session& s = install_session(st, shard, now);
+    if (s.sub && opts_.read_log) {
+      since.emplace(&s, st.processed_offset);
       from = std::min(from, st.processed_offset);
     }
-    {
-      std::lock_guard l(registry_mu_);
-      home_of_[s->id] = shard;
-    }
-    note_detached(sh, *s);
-    sh.sessions.emplace(s->id, std::move(s));
-    stats_.sessions_open.fetch_add(1, std::memory_order_relaxed);
   }
   if (since.empty()) return;
   // Catch up in one pass over the log: each session takes the events committed after its

@@ -9,6 +9,7 @@
 // `blocking` pool with a probe copy (never the session itself); each asserted in debug builds.
 // A resume's callback never runs for a socket that has gone meanwhile.
 #include <algorithm>
+#include <deque>
 
 #include "core/clock.h"
 #include "core/directory.h"
@@ -23,6 +24,14 @@ bool same_secret(std::string_view a, std::string_view b) noexcept {
   for (std::size_t i = 0; i < a.size(); ++i)
     diff = static_cast<unsigned char>(diff | (a[i] ^ b[i]));
   return diff == 0;
+}
+
+// Whether `token` is the one a session keeps as `kept` (the token itself) or, imported from a
+// record, as its digest `hash`.
+bool token_fits(const std::string& kept, const std::string& hash, const std::string& token,
+                const std::function<std::string(std::string_view)>& digest) {
+  if (!kept.empty()) return same_secret(kept, token);
+  return !hash.empty() && digest && same_secret(digest(token), hash);
 }
 }  // namespace
 
@@ -60,7 +69,7 @@ void hub::note_detached(shard_state& sh, session& s) {
   sh.detached.push_back(s.id);
 }
 
-void hub::drop_session(shard_state& sh, const std::string& id) {
+void hub::drop_session(shard_state& sh, const std::string& id, bool forget) {
   auto it = sh.sessions.find(id);
   if (it == sh.sessions.end()) return;
   assert_on_shard(it->second->home_shard);
@@ -70,19 +79,30 @@ void hub::drop_session(shard_state& sh, const std::string& id) {
     std::lock_guard l(registry_mu_);
     home_of_.erase(id);
   }
-  forget_session(id);  // before the erase: `id` may be the session's own
+  if (forget) forget_session(id);  // before the erase: `id` may be the session's own
   sh.sessions.erase(it);
   stats_.sessions_open.fetch_sub(1, std::memory_order_relaxed);
 }
 
 // A session imported from a record knows only its token's digest until a resume shows it.
 bool hub::token_matches(session& s, const std::string& token) const {
-  if (!s.resume_token.empty()) return same_secret(s.resume_token, token);
-  if (s.resume_hash.empty() || !opts_.token_digest ||
-      !same_secret(opts_.token_digest(token), s.resume_hash))
-    return false;
+  if (!token_fits(s.resume_token, s.resume_hash, token, opts_.token_digest)) return false;
   s.resume_token = token;
   return true;
+}
+
+void hub::kick_replaced(sink_ref old) {
+  post(old.shard, [this, old] {
+    if (session_sink* k = find_sink(old.conn)) k->on_kick(kick{close_reason::replaced, "replaced"});
+  });
+}
+
+// The outcome `e` on the sink's shard, unless the connection has gone meanwhile.
+void hub::fail_resume(sink_ref sink, std::function<void(resume_outcome)> done, recovery_error e) {
+  stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
+  post(sink.shard, [this, sink, done = std::move(done), e] {
+    if (find_sink(sink.conn) != nullptr) done(resume_outcome{e, {}, {}, 0, 0, nullptr});
+  });
 }
 
 void hub::resume(const std::string& token, std::uint64_t last_seq, const principal& who,
@@ -106,12 +126,10 @@ void hub::resume(const std::string& token, std::uint64_t last_seq, const princip
           why = recovery_error::expired;
       }
     }
-    stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
-    post(sink.shard, [this, sink, done = std::move(done), why] {
-      // The connection may have gone meanwhile: its callback must not run then.
-      if (find_sink(sink.conn) != nullptr) done(resume_outcome{why, {}, {}, 0, 0, nullptr});
-    });
-    return;
+    // Cluster mode: another node may hold it; its record says how to take it over.
+    if (why == recovery_error::unknown_session && opts_.adopt && opts_.blocking)
+      return adopt_then_resume(id, token, last_seq, who, sink, std::move(done));
+    return fail_resume(sink, std::move(done), why);
   }
   run_on(home, [this, id, token, last_seq, who, sink, done = std::move(done)]() mutable {
     resume_on_home(id, token, last_seq, who, sink, std::move(done));
@@ -122,17 +140,21 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
                          const principal& who, sink_ref sink,
                          std::function<void(resume_outcome)> done) {
   auto& sh = *state_[this_shard];
-  auto fail = [&](recovery_error e) {
-    stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
-    post(sink.shard, [this, sink, done = std::move(done), e] {
-      if (find_sink(sink.conn) != nullptr) done(resume_outcome{e, {}, {}, 0, 0, nullptr});
-    });
-  };
+  auto fail = [&](recovery_error e) { fail_resume(sink, std::move(done), e); };
   auto it = sh.sessions.find(id);
   if (it == sh.sessions.end() || !token_matches(*it->second, token))
     return fail(recovery_error::unknown_session);
   session& s = *it->second;
   assert_on_shard(s.home_shard);
+  if (s.adopting) {  // its seq is being caught up (adopt_on_home): resume once it is
+    s.after_durable.emplace_back(sink, [this, home = s.home_shard, id, token, last_seq, who, sink,
+                                        done = std::move(done)]() mutable {
+      run_on(home, [this, id, token, last_seq, who, sink, done = std::move(done)]() mutable {
+        resume_on_home(id, token, last_seq, who, sink, std::move(done));
+      });
+    });
+    return;
+  }
   if (!s.who.same_as(who)) return fail(recovery_error::forbidden);
   // Imported after a crash with a seq the log could not pin: never a relabelled replay.
   if (s.inexact) return fail(recovery_error::buffer_overflow);
@@ -153,13 +175,7 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
   // the session was opened with, decide the replay and everything after it.
   set_principal(s, who, false);
 
-  if (s.sink) {
-    const sink_ref old = s.sink;
-    post(old.shard, [this, old] {
-      if (session_sink* k = find_sink(old.conn))
-        k->on_kick(kick{close_reason::replaced, "replaced"});
-    });
-  }
+  if (s.sink) kick_replaced(s.sink);
   s.sink = sink;
   unbound_detached(s.id);
   s.route_via_post = true;  // until the hand-over has run on the sink's shard
@@ -219,12 +235,7 @@ void hub::finish_log_resume(const std::string& id, sink_ref sink, std::uint64_t 
                             std::function<void(resume_outcome)> done) {
   auto& sh = *state_[this_shard];
   auto it = sh.sessions.find(id);
-  auto fail = [&](recovery_error e) {
-    stats_.recoveries_failed.fetch_add(1, std::memory_order_relaxed);
-    post(sink.shard, [this, sink, done = std::move(done), e] {
-      if (find_sink(sink.conn) != nullptr) done(resume_outcome{e, {}, {}, 0, 0, nullptr});
-    });
-  };
+  auto fail = [&](recovery_error e) { fail_resume(sink, std::move(done), e); };
   if (it == sh.sessions.end() || it->second->sink.conn != sink.conn)
     return fail(recovery_error::unknown_session);  // expired or taken by a newer resume meanwhile
   session& s = *it->second;
@@ -285,6 +296,129 @@ void hub::hand_over(session& s, sink_ref sink, std::uint64_t last_seq, std::vect
       s2->route_via_post = false;
       if (gone) detach(*s2, conn, true);
     });
+  });
+}
+
+// ---- cluster mode: adopting a session another node stored
+
+// The record is read off the shards; the token is checked against it before anything is
+// installed, so a guess at a session id takes nothing over.
+void hub::adopt_then_resume(const std::string& id, const std::string& token, std::uint64_t last_seq,
+                            const principal& who, sink_ref sink,
+                            std::function<void(resume_outcome)> done) {
+  opts_.blocking([this, id, token, last_seq, who, sink, done = std::move(done)]() mutable {
+    std::optional<session_state> st = opts_.adopt(id);
+    if (!st || st->id != id ||
+        !token_fits(st->resume_token, st->resume_hash, token, opts_.token_digest))
+      return fail_resume(sink, std::move(done), recovery_error::unknown_session);
+    const std::size_t home = std::hash<std::string>{}(id) % shards_.size();
+    post(home,
+         [this, st = std::move(*st), token, last_seq, who, sink, done = std::move(done)]() mutable {
+           adopt_on_home(st, token, last_seq, who, sink, std::move(done));
+         });
+  });
+}
+
+// Installs the session detached, as an import does, but while the shards run: live matches
+// from this shard's frontier on wait in `pending` without a seq (durable_hold), the events
+// between the record's processed_offset and that frontier are matched from the log off the
+// shard, then finish_adopt gives both their seqs in offset order and the resume proceeds.
+void hub::adopt_on_home(const session_state& st, const std::string& token, std::uint64_t last_seq,
+                        const principal& who, sink_ref sink,
+                        std::function<void(resume_outcome)> done) {
+  const std::size_t home = this_shard;
+  auto& sh = *state_[home];
+  std::size_t held = npos;
+  {
+    std::lock_guard l(registry_mu_);
+    if (auto it = home_of_.find(st.id); it != home_of_.end()) held = it->second;
+  }
+  if (held != npos)  // adopted by a concurrent resume meanwhile: resume the one held here
+    return run_on(held,
+                  [this, id = st.id, token, last_seq, who, sink, done = std::move(done)]() mutable {
+                    resume_on_home(id, token, last_seq, who, sink, std::move(done));
+                  });
+  session& s = install_session(st, home, now_ms());
+  s.adopting = true;
+  s.durable_hold = true;
+  // Once the resume succeeded the node that held the session lets it go (adopted); a failed
+  // one leaves it to that node, this copy going without touching the record.
+  auto told = [this, id = s.id, done = std::move(done)](resume_outcome o) {
+    if (o.error == recovery_error::none) {
+      if (opts_.adopted) opts_.adopted(id);
+    } else {
+      let_go(id, false);
+    }
+    done(std::move(o));
+  };
+  resume_on_home(s.id, token, last_seq, who, sink, std::move(told));  // waits for finish_adopt
+  const std::int64_t upto = sh.last_offset;
+  if (!s.sub || st.processed_offset >= upto) return finish_adopt(s.id, 0, {}, true);
+  if (!opts_.read_log) return finish_adopt(s.id, 0, {}, false);  // cannot count: inexact
+  auto probe = std::make_shared<session>();
+  probe->who = s.who;
+  probe->sub = s.sub;
+  opts_.blocking(
+      [this, probe, from = st.processed_offset, upto, keep = s.ring_capacity, home, id = s.id] {
+        std::uint64_t matched = 0;
+        std::deque<event_ptr> kept;  // the newest matches, for the ring
+        bool exact = true;
+        std::int64_t after = from;
+        while (after < upto) {
+          auto page = opts_.read_log(after, 1000);
+          if (page.empty()) {
+            exact = false;  // the log ends before what this shard has seen: do not guess
+            break;
+          }
+          for (const event_ptr& e : page) {
+            if (e->offset > upto) {
+              after = upto;
+              break;
+            }
+            if (e->offset != after + 1) exact = false;  // pruned by retention: the count is off
+            after = e->offset;
+            if (!wants(*probe, *e)) continue;
+            ++matched;
+            kept.push_back(e);
+            if (kept.size() > keep) kept.pop_front();
+          }
+        }
+        post(home, [this, id, skipped = matched - kept.size(),
+                    kept = std::vector<event_ptr>(kept.begin(), kept.end()),
+                    exact]() mutable { finish_adopt(id, skipped, kept, exact); });
+      });
+}
+
+void hub::finish_adopt(const std::string& id, std::uint64_t skipped,
+                       const std::vector<event_ptr>& kept, bool exact) {
+  auto& sh = *state_[this_shard];
+  session* s = sh.find_session(id);
+  if (s == nullptr) return;
+  assert_on_shard(s->home_shard);
+  const std::uint64_t delivered = sh.deliveries;
+  s->seq += skipped;
+  for (const event_ptr& e : kept) emit(sh, *s, e, false);  // detached: counted, kept in the ring
+  sh.deliveries = delivered;                               // nothing was delivered
+  if (!exact) s->inexact = true;
+  s->adopting = false;
+  release_hold(*s);  // the live matches held meanwhile get the next seqs, then the resumes run
+}
+
+void hub::let_go(const std::string& id) { let_go(id, true); }
+
+void hub::let_go(const std::string& id, bool attached_too) {
+  std::size_t home = npos;
+  {
+    std::lock_guard l(registry_mu_);
+    if (auto it = home_of_.find(id); it != home_of_.end()) home = it->second;
+  }
+  if (home == npos) return;
+  run_on(home, [this, home, id, attached_too] {
+    auto& sh = *state_[home];
+    session* s = sh.find_session(id);
+    if (s == nullptr || (s->sink && !attached_too) || s->adopting) return;
+    if (s->sink) kick_replaced(s->sink);
+    drop_session(sh, id, false);  // the record is the adopting node's now
   });
 }
 

@@ -468,9 +468,11 @@ class hub_crash_test : public hub_log_test {
         done();
       };
       o.token_digest = [](std::string_view t) { return "d:" + std::string(t); };
+      if (extra_) extra_(o);
     };
     hub_log_test::SetUp();
   }
+  std::function<void(hub_options&)> extra_;  // a subclass's options on top
   void release() {
     std::vector<std::function<void()>> h;
     {
@@ -675,6 +677,151 @@ TEST_F(hub_log_test, export_import_keeps_seq_and_catches_up) {
   sync();
   EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{3, 4, 5}));
   EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{3, 4, 5}));
+}
+
+// Cluster mode: a second hub (another node) on the same log adopts a session the first one
+// stored, while its shards run. A gate can hold the adoption's log read so that events are
+// published in the middle of it.
+class hub_adopt_test : public hub_crash_test {
+ protected:
+  hub_adopt_test() {
+    extra_ = [this](hub_options& o) {
+      o.start_offset = offset_;  // the log's end as this node starts
+      auto read = o.read_log;
+      o.read_log = [this, read](std::int64_t after, std::size_t limit) {
+        {
+          std::unique_lock l(gate_mu_);
+          if (gate_armed_) {
+            gate_armed_ = false;
+            gate_reached_ = true;
+            gate_cv_.notify_all();
+            gate_cv_.wait(l, [&] { return gate_open_; });
+          }
+        }
+        return read(after, limit);
+      };
+      o.adopt = [this](const std::string& id) -> std::optional<session_state> {
+        std::lock_guard l(rec_mu_);
+        ++adopt_calls_;
+        auto it = stored_.find(id);
+        if (it == stored_.end()) return std::nullopt;
+        return it->second;
+      };
+      o.adopted = [this](const std::string& id) {
+        std::lock_guard l(rec_mu_);
+        adopted_.push_back(id);
+      };
+    };
+  }
+  // The first node stops; its sessions' states are what the store holds; a second node starts
+  // on the same log (holding no session).
+  void move_to_second_node() {
+    shards_.clear();
+    for (auto& st : hub_->export_sessions()) stored_[st.id] = st;
+    hub_.reset();
+    SetUp();
+  }
+  void wait_gate() {
+    std::unique_lock l(gate_mu_);
+    gate_cv_.wait(l, [&] { return gate_reached_; });
+  }
+  void open_gate() {
+    std::lock_guard l(gate_mu_);
+    gate_open_ = true;
+    gate_cv_.notify_all();
+  }
+  std::map<std::string, session_state> stored_;
+  std::vector<std::string> adopted_;
+  int adopt_calls_ = 0;
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool gate_armed_ = false, gate_reached_ = false, gate_open_ = false;
+};
+
+TEST_F(hub_adopt_test, a_session_stored_by_another_node_resumes_with_exact_seqs) {
+  recording_sink first, second;
+  const opened o = open_subscribed(first);
+  publish_logged(4);  // seq 1..4 on the first node
+  move_to_second_node();
+  {
+    std::lock_guard l(log_mu_);  // committed after the export, never matched there
+    log_.push_back(make_event(++offset_));
+  }
+  publish_logged(2);  // offsets 6, 7: seen by this node before the resume (no session yet)
+  {
+    std::lock_guard l(gate_mu_);
+    gate_armed_ = true;
+  }
+  std::promise<resume_outcome> out;
+  on(1, [&] {
+    auto c = hub_->register_sink(&second);
+    hub_->resume(o.token, 2, who_, {1, c}, [&](resume_outcome r) { out.set_value(r); });
+  });
+  wait_gate();        // the adoption is matching offsets 6..7 from the log
+  publish_logged(2);  // offsets 8, 9 arrive live meanwhile: held, then seq 8, 9
+  open_gate();
+  auto fut = out.get_future();
+  while (fut.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
+    join_blocking();
+    sync();
+  }
+  const resume_outcome r = fut.get();
+  ASSERT_EQ(r.error, recovery_error::none);
+  EXPECT_EQ(r.seq, 2u);
+  ASSERT_TRUE(r.sub_id);
+  EXPECT_EQ(*r.sub_id, "sub_1");
+  do {
+    sync();
+  } while (join_blocking() != 0);
+  publish_logged(1);  // live after the hand-over
+  EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{3, 4, 5, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{3, 4, 5, 6, 7, 8, 9, 10}));
+  std::lock_guard l(rec_mu_);
+  EXPECT_EQ(adopted_, (std::vector<std::string>{o.ref.id}));
+  EXPECT_EQ(adopt_calls_, 1);
+}
+
+TEST_F(hub_adopt_test, a_wrong_token_or_an_unknown_session_adopts_nothing) {
+  recording_sink first, second, third, fourth;
+  const opened o = open_subscribed(first);
+  publish_logged(2);
+  move_to_second_node();
+  EXPECT_EQ(resume_from_1(second, o.token + "x", 0, who_).error, recovery_error::unknown_session);
+  EXPECT_EQ(resume_from_1(third, "ses_nope.secret", 0, who_).error,
+            recovery_error::unknown_session);
+  EXPECT_EQ(hub_->stats().sessions_open.load(), 0u);  // nothing was installed
+  ASSERT_EQ(resume_from_1(fourth, o.token, 1, who_).error, recovery_error::none);
+  do {
+    sync();
+  } while (join_blocking() != 0);
+  EXPECT_EQ(fourth.seqs, (std::vector<std::uint64_t>{2}));
+  std::lock_guard l(rec_mu_);
+  EXPECT_EQ(adopted_.size(), 1u);
+}
+
+TEST_F(hub_adopt_test, let_go_closes_the_socket_replaced_and_keeps_the_record) {
+  recording_sink first, second;
+  const opened o = open_subscribed(first);
+  publish_logged(1);
+  hub_->let_go(o.ref.id);
+  sync();
+  ASSERT_TRUE(first.kicked);
+  EXPECT_EQ(*first.kicked, close_reason::replaced);
+  EXPECT_EQ(hub_->stats().sessions_open.load(), 0u);
+  {
+    std::lock_guard l(rec_mu_);
+    EXPECT_TRUE(records_.contains(o.ref.id));  // the adopting node's now: not erased
+  }
+  // This node no longer holds it; with the record it can adopt it back.
+  {
+    std::lock_guard l(rec_mu_);
+    stored_[o.ref.id] = records_.at(o.ref.id);
+  }
+  ASSERT_EQ(resume_from_1(second, o.token, 0, who_).error, recovery_error::none);
+  do {
+    sync();
+  } while (join_blocking() != 0);
+  EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{1}));
 }
 
 }  // namespace

@@ -111,6 +111,9 @@ struct session {
   // Crash safety (hub_persist.cc): while a subscription's record is being made durable, acks
   // (with_session_then tasks) and live matches wait; hold_gen names the newest such write.
   bool durable_hold = false;
+  // Cluster mode: being adopted from another node's record (hub_recovery.cc): its seq is not
+  // caught up yet, so live matches wait in `pending` (durable_hold) and resumes in after_durable.
+  bool adopting = false;
   std::uint64_t hold_gen = 0;
   std::vector<std::pair<sink_ref, std::function<void()>>> after_durable;
 
