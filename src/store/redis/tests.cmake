@@ -14,3 +14,8 @@ herald_add_test(redis_store_test LABEL integration
                         ${CMAKE_CURRENT_SOURCE_DIR}/store/redis/redis_server_for_test.cc
                 LIBS herald_store_redis)
 set_tests_properties(redis_store_test PROPERTIES TIMEOUT 120)
+herald_add_test(redis_control_test LABEL integration
+                SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/store/redis/control_test.cc
+                        ${CMAKE_CURRENT_SOURCE_DIR}/store/redis/redis_server_for_test.cc
+                LIBS herald_store_redis)
+set_tests_properties(redis_control_test PROPERTIES TIMEOUT 60)
