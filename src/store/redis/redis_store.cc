@@ -254,6 +254,13 @@ struct redis_store::impl {
   std::thread writer, feed;
 
   explicit impl(redis_store_options o) : opts(std::move(o)) {}
+  // The connections go first: their handlers use the members below them (a failed open()).
+  ~impl() {
+    sub.reset();
+    conn.reset();
+  }
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
 
   result<redis::reply> call(const redis::command& c, std::string_view what) {
     return checked(conn->call(c), what);
