@@ -1,0 +1,115 @@
+"""Cluster mode (issue 16) on the real binaries: three herald nodes on one real redis-server
+(cluster.py). Delivery across nodes in the log's dense order, a single-use token accepted on
+one node and refused on another, and the drain of one node."""
+import asyncio
+import threading
+
+from cluster import history_all
+from conftest import aio
+
+TOPIC = "/it/cluster/**"
+
+
+def publish_from_every_node(nodes, pkey, per_node, tag):
+    """One thread per node, each publishing `per_node` events to its node at the same time
+    (appends race between nodes). Returns the replies by (node index, i)."""
+    replies, errors = {}, []
+
+    def run(ix, node):
+        try:
+            for i in range(per_node):
+                body = {"topic": "/it/cluster/n%d" % ix, "type": "t",
+                        "data": {"tag": tag, "node": ix, "i": i}}
+                replies[(ix, i)] = node.publish(pkey, body).json["events"][0]
+        except Exception as exc:  # reported below: a thread's assertion is not the test's
+            errors.append((ix, repr(exc)))
+
+    threads = [threading.Thread(target=run, args=(ix, n)) for ix, n in enumerate(nodes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "publishers still running after 30 s"
+    assert not errors, errors
+    return replies
+
+
+async def open_sockets(nodes, key, per_node):
+    socks = []
+    for ix, node in enumerate(nodes):
+        for _ in range(per_node):
+            ws, welcome = await node.ws_auth(key)
+            await ws.subscribe([{"topic": TOPIC}])
+            socks.append((ix, ws))
+    return socks
+
+
+@aio
+async def test_every_socket_on_every_node_gets_every_event_once_in_log_order(clusters):
+    c, e = clusters.start(3)
+    socks = await open_sockets(c.nodes, e.key, per_node=2)
+    per_node = 20
+    loop = asyncio.get_running_loop()
+    replies = await loop.run_in_executor(
+        None, publish_from_every_node, c.nodes, e.pkey, per_node, "a")
+    total = per_node * len(c.nodes)
+    offsets = sorted(r["offset"] for r in replies.values())
+    assert len(set(offsets)) == total, "two publishes got one offset: %r" % offsets
+    # Dense offsets: one global log, whichever node appended.
+    assert offsets == list(range(offsets[0], offsets[0] + total)), offsets
+    log = history_all(c.nodes[2], e.key)
+    assert [x["offset"] for x in log] == offsets
+    assert sorted(x["id"] for x in log) == sorted(r["id"] for r in replies.values())
+    got = await asyncio.gather(*(ws.events(total, timeout=10) for _, ws in socks))
+    for (ix, ws), msgs in zip(socks, got):
+        assert [m["seq"] for m in msgs] == list(range(1, total + 1)), (ix, msgs[:3])
+        # Every socket: the log, in its order, each event once, byte-equal identity.
+        assert [(m["event"]["offset"], m["event"]["id"], m["event"]["time"]) for m in msgs] == \
+            [(x["offset"], x["id"], x["time"]) for x in log], ix
+        await ws.no_message(0.3)
+    for _, ws in socks:
+        await ws.close()
+
+
+@aio
+async def test_ws_token_used_on_one_node_is_refused_on_another(clusters):
+    c, e = clusters.start(3)
+    a, b, third = c.nodes
+    # Issued by node A (the shared token key signs it), used first on node B.
+    tok = a.ws_token(e.app)
+    ws = await b.ws(query={"access_token": tok})
+    welcome = await ws.recv_json()
+    assert welcome["type"] == "welcome", welcome
+    # The same token on A and on the third node: refused (the guard is in Redis).
+    for node in (a, third):
+        again = await node.ws(query={"access_token": tok})
+        err = await again.recv_json()
+        assert err["type"] == "error" and err["code"] == "auth_failed", err
+        assert "already used" in err["message"], err
+        code, _, _ = await again.closed()
+        assert code == 4001
+    await ws.close()
+    # A fresh token still works on the third node: the refusal was the replay, not the node.
+    ws2 = await third.ws(query={"access_token": a.ws_token(e.app)})
+    assert (await ws2.recv_json())["type"] == "welcome"
+    await ws2.close()
+
+
+@aio
+async def test_drain_of_one_node_closes_its_sockets_1012_and_exits_0(clusters):
+    c, e = clusters.start(3)
+    a, b, third = c.nodes
+    on_a = await open_sockets([a], e.key, per_node=3)
+    on_b = await open_sockets([b], e.key, per_node=1)
+    loop = asyncio.get_running_loop()
+    rc_task = loop.run_in_executor(None, c.drain, a)
+    for _, ws in on_a:
+        code, _, msgs = await ws.closed(timeout=10)
+        assert code == 1012, (code, msgs)
+    rc = await asyncio.wait_for(rc_task, 25)
+    assert rc == 0, a.stderr_tail()
+    # The rest of the cluster carries on: a publish on the third node reaches node B's socket.
+    rep = third.publish(e.pkey, {"topic": "/it/cluster/after", "type": "t", "data": {}}).json
+    [msg] = await on_b[0][1].events(1)
+    assert msg["seq"] == 1 and msg["event"]["id"] == rep["events"][0]["id"]
+    await on_b[0][1].close()
