@@ -4,6 +4,8 @@ A publish reaches a native socket; after a restart of herald the registry (tenan
 the event are still there, readable through history and state. The 3-node cluster tests live
 elsewhere (their own harness).
 """
+import time
+
 import pytest
 
 from cluster import RedisServer, free_port
@@ -59,3 +61,27 @@ def test_unreachable_redis_is_refused_at_start(servers):
     with pytest.raises(RuntimeError) as exc:
         servers.start("redis://127.0.0.1:%d" % port, dict(BASE_ENV, HERALD_REDIS_CONNECT_TIMEOUT_MS=300))
     assert "127.0.0.1:%d" % port in str(exc.value), exc.value
+
+
+def test_redis_down_answers_503_and_publishing_resumes_after_restart(servers, redis):
+    srv = servers.start(redis.url, BASE_ENV)
+    e = srv.setup()
+    first = e.publish(e.ev())[0]
+    redis.kill9()
+    t0 = time.monotonic()
+    r = srv.publish(e.pkey, e.ev(), expect=None)
+    assert r.status == 503, r
+    assert time.monotonic() - t0 < 2, "a publish to a dead Redis must fail fast"
+    assert "redis" in r.raw.decode().lower(), r.raw
+    assert srv.http("GET", "/readyz").status == 503
+    redis.restart()  # the AOF (appendfsync always) brings back everything acknowledged
+    deadline = time.monotonic() + 10
+    while True:
+        r = srv.publish(e.pkey, e.ev(), expect=None)
+        if r.status == 201 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status == 201, r
+    assert r.json["events"][0]["offset"] == first["offset"] + 1, (first, r.json)
+    h = srv.history(e.key).json["events"]
+    assert [x["offset"] for x in h] == [first["offset"], first["offset"] + 1], h
