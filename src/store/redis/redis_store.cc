@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -68,6 +69,8 @@ local function append(keys, args)
       if retain == '1' then
         redis.call('HSET', keys[4], field, rec)
         redis.call('ZADD', keys[7], expected + k, field)
+        -- the tenant's own index (the field up to its NUL), for a per-tenant states()
+        redis.call('SADD', 'herald:tstate:' .. string.match(field, '^[^%z]*'), field)
       end
     end
     batch[#batch + 1] = #rec .. ':' .. rec
@@ -792,17 +795,47 @@ result<std::optional<event_ptr>> redis_store::state(std::string_view tenant,
 }
 
 result<std::vector<event_ptr>> redis_store::states(const std::vector<std::string>& tenants) {
-  auto all = p_->hash_all(k_state);
-  if (!all) return all.err();
   std::vector<event_ptr> out;
-  for (const auto& [field, value] : *all) {
-    event_ptr ev = decode_event(value);
-    if (!ev) continue;
-    if (!tenants.empty() &&
-        std::find(tenants.begin(), tenants.end(), ev->tenant) == tenants.end()) {
-      continue;
+  auto add = [&out](const std::string& value) {
+    if (event_ptr ev = decode_event(value)) out.push_back(std::move(ev));
+  };
+  if (tenants.empty()) {
+    auto all = p_->hash_all(k_state);
+    if (!all) return all.err();
+    for (const auto& [field, value] : *all) add(value);
+  } else {
+    // Each tenant's index (herald:tstate:<tenant>), then its states by HMGET, in pages: the
+    // cost is the tenants' states, not every state of the cluster.
+    std::set<std::string> seen;
+    for (const std::string& t : tenants) {
+      if (!seen.insert(t).second) continue;
+      std::string cursor = "0";
+      do {
+        redis::command sc{"SSCAN", "herald:tstate:" + t, cursor, "COUNT"};
+        sc.arg(static_cast<std::int64_t>(p_->opts.page));
+        auto r = p_->call(sc, "SSCAN");
+        if (!r) return r.err();
+        if (!r->is_array() || r->elements.size() != 2) {
+          return redis_error("SSCAN", "unexpected reply " + r->to_string(), errc::internal);
+        }
+        cursor = r->elements[0].str;
+        if (r->elements[1].elements.empty()) continue;
+        redis::command h{"HMGET", k_state};
+        for (const auto& f : r->elements[1].elements) h.arg(f.str);
+        auto values = p_->call(h, "HMGET");
+        if (!values) return values.err();
+        for (const auto& v : values->elements)
+          if (v.is_string()) add(v.str);
+      } while (cursor != "0");
     }
-    out.push_back(std::move(ev));
+    // SSCAN may return a member twice.
+    std::sort(out.begin(), out.end(),
+              [](const event_ptr& a, const event_ptr& b) { return a->offset < b->offset; });
+    out.erase(
+        std::unique(out.begin(), out.end(),
+                    [](const event_ptr& a, const event_ptr& b) { return a->offset == b->offset; }),
+        out.end());
+    return out;
   }
   std::sort(out.begin(), out.end(),
             [](const event_ptr& a, const event_ptr& b) { return a->offset < b->offset; });
