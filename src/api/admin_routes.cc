@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "api/authn.h"
+#include "api/cluster_link.h"
 #include "api/filter_json.h"
 #include "api/json_util.h"
 #include "api/native_routes.h"
@@ -473,46 +474,23 @@ http_response list_connections(services& s, const route_match& m) {
   if (dialect && !dialects.contains(*dialect))
     return error_response(errc::bad_message, "dialect: unknown '" + *dialect +
                                                  "' (native, ringcentral, zoom, smsgw or tracker)");
-  std::vector<connection_info> rows;
-  for (auto& c : s.h.connections()) {
-    if ((tenant && c.tenant != *tenant) || (app && c.app != *app) ||
-        (dialect && c.dialect != *dialect))
-      continue;
-    rows.push_back(std::move(c));
-  }
-  return list_page<connection_info>(
-      m, "connections", std::move(rows), [](const connection_info& c) { return c.id; },
-      [](const connection_info& c) {
-        auto nul = [](const std::string& v) {
-          return v.empty() ? json::value(nullptr) : json::value(v);
-        };
-        json::object o{{"id", c.id},
-                       {"dialect", c.dialect},
-                       {"node", "local"},
-                       {"tenant", nul(c.tenant)},
-                       {"app", nul(c.app)},
-                       {"user", nul(c.user)},
-                       {"login", nul(c.login)},
-                       {"session", nul(c.session)},
-                       {"remote", c.remote},
-                       {"opened_at", format_rfc3339_ms(c.opened_ms)}};
-        boost::system::error_code ec;
-        auto extras = boost::json::parse(c.extras_json, ec);
-        if (!ec && extras.is_object())
-          for (auto& kv : extras.as_object()) o[kv.key()] = kv.value();
-        json::array subs;  // the session's one subscription, if any
-        if (c.filters) {
-          json::array fs;
-          for (const auto& f : *c.filters) fs.push_back(filter_json(f));
-          subs.push_back(json::object{{"id", c.subscription_id}, {"filters", std::move(fs)}});
-        }
-        o["subscriptions"] = std::move(subs);
-        o["seq"] = c.seq;
-        o["queued_bytes"] = c.queued_bytes;
-        o["delivered"] = c.delivered;
-        o["last_activity"] = format_rfc3339_ms(c.last_activity_ms);
-        return o;
-      });
+  const std::string node = s.cluster != nullptr ? s.cluster->node_id() : "local";
+  std::vector<json::object> rows;
+  for (auto& c : s.h.connections()) rows.push_back(connection_json(c, node));
+  // Cluster mode: every other live node's sockets too.
+  if (s.cluster != nullptr)
+    for (auto& o : s.cluster->others_connections()) rows.push_back(std::move(o));
+  auto text = [](const json::object& o, const char* k) {
+    const auto* v = o.if_contains(k);
+    return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+  };
+  std::erase_if(rows, [&](const json::object& o) {
+    return (tenant && text(o, "tenant") != *tenant) || (app && text(o, "app") != *app) ||
+           (dialect && text(o, "dialect") != *dialect);
+  });
+  return list_page<json::object>(
+      m, "connections", std::move(rows), [&](const json::object& o) { return text(o, "id"); },
+      [](const json::object& o) { return o; });
 }
 
 // GET /v1/admin/why?event=ID&session=ID: hub::explain rendered (docs/admin-api.md, "why").
@@ -559,6 +537,36 @@ http_response why(services& s, const route_match& m) {
 }
 
 }  // namespace
+
+json::object connection_json(const connection_info& c, const std::string& node) {
+  auto nul = [](const std::string& v) { return v.empty() ? json::value(nullptr) : json::value(v); };
+  json::object o{{"id", c.id},
+                 {"dialect", c.dialect},
+                 {"node", node},
+                 {"tenant", nul(c.tenant)},
+                 {"app", nul(c.app)},
+                 {"user", nul(c.user)},
+                 {"login", nul(c.login)},
+                 {"session", nul(c.session)},
+                 {"remote", c.remote},
+                 {"opened_at", format_rfc3339_ms(c.opened_ms)}};
+  boost::system::error_code ec;
+  auto extras = boost::json::parse(c.extras_json, ec);
+  if (!ec && extras.is_object())
+    for (auto& kv : extras.as_object()) o[kv.key()] = kv.value();
+  json::array subs;  // the session's one subscription, if any
+  if (c.filters) {
+    json::array fs;
+    for (const auto& f : *c.filters) fs.push_back(filter_json(f));
+    subs.push_back(json::object{{"id", c.subscription_id}, {"filters", std::move(fs)}});
+  }
+  o["subscriptions"] = std::move(subs);
+  o["seq"] = c.seq;
+  o["queued_bytes"] = c.queued_bytes;
+  o["delivered"] = c.delivered;
+  o["last_activity"] = format_rfc3339_ms(c.last_activity_ms);
+  return o;
+}
 
 void add_admin_routes(router& r, services& s) {
   r.add("POST", "/v1/admin/tenants",
@@ -672,7 +680,8 @@ void add_admin_routes(router& r, services& s) {
         admin(s, false, [&s](route_match& m, const json::object&) { return why(s, m); }));
   r.add("DELETE", "/v1/admin/connections/{id}",
         admin(s, false, [&s](route_match& m, const json::object&) {
-          if (!s.h.kick_connection(m.params[0], kick{close_reason::admin, "closed by admin"}))
+          if (!s.h.kick_connection(m.params[0], kick{close_reason::admin, "closed by admin"}) &&
+              (s.cluster == nullptr || !s.cluster->kick_elsewhere(m.params[0])))
             return not_found("connection '" + m.params[0] + "'");
           return json_response(204, std::string());
         }));

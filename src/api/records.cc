@@ -327,21 +327,12 @@ std::vector<session_state> load_sessions(store& st) {
   return out;
 }
 
-void load_directory(store& st, directory& dir) {
-  auto each = [&](std::string_view kind, auto&& fn) {
-    auto recs = st.load_records(kind);
-    if (!recs) throw std::runtime_error("loading " + std::string(kind) + ": " + recs.err().message);
-    for (const auto& r : *recs) {
-      boost::system::error_code ec;
-      auto v = json::parse(r.json, ec);
-      if (ec || !v.is_object()) continue;
-      fn(v.as_object());
-    }
-  };
-  each("tenant", [&](const json::object& o) {
+bool apply_record(directory& dir, std::string_view kind, const json::object& o) {
+  if (kind == "tenant") {
     dir.add_tenant({str(o, "id"), str(o, "parent"), num(o, "created_ms")});
-  });
-  each("app", [&](const json::object& o) {
+    return true;
+  }
+  if (kind == "app") {
     app_record a;
     a.id = str(o, "id");
     a.tenant = str(o, "tenant");
@@ -356,8 +347,9 @@ void load_directory(store& st, directory& dir) {
     a.api_key_format = str(o, "api_key_format");
     a.created_ms = num(o, "created_ms");
     dir.put_app(a);
-  });
-  each("user", [&](const json::object& o) {
+    return true;
+  }
+  if (kind == "user") {
     user_record u;
     u.id = str(o, "id");
     u.tenant = str(o, "tenant");
@@ -372,8 +364,9 @@ void load_directory(store& st, directory& dir) {
     u.trackers = read_list(o, "trackers");
     u.created_ms = num(o, "created_ms");
     dir.put_user(u);
-  });
-  each("login", [&](const json::object& o) {
+    return true;
+  }
+  if (kind == "login") {
     login_record l;
     l.id = str(o, "id");
     l.tenant = str(o, "tenant");
@@ -385,8 +378,9 @@ void load_directory(store& st, directory& dir) {
     l.ended = flag(o, "ended");
     l.counter = num(o, "counter");
     dir.put_login(l);
-  });
-  each("subject", [&](const json::object& o) {
+    return true;
+  }
+  if (kind == "subject") {
     subject_record s;
     s.id = str(o, "id");
     s.tenant = str(o, "tenant");
@@ -397,8 +391,9 @@ void load_directory(store& st, directory& dir) {
     s.corrupted = flag(o, "corrupted");
     s.created_ms = num(o, "created_ms");
     dir.put_subject(s);
-  });
-  each("jwt", [&](const json::object& o) {
+    return true;
+  }
+  if (kind == "jwt") {
     jwt_record j;
     j.jti = str(o, "jti");
     j.user_id = str(o, "user_id");
@@ -407,7 +402,22 @@ void load_directory(store& st, directory& dir) {
     if (const auto* e = o.if_contains("expires_ms"); e != nullptr && e->is_int64())
       j.expires_ms = e->get_int64();
     dir.put_jwt(j);
-  });
+    return true;
+  }
+  return false;
+}
+
+void load_directory(store& st, directory& dir) {
+  for (std::string_view kind : directory_kinds) {
+    auto recs = st.load_records(kind);
+    if (!recs) throw std::runtime_error("loading " + std::string(kind) + ": " + recs.err().message);
+    for (const auto& r : *recs) {
+      boost::system::error_code ec;
+      auto v = json::parse(r.json, ec);
+      if (ec || !v.is_object()) continue;
+      apply_record(dir, kind, v.as_object());
+    }
+  }
 }
 
 }  // namespace herald

@@ -81,6 +81,11 @@ class session_record_writer {
 };
 std::vector<session_state> load_sessions(store& st);
 
+// The record kinds the directory holds, in the order they load (a tenant before its apps).
+inline constexpr std::string_view directory_kinds[] = {"tenant", "app",     "user",
+                                                       "login",  "subject", "jwt"};
+// Puts one stored record of `kind` into `dir`; false for a kind the directory does not hold.
+bool apply_record(directory& dir, std::string_view kind, const boost::json::object& o);
 // Loads every record kind into `dir`. Throws on a store failure (start-up).
 void load_directory(store& st, directory& dir);
 

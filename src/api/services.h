@@ -21,6 +21,8 @@
 
 namespace herald {
 
+class cluster_link;
+
 // Counts open sockets per app, tenant and login session (design.md §4). Thread-safe.
 class connection_counter {
  public:
@@ -71,6 +73,9 @@ struct services {
                             static_cast<double>(native->auth_fail_burst), core.trusted_proxies};
 
   // Idempotency keys being processed right now (a concurrent retry waits its turn: 409).
+  // Cluster mode (api/cluster_link.h): the other nodes' part of admin calls. Null: one node.
+  cluster_link* cluster = nullptr;
+
   std::mutex idem_mu{};
   std::set<std::string> idem_inflight{};
 };

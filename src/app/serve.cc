@@ -20,6 +20,7 @@
 #include "api/json_util.h"
 #include "api/native_routes.h"
 #include "api/records.h"
+#include "app/cluster.h"
 #include "app/dialect_host.h"
 #include "app/logging.h"
 #include "auth/crypto.h"
@@ -279,6 +280,9 @@ int serve(config cfg, bool demo, bool list_routes) {
     oplog::write(oplog::level::info, "store durability",
                  {{"event", "store_durability"}, {"node", cfg.node_id}, {"detail", note}});
   }
+  // Cluster mode (--store redis://): sessions move between nodes, admin calls reach them all.
+  const std::unique_ptr<cluster_node> cluster =
+      cluster_node::make_if_redis(cfg.store, cfg.store_opts.redis, db);
   directory dir;
   load_directory(db, dir);
 
@@ -325,21 +329,26 @@ int serve(config cfg, bool demo, bool list_routes) {
   ho.token_digest = [](std::string_view token) { return sha256_hex(token); };
   ho.max_sessions_per_app = cfg.max_sessions_per_app;
   ho.max_sessions_per_tenant = cfg.max_sessions_per_tenant;
+  if (cluster) cluster->wire_hub(ho);
   hub h(srv.shard_posts(), &dir, ho);
   // Sessions a drain persisted or a crash left: back, detached, their recovery window
   // starting now, each one's seq re-counted from the log after its record's offset.
-  h.import_sessions(load_sessions(db));
+  // In cluster mode every node's records are in the store: a node adopts one on its resume.
+  if (!cluster) h.import_sessions(load_sessions(db));
   db.set_append_listener([&h](std::vector<event_ptr> batch) { h.publish(std::move(batch)); });
   token_signer signer(token_key);
   services svc{.core = cfg.core,
                .native = native,
                .dir = dir,
-               .st = db,
+               .st = cluster ? cluster->announcing() : db,
                .h = h,
                .signer = signer,
                .admin_key = admin_key,
                .token_key = token_key,
                .public_url = cfg.public_url};
+
+  svc.cluster = cluster.get();
+  if (cluster) cluster->attach(svc);
 
   router admin_routes;
   add_admin_routes(admin_routes, svc);
@@ -422,6 +431,7 @@ int serve(config cfg, bool demo, bool list_routes) {
   });
 
   const std::uint16_t bound = srv.listen();
+  if (cluster) cluster->start(cfg.node_id);
   const std::string base =
       (srv.tls() ? "https://" : "http://") + host + ":" + std::to_string(bound);
   std::cout << "herald listening on " << base << std::endl;
@@ -492,6 +502,7 @@ int serve(config cfg, bool demo, bool list_routes) {
       }
     }
     oplog::write(oplog::level::info, "draining", {{"event", "drain"}, {"signal", sig}});
+    if (cluster) cluster->stop();  // out of the registry; the sessions' records stay
     srv.stop(native.close_timeout_s * 1000 + 2000);
   });
   srv.run();
@@ -503,7 +514,9 @@ int serve(config cfg, bool demo, bool list_routes) {
   pruner.join();
   records.stop();  // the records queued by the last subscribes and closes
   // Every socket is closed and every shard stopped: keep what sessions need to resume.
-  if (status ps = persist_sessions(db, h.export_sessions()); !ps)
+  // (Cluster mode: the crash-safe records are current, and the store holds other nodes' too.)
+  if (cluster) cluster->stop();
+  if (status ps = cluster ? status{} : persist_sessions(db, h.export_sessions()); !ps)
     spdlog::error("persisting sessions: {}", ps.err().message);
   db.close();
   ended.store(true);

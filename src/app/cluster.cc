@@ -1,0 +1,390 @@
+#include "app/cluster.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/authn.h"
+#include "api/records.h"
+#include "api/services.h"
+#include "core/hub.h"
+#include "store/redis/control.h"
+#include "store/redis/io_thread.h"
+#include "store/redis/url.h"
+
+namespace herald {
+namespace json = boost::json;
+
+cluster_node::~cluster_node() = default;
+
+namespace {
+
+constexpr std::int64_t ask_timeout_ms = 2000;  // a live node answers a `kick` or `conns` by then
+constexpr std::int64_t reply_ttl_ms = 30000;   // answers are kept this long
+
+bool directory_kind(std::string_view kind) {
+  for (std::string_view k : directory_kinds)
+    if (k == kind) return true;
+  return false;
+}
+
+// The store as the services see it: `db`, announcing each directory record written so that
+// the other nodes re-read it. Everything else passes through unchanged.
+class announcing_store final : public store {
+ public:
+  announcing_store(store& db, std::function<void(std::string_view, std::string_view)> announce)
+      : db_(db), announce_(std::move(announce)) {}
+  using store::append;
+  void set_append_listener(append_listener l) override { db_.set_append_listener(std::move(l)); }
+  result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
+                                        append_record with) override {
+    const std::string kind = with.kind, key = with.key;
+    auto r = db_.append(std::move(batch), std::move(with));
+    if (r && with_record(kind)) announce_(kind, key);
+    return r;
+  }
+  result<std::vector<event_ptr>> read(const log_query& q) override { return db_.read(q); }
+  result<std::optional<event_ptr>> state(std::string_view t, std::string_view s) override {
+    return db_.state(t, s);
+  }
+  result<std::vector<event_ptr>> states(const std::vector<std::string>& t) override {
+    return db_.states(t);
+  }
+  result<bool> subject_seen(std::string_view t, std::string_view s) override {
+    return db_.subject_seen(t, s);
+  }
+  status put_record(std::string_view kind, std::string_view key, std::string_view j) override {
+    status st = db_.put_record(kind, key, j);
+    if (st && directory_kind(kind)) announce_(kind, key);
+    return st;
+  }
+  status erase_record(std::string_view kind, std::string_view key) override {
+    status st = db_.erase_record(kind, key);
+    if (st && directory_kind(kind)) announce_(kind, key);
+    return st;
+  }
+  result<std::optional<std::string>> get_record(std::string_view kind,
+                                                std::string_view key) override {
+    return db_.get_record(kind, key);
+  }
+  result<std::vector<stored_record>> load_records(std::string_view kind) override {
+    return db_.load_records(kind);
+  }
+  status write_records(std::string_view kind, std::vector<record_write> writes) override {
+    std::vector<std::string> keys;
+    if (directory_kind(kind))
+      for (const auto& w : writes) keys.push_back(w.key);
+    status st = db_.write_records(kind, std::move(writes));
+    if (st)
+      for (const auto& k : keys) announce_(kind, k);
+    return st;
+  }
+  result<bool> claim_once(std::string_view key, std::int64_t expires_ms) override {
+    return db_.claim_once(key, expires_ms);
+  }
+  status prune(std::int64_t before_ms) override { return db_.prune(before_ms); }
+  result<std::size_t> prune_records(std::string_view kind, std::int64_t now_ms) override {
+    return db_.prune_records(kind, now_ms);  // expiry: every node prunes its own directory
+  }
+  result<event_lookup> find_event(std::string_view id) override { return db_.find_event(id); }
+  std::int64_t last_offset() const override { return db_.last_offset(); }
+  status ping() override { return db_.ping(); }
+  void close() override { db_.close(); }
+  const char* name() const noexcept override { return db_.name(); }
+
+ private:
+  static bool with_record(const std::string& kind) { return directory_kind(kind); }
+  store& db_;
+  std::function<void(std::string_view, std::string_view)> announce_;
+};
+
+class redis_cluster final : public cluster_node {
+ public:
+  redis_cluster(redis::options conn, store& db)
+      : db_(db),
+        conn_(std::move(conn)),
+        announcing_(db, [this](std::string_view kind, std::string_view key) {
+          publish("record", std::string(kind) + "\n" + std::string(key));
+        }) {}
+
+  void start(const std::string& node_id) override {
+    node_ = node_id;
+    redis::control_options co;
+    co.node_id = node_;
+    conn_.client_name = "herald:" + node_;
+    ctl_ =
+        std::make_unique<redis::control>(io_, conn_, co, [this](const redis::control_message& m) {
+          {
+            std::lock_guard l(mu_);
+            queue_.push_back(m);
+          }
+          cv_.notify_one();
+        });
+    if (status st = ctl_->start(5000); !st)
+      throw std::runtime_error("cluster control channel: " + st.err().message);
+    worker_ = std::thread([this] { work(); });
+    started_ = true;
+  }
+  ~redis_cluster() override { stop(); }
+
+  const std::string& node_id() const override { return node_; }
+  store& announcing() override { return announcing_; }
+
+  void wire_hub(hub_options& ho) override {
+    ho.adopt = [this](const std::string& id) -> std::optional<session_state> {
+      auto rec = db_.get_record("session", id);
+      if (!rec) {
+        spdlog::warn("cluster: reading session {}: {}", id, rec.err().message);
+        return std::nullopt;
+      }
+      if (!*rec) return std::nullopt;
+      boost::system::error_code ec;
+      auto v = json::parse(**rec, ec);
+      if (ec || !v.is_object()) return std::nullopt;
+      return parse_session_state(v.as_object());
+    };
+    // On the new socket's shard: the message goes out from the worker (it blocks on Redis).
+    ho.adopted = [this](const std::string& id) { post([this, id] { publish("taken", id); }); };
+  }
+
+  void attach(services& svc) override {
+    std::lock_guard l(mu_);
+    svc_ = &svc;
+    cv_.notify_one();
+  }
+
+  void stop() override {
+    {
+      std::lock_guard l(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    if (ctl_) ctl_->stop();
+  }
+
+  bool kick_elsewhere(const std::string& con_id) override {
+    bool kicked = false;
+    ask("kick", con_id, [&](const std::map<std::string, std::string>& answers) {
+      for (const auto& [node, a] : answers)
+        if (a == "1") kicked = true;
+      return kicked;
+    });
+    return kicked;
+  }
+
+  std::vector<json::object> others_connections() override {
+    std::vector<json::object> rows;
+    auto answers = ask("conns", "", nullptr);
+    for (const auto& [node, a] : answers) {
+      boost::system::error_code ec;
+      auto v = json::parse(a, ec);
+      if (ec || !v.is_array()) continue;
+      for (auto& row : v.as_array())
+        if (row.is_object()) rows.push_back(std::move(row.as_object()));
+    }
+    return rows;
+  }
+
+ private:
+  void publish(const std::string& kind, const std::string& arg) {
+    if (!started_) return;  // before the listener: no other node can have heard of it
+    if (status st = ctl_->publish(kind, arg); !st)
+      spdlog::warn("cluster: publishing {} {}: {}", kind, arg, st.err().message);
+  }
+
+  // Runs `t` on the worker, after the messages queued before it.
+  void post(std::function<void()> t) {
+    {
+      std::lock_guard l(mu_);
+      tasks_.push_back(std::move(t));
+    }
+    cv_.notify_one();
+  }
+
+  // Asks every other live node (`kind`, "<request> <arg>") and collects their answers until
+  // each answered, `enough` says so, or ask_timeout_ms passed.
+  std::map<std::string, std::string> ask(
+      const std::string& kind, const std::string& arg,
+      const std::function<bool(const std::map<std::string, std::string>&)>& enough) {
+    std::map<std::string, std::string> answers;
+    if (!started_) return answers;
+    auto live = ctl_->live_nodes();
+    if (!live) {
+      spdlog::warn("cluster: listing nodes: {}", live.err().message);
+      return answers;
+    }
+    std::erase(*live, node_);
+    if (live->empty()) return answers;
+    const std::string req = random_token(9);
+    if (status st = ctl_->publish(kind, req + " " + arg); !st) {
+      spdlog::warn("cluster: asking {}: {}", kind, st.err().message);
+      return answers;
+    }
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(ask_timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      auto r = ctl_->commands().call(redis::command{"HGETALL", "herald:reply:" + req});
+      if (!r || !r->is_array()) continue;
+      answers.clear();
+      for (std::size_t i = 0; i + 1 < r->elements.size(); i += 2)
+        answers[r->elements[i].str] = r->elements[i + 1].str;
+      if (enough && enough(answers)) break;
+      bool all = true;
+      for (const auto& n : *live) all = all && answers.contains(n);
+      if (all) break;
+    }
+    return answers;
+  }
+
+  void answer(const std::string& req, const std::string& text) {
+    redis::command set{"HSET", "herald:reply:" + req, node_, text};
+    ctl_->commands().exec(set, [](const result<redis::reply>&) {});
+    redis::command exp{"PEXPIRE", "herald:reply:" + req};
+    exp.arg(reply_ttl_ms);
+    ctl_->commands().exec(exp, [](const result<redis::reply>&) {});
+  }
+
+  void work() {
+    std::unique_lock l(mu_);
+    for (;;) {
+      cv_.wait(
+          l, [&] { return stopping_ || !tasks_.empty() || (svc_ != nullptr && !queue_.empty()); });
+      if (stopping_) return;
+      if (!tasks_.empty()) {
+        auto t = std::move(tasks_.front());
+        tasks_.pop_front();
+        l.unlock();
+        t();
+        l.lock();
+        continue;
+      }
+      redis::control_message m = std::move(queue_.front());
+      queue_.pop_front();
+      services& svc = *svc_;
+      l.unlock();
+      try {
+        handle(svc, m);
+      } catch (const std::exception& e) {
+        spdlog::warn("cluster: control message {} {}: {}", m.kind, m.id, e.what());
+      }
+      l.lock();
+    }
+  }
+
+  void handle(services& svc, const redis::control_message& m) {
+    const auto sp = m.arg.find(' ');
+    const std::string req = m.arg.substr(0, sp);
+    const std::string rest = sp == std::string::npos ? std::string() : m.arg.substr(sp + 1);
+    if (m.kind == "taken") {
+      svc.h.let_go(m.arg);
+    } else if (m.kind == "kick") {
+      answer(req,
+             svc.h.kick_connection(rest, kick{close_reason::admin, "closed by admin"}) ? "1" : "0");
+    } else if (m.kind == "conns") {
+      json::array rows;
+      for (const auto& c : svc.h.connections()) rows.push_back(connection_json(c, node_));
+      answer(req, json::serialize(rows));
+    } else if (m.kind == "record") {
+      const auto nl = m.arg.find('\n');
+      if (nl != std::string::npos) on_record(svc, m.arg.substr(0, nl), m.arg.substr(nl + 1));
+    }
+  }
+
+  // Another node wrote record (kind, key): read it into the directory, then do here what the
+  // change means for this node's sockets.
+  void on_record(services& svc, const std::string& kind, const std::string& key) {
+    auto rec = db_.get_record(kind, key);
+    if (!rec) {
+      spdlog::warn("cluster: reading {} {}: {}", kind, key, rec.err().message);
+      return;
+    }
+    directory& dir = svc.dir;
+    auto revoke = [&](std::function<bool(const session_sink&)> pred, const char* why) {
+      svc.h.kick_where(std::move(pred), kick{close_reason::revoked, why});
+    };
+    if (!*rec) {  // erased
+      if (kind == "app" && dir.remove_app(key))
+        revoke([key](const session_sink& k) { return k.who().app_id == key; },
+               "credential revoked");
+      if (kind == "user" && dir.remove_user(key))
+        revoke([key](const session_sink& k) { return k.who().user_id == key; },
+               "credential revoked");
+      if (kind == "jwt") dir.remove_jwt(key);
+      return;
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(**rec, ec);
+    if (ec || !v.is_object()) return;
+    const json::object& o = v.as_object();
+    if (kind == "login") {
+      const auto before = dir.login(key);
+      apply_record(dir, kind, o);
+      const auto after = dir.login(key);
+      if (after && after->ended && !(before && before->ended))
+        revoke([key](const session_sink& k) { return k.who().login_session == key; },
+               "login session revoked");
+    } else if (kind == "user") {
+      const auto before = dir.user(key);
+      apply_record(dir, kind, o);
+      const auto after = dir.user(key);
+      if (after && after->blocked && !(before && before->blocked))
+        revoke([key](const session_sink& k) { return k.who().user_id == key; },
+               "credential revoked");
+      else if (before)
+        apply_rights_change(svc, key, "");
+    } else if (kind == "app") {
+      const auto before = dir.app(key);
+      apply_record(dir, kind, o);
+      const auto after = dir.app(key);
+      if (before && after && before->api_key_hash != after->api_key_hash)
+        revoke(
+            [key](const session_sink& k) { return k.who().app_id == key && k.who().via_api_key; },
+            "credential revoked");
+      if (before && after &&
+          (before->app_role != after->app_role || before->scopes != after->scopes))
+        apply_rights_change(svc, "", key);
+    } else {
+      apply_record(dir, kind, o);
+    }
+  }
+
+  store& db_;
+  redis::options conn_;
+  std::string node_;
+  std::atomic<bool> started_{false};
+  announcing_store announcing_;
+  redis::io_thread io_;
+  std::unique_ptr<redis::control> ctl_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<redis::control_message> queue_;
+  std::deque<std::function<void()>> tasks_;
+  services* svc_ = nullptr;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace
+
+std::unique_ptr<cluster_node> cluster_node::make_if_redis(const std::string& store_spec,
+                                                          const redis::options& conn, store& db) {
+  if (store_spec.rfind("redis://", 0) != 0) return nullptr;
+  auto u = redis::parse_url(store_spec);
+  if (!u) throw std::runtime_error("cluster: " + u.err().message);
+  redis::options o = conn;
+  o.address = *u;
+  return std::make_unique<redis_cluster>(std::move(o), db);
+}
+
+}  // namespace herald
