@@ -2,11 +2,16 @@
 a session resumes on another node with `recovered: true` and its original seqs while events
 are published on both nodes, the old node's socket closes `replaced`; an admin kick sent to
 one node closes a socket on the other within a second; /v1/admin/connections on any node lists
-every node's sockets with their `node`."""
+every node's sockets with their `node`; a RingCentral login created on one node is known to the
+other, and its end there closes its socket on the other within a second; a drained node's
+clients (1012) resume on another node with `recovered: true`."""
 import asyncio
 import time
+import urllib.parse
 
-from conftest import aio
+import websockets
+
+from conftest import aio, basic, rid
 
 
 def provision(node):
@@ -107,3 +112,89 @@ async def test_admin_kick_and_listing_reach_every_node(clusters):
     rows = await wait_rows(b, lambda r: r["session"] == wb["session"])
     assert len(rows) == 1
     await wsb.close()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def rc_provision(node):
+    t = node.tenant()
+    app = node.app(t, "app")
+    login = rid("u")
+    node.admin("POST", "/v1/admin/users", {"tenant": t, "login": login, "password": "right-pw",
+                                           "extension_id": "101"}, expect=201)
+    return app, login
+
+
+def rc_form(node, path, app, fields, token=None):
+    headers = dict(FORM)
+    if token is None:
+        headers["Authorization"] = basic(app["client_id"], app["client_secret"])
+    return node.http("POST", "/ringcentral/restapi/oauth/" + path,
+                     body=urllib.parse.urlencode(fields), headers=headers, token=token)
+
+
+@aio
+async def test_a_login_ended_on_one_node_closes_its_socket_on_another(clusters):
+    c = clusters.new()
+    app, login = c.start(2, rc_provision)
+    a, b = c.nodes
+    # The login session is created on A; B learns it from the control stream (`record`).
+    r = rc_form(a, "token", app, {"grant_type": "password", "username": login,
+                                  "password": "right-pw"})
+    assert r.status == 200, r
+    at = r.json["access_token"]
+    deadline = time.monotonic() + 2
+    while True:
+        w = b.http("POST", "/ringcentral/restapi/oauth/wstoken", token=at)
+        if w.status == 200 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    assert w.status == 200, w
+    url = w.json["uri"] + "?access_token=" + urllib.parse.quote(w.json["ws_access_token"])
+    assert w.json["uri"].startswith(b.ws_base), w.json
+    ws = await websockets.connect(url, ping_interval=None, close_timeout=2)
+    try:
+        first = await asyncio.wait_for(ws.recv(), 5)  # the connection details
+        assert first
+        t0 = time.monotonic()
+        r = rc_form(a, "revoke", app, {"token": at})
+        assert r.status == 200, r
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), 3)
+        except websockets.ConnectionClosed:
+            pass
+        took = time.monotonic() - t0
+        assert "revoked" in ws.close_reason, (ws.close_code, ws.close_reason)
+        assert took < 1.0, "the login end took %.3f s to close the socket on B" % took
+    finally:
+        await ws.close()
+    # B's directory has the login ended: its access token is refused there too.
+    assert b.http("POST", "/ringcentral/restapi/oauth/wstoken", token=at).status == 401
+
+
+@aio
+async def test_a_drained_nodes_clients_resume_on_another_node(clusters):
+    c = clusters.new()
+    e = c.start(2, provision)
+    a, b = c.nodes
+    ws, w = await a.ws_auth(e.key)
+    await ws.subscribe([{"topic": "/it/**"}])
+    for i in range(2):
+        pub(a, e, i)
+    assert [m["seq"] for m in await ws.events(2)] == [1, 2]
+    code = asyncio.get_running_loop().run_in_executor(None, c.drain, a)
+    closed, _, _ = await ws.closed(timeout=10)
+    assert closed == 1012, closed
+    assert await code == 0
+    pub(b, e, 2)  # while the session has no socket: counted into it from the log
+    ws2, w2 = await b.ws_auth(e.key, query={"resume": w["resume_token"], "last_seq": 2})
+    assert w2["recovered"] is True and w2["session"] == w["session"], w2
+    evs = await ws2.events(1)
+    assert [(m["seq"], m["event"]["data"]["i"]) for m in evs] == [(3, 2)]
+    pub(b, e, 3)
+    assert [m["seq"] for m in await ws2.events(1)] == [4]
+    rows = rows_of(b)  # the drained node left the registry: B answers alone, at once
+    assert [r["session"] for r in rows] == [w["session"]], rows
+    await ws2.close()
