@@ -12,6 +12,8 @@ import random
 import threading
 import time
 
+import websockets
+
 from cluster import history_all
 from conftest import aio
 
@@ -129,11 +131,68 @@ async def subscribe_all(nodes, key, filters):
     return socks
 
 
+class ResumingSession:
+    """A native session that, when its node dies, resumes on the next live node with the last
+    seq it got, expecting `recovered:true`; it keeps every event message it received."""
+
+    def __init__(self, nodes, key, ix, pattern):
+        self.nodes, self.key, self.ix, self.pattern = nodes, key, ix, pattern
+        self.msgs, self.resumes, self.errors = [], 0, []
+
+    async def open(self):
+        self.ws, w = await self.nodes[self.ix].ws_auth(self.key)
+        await self.ws.subscribe([{"topic": self.pattern}])
+        self.token, self.session = w["resume_token"], w["session"]
+
+    async def _resume(self):
+        deadline = time.monotonic() + 10
+        k = 0
+        while time.monotonic() < deadline:
+            k += 1
+            node = self.nodes[(self.ix + k) % len(self.nodes)]
+            last = self.msgs[-1]["seq"] if self.msgs else 0
+            try:
+                ws, w = await node.ws_auth(self.key, query={"resume": self.token, "last_seq": last})
+            except (OSError, asyncio.TimeoutError, websockets.WebSocketException):
+                await asyncio.sleep(0.05)  # that node is down too, or restarting
+                continue
+            if w.get("recovered") is not True or w["session"] != self.session:
+                raise AssertionError("resume of %s after seq %d on %s: %r"
+                                     % (self.session, last, node.base, w))
+            self.ws, self.ix = ws, (self.ix + k) % len(self.nodes)
+            self.resumes += 1
+            return
+        raise AssertionError("session %s found no node to resume on within 10 s" % self.session)
+
+    async def run(self):
+        try:
+            while True:
+                try:
+                    m = await self.ws.recv_json(timeout=3600)
+                except websockets.ConnectionClosed:
+                    await self._resume()
+                    continue
+                assert m["type"] == "event", m
+                self.msgs.append(m)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported by the test
+            self.errors.append(repr(exc))
+
+    async def received(self, n, timeout=10):
+        deadline = time.monotonic() + timeout
+        while len(self.msgs) < n and not self.errors and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+
 @aio
 async def test_node_kill9_while_publishing_loses_and_doubles_nothing(clusters):
     c, e = clusters.start(3)
-    survivor = c.nodes[0]  # never killed: its sockets see the whole run
-    socks = await subscribe_all([survivor], e.key, [("all", "/it/chaos/**", lambda t: True)])
+    # Two sessions on every node; those of a killed node resume on the next live one.
+    sessions = [ResumingSession(c.nodes, e.key, ix % 3, "/it/chaos/**") for ix in range(6)]
+    for sess in sessions:
+        await sess.open()
+    readers = [asyncio.ensure_future(sess.run()) for sess in sessions]
     pub = KeyedPublisher(c.nodes, e.pkey)
     started = time.monotonic()
     pub.run(threads=4, seconds=6, deadline_s=20)
@@ -150,10 +209,24 @@ async def test_node_kill9_while_publishing_loses_and_doubles_nothing(clusters):
     log = history_all(c.nodes[1], e.key)
     check_log_exact(log, pub.replies)
     assert len(log) == len(pub.replies)  # nothing unacknowledged either (every key retried)
-    await check_sockets(socks, log)
+    try:
+        for n, sess in enumerate(sessions):
+            await sess.received(len(log))
+            assert not sess.errors, (n, sess.errors)
+            assert [m["seq"] for m in sess.msgs] == list(range(1, len(log) + 1)), \
+                (n, "seqs not 1..%d" % len(log), [m["seq"] for m in sess.msgs][-5:])
+            assert [m["event"]["id"] for m in sess.msgs] == [x["id"] for x in log], n
+    finally:
+        for r in readers:
+            r.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    for sess in sessions:
+        await sess.ws.no_message(0.2)
+        await sess.ws.close()
     print("figures: node kill -9: %d events acknowledged, %d attempts, retries %r, "
-          "%d node kills, %.1f s" % (len(pub.replies), pub.attempts, pub.failures,
-                                     c.node_kills, duration))
+          "%d node kills, %d sessions (%d resumes on another node), %.1f s"
+          % (len(pub.replies), pub.attempts, pub.failures, c.node_kills, len(sessions),
+             sum(x.resumes for x in sessions), duration))
 
 
 @aio

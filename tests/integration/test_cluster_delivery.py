@@ -113,3 +113,46 @@ async def test_drain_of_one_node_closes_its_sockets_1012_and_exits_0(clusters):
     [msg] = await on_b[0][1].events(1)
     assert msg["seq"] == 1 and msg["event"]["id"] == rep["events"][0]["id"]
     await on_b[0][1].close()
+
+
+@aio
+async def test_a_drained_nodes_sessions_resume_on_the_others_recovered(clusters):
+    c, e = clusters.start(3)
+    a, b, third = c.nodes
+    socks = []
+    for _ in range(4):
+        ws, welcome = await a.ws_auth(e.key)
+        await ws.subscribe([{"topic": TOPIC}])
+        socks.append((ws, welcome))
+
+    def pub(i):
+        return third.publish(e.pkey, {"topic": "/it/cluster/d", "type": "t",
+                                      "data": {"i": i}}).json["events"][0]
+
+    first = [pub(i) for i in range(3)]
+    for ws, _ in socks:
+        assert [m["event"]["id"] for m in await ws.events(3)] == [x["id"] for x in first]
+    loop = asyncio.get_running_loop()
+    rc_task = loop.run_in_executor(None, c.drain, a)
+    for ws, _ in socks:
+        code, _, msgs = await ws.closed(timeout=10)
+        assert code == 1012, (code, msgs)
+    assert await asyncio.wait_for(rc_task, 25) == 0, a.stderr_tail()
+    missed = [pub(i) for i in range(3, 7)]  # published while the sessions have no socket
+    resumed = []
+    for n, (_, welcome) in enumerate(socks):
+        node = (b, third)[n % 2]
+        ws, w = await node.ws_auth(e.key, query={"resume": welcome["resume_token"],
+                                                 "last_seq": 2})
+        assert w["recovered"] is True and w["session"] == welcome["session"], (n, w)
+        resumed.append(ws)
+    for ws in resumed:
+        got = await ws.events(5)
+        assert [m["seq"] for m in got] == [3, 4, 5, 6, 7], got
+        assert [m["event"]["id"] for m in got] == [x["id"] for x in first[2:] + missed]
+    live = pub(100)
+    for ws in resumed:
+        [m] = await ws.events(1)
+        assert m["seq"] == 8 and m["event"]["id"] == live["id"], m
+        await ws.no_message(0.2)
+        await ws.close()
