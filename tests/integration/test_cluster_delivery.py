@@ -1,11 +1,14 @@
 """Cluster mode (issue 16) on the real binaries: three herald nodes on one real redis-server
-(cluster.py). Delivery across nodes in the log's dense order, a single-use token accepted on
-one node and refused on another, and the drain of one node."""
+(cluster.py). Delivery across nodes in the log's dense order, single-use tokens (a native ws
+token, a RingCentral refresh token) accepted on one node and refused on the others, and the
+drain of one node with its sessions resuming on the others."""
 import asyncio
 import threading
+import time
 
 from cluster import history_all
 from conftest import aio
+from test_cluster_sessions import rc_form, rc_provision
 
 TOPIC = "/it/cluster/**"
 
@@ -156,3 +159,32 @@ async def test_a_drained_nodes_sessions_resume_on_the_others_recovered(clusters)
         assert m["seq"] == 8 and m["event"]["id"] == live["id"], m
         await ws.no_message(0.2)
         await ws.close()
+
+
+@aio
+async def test_rc_refresh_token_used_on_one_node_is_refused_on_the_others(clusters):
+    c = clusters.new()
+    app, login = c.start(3, rc_provision)
+    a, b, third = c.nodes
+    r = rc_form(a, "token", app, {"grant_type": "password", "username": login,
+                                  "password": "right-pw"})
+    assert r.status == 200, r
+    refresh, access = r.json["refresh_token"], r.json["access_token"]
+    # The login is announced to the other nodes over the control stream: wait until they know
+    # it (an access token of it is accepted there) before spending the refresh token.
+    for node in (b, third):
+        deadline = time.monotonic() + 2
+        while node.http("POST", "/ringcentral/restapi/oauth/wstoken", token=access).status != 200:
+            assert time.monotonic() < deadline, "node %s never learnt the login" % node.base
+            await asyncio.sleep(0.02)
+    used = rc_form(b, "token", app, {"grant_type": "refresh_token", "refresh_token": refresh})
+    assert used.status == 200 and used.json["refresh_token"] != refresh, used
+    for node in (a, third, b):
+        again = rc_form(node, "token", app, {"grant_type": "refresh_token",
+                                             "refresh_token": refresh})
+        assert again.status == 400 and again.json["error"] == "invalid_grant", (node.base, again)
+        assert "already used" in again.json["error_description"], again
+    # The new refresh token works once, on yet another node.
+    fresh = rc_form(third, "token", app, {"grant_type": "refresh_token",
+                                          "refresh_token": used.json["refresh_token"]})
+    assert fresh.status == 200, fresh
