@@ -354,6 +354,18 @@ class redis_cluster final : public cluster_node {
       if (before && after &&
           (before->app_role != after->app_role || before->scopes != after->scopes))
         apply_rights_change(svc, "", key);
+    } else if (kind == "subject") {
+      auto text = [&](const char* k) {
+        const auto* f = o.if_contains(k);
+        return f != nullptr && f->is_string() ? std::string(f->get_string()) : std::string();
+      };
+      const std::string tenant = text("tenant"), id = text("id");
+      const auto before = dir.subject(tenant, id);
+      apply_record(dir, kind, o);
+      const auto after = dir.subject(tenant, id);
+      // Unblocked (native.md §3.3): snapshot sessions here get the state again too.
+      if (before && after && before->blocked && !after->blocked && !after->corrupted)
+        if (auto state = db_.state(tenant, id); state && *state) svc.h.subject_unblocked(**state);
     } else {
       apply_record(dir, kind, o);
     }
