@@ -235,6 +235,9 @@ struct redis_store::impl {
   redis_store_options opts;
   redis::io_thread io;
   std::unique_ptr<redis::connection> conn;
+  // Paged reads (log, states, hashes) have their own connection: a page past max_reply_bytes
+  // costs its connection, and must not fail the appends in flight on `conn`.
+  std::unique_ptr<redis::connection> rconn;
   std::unique_ptr<redis::subscriber> sub;
   redis::server_config server;
 
@@ -260,6 +263,7 @@ struct redis_store::impl {
   // The connections go first: their handlers use the members below them (a failed open()).
   ~impl() {
     sub.reset();
+    rconn.reset();
     conn.reset();
   }
   impl(const impl&) = delete;
@@ -267,6 +271,58 @@ struct redis_store::impl {
 
   result<redis::reply> call(const redis::command& c, std::string_view what) {
     return checked(conn->call(c), what);
+  }
+
+  // A paged read: `make(count)` builds the command for `count` items. A reply past
+  // redis.max_reply_bytes (large events) costs the connection: wait for it again and retry
+  // with a tenth of the count, down to one. `count` is left at what worked.
+  result<redis::reply> paged(const std::function<redis::command(std::int64_t)>& make,
+                             std::string_view what, std::size_t& count) {
+    for (;;) {
+      const std::uint64_t before = rconn->connects();
+      auto r = checked(rconn->call(make(static_cast<std::int64_t>(count))), what);
+      if (r || r.err().code != errc::too_large || count <= 1) return r;
+      count = std::max<std::size_t>(1, count / 10);
+      // The link is dropped after that reply: wait for its replacement's handshake.
+      const auto deadline = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(opts.conn.connect_timeout_ms);
+      while (rconn->connects() == before && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      (void)rconn->wait_connected(opts.conn.connect_timeout_ms);
+    }
+  }
+
+  // XRANGE of herald:log from `from` to `to` ("+": the end), at most `count` entries (paged).
+  result<redis::reply> xrange(std::int64_t from, const std::string& to, std::size_t& count) {
+    return paged(
+        [&](std::int64_t n) {
+          redis::command c{"XRANGE", k_log};
+          c.arg(std::to_string(from) + "-0").arg(to).arg("COUNT").arg(n);
+          return c;
+        },
+        "XRANGE", count);
+  }
+
+  // HMGET herald:state of `fields`, in pages; the values in the fields' order.
+  result<std::vector<redis::reply>> state_values(const std::vector<std::string>& fields) {
+    std::vector<redis::reply> out;
+    out.reserve(fields.size());
+    std::size_t n = opts.page;
+    for (std::size_t i = 0; i < fields.size();) {
+      n = std::min(n, fields.size() - i);
+      auto r = paged(
+          [&](std::int64_t k) {
+            redis::command h{"HMGET", k_state};
+            for (std::size_t j = i; j < i + static_cast<std::size_t>(k); ++j) h.arg(fields[j]);
+            return h;
+          },
+          "HMGET", n);
+      if (!r) return r.err();
+      for (auto& v : r->elements) out.push_back(std::move(v));
+      i += n;
+    }
+    return out;
   }
 
   status load_functions() {
@@ -283,10 +339,19 @@ struct redis_store::impl {
         std::unique_lock lk(mu);
         work_cv.wait(lk, [&] { return !queue.empty() || stopping; });
         if (queue.empty()) return;
-        std::size_t events = 0;
-        while (!queue.empty() &&
-               (jobs.empty() || events + queue.front()->drafts.size() <= opts.max_group_events)) {
-          events += queue.front()->drafts.size();
+        // Bounded in events and bytes (one call must fit redis.max_send_buffer_bytes); a job
+        // past either bound still goes, alone.
+        std::size_t events = 0, bytes = 0;
+        while (!queue.empty()) {
+          const append_job& next = *queue.front();
+          std::size_t b = 0;
+          for (const event_draft& d : next.drafts) b += d.data.size() + d.topic.size() + 256;
+          if (!jobs.empty() && (events + next.drafts.size() > opts.max_group_events ||
+                                bytes + b > opts.max_group_bytes)) {
+            break;
+          }
+          events += next.drafts.size();
+          bytes += b;
           jobs.push_back(std::move(queue.front()));
           queue.pop_front();
         }
@@ -440,6 +505,7 @@ struct redis_store::impl {
       std::lock_guard lk(mu);
       ++catchups;
     }
+    std::size_t n = opts.page;
     for (;;) {
       std::int64_t from = 0;
       {
@@ -447,14 +513,10 @@ struct redis_store::impl {
         from = delivered + 1;
       }
       if (upto != 0 && from > upto) return true;
-      redis::command c{"XRANGE", k_log};
-      c.arg(std::to_string(from) + "-0");
-      c.arg(upto == 0 ? std::string("+") : std::to_string(upto) + "-0");
-      c.arg("COUNT").arg(static_cast<std::int64_t>(opts.page));
-      auto r = call(c, "XRANGE");
+      auto r = xrange(from, upto == 0 ? std::string("+") : std::to_string(upto) + "-0", n);
       if (!r) return false;
       auto evs = stream_events(*r);
-      const bool more = r->elements.size() >= opts.page;
+      const bool more = r->elements.size() >= n;
       deliver(std::move(evs));
       if (!more) {
         if (upto != 0) mark_delivered(upto);
@@ -616,11 +678,11 @@ struct redis_store::impl {
       auto fields = call(z, "ZRANGEBYSCORE");
       if (!fields) return fields.err();
       if (fields->elements.empty()) return {};
-      redis::command h{"HMGET", k_state};
-      for (const auto& f : fields->elements) h.arg(f.str);
-      auto values = call(h, "HMGET");
+      std::vector<std::string> names;
+      for (const auto& f : fields->elements) names.push_back(f.str);
+      auto values = state_values(names);
       if (!values) return values.err();
-      for (const auto& v : values->elements) {
+      for (const auto& v : *values) {
         event_ptr ev = v.is_string() ? decode_event(v.str) : nullptr;
         // A state replaced meanwhile by a later event is that event's, in the log.
         if (!ev || ev->offset < from || (floor && ev->offset >= *floor)) continue;
@@ -634,10 +696,15 @@ struct redis_store::impl {
   result<std::map<std::string, std::string>> hash_all(const std::string& key) {
     std::map<std::string, std::string> out;
     std::string cursor = "0";
+    std::size_t n = opts.page;
     do {
-      redis::command c{"HSCAN", key, cursor, "COUNT"};
-      c.arg(static_cast<std::int64_t>(opts.page));
-      auto r = call(c, "HSCAN");
+      auto r = paged(
+          [&](std::int64_t k) {
+            redis::command c{"HSCAN", key, cursor, "COUNT"};
+            c.arg(k);
+            return c;
+          },
+          "HSCAN", n);
       if (!r) return r.err();
       if (!r->is_array() || r->elements.size() != 2 || !r->elements[1].is_array()) {
         return redis_error("HSCAN", "unexpected reply " + r->to_string(), errc::internal);
@@ -657,13 +724,22 @@ redis_store::redis_store(std::unique_ptr<impl> p) : p_(std::move(p)) {}
 redis_store::~redis_store() { close(); }
 
 result<std::unique_ptr<redis_store>> redis_store::open(redis_store_options opts) {
+  // One herald_append call must fit the connection's send buffer.
+  opts.max_group_bytes =
+      std::max<std::size_t>(1, std::min(opts.max_group_bytes, opts.conn.max_send_buffer_bytes / 2));
   auto p = std::make_unique<impl>(std::move(opts));
   impl& s = *p;
   const std::string where = s.opts.conn.address.to_string();
   s.conn = std::make_unique<redis::connection>(s.io, s.opts.conn);
+  redis::options ro = s.opts.conn;
+  ro.client_name += "-read";
+  s.rconn = std::make_unique<redis::connection>(s.io, ro);
   s.conn->start();
-  if (status st = s.conn->wait_connected(s.opts.conn.connect_timeout_ms); !st) {
-    return error{errc::unavailable, "redis store: " + where + ": " + st.err().message};
+  s.rconn->start();
+  for (auto* c : {s.conn.get(), s.rconn.get()}) {
+    if (status st = c->wait_connected(s.opts.conn.connect_timeout_ms); !st) {
+      return error{errc::unavailable, "redis store: " + where + ": " + st.err().message};
+    }
   }
   auto cfg = redis::read_server_config(*s.conn);
   if (!cfg) return error{errc::unavailable, "redis store: " + where + ": " + cfg.err().message};
@@ -770,16 +846,14 @@ result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
     if (!*m) return out;
     from = std::max(from, **m);
   }
+  std::size_t n = p_->opts.page;
   for (;;) {
-    redis::command c{"XRANGE", k_log};
-    c.arg(std::to_string(from) + "-0").arg("+").arg("COUNT");
-    c.arg(static_cast<std::int64_t>(p_->opts.page));
-    auto r = p_->call(c, "XRANGE");
+    auto r = p_->xrange(from, "+", n);
     if (!r) return r.err();
     for (event_ptr& e : stream_events(*r)) {
       if (!take(e)) return out;
     }
-    if (r->elements.size() < p_->opts.page) return out;
+    if (r->elements.size() < n) return out;
     from = offset_of_id(r->elements.back().elements.front().str) + 1;
   }
 }
@@ -819,12 +893,11 @@ result<std::vector<event_ptr>> redis_store::states(const std::vector<std::string
           return redis_error("SSCAN", "unexpected reply " + r->to_string(), errc::internal);
         }
         cursor = r->elements[0].str;
-        if (r->elements[1].elements.empty()) continue;
-        redis::command h{"HMGET", k_state};
-        for (const auto& f : r->elements[1].elements) h.arg(f.str);
-        auto values = p_->call(h, "HMGET");
+        std::vector<std::string> fields;
+        for (const auto& f : r->elements[1].elements) fields.push_back(f.str);
+        auto values = p_->state_values(fields);
         if (!values) return values.err();
-        for (const auto& v : values->elements)
+        for (const auto& v : *values)
           if (v.is_string()) add(v.str);
       } while (cursor != "0");
     }
@@ -952,11 +1025,10 @@ result<store::event_lookup> redis_store::find_event(std::string_view id) {
   std::int64_t s = 0;
   if (seq->is_string()) std::from_chars(seq->str.data(), seq->str.data() + seq->str.size(), s);
   out.pruned_any = len->integer < s;
-  std::string from = "-";
+  std::int64_t from = 0;
+  std::size_t n = p_->opts.page;
   for (;;) {
-    redis::command c{"XRANGE", k_log, from, "+", "COUNT"};
-    c.arg(static_cast<std::int64_t>(p_->opts.page));
-    auto r = p_->call(c, "XRANGE");
+    auto r = p_->xrange(from, "+", n);
     if (!r) return r.err();
     for (event_ptr& e : stream_events(*r)) {
       if (e->id == id) {
@@ -964,8 +1036,8 @@ result<store::event_lookup> redis_store::find_event(std::string_view id) {
         return out;
       }
     }
-    if (r->elements.size() < p_->opts.page) break;
-    from = std::to_string(offset_of_id(r->elements.back().elements.front().str) + 1) + "-0";
+    if (r->elements.size() < n) break;
+    from = offset_of_id(r->elements.back().elements.front().str) + 1;
   }
   if (!out.pruned_any) return out;
   // Retained states outlive the log entries of their events.

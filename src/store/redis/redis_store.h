@@ -30,9 +30,12 @@ struct redis_store_options {
   redis::options conn;                    // address, timeouts, bounds (the `[redis]` table)
   std::int64_t log_max_events = 1000000;  // prune() keeps at most this many (0: unbounded)
   std::int64_t feed_wait_ms = 100;        // an append waits this long before reading the log
-  std::size_t page = 1000;                // entries per XRANGE / HSCAN page
-  std::size_t max_group_events = 4096;    // events per herald_append call, at most
-  std::size_t max_feed_queue = 100000;    // pub/sub messages queued; past it: re-read the log
+  // Entries per XRANGE / HSCAN / HMGET page; a page past conn.max_reply_bytes (large events)
+  // is read again a tenth as large, down to one entry.
+  std::size_t page = 1000;
+  std::size_t max_group_events = 4096;     // events per herald_append call, at most
+  std::size_t max_group_bytes = 4u << 20;  // and about this many bytes (a bigger batch goes alone)
+  std::size_t max_feed_queue = 100000;     // pub/sub messages queued; past it: re-read the log
 };
 
 class redis_store final : public store {

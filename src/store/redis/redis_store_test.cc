@@ -304,6 +304,48 @@ TEST_F(redis_store_test, measures_append_latency_and_group_commit) {
             << static_cast<int>(threads_n * per_thread * 4 / s) << " events/s\n";
 }
 
+// Events whose pages pass redis.max_reply_bytes: reads, catch-ups and states read smaller pages
+// (each failure costs the connection, then a tenth of the page); concurrent appends of large
+// events are grouped within the send buffer.
+TEST_F(redis_store_test, large_events_are_read_in_smaller_pages) {
+  redis_store_options o;
+  o.conn.address = *redis::parse_url(server_->url());
+  o.conn.reconnect_min_ms = 5;
+  o.conn.max_reply_bytes = 256 * 1024;
+  o.conn.max_send_buffer_bytes = 1 << 20;
+  auto a = redis_store::open(o), b = redis_store::open(o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  seen_log la;
+  (*a)->set_append_listener(la.fn());
+  (*a)->drop_messages_for_test(true);  // a learns everything from the log
+  const std::string big = R"({"pad":")" + std::string(30000, 'x') + R"("})";
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        auto r = (*b)->append(one(draft("acme", "s" + std::to_string(t * 10 + i), true, big)));
+        if (!r.ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_TRUE((*a)->append(one(draft("acme"))).ok());  // waits for a's feed: read from the log
+  EXPECT_EQ(la.get(), dense(41));
+  log_query q;
+  q.limit = 1000;
+  auto all = (*a)->read(q);
+  ASSERT_TRUE(all.ok()) << all.err().message;
+  ASSERT_EQ(all->size(), 41u);
+  EXPECT_EQ(all->front()->data, big);
+  auto st = (*a)->states({"acme"});
+  ASSERT_TRUE(st.ok()) << st.err().message;
+  EXPECT_EQ(st->size(), 40u);
+  auto f = (*a)->find_event(all->back()->id);
+  ASSERT_TRUE(f.ok() && f->ev) << (f.ok() ? "not found" : f.err().message);
+}
+
 TEST_F(redis_store_test, redis_killed_fails_fast_and_restarted_with_aof_continues) {
   server_.reset();
   server_ = std::make_unique<redis::redis_server_for_test>(
