@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -12,6 +13,8 @@
 #include <thread>
 #include <utility>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <fmt/format.h>
 
 #include "core/clock.h"
@@ -32,6 +35,23 @@ constexpr const char* k_ev = "herald:ev";
 constexpr const char* k_state_off = "herald:stateoff";
 
 std::string rec_key(std::string_view kind) { return "herald:rec:" + std::string(kind); }
+
+// A record's `expires_ms` as herald:recexp scores it: a number >= 1 (fractions rounded up),
+// else "0" (none: 0, null, absent, not a number, not JSON) — what sqlite's
+// json_extract(value, '$.expires_ms') BETWEEN 1 AND now selects.
+std::string expiry_of(std::string_view json) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(json, ec);
+  if (ec || !v.is_object()) return "0";
+  const boost::json::value* e = v.as_object().if_contains("expires_ms");
+  if (e == nullptr) return "0";
+  if (e->is_int64()) return e->as_int64() >= 1 ? std::to_string(e->as_int64()) : "0";
+  if (e->is_uint64()) return std::to_string(e->as_uint64());
+  if (e->is_double() && e->as_double() >= 1 && e->as_double() < 9e18) {
+    return std::to_string(static_cast<std::int64_t>(std::ceil(e->as_double())));
+  }
+  return "0";
+}
 std::string subject_key(std::string_view tenant, std::string_view subject) {
   std::string k(tenant);
   k += '\0';
@@ -51,6 +71,16 @@ std::string subject_key(std::string_view tenant, std::string_view subject) {
 // acknowledged writes, and the node's offsets continue after what it knows was committed) and
 // the proposed time does not go back; else returns {0, seq, time} and writes nothing.
 constexpr const char* function_library = R"lua(#!lua name=herald
+-- herald:recexp:<kind> scores each record of herald:rec:<kind> by its expires_ms ('0': none).
+local function index_expiry(hash, key, exp)
+  local idx = 'herald:recexp:' .. string.sub(hash, 12)
+  if exp ~= '0' then
+    redis.call('ZADD', idx, exp, key)
+  else
+    redis.call('ZREM', idx, key)
+  end
+end
+
 local function append(keys, args)
   local expected = tonumber(args[1])
   local seq = tonumber(redis.call('GET', keys[1]) or '0')
@@ -81,7 +111,8 @@ local function append(keys, args)
   end
   for r = 8, #keys do
     redis.call('HSET', keys[r], args[i], args[i + 1])
-    i = i + 2
+    index_expiry(keys[r], args[i], args[i + 2])
+    i = i + 3
   end
   redis.call('SET', keys[1], expected + n)
   redis.call('SET', keys[2], args[2])
@@ -93,30 +124,25 @@ local function records(keys, args)
   while i <= #args do
     if args[i] == 'p' then
       redis.call('HSET', keys[1], args[i + 1], args[i + 2])
-      i = i + 3
+      index_expiry(keys[1], args[i + 1], args[i + 3])
+      i = i + 4
     else
       redis.call('HDEL', keys[1], args[i + 1])
+      index_expiry(keys[1], args[i + 1], '0')
       i = i + 2
     end
   end
   return 1
 end
 
+-- Up to args[2] records whose expires_ms is in [1, args[1]], by the index: never a scan.
 local function prune_records(keys, args)
-  local now = tonumber(args[1])
-  local all = redis.call('HGETALL', keys[1])
+  local idx = 'herald:recexp:' .. string.sub(keys[1], 12)
+  local due = redis.call('ZRANGEBYSCORE', idx, 1, args[1], 'LIMIT', 0, tonumber(args[2]))
   local gone = 0
-  for i = 1, #all, 2 do
-    local ok, doc = pcall(cjson.decode, all[i + 1])
-    if ok and type(doc) == 'table' then
-      local e = doc['expires_ms']
-      if type(e) == 'number' and e >= 1 and e <= now then
-        redis.call('HDEL', keys[1], all[i])
-        gone = gone + 1
-      end
-    end
-  end
-  return gone
+  for _, k in ipairs(due) do gone = gone + redis.call('HDEL', keys[1], k) end
+  if #due > 0 then redis.call('ZREM', idx, unpack(due)) end
+  return {#due, gone}
 end
 
 redis.register_function('herald_append', append)
@@ -325,6 +351,16 @@ struct redis_store::impl {
     return out;
   }
 
+  // FCALL `c` on the command connection; a Redis restarted empty gets the library again.
+  result<redis::reply> fcall(const redis::command& c, std::string_view what) {
+    auto r = conn->call(c);
+    if (r && function_missing(*r)) {
+      if (status st = load_functions(); !st) return st.err();
+      r = conn->call(c);
+    }
+    return checked(std::move(r), what);
+  }
+
   status load_functions() {
     auto r = call(redis::command{"FUNCTION", "LOAD", "REPLACE", function_library}, "FUNCTION LOAD");
     return r ? status{} : status(r.err());
@@ -412,8 +448,8 @@ struct redis_store::impl {
       }
       for (auto& j : jobs) {
         if (!j->with.json) continue;
-        c.arg(j->with.key);
-        c.arg(j->with.json(j->events));
+        const std::string doc = j->with.json(j->events);
+        c.arg(j->with.key).arg(doc).arg(expiry_of(doc));
       }
       auto r = conn->call(c);
       if (!r) return fail(jobs, redis_error("append", r.err().message, r.err().code));
@@ -922,13 +958,15 @@ result<bool> redis_store::subject_seen(std::string_view tenant, std::string_view
 }
 
 status redis_store::put_record(std::string_view kind, std::string_view key, std::string_view json) {
-  auto r = p_->call(redis::command{"HSET", rec_key(kind), key, json}, "HSET");
-  return r ? status{} : status(r.err());
+  std::vector<record_write> w;
+  w.push_back({std::string(key), std::string(json)});
+  return write_records(kind, std::move(w));
 }
 
 status redis_store::erase_record(std::string_view kind, std::string_view key) {
-  auto r = p_->call(redis::command{"HDEL", rec_key(kind), key}, "HDEL");
-  return r ? status{} : status(r.err());
+  std::vector<record_write> w;
+  w.push_back({std::string(key), std::nullopt});
+  return write_records(kind, std::move(w));
 }
 
 result<std::optional<std::string>> redis_store::get_record(std::string_view kind,
@@ -953,18 +991,13 @@ status redis_store::write_records(std::string_view kind, std::vector<record_writ
   redis::command c{"FCALL", "herald_records", "1", rec_key(kind)};
   for (const record_write& w : writes) {
     if (w.json) {
-      c.arg("p").arg(w.key).arg(*w.json);
+      c.arg("p").arg(w.key).arg(*w.json).arg(expiry_of(*w.json));
     } else {
       c.arg("d").arg(w.key);
     }
   }
-  auto r = p_->conn->call(c);
-  if (r && function_missing(*r)) {
-    if (status st = p_->load_functions(); !st) return st;
-    r = p_->conn->call(c);
-  }
-  auto ok = checked(std::move(r), "write_records");
-  return ok ? status{} : status(ok.err());
+  auto r = p_->fcall(c, "write_records");
+  return r ? status{} : status(r.err());
 }
 
 result<bool> redis_store::claim_once(std::string_view key, std::int64_t expires_ms) {
@@ -1002,16 +1035,19 @@ status redis_store::prune(std::int64_t before_ms) {
 }
 
 result<std::size_t> redis_store::prune_records(std::string_view kind, std::int64_t now_ms) {
-  redis::command c{"FCALL", "herald_prune_records", "1", rec_key(kind)};
-  c.arg(now_ms);
-  auto r = p_->conn->call(c);
-  if (r && function_missing(*r)) {
-    if (status st = p_->load_functions(); !st) return st.err();
-    r = p_->conn->call(c);
+  // In calls of one page each, so Redis is never held long by one call.
+  std::size_t gone = 0;
+  for (;;) {
+    redis::command c{"FCALL", "herald_prune_records", "1", rec_key(kind)};
+    c.arg(now_ms).arg(static_cast<std::int64_t>(p_->opts.page));
+    auto r = p_->fcall(c, "prune_records");
+    if (!r) return r.err();
+    if (!r->is_array() || r->elements.size() != 2) {
+      return redis_error("prune_records", "unexpected reply " + r->to_string(), errc::internal);
+    }
+    gone += static_cast<std::size_t>(std::max<std::int64_t>(r->elements[1].integer, 0));
+    if (r->elements[0].integer < static_cast<std::int64_t>(p_->opts.page)) return gone;
   }
-  auto ok = checked(std::move(r), "prune_records");
-  if (!ok) return ok.err();
-  return static_cast<std::size_t>(std::max<std::int64_t>(ok->integer, 0));
 }
 
 result<store::event_lookup> redis_store::find_event(std::string_view id) {

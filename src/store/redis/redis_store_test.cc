@@ -357,6 +357,40 @@ TEST_F(redis_store_test, large_events_are_read_in_smaller_pages) {
   ASSERT_TRUE(f.ok() && f->ev) << (f.ok() ? "not found" : f.err().message);
 }
 
+// prune_records by the expiry index (herald:recexp:<kind>), page by page: an overwrite or an
+// erase updates the index; records written with an append are indexed too.
+TEST_F(redis_store_test, prune_records_by_the_expiry_index_in_pages) {
+  redis_store_options o;
+  o.conn.address = *redis::parse_url(server_->url());
+  o.page = 10;
+  auto s = redis_store::open(o);
+  ASSERT_TRUE(s.ok()) << s.err().message;
+  redis_store& a = **s;
+  const std::int64_t now = now_ms();
+  const auto doc = [](std::int64_t exp) { return R"({"expires_ms":)" + std::to_string(exp) + "}"; };
+  std::vector<record_write> w;
+  for (int i = 0; i < 25; ++i) w.push_back({"old" + std::to_string(i), doc(now - 1000)});
+  for (int i = 0; i < 5; ++i) w.push_back({"live" + std::to_string(i), doc(now + 60000)});
+  ASSERT_TRUE(a.write_records("idem", std::move(w)).ok());
+  ASSERT_TRUE(a.put_record("idem", "old0", R"({"expires_ms":0})").ok());  // now never expires
+  ASSERT_TRUE(a.erase_record("idem", "old1").ok());
+  ASSERT_TRUE(a.put_record("idem", "frac", R"({"expires_ms":1.5})").ok());
+  append_record with{"idem", "appended", [now](const std::vector<event_ptr>&) {
+                       return R"({"expires_ms":)" + std::to_string(now - 5) + "}";
+                     }};
+  ASSERT_TRUE(a.append(one(draft("acme")), std::move(with)).ok());
+  EXPECT_EQ(raw(redis::command{"ZCARD", "herald:recexp:idem"}).integer, 23 + 5 + 1 + 1);
+  auto gone = a.prune_records("idem", now);
+  ASSERT_TRUE(gone.ok()) << gone.err().message;
+  EXPECT_EQ(*gone, 23u + 1 + 1);  // old2..old24, frac, appended
+  auto left = a.load_records("idem");
+  ASSERT_TRUE(left.ok());
+  std::set<std::string> keys;
+  for (const auto& r : *left) keys.insert(r.key);
+  EXPECT_EQ(keys, (std::set<std::string>{"old0", "live0", "live1", "live2", "live3", "live4"}));
+  EXPECT_EQ(raw(redis::command{"ZCARD", "herald:recexp:idem"}).integer, 5);
+}
+
 TEST_F(redis_store_test, redis_killed_fails_fast_and_restarted_with_aof_continues) {
   server_.reset();
   server_ = std::make_unique<redis::redis_server_for_test>(
