@@ -1,13 +1,16 @@
 #include "app/serve.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -26,6 +29,7 @@
 #include "auth/crypto.h"
 #include "auth/tokens.h"
 #include "core/clock.h"
+#include "core/event.h"
 #include "core/metrics.h"
 #include "core/op_events.h"
 #include "core/oplog.h"
@@ -223,6 +227,87 @@ void reload_config(const config& start, std::map<std::string, std::string>& in_f
 
 }  // namespace
 
+namespace {
+
+// The token key and the admin key: from the environment, else from the token key file when
+// one is configured, else — in a cluster (a shared store) — from the store, where the first node
+// to start puts fresh ones and every node finds the same, else from files in the data directory
+// (created on first start).
+struct server_keys {
+  std::string token_key, admin_key;
+};
+
+// Writes `text` to `path` (mode 0600) through a temporary file and a rename.
+void write_secret_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error(tmp + ": " + std::strerror(errno));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error(path + ": " + std::strerror(errno));
+}
+
+// A secret kept in the store as the record ("cluster", name) = {"key": "..."}: the one there,
+// else `fresh` put there first.
+std::string shared_secret(store& db, const std::string& name, const std::string& fresh) {
+  auto kept = db.put_record_if_absent("cluster", name, "{\"key\":\"" + fresh + "\"}");
+  if (!kept) throw std::runtime_error(name + " in the store: " + kept.err().message);
+  boost::system::error_code ec;
+  const boost::json::value doc = boost::json::parse(*kept, ec);
+  const boost::json::string* key = nullptr;
+  if (!ec && doc.is_object())
+    if (const auto* k = doc.as_object().if_contains("key"); k != nullptr && k->is_string())
+      key = &k->get_string();
+  if (key == nullptr || key->empty())
+    throw std::runtime_error(name + " in the store: the record is not {\"key\": string}");
+  return std::string(*key);
+}
+
+server_keys load_keys(const config& cfg, store& db) {
+  server_keys keys;
+  const bool cluster = db.shared();
+  if (const char* k = std::getenv("HERALD_TOKEN_KEY"); k && *k) {
+    auto parsed = parse_token_key(k);
+    if (!parsed) throw std::runtime_error("HERALD_TOKEN_KEY: " + parsed.err().message);
+    keys.token_key = *parsed;
+  } else if (cluster && cfg.token_key_file.empty()) {
+    auto parsed = parse_token_key(shared_secret(db, "token_key", hex_encode(random_bytes(32))));
+    if (!parsed) throw std::runtime_error("token key in the store: " + parsed.err().message);
+    keys.token_key = *parsed;
+  } else {
+    const std::string key_file =
+        cfg.token_key_file.empty() ? cfg.data_dir + "/token.key" : cfg.token_key_file;
+    auto k2 = load_or_create_key(key_file);
+    if (!k2) throw std::runtime_error("token key " + key_file + ": " + k2.err().message);
+    keys.token_key = *k2;
+  }
+  const std::string admin_file = cfg.data_dir + "/admin.key";
+  if (const char* k = std::getenv("HERALD_ADMIN_KEY"); k && *k) {
+    keys.admin_key = k;
+  } else if (cluster) {
+    keys.admin_key = shared_secret(db, "admin_key", "hka_" + random_token(32));
+    // The CLI on this machine reads the key from the data directory: it gets the cluster's.
+    auto local = load_or_create_admin_key(admin_file);
+    if (!local || local->first != keys.admin_key) {
+      write_secret_file(admin_file, keys.admin_key + "\n");
+      oplog::write(oplog::level::info, "wrote the cluster's admin key",
+                   {{"event", "admin_key_created"}, {"file", admin_file}});
+    }
+  } else {
+    auto k2 = load_or_create_admin_key(admin_file);
+    if (!k2) throw std::runtime_error("admin key: " + k2.err().message);
+    keys.admin_key = k2->first;
+    if (k2->second)  // the key itself stays in the file: logs never hold a secret
+      oplog::write(oplog::level::info, "created admin key",
+                   {{"event", "admin_key_created"}, {"file", admin_file}});
+  }
+  return keys;
+}
+
+}  // namespace
+
 int serve(config cfg, bool demo, bool list_routes) {
   apply_log_config(cfg);
   global_metrics().tenants.set_limit(cfg.metrics_tenant_limit);
@@ -240,30 +325,6 @@ int serve(config cfg, bool demo, bool list_routes) {
   for (const auto& e : config_entries(cfg)) in_force[e.key] = e.value;
 
   std::filesystem::create_directories(cfg.data_dir);
-  const std::string key_file =
-      cfg.token_key_file.empty() ? cfg.data_dir + "/token.key" : cfg.token_key_file;
-  std::string token_key;
-  if (const char* k = std::getenv("HERALD_TOKEN_KEY"); k && *k) {
-    auto parsed = parse_token_key(k);
-    if (!parsed) throw std::runtime_error("HERALD_TOKEN_KEY: " + parsed.err().message);
-    token_key = *parsed;
-  } else {
-    auto k2 = load_or_create_key(key_file);
-    if (!k2) throw std::runtime_error("token key " + key_file + ": " + k2.err().message);
-    token_key = *k2;
-  }
-  std::string admin_key;
-  if (const char* k = std::getenv("HERALD_ADMIN_KEY"); k && *k) {
-    admin_key = k;
-  } else {
-    auto k2 = load_or_create_admin_key(cfg.data_dir + "/admin.key");
-    if (!k2) throw std::runtime_error("admin key: " + k2.err().message);
-    admin_key = k2->first;
-    if (k2->second)  // the key itself stays in the file: logs never hold a secret
-      oplog::write(oplog::level::info, "created admin key",
-                   {{"event", "admin_key_created"}, {"file", cfg.data_dir + "/admin.key"}});
-  }
-
   if (cfg.node_id.empty()) {  // <hostname>:<port> (the pid when the port is picked at bind)
     char host_name[256] = {};
     ::gethostname(host_name, sizeof host_name - 1);
@@ -283,6 +344,7 @@ int serve(config cfg, bool demo, bool list_routes) {
   // Cluster mode (--store redis://): sessions move between nodes, admin calls reach them all.
   const std::unique_ptr<cluster_node> cluster =
       cluster_node::make_if_redis(cfg.store, cfg.store_opts.redis, db);
+  const auto [token_key, admin_key] = load_keys(cfg, db);
   directory dir;
   load_directory(db, dir);
 

@@ -127,6 +127,22 @@ class store {
   // A line for the start-up log about what an acknowledged write means (redis: the server's
   // appendonly/appendfsync); empty when there is nothing to say.
   virtual std::string startup_note() const { return {}; }
+
+  // Whether other processes share this store (redis: every node of a cluster). What a node
+  // would keep in its data directory, such as the token key, is kept in the store then.
+  virtual bool shared() const noexcept { return false; }
+  // Puts `json` as record (kind, key) unless one is there, and returns the record stored
+  // (`json` or the older one): of nodes racing, all end with the first one's. This default
+  // (read, then put) suits back ends one process owns (sqlite's lock, memory); a shared back
+  // end overrides it with one atomic step.
+  virtual result<std::string> put_record_if_absent(std::string_view kind, std::string_view key,
+                                                   std::string_view json) {
+    auto had = get_record(kind, key);
+    if (!had) return std::move(had).err();
+    if (*had) return std::move(**had);
+    if (status st = put_record(kind, key, json); !st) return st.err();
+    return std::string(json);
+  }
 };
 
 // What open_store needs for a redis:// store: the `[redis]` table (the connection's timeouts

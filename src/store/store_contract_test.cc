@@ -425,6 +425,18 @@ TEST_P(store_contract, records_put_get_erase_load) {
   EXPECT_TRUE(empty->empty());
 }
 
+TEST_P(store_contract, put_record_if_absent_keeps_the_first) {
+  auto first = st_->put_record_if_absent("cluster", "token_key", R"({"key":"one"})");
+  ASSERT_TRUE(first.ok()) << first.err().message;
+  EXPECT_EQ(*first, R"({"key":"one"})");
+  auto second = st_->put_record_if_absent("cluster", "token_key", R"({"key":"two"})");
+  ASSERT_TRUE(second.ok()) << second.err().message;
+  EXPECT_EQ(*second, R"({"key":"one"})");  // the record already there wins, and stays
+  auto g = st_->get_record("cluster", "token_key");
+  ASSERT_TRUE(g.ok() && g->has_value());
+  EXPECT_EQ(**g, R"({"key":"one"})");
+}
+
 TEST_P(store_contract, prune_records_drops_only_expired_records_of_the_kind) {
   const std::int64_t now = now_ms();
   const auto doc = [](const std::string& expires) {

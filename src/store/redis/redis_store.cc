@@ -977,6 +977,20 @@ result<std::optional<std::string>> redis_store::get_record(std::string_view kind
   return std::optional<std::string>{std::move(r->str)};
 }
 
+result<std::string> redis_store::put_record_if_absent(std::string_view kind, std::string_view key,
+                                                      std::string_view json) {
+  // HSETNX then HGET: of nodes racing, the first HSETNX wins and every HGET after it reads it.
+  // Not indexed in herald:recexp: what is put this way (cluster keys) carries no expires_ms.
+  auto r = p_->call(redis::command{"HSETNX", rec_key(kind), key, json}, "HSETNX");
+  if (!r) return r.err();
+  auto got = get_record(kind, key);
+  if (!got) return std::move(got).err();
+  if (!*got)
+    return error{errc::unavailable, "redis: record " + std::string(kind) + "/" + std::string(key) +
+                                        " vanished after HSETNX"};
+  return std::move(**got);
+}
+
 result<std::vector<stored_record>> redis_store::load_records(std::string_view kind) {
   auto all = p_->hash_all(rec_key(kind));
   if (!all) return all.err();

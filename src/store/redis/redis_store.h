@@ -72,6 +72,9 @@ class redis_store final : public store {
   void close() override;
   const char* name() const noexcept override { return "redis"; }
   std::string startup_note() const override;
+  bool shared() const noexcept override { return true; }
+  result<std::string> put_record_if_absent(std::string_view kind, std::string_view key,
+                                           std::string_view json) override;
 
   const redis::server_config& server() const noexcept;
   // Tests: herald_append calls that found herald:seq moved and were rebuilt; log catch-ups.
