@@ -182,10 +182,20 @@ error redis_error(std::string_view what, const std::string& why, errc code = err
   return {code, fmt::format("redis store: {}: {}", what, why)};
 }
 
-// A reply that is an error becomes errc::internal (Redis answered, but not what we asked for).
+// The class of an error reply: Redis refusing for now (out of memory under noeviction, busy
+// with a script, loading its data, a replica or a failed disk save) is unavailable (503);
+// anything else is internal (Redis answered, but not what we asked for).
+errc reply_error_code(std::string_view err) {
+  for (std::string_view p : {"OOM", "BUSY", "LOADING", "MASTERDOWN", "READONLY", "NOREPLICAS",
+                             "TRYAGAIN", "CLUSTERDOWN", "MISCONF"}) {
+    if (err.substr(0, p.size()) == p) return errc::unavailable;
+  }
+  return errc::internal;
+}
+
 result<redis::reply> checked(result<redis::reply> r, std::string_view what) {
   if (!r) return redis_error(what, r.err().message, r.err().code);
-  if (r->is_error()) return redis_error(what, r->str, errc::internal);
+  if (r->is_error()) return redis_error(what, r->str, reply_error_code(r->str));
   return r;
 }
 
@@ -458,7 +468,9 @@ struct redis_store::impl {
         if (status st = load_functions(); !st) return fail(jobs, st.err());
         continue;
       }
-      if (r->is_error()) return fail(jobs, redis_error("append", r->str, errc::internal));
+      if (r->is_error()) {
+        return fail(jobs, redis_error("append", r->str, reply_error_code(r->str)));
+      }
       if (!r->is_array() || r->elements.size() != 3) {
         return fail(jobs,
                     redis_error("append", "unexpected reply " + r->to_string(), errc::internal));

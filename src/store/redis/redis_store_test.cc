@@ -391,6 +391,24 @@ TEST_F(redis_store_test, prune_records_by_the_expiry_index_in_pages) {
   EXPECT_EQ(raw(redis::command{"ZCARD", "herald:recexp:idem"}).integer, 5);
 }
 
+TEST_F(redis_store_test, redis_out_of_memory_is_unavailable_not_internal) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->append(one(draft("acme"))).ok());
+  raw(redis::command{"CONFIG", "SET", "maxmemory", "1"});  // noeviction: every write refused
+  auto r = a->append(one(draft("acme")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::unavailable);
+  EXPECT_NE(r.err().message.find("OOM"), std::string::npos) << r.err().message;
+  auto p = a->put_record("k", "a", "{}");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.err().code, errc::unavailable);
+  raw(redis::command{"CONFIG", "SET", "maxmemory", "0"});
+  auto ok = a->append(one(draft("acme")));
+  ASSERT_TRUE(ok.ok()) << ok.err().message;
+  EXPECT_EQ(ok->front()->offset, 2);
+}
+
 TEST_F(redis_store_test, redis_killed_fails_fast_and_restarted_with_aof_continues) {
   server_.reset();
   server_ = std::make_unique<redis::redis_server_for_test>(
