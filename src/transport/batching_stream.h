@@ -246,13 +246,9 @@ class basic_batching_stream {
     // call per message) until an asynchronous write has drained it.
     if (n < gather_.size()) kernel_full_ = true;
     if (n == 0) return;
-    if (unaccounted_ != 0) {
-      account(static_cast<std::int64_t>(unaccounted_));
-      unaccounted_ = 0;
-    }
-    written_ += n;
+    settle_queued();
+    note_written(n);
     sent_directly_ += n;
-    account(-static_cast<std::int64_t>(n));
     if (n == gather_.size())
       gather_.clear();
     else
@@ -260,11 +256,21 @@ class basic_batching_stream {
     if (!waiters_.empty()) complete_waiters();
   }
 
-  void start_write() {
+  // Bytes appended since the last write count as queued from now on.
+  void settle_queued() {
     if (unaccounted_ != 0) {
       account(static_cast<std::int64_t>(unaccounted_));
       unaccounted_ = 0;
     }
+  }
+  // `n` bytes reached the kernel: no longer queued.
+  void note_written(std::size_t n) {
+    written_ += n;
+    account(-static_cast<std::int64_t>(n));
+  }
+
+  void start_write() {
+    settle_queued();
     if (unpublished_frames_ != 0) {
       global_metrics().frames_sent.fetch_add(unpublished_frames_, std::memory_order_relaxed);
       unpublished_frames_ = 0;
@@ -280,8 +286,7 @@ class basic_batching_stream {
                        writing_ = false;
                        kernel_full_ = false;
                        in_flight_ = 0;
-                       written_ += n;
-                       account(-static_cast<std::int64_t>(n));
+                       note_written(n);
                        if (ec) error_ = ec;
                        sending_.clear();
                        // A big buffer is not kept; nor is a small write's: a socket that writes
