@@ -27,8 +27,7 @@ cluster_node::~cluster_node() = default;
 
 namespace {
 
-constexpr std::int64_t ask_timeout_ms = 2000;  // a live node answers a `kick` or `conns` by then
-constexpr std::int64_t reply_ttl_ms = 30000;   // answers are kept this long
+constexpr std::int64_t reply_ttl_ms = 30000;  // answers are kept this long (past any ask)
 
 bool directory_kind(std::string_view kind) {
   for (std::string_view k : directory_kinds)
@@ -108,9 +107,10 @@ class announcing_store final : public store {
 
 class redis_cluster final : public cluster_node {
  public:
-  redis_cluster(redis::options conn, store& db)
+  redis_cluster(redis::options conn, const config::cluster_bounds& bounds, store& db)
       : db_(db),
         conn_(std::move(conn)),
+        bounds_(bounds),
         announcing_(db, [this](std::string_view kind, std::string_view key) {
           publish("record", std::string(kind) + "\n" + std::string(key));
         }) {}
@@ -119,6 +119,9 @@ class redis_cluster final : public cluster_node {
     node_ = node_id;
     redis::control_options co;
     co.node_id = node_;
+    co.lease_ms = bounds_.node_lease_ms;
+    co.renew_ms = bounds_.node_renew_ms;
+    co.max_len = static_cast<std::size_t>(bounds_.control_max_len);
     conn_.client_name = "herald:" + node_;
     ctl_ =
         std::make_unique<redis::control>(io_, conn_, co, [this](const redis::control_message& m) {
@@ -231,7 +234,7 @@ class redis_cluster final : public cluster_node {
       return answers;
     }
     const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(ask_timeout_ms);
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(bounds_.ask_timeout_ms);
     while (std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       auto r = ctl_->commands().call(redis::command{"HGETALL", "herald:reply:" + req});
@@ -373,6 +376,7 @@ class redis_cluster final : public cluster_node {
 
   store& db_;
   redis::options conn_;
+  config::cluster_bounds bounds_;
   std::string node_;
   std::atomic<bool> started_{false};
   announcing_store announcing_;
@@ -390,13 +394,15 @@ class redis_cluster final : public cluster_node {
 }  // namespace
 
 std::unique_ptr<cluster_node> cluster_node::make_if_redis(const std::string& store_spec,
-                                                          const redis::options& conn, store& db) {
+                                                          const redis::options& conn,
+                                                          const config::cluster_bounds& bounds,
+                                                          store& db) {
   if (store_spec.rfind("redis://", 0) != 0) return nullptr;
   auto u = redis::parse_url(store_spec);
   if (!u) throw std::runtime_error("cluster: " + u.err().message);
   redis::options o = conn;
   o.address = *u;
-  return std::make_unique<redis_cluster>(std::move(o), db);
+  return std::make_unique<redis_cluster>(std::move(o), bounds, db);
 }
 
 }  // namespace herald

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "api/cluster_link.h"
+#include "app/config.h"
 #include "store/redis/options.h"
 
 namespace herald {
@@ -32,8 +33,11 @@ class cluster_node : public cluster_link {
   // Cluster mode when `store_spec` is a redis:// URL (else null). Throws std::runtime_error
   // naming a malformed URL.
   // `conn`: the store's connection settings (its address is taken from `store_spec`).
+  // `bounds`: [redis]'s node_lease_ms, node_renew_ms, control_max_len, ask_timeout_ms.
   static std::unique_ptr<cluster_node> make_if_redis(const std::string& store_spec,
-                                                     const redis::options& conn, store& db);
+                                                     const redis::options& conn,
+                                                     const config::cluster_bounds& bounds,
+                                                     store& db);
   ~cluster_node() override;
 
   // Connects the control channel and registers `node_id` (core.node_id), once the listener is

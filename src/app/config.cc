@@ -137,7 +137,21 @@ config_table redis_table(config& c) {
       .at_least("max_pending_commands", o.max_pending_commands, std::size_t{1})
       .at_least("max_reply_bytes", o.max_reply_bytes, std::size_t{1024})
       .at_least("ping_interval_ms", o.ping_interval_ms, std::int64_t{1})
-      .at_least("feed_wait_ms", c.store_opts.feed_wait_ms, std::int64_t{1});
+      .integer("node_lease_ms", "ms", "a node not renewing its lease this long leaves the registry",
+               c.cluster.node_lease_ms)
+      .integer("node_renew_ms", "ms", "lease renewal, and the control stream's poll",
+               c.cluster.node_renew_ms)
+      .integer("control_max_len", "", "control stream entries kept (about; MAXLEN ~)",
+               c.cluster.control_max_len)
+      .integer("ask_timeout_ms", "ms",
+               "a kick or listing across nodes waits this long for the other nodes' answers",
+               c.cluster.ask_timeout_ms)
+      .at_least("feed_wait_ms", c.store_opts.feed_wait_ms, std::int64_t{1})
+      .at_least("node_renew_ms", c.cluster.node_renew_ms, std::int64_t{10})
+      .at_least("control_max_len", c.cluster.control_max_len, std::int64_t{100})
+      .at_least("ask_timeout_ms", c.cluster.ask_timeout_ms, std::int64_t{1});
+  t.rule("node_lease_ms", "must be more than node_renew_ms",
+         [&c] { return c.cluster.node_lease_ms > c.cluster.node_renew_ms; });
   return t;
 }
 

@@ -42,6 +42,13 @@ struct config {
   std::string node_id;
   // `[redis]`: the cluster store's connection bounds and log bound (store = redis://...).
   store_open_options store_opts;
+  // `[redis]`, cluster mode's control channel and node registry (app/cluster.h).
+  struct cluster_bounds {
+    std::int64_t node_lease_ms = 3000;     // a node silent this long leaves the registry
+    std::int64_t node_renew_ms = 1000;     // lease renewal, and the control stream's poll
+    std::int64_t control_max_len = 10000;  // control stream entries kept (about)
+    std::int64_t ask_timeout_ms = 2000;    // a cross-node kick or listing waits this long
+  } cluster;
   // Every registered dialect, in registration (render-slot) order, filled from its table.
   std::vector<std::unique_ptr<dialect>> dialects;
   // What it was loaded from (load_config fills them): SIGHUP loads them again.

@@ -343,7 +343,7 @@ int serve(config cfg, bool demo, bool list_routes) {
   }
   // Cluster mode (--store redis://): sessions move between nodes, admin calls reach them all.
   const std::unique_ptr<cluster_node> cluster =
-      cluster_node::make_if_redis(cfg.store, cfg.store_opts.redis, db);
+      cluster_node::make_if_redis(cfg.store, cfg.store_opts.redis, cfg.cluster, db);
   const auto [token_key, admin_key] = load_keys(cfg, db);
   directory dir;
   load_directory(db, dir);

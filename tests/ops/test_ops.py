@@ -224,6 +224,17 @@ def test_config_check_knows_the_redis_table_and_node_id(tmp_path):
     assert p.returncode == 0, p.stderr
 
 
+def test_config_check_cluster_control_bounds(tmp_path):
+    p, _ = check(tmp_path, '[redis]\nnode_lease_ms = 1000\nnode_renew_ms = 1000\n')
+    assert p.returncode == 1 and "redis.node_lease_ms: must be more than node_renew_ms" in \
+        p.stderr, p.stderr
+    p, _ = check(tmp_path, '[redis]\ncontrol_max_len = 10\n')
+    assert p.returncode == 1 and "redis.control_max_len" in p.stderr, p.stderr
+    p, _ = check(tmp_path, '[redis]\nnode_lease_ms = 5000\nnode_renew_ms = 500\n'
+                           'control_max_len = 200\nask_timeout_ms = 100\n')
+    assert p.returncode == 0, p.stderr
+
+
 def test_config_check_toml_syntax_error_has_its_line(tmp_path):
     p, f = check(tmp_path, '[core]\nlisten = "127.0.0.1:0"\nshards = = 2\n')
     assert p.returncode == 1
