@@ -269,6 +269,18 @@ def basic(user, password):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
 
 
+
+def rc_app_and_user(s):
+    """A fresh tenant with an `app`-role app and a RingCentral user (extension 101, password
+    "right-pw") on server `s`: (app, login)."""
+    t = s.tenant()
+    app = s.app(t, "app")
+    login = rid("u")
+    s.admin("POST", "/v1/admin/users", {"tenant": t, "login": login, "password": "right-pw",
+                                        "extension_id": "101"}, expect=201)
+    return app, login
+
+
 class WS:
     """A websockets client with bounded receives."""
 

@@ -7,8 +7,8 @@ import threading
 import time
 
 from cluster import history_all
-from conftest import aio
-from test_cluster_sessions import rc_form, rc_provision
+from conftest import aio, rc_app_and_user
+from test_cluster_sessions import rc_form
 
 TOPIC = "/it/cluster/**"
 
@@ -164,7 +164,7 @@ async def test_a_drained_nodes_sessions_resume_on_the_others_recovered(clusters)
 @aio
 async def test_rc_refresh_token_used_on_one_node_is_refused_on_the_others(clusters):
     c = clusters.new()
-    app, login = c.start(3, rc_provision)
+    app, login = c.start(3, rc_app_and_user)
     a, b, third = c.nodes
     r = rc_form(a, "token", app, {"grant_type": "password", "username": login,
                                   "password": "right-pw"})

@@ -11,7 +11,7 @@ import urllib.parse
 
 import websockets
 
-from conftest import aio, basic, rid
+from conftest import aio, basic, rc_app_and_user, rid
 
 
 def provision(node):
@@ -117,15 +117,6 @@ async def test_admin_kick_and_listing_reach_every_node(clusters):
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def rc_provision(node):
-    t = node.tenant()
-    app = node.app(t, "app")
-    login = rid("u")
-    node.admin("POST", "/v1/admin/users", {"tenant": t, "login": login, "password": "right-pw",
-                                           "extension_id": "101"}, expect=201)
-    return app, login
-
-
 def rc_form(node, path, app, fields, token=None):
     headers = dict(FORM)
     if token is None:
@@ -137,7 +128,7 @@ def rc_form(node, path, app, fields, token=None):
 @aio
 async def test_a_login_ended_on_one_node_closes_its_socket_on_another(clusters):
     c = clusters.new()
-    app, login = c.start(2, rc_provision)
+    app, login = c.start(2, rc_app_and_user)
     a, b = c.nodes
     # The login session is created on A; B learns it from the control stream (`record`).
     r = rc_form(a, "token", app, {"grant_type": "password", "username": login,

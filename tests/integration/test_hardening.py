@@ -9,8 +9,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import ADMIN_KEY, basic, rid
-
+from conftest import ADMIN_KEY, basic, rc_app_and_user, rid
 
 
 def rss_bytes(pid):
@@ -196,15 +195,6 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 RC_TOKEN = "/ringcentral/restapi/oauth/token"
 
 
-def rc_setup(s):
-    t = s.tenant()
-    app = s.app(t, "app")
-    login = rid("u")
-    s.admin("POST", "/v1/admin/users", {"tenant": t, "login": login, "password": "right-pw",
-                                        "extension_id": "101"}, expect=201)
-    return app, login
-
-
 def rc_token(s, app, fields, secret=None):
     return s.http("POST", RC_TOKEN, body=urllib.parse.urlencode(fields),
                   headers=dict(FORM, Authorization=basic(app["client_id"],
@@ -222,7 +212,7 @@ LIMITED = {"HERALD_NATIVE_AUTH_FAIL_RATE": 1, "HERALD_NATIVE_AUTH_FAIL_BURST": 3
 
 def test_rc_password_guessing_counts_and_gets_429(servers):
     s = servers.start("memory", LIMITED)
-    app, login = rc_setup(s)
+    app, login = rc_app_and_user(s)
     # Ordinary failures keep RingCentral's 400 invalid_grant until the limiter (burst 3, 1/s)
     # is empty, then 429. Each check costs a password hash (~50 ms in release, ~300 ms under
     # ASan), so the bucket refills a little meanwhile: the bound allows for the time taken.
@@ -248,7 +238,7 @@ def test_rc_password_guessing_counts_and_gets_429(servers):
 
 def test_rc_client_secret_guessing_counts_and_gets_429(servers):
     s = servers.start("memory", LIMITED)
-    app, _ = rc_setup(s)
+    app, _ = rc_app_and_user(s)
     for _ in range(3):
         r = rc_token(s, app, {"grant_type": "client_credentials"}, secret="wrong")
         assert r.status == 401 and r.json["error"] == "invalid_client", r
@@ -262,7 +252,7 @@ def test_rc_client_secret_guessing_counts_and_gets_429(servers):
 
 def test_rc_password_check_takes_as_long_for_an_unknown_login(servers):
     s = servers.start("memory")  # default limit: 20 failures in a burst (14 here)
-    app, login = rc_setup(s)
+    app, login = rc_app_and_user(s)
 
     # Known and unknown logins alternate, so a burst of load on this shared machine falls on both
     # series alike; 8 of each stays under the burst limit.
@@ -320,7 +310,7 @@ def test_ws_token_uri_ignores_host_header(env):
     r = srv.http("POST", "/v1/ws-tokens", token=tok, headers={"Host": "evil.example:666"})
     assert r.status == 200, r
     assert r.json["uri"].startswith("ws://127.0.0.1:%d/" % srv.port), r.json
-    app, _ = rc_setup(srv)
+    app, _ = rc_app_and_user(srv)
     at = rc_token(srv, app, {"grant_type": "client_credentials"}).json["access_token"]
     r = srv.http("POST", "/ringcentral/restapi/oauth/wstoken", token=at,
                  headers={"Host": "evil.example:666"})
