@@ -289,8 +289,10 @@ server_keys load_keys(const config& cfg, store& db) {
   } else if (cluster) {
     keys.admin_key = shared_secret(db, "admin_key", "hka_" + random_token(32));
     // The CLI on this machine reads the key from the data directory: it gets the cluster's.
-    auto local = load_or_create_admin_key(admin_file);
-    if (!local || local->first != keys.admin_key) {
+    // Read only: load_or_create_admin_key would first write a fresh key of its own there.
+    std::string local;
+    if (std::ifstream in(admin_file); in) in >> local;  // the key has no whitespace
+    if (local != keys.admin_key) {
       write_secret_file(admin_file, keys.admin_key + "\n");
       oplog::write(oplog::level::info, "wrote the cluster's admin key",
                    {{"event", "admin_key_created"}, {"file", admin_file}});
