@@ -8,21 +8,36 @@
 # Herald runs as `herald serve` runs by default: SQLite store in a fresh data directory,
 # durable acks (a 201 after the commit). The memory store is an extra, labelled row.
 #
-#   bench/run.sh            full run (idle shape: 20 s, cost-model grid), about 13 minutes
-#   bench/run.sh --quick    one run per shape, short durations, storm of 2,000, no grid, ~4 min
+# The cluster rows (issue 16, docs/cluster.md): a fresh redis-server (AOF, appendfsync always:
+# a 201 survives a Redis crash, as SQLite's durable ack does) and 1, then 3, Herald nodes on it
+# (`--store redis://…`), the `latency` and `fanout-64` shapes, one `herald bench` spreading its
+# subscribers and publishing streams round-robin over the nodes. Nodes and Redis share CPU 0,
+# the load CPU 1: on a 2-core machine this measures the cluster's overhead, not its scaling.
+#
+#   bench/run.sh            full run (idle shape: 20 s, cost-model grid), about 15 minutes
+#   bench/run.sh --quick    one run per shape, short durations, storm of 2,000, no grid, ~5 min
 #
 # Environment: JOBS (build parallelism, default 2), HERALD_BIN (use this binary, no build),
 # BENCH_REPS (default 3; quick: 1), BENCH_OUT (default docs/bench; elsewhere, the README's
-# table is left alone). Bounded: every command has a timeout and the whole run
-# stops adding runs past its budget (15 min; quick 4). Traffic only to 127.0.0.1. Kills only
-# the PIDs it started (servers, the load, the CPU-bound neighbour).
+# table is left alone), BENCH_REDIS_FSYNC (the cluster's appendfsync: always, the default, or
+# everysec), BENCH_ONLY=cluster (only the cluster rows: a check of that step). Bounded: every
+# command has a timeout and the whole run stops adding runs past its budget (17 min; quick 5).
+# Traffic only to 127.0.0.1. Kills only the PIDs it started (servers, Redis, the load, the
+# CPU-bound neighbour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 quick=0
 [[ ${1:-} == --quick ]] && quick=1
-if ((quick)); then reps=${BENCH_REPS:-1}; budget=240; else reps=${BENCH_REPS:-3}; budget=900; fi
+if ((quick)); then reps=${BENCH_REPS:-1}; budget=300; else reps=${BENCH_REPS:-3}; budget=1020; fi
+only=${BENCH_ONLY:-}
+[[ -z $only || $only == cluster ]] || { echo "bench: BENCH_ONLY must be 'cluster'" >&2; exit 2; }
+redis_fsync=${BENCH_REDIS_FSYNC:-always}
+[[ $redis_fsync == always || $redis_fsync == everysec ]] ||
+  { echo "bench: BENCH_REDIS_FSYNC must be always or everysec, not '$redis_fsync'" >&2; exit 2; }
 out=${BENCH_OUT:-docs/bench}
+[[ -n $only && $out == docs/bench ]] &&
+  { echo "bench: BENCH_ONLY=cluster writes a partial results.jsonl: set BENCH_OUT elsewhere" >&2; exit 2; }
 started=$SECONDS
 
 say() { echo "bench: $*" >&2; }
@@ -32,6 +47,7 @@ need=()
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 command -v gnuplot >/dev/null 2>&1 || need+=(gnuplot-nox)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if ((${#need[@]})); then
   say "installing ${need[*]}"
   sudo_cmd=()
@@ -87,13 +103,15 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 herald_ver="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
 [[ -n ${HERALD_BIN:-} ]] && herald_ver="$herald_ver, binary $HERALD_BIN"
 nats_ver=$(nats-server --version 2>&1 | head -1)
+redis_ver=$(redis-server --version 2>&1 | grep -o 'v=[0-9.]*' | head -1)
 date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 $py - "$results" <<EOF
 import json, sys
 meta = {"meta": True, "date": "$date_utc", "machine": "$machine", "cpus": $ncpu, "memory": "$mem",
         "kernel": "$(uname -sr)", "herald": "$herald_ver", "nats": "$nats_ver",
         "quick": bool($quick), "reps": $reps, "server_cpu": $server_cpu, "load_cpu": $load_cpu,
-        "open_files": $nofile, "storm_sessions": $storm_sessions, "idle_conns": $idle_conns}
+        "open_files": $nofile, "storm_sessions": $storm_sessions, "idle_conns": $idle_conns,
+        "redis": "redis-server ${redis_ver#v=}", "redis_appendfsync": "$redis_fsync"}
 open(sys.argv[1], "a").write(json.dumps(meta) + "\n")
 EOF
 
@@ -102,10 +120,10 @@ admin_key="bench-admin-$RANDOM$RANDOM$RANDOM"
 server_pid=
 server_url=
 
-start_herald() {  # name [store] [port]: the defaults (SQLite) unless store is "memory"
+start_herald() {  # name [store] [port]: the defaults (SQLite) unless store is "memory" or redis://
   local dir=$tmp/herald-$1 store=${2:-sqlite} port=${3:-0} extra=()
   mkdir -p "$dir"
-  [[ $store == memory ]] && extra=(--store memory)
+  [[ $store == memory || $store == redis://* ]] && extra=(--store "$store")
   : >"$dir/out"
   HERALD_ADMIN_KEY=$admin_key taskset -c $server_cpu "$herald" serve --listen "127.0.0.1:$port" \
     "${extra[@]}" --data "$dir" >>"$dir/out" 2>>"$dir/err" &
@@ -268,20 +286,82 @@ run_storm() {  # rep
   stop_server
 }
 
-run_storm 1  # one storm: 10,000 sessions take a minute
-for shape in "${shapes[@]}"; do
-  for rep in $(seq "$reps"); do
-    # Alternate which server goes first, so drift in the machine does not favour one.
-    if ((rep % 2)); then order=(herald nats); else order=(nats herald); fi
-    for srv in "${order[@]}"; do
-      [[ " ${shape_servers[$shape]} " == *" $srv "* ]] && run_one "$shape" "$srv" "$rep"
+if [[ -z $only ]]; then
+  run_storm 1  # one storm: 10,000 sessions take a minute
+  for shape in "${shapes[@]}"; do
+    for rep in $(seq "$reps"); do
+      # Alternate which server goes first, so drift in the machine does not favour one.
+      if ((rep % 2)); then order=(herald nats); else order=(nats herald); fi
+      for srv in "${order[@]}"; do
+        [[ " ${shape_servers[$shape]} " == *" $srv "* ]] && run_one "$shape" "$srv" "$rep"
+      done
     done
+  done
+fi
+
+# --- the cluster rows (issue 16): 1 node, then 3, on one Redis -------------------------------
+# A fresh redis-server per run (AOF in the run's directory, appendfsync $redis_fsync, no RDB),
+# the nodes `herald serve --store redis://127.0.0.1:PORT` with the same admin key, all pinned
+# to the server's CPU with Redis; one `herald bench` on the load CPU gets every node's URL
+# (--url A,B,C): subscriber i on node i mod N, publishing stream s (of the 16) on node s mod N.
+# No --server-pid: one node's CPU is not the cluster's. Labels cluster-<N>-<shape>.
+redis_pid=
+redis_port=
+start_redis() {  # name
+  local dir=$tmp/redis-$1
+  mkdir -p "$dir"
+  redis_port=$(free_port)
+  taskset -c $server_cpu redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir" \
+    --save '' --appendonly yes --appendfsync "$redis_fsync" --protected-mode yes \
+    --logfile "$dir/log" &
+  redis_pid=$!
+  pids+=("$redis_pid")
+  for _ in $(seq 100); do
+    [[ $(timeout 2 redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null) == PONG ]] && return 0
+    sleep 0.1
+  done
+  say "redis-server did not start: $(tail -3 "$dir/log" 2>/dev/null)"
+  return 1
+}
+stop_pids() {  # pid...: ours, by PID
+  local p
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+cluster_shapes=(latency fanout-64)
+run_cluster() {  # shape nodes rep
+  local shape=$1 nodes=$2 rep=$3 label=cluster-$2-$1 node_pids=() urls=() i list
+  over_budget $((${shape_est[$shape]} + 2 + nodes)) "$label/herald/$rep" && return 0
+  start_redis "$label-$rep" || return 0
+  for i in $(seq "$nodes"); do
+    if ! start_herald "$label-$rep-node$i" "redis://127.0.0.1:$redis_port"; then
+      stop_pids "${node_pids[@]}" "$redis_pid"
+      return 0
+    fi
+    node_pids+=("$server_pid")
+    urls+=("$server_url")
+  done
+  list=$(IFS=,; echo "${urls[*]}")
+  # shellcheck disable=SC2086
+  if ! timeout --kill-after=5 "$((${shape_secs[$shape]} + 15))" taskset -c $load_cpu "$herald" bench \
+      --target herald --url "$list" --admin-key "$admin_key" --label "$label" \
+      ${shape_args[$shape]} "${common[@]}" >"$tmp/last.json" 2>"$tmp/last.err"; then
+    say "$label/herald/$rep failed: $(tail -2 "$tmp/last.err")"
+  fi
+  $py bench/summarize.py --line "$tmp/last.json" "$label/herald/$rep" >&2 || true
+  stop_pids "${node_pids[@]}" "$redis_pid"
+  server_pid=
+}
+for shape in "${cluster_shapes[@]}"; do
+  for rep in $(seq "$reps"); do
+    if ((rep % 2)); then order=(1 3); else order=(3 1); fi
+    for nodes in "${order[@]}"; do run_cluster "$shape" "$nodes" "$rep"; done
   done
 done
 
 # The cost model's grid (full mode): Herald alone, SQLite, 16 requests in flight; subscribers
 # matched per event × batch size, and 1,000 topics × 1 subscriber (docs/performance.md).
-if ((!quick)); then
+if ((!quick)) && [[ -z $only ]]; then
   rm -f "$out/grid.jsonl.new"
   for cell in "1 1" "10 1" "100 1" "1000 1" "1000 1000"; do
     read -r subs topics <<<"$cell"

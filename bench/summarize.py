@@ -4,7 +4,10 @@
 Usage: summarize.py RESULTS.jsonl OUT_DIR [--readme README.md] | summarize.py --line RUN.json NAME
 Writes OUT_DIR/summary.md and the gnuplot data files (throughput.dat, latency.dat, idle.dat);
 prints the summary. With --readme, replaces the text between `<!-- bench:begin -->` and
-`<!-- bench:end -->` in that file with the targets table. Standard library only.
+`<!-- bench:end -->` in that file with the targets table. The cluster rows (labels
+cluster-<N>-<shape>: 1 and 3 Herald nodes on one Redis) are an extra section of the summary
+with the 3-node/1-node ratio, never in the targets (the headline) nor in the README.
+Standard library only.
 """
 import json
 import statistics
@@ -54,6 +57,45 @@ SHAPES = {
     "idle": "idle connections (RSS, connect rate, idle CPU)",
     "storm": "resume storm: sessions subscribed, SIGTERM drain, restart on the same data, all resume at once",
 }
+# The cluster rows (bench/run.sh, docs/cluster.md): shapes run on 1 and on 3 nodes.
+CLUSTER_SHAPES = ("latency", "fanout-64")
+CLUSTER_NODES = (1, 3)
+CLUSTER = [("deliveries_per_s", "deliveries/s", "high"), ("publish_rate", "events/s", "high"),
+           ("lat_p50_us", "p50 µs", "low"), ("lat_p99_us", "p99 µs", "low"),
+           ("pub_p50_us", "publish→commit p50 µs", "low"),
+           ("pub_p99_us", "publish→commit p99 µs", "low")]
+
+
+def cluster_label(nodes, shape):
+    return f"cluster-{nodes}-{shape}"
+
+
+def cluster_section(st, meta):
+    """The cluster rows: medians for 1 and 3 nodes and their ratio ([] when none ran)."""
+    if not any(st.runs.get((cluster_label(n, s), "herald")) for n in CLUSTER_NODES
+               for s in CLUSTER_SHAPES):
+        return []
+    one, three = CLUSTER_NODES
+    lines = ["", "## Cluster (extra rows, not the headline)\n",
+             f"Herald nodes with `--store redis://` on one {meta.get('redis', 'redis-server')} "
+             f"(AOF, appendfsync {meta.get('redis_appendfsync', '?')}), a fresh Redis per run; "
+             "one `herald bench` spreads its subscribers and its 16 publishing streams round-robin "
+             "over the nodes' URLs. Nodes and Redis share the server CPU, the load the other: on "
+             "a 2-core machine this measures the cluster's overhead, not its scaling.\n",
+             f"| shape | metric | {one} node (median) | spread % | {three} nodes (median) | "
+             f"spread % | {three}-node/{one}-node | better |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for shape in CLUSTER_SHAPES:
+        a, b = cluster_label(one, shape), cluster_label(three, shape)
+        for key, unit, better in CLUSTER:
+            x, y = st.med(a, "herald", key), st.med(b, "herald", key)
+            if x is None and y is None:
+                continue
+            ratio = y / x if (x and y is not None) else None
+            lines.append(f"| {shape} | {unit} | {fmt(x)} | {fmt(st.spread(a, 'herald', key))} | "
+                         f"{fmt(y)} | {fmt(st.spread(b, 'herald', key))} | "
+                         f"{'-' if ratio is None else f'{ratio:.2f}'} | {better}er |")
+    return lines
 
 
 def fmt(v):
@@ -232,7 +274,8 @@ def main():
     lines += ["", "| shape | server | runs | clean runs | lost | undelivered | duplicates | reordered | "
               "connect errors | disconnects | client-bound runs |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for shape in METRICS:
+    cluster = [cluster_label(n, s) for s in CLUSTER_SHAPES for n in CLUSTER_NODES]
+    for shape in list(METRICS) + cluster:
         for server in ("herald", "nats"):
             rs = runs.get((shape, server), [])
             if not rs:
@@ -242,6 +285,7 @@ def main():
                          f"{s('lost')} | {s('undelivered')} | {s('duplicates')} | {s('reordered')} | "
                          f"{s('connect_errors')} | {s('disconnects')} | "
                          f"{sum(1 for r in rs if r.get('client_bound'))} |")
+    lines += cluster_section(st, meta)
     lines += ["", "Shapes: " + "; ".join(f"**{k}**: {v}" for k, v in SHAPES.items()) + "."]
     errors = sorted({r["first_error"] for rs in runs.values() for r in rs if r.get("first_error")})
     if errors:

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <boost/json/parse.hpp>
@@ -71,6 +72,33 @@ std::string num(double v, int decimals = 0) {
   return b;
 }
 
+// Cluster mode: an app created through one node reaches the others through the control stream
+// (docs/cluster.md, within about a second). Waits until every other server knows every key
+// (anything but 401 on a state read: 404, or 403 for a publisher key), at most `timeout_s`.
+void wait_for_keys(const std::vector<server_address>& servers, const std::vector<std::string>& keys,
+                   double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+  for (std::size_t i = 1; i < servers.size(); ++i) {
+    const std::string base = "http://" + servers[i].host + ":" + servers[i].port;
+    for (const auto& key : keys) {
+      if (key.empty()) continue;
+      while (true) {
+        const auto r =
+            client::http_call(base, "GET", "/v1/subjects/bench-key-probe/state", "",
+                              {{"Authorization", "Bearer " + key}}, std::chrono::seconds(5));
+        if (r.status != 401) break;
+        if (std::chrono::steady_clock::now() >= deadline)
+          throw std::runtime_error("server " + servers[i].url +
+                                   " still answers 401 to the bench's API keys after " +
+                                   num(timeout_s, 1) + " s (--connect-timeout); is it a node of " +
+                                   "the same cluster as " + servers[0].url + "?");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 json::object to_json(const load_options& o, const load_result& r, const std::string& label) {
@@ -78,6 +106,7 @@ json::object to_json(const load_options& o, const load_result& r, const std::str
   j["label"] = label;
   j["server"] = o.kind == server_kind::herald ? "herald" : "nats";
   j["time"] = now_rfc3339();
+  if (o.servers.size() > 1) j["servers"] = o.servers.size();  // one server: no field, as before
   j["subscribers"] = o.subscribers;
   j["topics"] = o.topics;
   j["publishers"] = o.publishers;
@@ -175,7 +204,7 @@ std::string to_table(const load_options& o, const load_result& r, const std::str
   t << "== " << (label.empty() ? "bench" : label) << " (" << server << "): " << o.subscribers
     << " subscribers, " << o.topics << " topics, " << o.publishers << " publishers, "
     << o.payload_bytes << " B, rate " << (o.rate > 0 ? num(o.rate) + "/s" : std::string("max"))
-    << "\n";
+    << (o.servers.size() > 1 ? ", " + std::to_string(o.servers.size()) + " servers" : "") << "\n";
   t << "  connect      " << r.connected << " ok, " << r.connect_errors << " failed in "
     << num(r.connect_s, 2) << " s (" << num(r.connect_rate) << "/s, p50 "
     << num(r.connect_p50_ms, 1) << " ms, p99 " << num(r.connect_p99_ms, 1) << " ms)\n";
@@ -243,12 +272,17 @@ bool clean(const load_options& o, const load_result& r) {
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see bench.h
   CLI::App app{"herald bench: open-loop load generator for Herald's native protocol and NATS"};
   load_options o;
-  std::string target = "herald", url, admin_key, tenant = "bench", json_out, label;
+  std::string target = "herald", admin_key, tenant = "bench", json_out, label;
+  std::vector<std::string> urls;
   bool check = false, quiet = false;
   app.add_option("--target", target, "herald | nats")->check(CLI::IsMember({"herald", "nats"}));
-  app.add_option("--url", url,
-                 "server base URL: http://HOST:PORT (herald) or ws://HOST:PORT (nats WebSocket)")
-      ->required();
+  app.add_option("--url", urls,
+                 "server base URL: http://HOST:PORT (herald) or ws://HOST:PORT (nats WebSocket); "
+                 "repeat it or give a comma list for several nodes of one cluster: subscribers "
+                 "and publishing streams are dealt round-robin over them")
+      ->required()
+      ->allow_extra_args(false)  // one URL (or list) per --url: `--url A B` is refused
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--api-key", o.sub_key, "herald: API key of an app-role app (subscribers)");
   app.add_option("--publisher-key", o.pub_key, "herald: API key of a publisher-role app");
   app.add_option("--admin-key", admin_key,
@@ -297,17 +331,14 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see ben
     return app.exit(e);
   }
   try {
-    const auto u = client::parse_url(url);
-    // The load generator speaks plain TCP only: keys never go in clear to a TLS server.
-    if (client::is_tls(u))
-      throw std::runtime_error(
-          "herald bench: https:// and wss:// servers "
-          "are not supported (plain TCP only)");
-    o.host = u.host;
-    o.port = u.port;
+    // Strict (servers.h); https:// and wss:// are refused: keys never go in clear to TLS.
+    o.servers = parse_server_urls(urls);
+    const std::string& url = o.servers[0].url;
+    if (o.storm && o.servers.size() > 1)
+      throw std::invalid_argument("--resume-storm drives one server: give one --url");
     if (target == "nats") {
       o.kind = server_kind::nats;
-      o.ws_path = u.target;
+      o.ws_path = o.servers[0].target;
     } else {
       o.kind = server_kind::herald;
       o.ws_path = "/v1/ws";
@@ -318,6 +349,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see ben
           throw std::runtime_error("herald needs --api-key and --publisher-key, or --admin-key");
         std::tie(o.sub_key, o.pub_key) = create_apps(url, admin_key, tenant);
       }
+      wait_for_keys(o.servers, {o.sub_key, o.pub_key}, o.connect_timeout_s);
     }
     const load_result r = o.storm ? run_resume_storm(o) : run_load(o);
     const std::string line = json::serialize(to_json(o, r, label));

@@ -8,6 +8,7 @@
 #include "bench/accounting.h"
 #include "bench/histogram.h"
 #include "bench/protocol.h"
+#include "bench/servers.h"
 #include "bench/tracker.h"
 
 namespace herald::bench {
@@ -564,6 +565,101 @@ TEST(ResumeStorm, NothingMissedIsCaughtUpAtTheWelcome) {
   const auto sum = summarize_storm(s, {0});
   EXPECT_EQ(sum.caught_up, 1u);
   EXPECT_DOUBLE_EQ(sum.last_caught_up_s, 700 / 1e9);
+}
+
+// --- --url: one server or several nodes (servers.h) ------------------------------------------
+
+// The message of the std::invalid_argument parse_server_urls throws for `values` ("" if none).
+std::string url_error(const std::vector<std::string>& values) {
+  try {
+    parse_server_urls(values);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ServerUrls, OneUrlAsBefore) {
+  const auto s = parse_server_urls({"http://127.0.0.1:8080"});
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].url, "http://127.0.0.1:8080");
+  EXPECT_EQ(s[0].host, "127.0.0.1");
+  EXPECT_EQ(s[0].port, "8080");
+  EXPECT_EQ(s[0].target, "/");
+  const auto n = parse_server_urls({"ws://localhost:8222/nats"});
+  EXPECT_EQ(n[0].host, "localhost");
+  EXPECT_EQ(n[0].target, "/nats");                           // the NATS WebSocket path
+  EXPECT_EQ(parse_server_urls({"HTTP://h"})[0].port, "80");  // no port: 80, as the client does
+}
+
+TEST(ServerUrls, RepeatedAndCommaListsKeepTheirOrder) {
+  const auto s =
+      parse_server_urls({"http://127.0.0.1:7001,http://127.0.0.1:7002", "http://127.0.0.1:7003"});
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].port, "7001");
+  EXPECT_EQ(s[1].port, "7002");
+  EXPECT_EQ(s[2].port, "7003");
+  EXPECT_EQ(s[1].url, "http://127.0.0.1:7002");
+  std::vector<std::string> many;
+  for (int i = 0; i < static_cast<int>(max_servers); ++i)
+    many.push_back("http://127.0.0.1:" + std::to_string(10000 + i));
+  EXPECT_EQ(parse_server_urls(many).size(), max_servers);
+}
+
+TEST(ServerUrls, RefusesBadListsNamingTheElement) {
+  EXPECT_EQ(url_error({}), "--url: no server given");
+  for (const std::string bad : {",", "http://a:1,", ",http://a:1", "http://a:1,,http://b:1"})
+    EXPECT_NE(url_error({bad}).find("empty element"), std::string::npos) << bad;
+  EXPECT_NE(url_error({""}).find("empty element"), std::string::npos);
+  EXPECT_EQ(url_error({"http://a:1", "http://a:1"}),
+            "--url 'http://a:1': a:1 is listed twice (each server once)");
+  EXPECT_NE(url_error({"http://A:1,ws://a:1/x"}).find("listed twice"), std::string::npos);
+  std::vector<std::string> many;
+  for (int i = 0; i <= static_cast<int>(max_servers); ++i)
+    many.push_back("http://127.0.0.1:" + std::to_string(10000 + i));
+  EXPECT_EQ(url_error(many), "--url: more than 64 servers");
+}
+
+TEST(ServerUrls, RefusesBadUrlsNamingTheProblem) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"127.0.0.1:8080", "no scheme"},   {"ftp://h:1", "must be http:// or ws://"},
+      {"https://h:1", "plain TCP only"}, {"wss://h:1", "plain TCP only"},
+      {"http://:8080", "no host"},       {"http://", "no host"},
+      {"http://h:", "not ''"},           {"http://h:0", "not '0'"},
+      {"http://h:65536", "not '65536'"}, {"http://h:80a", "not '80a'"},
+      {"http://h:-1", "not '-1'"},       {"http://h:123456", "not '123456'"},
+      {"http://h:1 ", "a space"},        {"http://h :1", "a space"},
+      {"http://u@h:1", "credentials"},
+  };
+  for (const auto& [url, why] : cases) {
+    const std::string e = url_error({url});
+    EXPECT_NE(e.find("--url '" + url + "'"), std::string::npos) << url << ": " << e;
+    EXPECT_NE(e.find(why), std::string::npos) << url << ": " << e;
+  }
+  // A bad element in a list is named alone, whatever its position.
+  EXPECT_EQ(url_error({"http://a:1,http://b:99999"}),
+            "--url 'http://b:99999': the port must be a number from 1 to 65535, not '99999'");
+  EXPECT_EQ(parse_server_urls({"http://h:65535"})[0].port, "65535");
+  EXPECT_EQ(parse_server_urls({"http://h:1"})[0].port, "1");
+}
+
+TEST(ServerUrls, SubscribersAndStreamsAreDealtEvenly) {
+  for (std::size_t n : {1u, 2u, 3u, 5u}) {
+    std::vector<std::size_t> subs(n), streams(n);
+    for (std::size_t i = 0; i < 1000; ++i) ++subs.at(subscriber_server(i, n));
+    for (std::size_t k = 0; k < 16; ++k) ++streams.at(stream_server(k, n));
+    for (std::size_t j = 0; j < n; ++j) {
+      EXPECT_LE(subs[j] - 1000 / n, 1u) << n;  // equal shares, ± 1
+      EXPECT_LE(streams[j] - 16 / n, 1u) << n;
+    }
+  }
+  // One server: everything on it, as before the list existed.
+  EXPECT_EQ(subscriber_server(999, 1), 0u);
+  EXPECT_EQ(stream_server(15, 1), 0u);
+  // 3 nodes, 16 streams: 6, 5, 5; consecutive subscribers on different nodes.
+  EXPECT_EQ(stream_server(15, 3), 0u);
+  EXPECT_EQ(subscriber_server(1, 3), 1u);
+  EXPECT_EQ(subscriber_server(2, 3), 2u);
 }
 
 }  // namespace

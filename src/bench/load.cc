@@ -42,8 +42,14 @@ using ws_stream = websocket::stream<tcp::socket>;
 // before any publisher starts), `window` (set before the threads start) and first_error
 // (behind error_mu).
 struct shared_state {
+  // One server of opts.servers, resolved: its endpoint, Host header and WebSocket path.
+  struct server {
+    tcp::endpoint endpoint;
+    std::string host;     // "host:port", the Host header
+    std::string ws_path;  // Herald: opts.ws_path; NATS: the URL's target
+  };
   const load_options& opts;
-  tcp::endpoint endpoint;
+  std::vector<server> servers;                       // resolved once, before the load threads start
   std::vector<delivery_tracker> trackers;            // per subscriber
   std::vector<std::size_t> topic_of;                 // per subscriber
   std::vector<std::size_t> subs_on_topic;            // per topic (subscribed ones, after connect)
@@ -129,9 +135,11 @@ std::string ec_text(const char* what, const beast::error_code& ec) {
 // Opens a WebSocket to the server: TCP connect, upgrade (with the API key for Herald).
 // Coroutine parameters are views or references to objects that outlive the call: GCC 12
 // destroys some temporaries of a co_await full-expression twice, so callers pass named objects.
-net::awaitable<beast::error_code> open_ws(shared_state& sh, ws_stream& ws, std::string_view key,
-                                          std::string_view path) {
-  auto [ec] = co_await ws.next_layer().async_connect(sh.endpoint, use_nothrow);
+// `server` indexes sh.servers.
+net::awaitable<beast::error_code> open_ws(shared_state& sh, ws_stream& ws, std::size_t server,
+                                          std::string_view key, std::string_view path) {
+  const auto& srv = sh.servers[server];
+  auto [ec] = co_await ws.next_layer().async_connect(srv.endpoint, use_nothrow);
   if (ec) co_return ec;
   ws.next_layer().set_option(tcp::no_delay(true));
   ws.set_option(
@@ -139,8 +147,7 @@ net::awaitable<beast::error_code> open_ws(shared_state& sh, ws_stream& ws, std::
         r.set(http::field::user_agent, "herald-bench");
         if (!key.empty()) r.set(http::field::authorization, "Bearer " + key);
       }));
-  const std::string host = sh.opts.host + ":" + sh.opts.port;
-  std::tie(ec) = co_await ws.async_handshake(host, path, use_nothrow);
+  std::tie(ec) = co_await ws.async_handshake(srv.host, path, use_nothrow);
   co_return ec;
 }
 
@@ -480,7 +487,7 @@ net::awaitable<beast::error_code> read_text(ws_stream& ws, beast::flat_buffer& b
 // until the server closes the socket; a drain's close (1012) is counted.
 net::awaitable<void> storm_subscriber(shared_state& sh, worker& w, std::size_t index,
                                       ws_stream& ws) {
-  if (auto ec = co_await open_ws(sh, ws, sh.opts.sub_key, sh.opts.ws_path)) {
+  if (auto ec = co_await open_ws(sh, ws, 0, sh.opts.sub_key, sh.servers[0].ws_path)) {
     connect_done(sh, w, index, false, ec_text("storm connect", ec));
     co_return;
   }
@@ -540,7 +547,7 @@ net::awaitable<void> storm_subscriber(shared_state& sh, worker& w, std::size_t i
 // that follow (resume_session), then keep reading (a late duplicate still counts) until the end.
 net::awaitable<void> storm_resumer(shared_state& sh, worker& w, std::size_t index, ws_stream& ws) {
   auto& rs = sh.sessions[index];
-  const std::string path = sh.opts.ws_path + "?resume=" + sh.tokens[index] +
+  const std::string path = sh.servers[0].ws_path + "?resume=" + sh.tokens[index] +
                            "&last_seq=" + std::to_string(sh.last_seq[index]);
   auto since = [&] { return now_ns() - sh.storm_t0.load(); };
   bool counted = false;
@@ -548,7 +555,7 @@ net::awaitable<void> storm_resumer(shared_state& sh, worker& w, std::size_t inde
     if (!counted) sh.storm_done.fetch_add(1);
     counted = true;
   };
-  if (auto ec = co_await open_ws(sh, ws, sh.opts.sub_key, path)) {
+  if (auto ec = co_await open_ws(sh, ws, 0, sh.opts.sub_key, path)) {
     rs.on_error(ec_text("resume connect", ec));
     connect_done(sh, w, index, false, ec_text("resume connect", ec));
     done();
@@ -607,7 +614,8 @@ net::awaitable<void> subscriber(shared_state& sh, worker& w, std::size_t index) 
     co_await storm_resumer(sh, w, index, ws);
     co_return;
   }
-  if (auto ec = co_await open_ws(sh, ws, key, sh.opts.ws_path)) {
+  const std::size_t server = subscriber_server(index, sh.servers.size());
+  if (auto ec = co_await open_ws(sh, ws, server, key, sh.servers[server].ws_path)) {
     connect_done(sh, w, index, false, ec_text("subscriber connect", ec));
     co_return;
   }
@@ -712,12 +720,13 @@ net::awaitable<void> wait_for_go(shared_state& sh) {
 
 net::awaitable<void> herald_publisher(shared_state& sh, worker& w, std::uint32_t id) {
   auto ex = co_await net::this_coro::executor;
+  const auto& srv = sh.servers[stream_server(id, sh.servers.size())];
   tcp::socket sock(ex);
   bool connected = false;
   auto connect = [&]() -> net::awaitable<bool> {
     beast::error_code ignored;
     sock.close(ignored);
-    auto [ec] = co_await sock.async_connect(sh.endpoint, use_nothrow);
+    auto [ec] = co_await sock.async_connect(srv.endpoint, use_nothrow);
     if (ec) {
       sh.note_error(ec_text("publisher connect", ec));
       co_return false;
@@ -731,7 +740,7 @@ net::awaitable<void> herald_publisher(shared_state& sh, worker& w, std::uint32_t
   pacer pace(sh, id);
   std::vector<std::pair<std::size_t, stamp>> batch;
   http::request<http::string_body> req{http::verb::post, "/v1/events", 11};
-  req.set(http::field::host, sh.opts.host + ":" + sh.opts.port);
+  req.set(http::field::host, srv.host);
   req.set(http::field::authorization, "Bearer " + sh.opts.pub_key);
   req.set(http::field::content_type, "application/json");
   req.keep_alive(true);
@@ -790,7 +799,8 @@ net::awaitable<void> nats_publisher(shared_state& sh, std::uint32_t id) {
   constexpr std::string_view hello =
       "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"name\":\"herald-bench-pub\"}"
       "\r\nPING\r\n";
-  auto ec0 = co_await open_ws(sh, ws, no_key, sh.opts.ws_path);
+  const std::size_t server = stream_server(id, sh.servers.size());
+  auto ec0 = co_await open_ws(sh, ws, server, no_key, sh.servers[server].ws_path);
   bool ok = !ec0;
   if (ok) {
     ec0 = co_await send_binary(ws, hello);
@@ -857,13 +867,19 @@ bool wait_until(Pred pred, double timeout_s) {
 
 namespace {
 
-tcp::endpoint resolve_endpoint(const load_options& o) {
+std::vector<shared_state::server> resolve_servers(const load_options& o) {
+  if (o.servers.empty()) throw std::runtime_error("no server to run against");
   net::io_context ioc;
   tcp::resolver r(ioc);
-  beast::error_code ec;
-  auto res = r.resolve(o.host, o.port, ec);
-  if (ec || res.empty()) throw std::runtime_error("cannot resolve " + o.host + ":" + o.port);
-  return *res.begin();
+  std::vector<shared_state::server> out;
+  for (const auto& a : o.servers) {
+    beast::error_code ec;
+    auto res = r.resolve(a.host, a.port, ec);
+    if (ec || res.empty()) throw std::runtime_error("cannot resolve " + a.host + ":" + a.port);
+    out.push_back(
+        {*res.begin(), a.host + ":" + a.port, o.kind == server_kind::nats ? a.target : o.ws_path});
+  }
+  return out;
 }
 
 using guard_t = net::executor_work_guard<net::io_context::executor_type>;
@@ -893,7 +909,7 @@ load_result run_load(const load_options& o) {
   if (o.threads == 0 || o.topics == 0 || o.batch == 0)
     throw std::runtime_error("threads, topics and batch must be at least 1");
   shared_state sh(o);
-  sh.endpoint = resolve_endpoint(o);
+  sh.servers = resolve_servers(o);
   sh.trackers.resize(o.subscribers);
   sh.topic_of.resize(o.subscribers);
   sh.subscribed.assign(o.subscribers, 0);
@@ -1086,7 +1102,7 @@ namespace {
 // as publisher `id`. Returns the events accepted.
 std::uint64_t publish_each_topic(const load_options& o, std::uint32_t id, std::size_t per_topic,
                                  std::vector<std::uint64_t>& counters) {
-  const std::string base = "http://" + o.host + ":" + o.port;
+  const std::string base = "http://" + o.servers.at(0).host + ":" + o.servers.at(0).port;
   const std::map<std::string, std::string> auth{{"Authorization", "Bearer " + o.pub_key},
                                                 {"Content-Type", "application/json"}};
   std::uint64_t accepted = 0;
@@ -1120,10 +1136,12 @@ std::uint64_t publish_each_topic(const load_options& o, std::uint32_t id, std::s
 
 load_result run_resume_storm(const load_options& o) {
   if (o.kind != server_kind::herald) throw std::runtime_error("the resume storm is Herald-only");
+  if (o.servers.size() != 1)
+    throw std::runtime_error("the resume storm drives one server: give one --url");
   if (o.threads == 0 || o.topics == 0)
     throw std::runtime_error("threads and topics must be at least 1");
   shared_state sh(o);
-  sh.endpoint = resolve_endpoint(o);
+  sh.servers = resolve_servers(o);
   const std::size_t n = o.subscribers;
   sh.trackers.resize(n);
   sh.slow.assign(n, 0);
@@ -1178,7 +1196,7 @@ load_result run_resume_storm(const load_options& o) {
   wait_until([&] { return sh.drain_closes.load() >= subscribed; }, o.storm_restart_timeout_s);
   out.storm_drain_closes = sh.drain_closes.load();
   out.storm_drain_close_code = sh.drain_close_code.load();
-  const std::string base = "http://" + o.host + ":" + o.port;
+  const std::string base = "http://" + o.servers.at(0).host + ":" + o.servers.at(0).port;
   const bool back = wait_until(
       [&] {
         try {

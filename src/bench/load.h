@@ -12,15 +12,19 @@
 #include <string>
 #include <vector>
 
+#include "bench/servers.h"
+
 namespace herald::bench {
 
 enum class server_kind { herald, nats };
 
 struct load_options {
   server_kind kind = server_kind::herald;
-  std::string host = "127.0.0.1";
-  std::string port = "8080";
-  std::string ws_path = "/v1/ws";  // nats: "/"
+  // The servers (at least one; servers.h). Several: nodes of one cluster; subscriber i
+  // connects to servers[subscriber_server(i, n)] and publishing stream s posts to
+  // servers[stream_server(s, n)], so each node takes its share of both (docs/performance.md).
+  std::vector<server_address> servers{{"http://127.0.0.1:8080", "127.0.0.1", "8080", "/"}};
+  std::string ws_path = "/v1/ws";  // Herald's WebSocket path; NATS: each server's target
   std::string sub_key, pub_key;    // Herald API keys (app role, publisher role)
   std::size_t subscribers = 1000;
   std::size_t threads = 2;
