@@ -579,6 +579,15 @@ std::string url_error(const std::vector<std::string>& values) {
   return "";
 }
 
+// `n` URLs of distinct ports.
+std::vector<std::string> distinct_urls(std::size_t n) {
+  std::vector<std::string> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back("http://127.0.0.1:" + std::to_string(10000 + i));
+  return out;
+}
+
 TEST(ServerUrls, OneUrlAsBefore) {
   const auto s = parse_server_urls({"http://127.0.0.1:8080"});
   ASSERT_EQ(s.size(), 1u);
@@ -600,10 +609,7 @@ TEST(ServerUrls, RepeatedAndCommaListsKeepTheirOrder) {
   EXPECT_EQ(s[1].port, "7002");
   EXPECT_EQ(s[2].port, "7003");
   EXPECT_EQ(s[1].url, "http://127.0.0.1:7002");
-  std::vector<std::string> many;
-  for (int i = 0; i < static_cast<int>(max_servers); ++i)
-    many.push_back("http://127.0.0.1:" + std::to_string(10000 + i));
-  EXPECT_EQ(parse_server_urls(many).size(), max_servers);
+  EXPECT_EQ(parse_server_urls(distinct_urls(max_servers)).size(), max_servers);
 }
 
 TEST(ServerUrls, RefusesBadListsNamingTheElement) {
@@ -614,10 +620,7 @@ TEST(ServerUrls, RefusesBadListsNamingTheElement) {
   EXPECT_EQ(url_error({"http://a:1", "http://a:1"}),
             "--url 'http://a:1': a:1 is listed twice (each server once)");
   EXPECT_NE(url_error({"http://A:1,ws://a:1/x"}).find("listed twice"), std::string::npos);
-  std::vector<std::string> many;
-  for (int i = 0; i <= static_cast<int>(max_servers); ++i)
-    many.push_back("http://127.0.0.1:" + std::to_string(10000 + i));
-  EXPECT_EQ(url_error(many), "--url: more than 64 servers");
+  EXPECT_EQ(url_error(distinct_urls(max_servers + 1)), "--url: more than 64 servers");
 }
 
 TEST(ServerUrls, RefusesBadUrlsNamingTheProblem) {

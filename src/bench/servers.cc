@@ -66,9 +66,7 @@ std::vector<server_address> parse_server_urls(const std::vector<std::string>& va
       server_address a = parse_one(one);
       std::string key = a.host + ":" + a.port;
       for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (!seen.insert(key).second)
-        throw std::invalid_argument("--url '" + one + "': " + key +
-                                    " is listed twice (each server once)");
+      if (!seen.insert(key).second) refuse(key + " is listed twice (each server once)", one);
       out.push_back(std::move(a));
       if (out.size() > max_servers)
         throw std::invalid_argument("--url: more than " + std::to_string(max_servers) + " servers");
