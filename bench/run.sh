@@ -304,7 +304,8 @@ fi
 # the nodes `herald serve --store redis://127.0.0.1:PORT` with the same admin key, all pinned
 # to the server's CPU with Redis; one `herald bench` on the load CPU gets every node's URL
 # (--url A,B,C): subscriber i on node i mod N, publishing stream s (of the 16) on node s mod N.
-# No --server-pid: one node's CPU is not the cluster's. Labels cluster-<N>-<shape>.
+# --server-pid of every node and of Redis: the server CPU and RSS are the cluster's, summed.
+# Labels cluster-<N>-<shape>.
 redis_pid=
 redis_port=
 start_redis() {  # name
@@ -330,7 +331,8 @@ stop_pids() {  # pid...: ours, by PID
 }
 cluster_shapes=(latency fanout-64)
 run_cluster() {  # shape nodes rep
-  local shape=$1 nodes=$2 rep=$3 label=cluster-$2-$1 node_pids=() urls=() i list
+  local shape=$1 nodes=$2 rep=$3 label=cluster-$2-$1 node_pids=() urls=() i list p
+  local measured=()
   over_budget $((${shape_est[$shape]} + 2 + nodes)) "$label/herald/$rep" && return 0
   start_redis "$label-$rep" || return 0
   for i in $(seq "$nodes"); do
@@ -342,9 +344,10 @@ run_cluster() {  # shape nodes rep
     urls+=("$server_url")
   done
   list=$(IFS=,; echo "${urls[*]}")
+  for p in "${node_pids[@]}" "$redis_pid"; do measured+=(--server-pid "$p"); done
   # shellcheck disable=SC2086
   if ! timeout --kill-after=5 "$((${shape_secs[$shape]} + 15))" taskset -c $load_cpu "$herald" bench \
-      --target herald --url "$list" --admin-key "$admin_key" --label "$label" \
+      --target herald --url "$list" "${measured[@]}" --admin-key "$admin_key" --label "$label" \
       ${shape_args[$shape]} "${common[@]}" >"$tmp/last.json" 2>"$tmp/last.err"; then
     say "$label/herald/$rep failed: $(tail -2 "$tmp/last.err")"
   fi

@@ -63,7 +63,9 @@ CLUSTER_NODES = (1, 3)
 CLUSTER = [("deliveries_per_s", "deliveries/s", "high"), ("publish_rate", "events/s", "high"),
            ("lat_p50_us", "p50 µs", "low"), ("lat_p99_us", "p99 µs", "low"),
            ("pub_p50_us", "publish→commit p50 µs", "low"),
-           ("pub_p99_us", "publish→commit p99 µs", "low")]
+           ("pub_p99_us", "publish→commit p99 µs", "low"),
+           ("server_cpu_pct", "CPU % (nodes + Redis)", "low"),
+           ("server_cpu_us_per_delivery", "CPU µs/delivery (nodes + Redis)", "low")]
 
 
 def cluster_label(nodes, shape):

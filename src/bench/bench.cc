@@ -146,6 +146,7 @@ json::object to_json(const load_options& o, const load_result& r, const std::str
   j["seq_gaps"] = r.seq_gaps;
   j["seq_backwards"] = r.seq_backwards;
   if (r.server_measured) {
+    if (o.server_pids.size() > 1) j["server_pids"] = o.server_pids.size();  // the sum of them
     j["server_rss_before"] = r.server_rss_before;
     j["server_rss_connected"] = r.server_rss_connected;
     j["server_rss_end"] = r.server_rss_end;
@@ -246,7 +247,10 @@ std::string to_table(const load_options& o, const load_result& r, const std::str
       << "\n";
   }
   if (r.server_measured) {
-    t << "  server       RSS " << mib(r.server_rss_before) << " -> " << mib(r.server_rss_connected)
+    t << (o.server_pids.size() > 1
+              ? "  server       (" + std::to_string(o.server_pids.size()) + " processes, summed) "
+              : std::string("  server       "))
+      << "RSS " << mib(r.server_rss_before) << " -> " << mib(r.server_rss_connected)
       << " connected (" << num(r.server_rss_per_conn) << " B/conn), peak "
       << mib(r.server_rss_peak);
     if (o.publishers > 0 && o.duration_s > 0) t << ", CPU " << num(r.server_cpu_pct, 1) << "%";
@@ -304,7 +308,13 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see ben
   app.add_option("--connect-timeout", o.connect_timeout_s, "seconds for all connections");
   app.add_option("--connect-concurrency", o.connect_concurrency, "handshakes in flight at once");
   app.add_option("--window", o.window, "max rate: outstanding deliveries before publishers wait");
-  app.add_option("--server-pid", o.server_pid, "server PID for RSS and CPU (from /proc)");
+  std::vector<int> server_pids;
+  app.add_option("--server-pid", server_pids,
+                 "server PID for RSS and CPU (from /proc); repeat it to sum several processes "
+                 "(a cluster's nodes and Redis); 0: not measured")
+      ->check(CLI::NonNegativeNumber)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--inflight", o.inflight,
                  "requests outstanding per publisher: N streams (connections) each, each waiting "
                  "for its reply before its next request")
@@ -336,6 +346,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): see ben
   try {
     // Strict (servers.h); https:// and wss:// are refused: keys never go in clear to TLS.
     o.servers = parse_server_urls(urls);
+    for (int pid : server_pids)
+      if (pid > 0) o.server_pids.push_back(pid);
     const std::string& url = o.servers[0].url;
     if (o.storm && o.servers.size() > 1)
       throw std::invalid_argument("--resume-storm drives one server: give one --url");

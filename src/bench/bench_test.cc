@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <random>
 #include <set>
 #include <string>
@@ -7,6 +9,7 @@
 
 #include "bench/accounting.h"
 #include "bench/histogram.h"
+#include "bench/proc_stats.h"
 #include "bench/protocol.h"
 #include "bench/servers.h"
 #include "bench/tracker.h"
@@ -663,6 +666,26 @@ TEST(ServerUrls, SubscribersAndStreamsAreDealtEvenly) {
   EXPECT_EQ(stream_server(15, 3), 0u);
   EXPECT_EQ(subscriber_server(1, 3), 1u);
   EXPECT_EQ(subscriber_server(2, 3), 2u);
+}
+
+// --- --server-pid repeated: the processes' resources summed (proc_stats.h) ---------------------
+
+TEST(ProcStats, SeveralProcessesAreSummed) {
+  const int self = ::getpid();
+  const auto one = sample_process(self);
+  const auto two = sample_processes({self, self});
+  ASSERT_TRUE(one && two);
+  // RSS moves little between two reads: the sum of two reads of this process is about twice
+  // one read (within 10 %), and so is its peak.
+  EXPECT_NEAR(static_cast<double>(two->rss_bytes), 2.0 * static_cast<double>(one->rss_bytes),
+              0.1 * static_cast<double>(one->rss_bytes));
+  EXPECT_GE(two->hwm_bytes, 2 * one->rss_bytes - one->rss_bytes / 10);
+  EXPECT_GE(two->cpu_s, 2 * one->cpu_s);  // CPU time only grows
+  EXPECT_GE(two->wall_ns, one->wall_ns);
+  // Nothing to sum, or one process gone: not measured.
+  EXPECT_FALSE(sample_processes({}));
+  EXPECT_FALSE(sample_processes({self, -1}));
+  EXPECT_FALSE(sample_process(-1));
 }
 
 }  // namespace

@@ -930,9 +930,11 @@ load_result run_load(const load_options& o) {
   load_result out;
   out.client_cpus = usable_cpus();
   std::optional<proc_sample> srv0;
-  if (o.server_pid > 0) {
-    srv0 = sample_process(o.server_pid);
-    if (!srv0) throw std::runtime_error("no process " + std::to_string(o.server_pid));
+  for (int pid : o.server_pids)
+    if (!sample_process(pid)) throw std::runtime_error("no process " + std::to_string(pid));
+  if (!o.server_pids.empty()) {
+    srv0 = sample_processes(o.server_pids);
+    if (!srv0) throw std::runtime_error("a --server-pid process ended");
     out.server_measured = true;
     out.server_rss_before = srv0->rss_bytes;
   }
@@ -942,7 +944,7 @@ load_result run_load(const load_options& o) {
   start_workers(o, workers, guards);
 
   // Phase 1: connect and subscribe every subscriber.
-  auto srv_c0 = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+  auto srv_c0 = sample_processes(o.server_pids);
   auto self_c0 = sample_process(0);
   const std::int64_t c0 = now_ns();
   for (auto& w : workers) {
@@ -952,7 +954,7 @@ load_result run_load(const load_options& o) {
   wait_until([&] { return sh.ready.load() + sh.failed.load() >= o.subscribers; },
              o.connect_timeout_s);
   const std::int64_t c1 = now_ns();
-  auto srv_c1 = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+  auto srv_c1 = sample_processes(o.server_pids);
   auto self_c1 = sample_process(0);
   out.connected = sh.ready.load();
   out.connect_errors = o.subscribers - out.connected;
@@ -970,10 +972,10 @@ load_result run_load(const load_options& o) {
   // Only the subscribers that read at full speed: the window and `delivered` count only them.
   for (std::size_t i = 0; i < o.subscribers; ++i)
     if (sh.subscribed[i] && !sh.slow[i]) ++sh.subs_on_topic[sh.topic_of[i]];
-  if (o.server_pid > 0) {
+  if (!o.server_pids.empty()) {
     // Let the server settle (handshake buffers freed) before reading its RSS.
     sleep_s(0.5);
-    if (auto s = sample_process(o.server_pid)) out.server_rss_connected = s->rss_bytes;
+    if (auto s = sample_processes(o.server_pids)) out.server_rss_connected = s->rss_bytes;
     if (o.subscribers > 0 && out.server_rss_connected > out.server_rss_before)
       out.server_rss_per_conn =
           static_cast<double>(out.server_rss_connected - out.server_rss_before) /
@@ -982,9 +984,9 @@ load_result run_load(const load_options& o) {
 
   // Phase 2: idle.
   if (o.idle_s > 0) {
-    auto a = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+    auto a = sample_processes(o.server_pids);
     sleep_s(o.idle_s);
-    auto b = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+    auto b = sample_processes(o.server_pids);
     if (a && b) out.server_idle_cpu_pct = cpu_percent(*a, *b);
   }
 
@@ -1000,14 +1002,14 @@ load_result run_load(const load_options& o) {
           net::co_spawn(w.ioc, nats_publisher(sh, id), net::detached);
       }
     wait_until([&] { return sh.pub_ready.load() >= streams; }, 10);
-    auto srv_a = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+    auto srv_a = sample_processes(o.server_pids);
     auto self_a = sample_process(0);
     const std::uint64_t d0 = sh.delivered.load();
     sh.start_ns.store(now_ns());
     sh.go.store(true);
     sleep_s(o.duration_s);
     const std::uint64_t d1 = sh.delivered.load();
-    auto srv_b = o.server_pid > 0 ? sample_process(o.server_pid) : std::nullopt;
+    auto srv_b = sample_processes(o.server_pids);
     auto self_b = sample_process(0);
     const std::int64_t p1 = now_ns();
     sh.stop_publishing.store(true);
@@ -1026,8 +1028,8 @@ load_result run_load(const load_options& o) {
     wait_until([&] { return sh.delivered.load() >= expected; }, o.drain_s);
   }
 
-  if (o.server_pid > 0) {
-    if (auto s = sample_process(o.server_pid)) {
+  if (!o.server_pids.empty()) {
+    if (auto s = sample_processes(o.server_pids)) {
       out.server_rss_end = s->rss_bytes;
       out.server_rss_peak = s->hwm_bytes;
     }

@@ -39,7 +39,8 @@ struct load_options {
   double connect_timeout_s = 60;
   std::size_t connect_concurrency = 200;  // handshakes in flight at once, over all threads
   std::size_t window = 0;  // max rate: deliveries outstanding before publishers wait; 0: auto
-  int server_pid = 0;      // for RSS and CPU; 0: not measured
+  // For RSS and CPU, summed over them (a cluster: its nodes and Redis); empty: not measured.
+  std::vector<int> server_pids;
   // Requests outstanding per publisher: N streams (connections) each, see accounting.h.
   std::size_t inflight = 1;
   // Slow subscribers (accounting.h is_slow): after each read they pause slow_pause_s. Their

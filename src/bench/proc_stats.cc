@@ -44,6 +44,20 @@ std::optional<proc_sample> sample_process(int pid) {
   return s;
 }
 
+std::optional<proc_sample> sample_processes(const std::vector<int>& pids) {
+  if (pids.empty()) return std::nullopt;
+  proc_sample sum;
+  for (int pid : pids) {
+    const auto s = sample_process(pid);
+    if (!s) return std::nullopt;
+    sum.wall_ns = s->wall_ns;
+    sum.cpu_s += s->cpu_s;
+    sum.rss_bytes += s->rss_bytes;
+    sum.hwm_bytes += s->hwm_bytes;
+  }
+  return sum;
+}
+
 double cpu_percent(const proc_sample& a, const proc_sample& b) {
   const double wall = static_cast<double>(b.wall_ns - a.wall_ns) / 1e9;
   return wall > 0 ? 100.0 * (b.cpu_s - a.cpu_s) / wall : 0.0;

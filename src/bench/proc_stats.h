@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace herald::bench {
 
@@ -16,6 +17,9 @@ struct proc_sample {
 
 // nullopt when the process is gone or /proc is unreadable. pid 0: this process.
 std::optional<proc_sample> sample_process(int pid);
+// The sum over several processes (a cluster's nodes and its Redis): CPU seconds, RSS and peak
+// RSS added up, the wall time of the last read. nullopt when `pids` is empty or one is gone.
+std::optional<proc_sample> sample_processes(const std::vector<int>& pids);
 // CPU use between two samples in percent of one core.
 double cpu_percent(const proc_sample& a, const proc_sample& b);
 // CPUs this process may run on (its affinity mask), at least 1.
