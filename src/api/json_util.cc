@@ -1,5 +1,7 @@
 #include "api/json_util.h"
 
+#include <charconv>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
@@ -9,8 +11,33 @@
 
 namespace herald {
 
+namespace {
+// True when Boost.JSON's serializer writes every byte of `s` as it is: printable ASCII other
+// than '"' and '\\'. Anything else (control characters, non-ASCII) goes through the serializer.
+bool plain_json_text(std::string_view s) noexcept {
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+}  // namespace
+
+void append_json_quoted(std::string& out, std::string_view s) {
+  if (!plain_json_text(s)) {
+    out += boost::json::serialize(boost::json::string_view(s.data(), s.size()));
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
 std::string json_quote(std::string_view s) {
-  return boost::json::serialize(boost::json::string(s));
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_json_quoted(out, s);
+  return out;
 }
 
 std::string error_body(errc code, std::string_view message) {
@@ -47,9 +74,9 @@ http_response json_response(int status, const boost::json::value& v) {
   return json_response(status, boost::json::serialize(v));
 }
 
-result<boost::json::value> parse_json(std::string_view text) {
+result<boost::json::value> parse_json(std::string_view text, boost::json::storage_ptr sp) {
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(text, ec);
+  boost::json::value v = boost::json::parse(text, ec, std::move(sp));
   if (ec) return error{errc::bad_json, "body is not valid JSON: " + ec.message()};
   return v;
 }
@@ -79,24 +106,27 @@ result<std::optional<std::int64_t>> get_int(const boost::json::object& o, std::s
 
 std::string render_event_json(const event& e) {
   std::string out;
-  out.reserve(160 + e.topic.size() + e.data.size());
+  out.reserve(160 + e.id.size() + e.topic.size() + e.type.size() + e.tenant.size() + e.app.size() +
+              e.subject.size() + e.data.size());
   out += "{\"id\":";
-  out += json_quote(e.id);
+  append_json_quoted(out, e.id);
   out += ",\"offset\":";
-  out += std::to_string(e.offset);
+  char num[24];
+  out.append(num,
+             static_cast<std::size_t>(std::to_chars(num, num + sizeof num, e.offset).ptr - num));
   out += ",\"topic\":";
-  out += json_quote(e.topic);
+  append_json_quoted(out, e.topic);
   out += ",\"type\":";
-  out += json_quote(e.type);
+  append_json_quoted(out, e.type);
   out += ",\"tenant\":";
-  out += json_quote(e.tenant);
+  append_json_quoted(out, e.tenant);
   if (!e.app.empty()) {
     out += ",\"app\":";
-    out += json_quote(e.app);
+    append_json_quoted(out, e.app);
   }
   if (!e.subject.empty()) {
     out += ",\"subject\":";
-    out += json_quote(e.subject);
+    append_json_quoted(out, e.subject);
   }
   out += ",\"time\":\"";
   out += format_rfc3339_ms(e.time_ms);

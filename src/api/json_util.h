@@ -16,8 +16,10 @@
 
 namespace herald {
 
-// `"text"` with JSON escaping.
+// `"text"` with JSON escaping (Boost.JSON's serializer; printable ASCII is copied as it is).
 std::string json_quote(std::string_view s);
+// The same, appended to `out` (no temporary string on the publish and delivery paths).
+void append_json_quoted(std::string& out, std::string_view s);
 
 // {"error":{"code":…,"message":…}}
 std::string error_body(errc code, std::string_view message);
@@ -26,8 +28,10 @@ http_response error_response(errc code, std::string_view message);
 http_response json_response(int status, std::string body);
 http_response json_response(int status, const boost::json::value& v);
 
-// Parses `text` as JSON: bad_json on failure.
-result<boost::json::value> parse_json(std::string_view text);
+// Parses `text` as JSON: bad_json on failure. With `sp`, the tree is allocated from it (a
+// monotonic resource makes parsing and freeing a request's tree cheap; the value must not
+// outlive the resource).
+result<boost::json::value> parse_json(std::string_view text, boost::json::storage_ptr sp = {});
 
 // Field readers: absent → nullopt; present with the wrong type → bad_message naming `name`.
 result<std::optional<std::string>> get_string(const boost::json::object& o, std::string_view name);

@@ -5,3 +5,5 @@ herald_add_test(prometheus_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/a
                 LIBS herald_api)
 herald_add_test(numbers_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/api/numbers_test.cc
                 LIBS herald_api)
+herald_add_test(json_util_test LABEL unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/api/json_util_test.cc
+                LIBS herald_api)

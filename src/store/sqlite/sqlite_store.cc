@@ -176,7 +176,14 @@ std::string json_string_array(const std::vector<std::string>& items) {
 // One SQLite connection with its prepared statements, used by one thread at a time.
 struct sqlite_store::conn {
   sqlite3* db = nullptr;
-  std::unordered_map<std::string, sqlite3_stmt*> stmts;
+  // Looked up by the SQL text as a view: a statement run per event costs no string copy.
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view v) const noexcept {
+      return std::hash<std::string_view>{}(v);
+    }
+  };
+  std::unordered_map<std::string, sqlite3_stmt*, text_hash, std::equal_to<>> stmts;
 
   conn() = default;
   conn(const conn&) = delete;
@@ -198,14 +205,14 @@ struct sqlite_store::conn {
     return c;
   }
 
-  result<sqlite3_stmt*> prepare(const std::string& sql) {
+  result<sqlite3_stmt*> prepare(std::string_view sql) {
     auto it = stmts.find(sql);
     if (it != stmts.end()) return it->second;
     sqlite3_stmt* s = nullptr;
-    int rc = sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()),
+    int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
                                 SQLITE_PREPARE_PERSISTENT, &s, nullptr);
     if (rc != SQLITE_OK) return sql_error(db, "prepare", rc);
-    stmts.emplace(sql, s);
+    stmts.emplace(std::string(sql), s);
     return s;
   }
 
@@ -217,7 +224,7 @@ struct sqlite_store::conn {
 
   // Runs a statement that returns no rows (or ignores them).
   template <class Bind>
-  status run(const std::string& sql, Bind&& bind) {
+  status run(std::string_view sql, Bind&& bind) {
     auto s = prepare(sql);
     if (!s) return s.err();
     stmt_use u(*s);
@@ -229,7 +236,7 @@ struct sqlite_store::conn {
 
   // Collects every row through `row(stmt_use&)`.
   template <class Bind, class Row>
-  status query(const std::string& sql, Bind&& bind, Row&& row) {
+  status query(std::string_view sql, Bind&& bind, Row&& row) {
     auto s = prepare(sql);
     if (!s) return s.err();
     stmt_use u(*s);
@@ -244,7 +251,7 @@ struct sqlite_store::conn {
 
   // The single integer a query answers; nullopt when it answers no row or NULL.
   template <class Bind>
-  result<std::optional<std::int64_t>> scalar(const std::string& sql, Bind&& bind) {
+  result<std::optional<std::int64_t>> scalar(std::string_view sql, Bind&& bind) {
     std::optional<std::int64_t> out;
     status st = query(sql, std::forward<Bind>(bind), [&](stmt_use& u) {
       if (!u.col_null(0)) out = u.col_i64(0);
