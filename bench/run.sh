@@ -103,7 +103,8 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 herald_ver="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
 [[ -n ${HERALD_BIN:-} ]] && herald_ver="$herald_ver, binary $HERALD_BIN"
 nats_ver=$(nats-server --version 2>&1 | head -1)
-redis_ver=$(redis-server --version 2>&1 | grep -o 'v=[0-9.]*' | head -1)
+redis_ver=$(redis-server --version 2>&1 | grep -o 'v=[0-9.]*' | head -1 || true)
+[[ -n $redis_ver ]] || redis_ver=unknown
 date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 $py - "$results" <<EOF
 import json, sys
@@ -314,14 +315,15 @@ start_redis() {  # name
   redis_port=$(free_port)
   taskset -c $server_cpu redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir" \
     --save '' --appendonly yes --appendfsync "$redis_fsync" --protected-mode yes \
-    --logfile "$dir/log" &
+    --logfile "$dir/log" >"$dir/out" 2>&1 &
   redis_pid=$!
   pids+=("$redis_pid")
   for _ in $(seq 100); do
     [[ $(timeout 2 redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null) == PONG ]] && return 0
+    kill -0 "$redis_pid" 2>/dev/null || break  # it exited: no use waiting
     sleep 0.1
   done
-  say "redis-server did not start: $(tail -3 "$dir/log" 2>/dev/null)"
+  say "redis-server did not start: $(cat "$dir/log" "$dir/out" 2>/dev/null | grep -v "^$" | tail -n 3)"
   return 1
 }
 stop_pids() {  # pid...: ours, by PID
@@ -334,10 +336,13 @@ run_cluster() {  # shape nodes rep
   local shape=$1 nodes=$2 rep=$3 label=cluster-$2-$1 node_pids=() urls=() i list p
   local measured=()
   over_budget $((${shape_est[$shape]} + 2 + nodes)) "$label/herald/$rep" && return 0
-  start_redis "$label-$rep" || return 0
+  if ! start_redis "$label-$rep"; then
+    stop_pids "$redis_pid"
+    return 0
+  fi
   for i in $(seq "$nodes"); do
     if ! start_herald "$label-$rep-node$i" "redis://127.0.0.1:$redis_port"; then
-      stop_pids "${node_pids[@]}" "$redis_pid"
+      stop_pids "${node_pids[@]}" "$server_pid" "$redis_pid"
       return 0
     fi
     node_pids+=("$server_pid")
