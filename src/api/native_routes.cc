@@ -143,6 +143,9 @@ void add_native_routes(router& r, services& s) {
                    "Requests and sockets refused by a limit (429, 4029, 4010).", m.refusals);
     write_metric(out, "herald_store_errors_total", "counter", "Store operations that failed.",
                  static_cast<double>(m.store_errors.load()));
+    write_metric(out, "herald_cluster_control_gaps_total", "counter",
+                 "Times this node found control messages trimmed unread (and resynced).",
+                 static_cast<double>(m.cluster_control_gaps.load()));
     write_labelled(out, "herald_recoveries_total", "outcome", "Session resumes by outcome.",
                    m.recoveries_by_outcome);
     write_histogram(out, "herald_publish_commit_seconds",

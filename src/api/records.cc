@@ -255,8 +255,9 @@ std::optional<session_state> parse_session_state(const json::object& o) {
 }
 
 session_record_writer::session_record_writer(store& st,
-                                             std::function<void(const std::string&)> on_error)
-    : st_(st), on_error_(std::move(on_error)), thread_([this] { run(); }) {}
+                                             std::function<void(const std::string&)> on_error,
+                                             std::string node)
+    : st_(st), on_error_(std::move(on_error)), node_(std::move(node)), thread_([this] { run(); }) {}
 
 session_record_writer::~session_record_writer() { stop(); }
 
@@ -290,9 +291,13 @@ void session_record_writer::run() {
     std::vector<record_write> writes;
     writes.reserve(batch.size());
     for (const item& it : batch) {
-      writes.push_back(
-          {it.id, it.state ? std::optional<std::string>(json::serialize(stored_json(*it.state)))
-                           : std::nullopt});
+      if (!it.state) {
+        writes.push_back({it.id, std::nullopt});
+        continue;
+      }
+      json::object o = stored_json(*it.state);
+      if (!node_.empty()) o["node"] = node_;
+      writes.push_back({it.id, json::serialize(o)});
     }
     if (status r = st_.write_records("session", std::move(writes)); !r && on_error_)
       on_error_(std::to_string(batch.size()) + " session records not stored: " + r.err().message);

@@ -54,9 +54,12 @@ status persist_sessions(store& st, const std::vector<session_state>& sessions);
 // thread stores everything queued in one write_records() call (one commit, however many
 // subscribes arrived meanwhile), then runs their callbacks. stop() writes what is queued and
 // joins; the destructor stops. `on_error` hears a failed write (the callbacks run anyway).
+// `node` (cluster mode: core.node_id; else empty) is written into each record as `node`, the
+// node holding the session (docs/cluster.md, "A dead node's sessions").
 class session_record_writer {
  public:
-  session_record_writer(store& st, std::function<void(const std::string&)> on_error);
+  session_record_writer(store& st, std::function<void(const std::string&)> on_error,
+                        std::string node = {});
   ~session_record_writer();
   session_record_writer(const session_record_writer&) = delete;
   session_record_writer& operator=(const session_record_writer&) = delete;
@@ -73,6 +76,7 @@ class session_record_writer {
   void run();
   store& st_;
   std::function<void(const std::string&)> on_error_;
+  std::string node_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<item> queue_;

@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <boost/json/parse.hpp>
@@ -15,7 +16,9 @@
 #include "api/authn.h"
 #include "api/records.h"
 #include "api/services.h"
+#include "core/clock.h"
 #include "core/hub.h"
+#include "core/metrics.h"
 #include "store/redis/control.h"
 #include "store/redis/io_thread.h"
 #include "store/redis/url.h"
@@ -28,6 +31,7 @@ cluster_node::~cluster_node() = default;
 namespace {
 
 constexpr std::int64_t reply_ttl_ms = 30000;  // answers are kept this long (past any ask)
+constexpr const char* gap_kind = "gap";       // queued by control's on_gap, never sent
 
 bool directory_kind(std::string_view kind) {
   for (std::string_view k : directory_kinds)
@@ -115,13 +119,23 @@ class redis_cluster final : public cluster_node {
           publish("record", std::string(kind) + "\n" + std::string(key));
         }) {}
 
-  void start(const std::string& node_id) override {
+  void start(const std::string& node_id, std::int64_t recovery_window_ms) override {
     node_ = node_id;
     redis::control_options co;
     co.node_id = node_;
     co.lease_ms = bounds_.node_lease_ms;
     co.renew_ms = bounds_.node_renew_ms;
     co.max_len = static_cast<std::size_t>(bounds_.control_max_len);
+    co.held_window_ms = recovery_window_ms;
+    // A gap is handled in stream order with the messages, on the worker.
+    co.on_gap = [this](std::uint64_t missed) {
+      {
+        std::lock_guard l(mu_);
+        queue_.push_back(redis::control_message{"", "", gap_kind, std::to_string(missed)});
+      }
+      cv_.notify_one();
+    };
+    co.on_note = [](const std::string& line) { spdlog::info("cluster: {}", line); };
     conn_.client_name = "herald:" + node_;
     ctl_ =
         std::make_unique<redis::control>(io_, conn_, co, [this](const redis::control_message& m) {
@@ -152,6 +166,10 @@ class redis_cluster final : public cluster_node {
       boost::system::error_code ec;
       auto v = json::parse(**rec, ec);
       if (ec || !v.is_object()) return std::nullopt;
+      // A dead node's record past its window, not pruned yet: gone, as on one node.
+      if (const auto* exp = v.as_object().if_contains("expires_ms");
+          exp != nullptr && exp->is_int64() && exp->as_int64() <= now_ms())
+        return std::nullopt;
       return parse_session_state(v.as_object());
     };
     // On the new socket's shard: the message goes out from the worker (it blocks on Redis).
@@ -289,7 +307,9 @@ class redis_cluster final : public cluster_node {
     const auto sp = m.arg.find(' ');
     const std::string req = m.arg.substr(0, sp);
     const std::string rest = sp == std::string::npos ? std::string() : m.arg.substr(sp + 1);
-    if (m.kind == "taken") {
+    if (m.kind == gap_kind && m.node.empty()) {
+      resync(svc, m.arg);
+    } else if (m.kind == "taken") {
       svc.h.let_go(m.arg);
     } else if (m.kind == "kick") {
       answer(req,
@@ -302,6 +322,92 @@ class redis_cluster final : public cluster_node {
       const auto nl = m.arg.find('\n');
       if (nl != std::string::npos) on_record(svc, m.arg.substr(0, nl), m.arg.substr(nl + 1));
     }
+  }
+
+  // Control messages were trimmed before this node read them (control.h): what they would have
+  // done is done now, by the same handlers — every directory record that differs from the
+  // store's goes through on_record (apps, users and JWTs gone from the store too), and every
+  // session whose record another node now holds is let go as a `taken` would.
+  void resync(services& svc, const std::string& missed) {
+    spdlog::warn(
+        "cluster: {} control messages were trimmed before this node read them "
+        "(redis.control_max_len): re-reading the directory and re-checking every session",
+        missed);
+    global_metrics().cluster_control_gaps.fetch_add(1, std::memory_order_relaxed);
+    directory& dir = svc.dir;
+    std::size_t changed = 0, taken = 0;
+    for (std::string_view kind : directory_kinds) {
+      auto recs = db_.load_records(kind);
+      if (!recs) {
+        spdlog::warn("cluster: resync: loading {} records: {}", kind, recs.err().message);
+        continue;
+      }
+      std::set<std::string> stored;
+      for (const auto& r : *recs) {
+        stored.insert(r.key);
+        if (held_json(dir, kind, r.json) != r.json) {
+          ++changed;
+          on_record(svc, std::string(kind), r.key);
+        }
+      }
+      std::vector<std::string> gone;  // in the directory, no longer in the store
+      if (kind == "app")
+        for (const auto& a : dir.apps("")) gone.push_back(a.id);
+      if (kind == "user")
+        for (const auto& u : dir.users("")) gone.push_back(u.id);
+      if (kind == "jwt")
+        for (const auto& u : dir.users(""))
+          for (const auto& j : dir.jwts_of(u.id)) gone.push_back(j.jti);
+      for (const auto& key : gone)
+        if (!stored.contains(key)) {
+          ++changed;
+          on_record(svc, std::string(kind), key);
+        }
+    }
+    const std::vector<std::string> ids = svc.h.session_ids();
+    for (std::size_t i = 0; i < ids.size(); i += 1000) {
+      redis::command c{"HMGET", "herald:recnode:session"};
+      const std::size_t end = std::min(ids.size(), i + 1000);
+      for (std::size_t k = i; k < end; ++k) c.arg(ids[k]);
+      auto r = ctl_->commands().call(c);
+      if (!r || !r->is_array() || r->elements.size() != end - i) {
+        spdlog::warn("cluster: resync: reading session holders failed");
+        break;
+      }
+      for (std::size_t k = i; k < end; ++k) {
+        const redis::reply& holder = r->elements[k - i];
+        if (holder.is_string() && !holder.str.empty() && holder.str != node_) {
+          ++taken;
+          svc.h.let_go(ids[k]);
+        }
+      }
+    }
+    spdlog::info("cluster: resync done: {} directory records re-read, {} sessions let go", changed,
+                 taken);
+  }
+
+  // The stored form of the directory's current copy of the record `json` (of `kind`): equal to
+  // `json` when the directory already has what the store holds.
+  static std::string held_json(const directory& dir, std::string_view kind,
+                               const std::string& json) {
+    boost::system::error_code ec;
+    auto v = json::parse(json, ec);
+    if (ec || !v.is_object()) return {};
+    const json::object& o = v.as_object();
+    auto text = [&](const char* k) {
+      const auto* f = o.if_contains(k);
+      return f != nullptr && f->is_string() ? std::string(f->get_string()) : std::string();
+    };
+    auto form = [](const auto& rec) {
+      return rec ? json::serialize(stored_json(*rec)) : std::string();
+    };
+    if (kind == "tenant") return form(dir.tenant(text("id")));
+    if (kind == "app") return form(dir.app(text("id")));
+    if (kind == "user") return form(dir.user(text("id")));
+    if (kind == "login") return form(dir.login(text("id")));
+    if (kind == "subject") return form(dir.subject(text("tenant"), text("id")));
+    if (kind == "jwt") return form(dir.jwt(text("jti")));
+    return {};
   }
 
   // Another node wrote record (kind, key): read it into the directory, then do here what the

@@ -8,7 +8,10 @@
 //     rotated or the app deleted: its sockets revoked; rights changed: refreshed);
 //   - admin kicks and /v1/admin/connections reach every live node (`kick`, `conns`: asked over
 //     the control channel, answered in `herald:reply:<request>`);
-//   - the node registers in `herald:node:<id>` with a lease.
+//   - the node registers in `herald:node:<id>` with a lease; the session records of a node
+//     whose lease lapsed get an expiry (store/redis/control.h);
+//   - a node that finds control messages trimmed unread (a gap) re-reads the directory and
+//     re-checks every session it holds, running the handlers the messages would have run.
 // Threads: built and wired on the main thread at start-up; control messages are handled in
 // stream order on a worker thread of its own; the cluster_link members block on Redis.
 #pragma once
@@ -41,8 +44,10 @@ class cluster_node : public cluster_link {
   ~cluster_node() override;
 
   // Connects the control channel and registers `node_id` (core.node_id), once the listener is
-  // bound. Throws std::runtime_error naming what failed.
-  virtual void start(const std::string& node_id) = 0;
+  // bound (before the shards run). `recovery_window_ms` (the hub's) is the window a dead
+  // node's session records get when they name none. Throws std::runtime_error naming what
+  // failed.
+  virtual void start(const std::string& node_id, std::int64_t recovery_window_ms) = 0;
 
   // The store the services write through: `db`, announcing directory record writes.
   virtual store& announcing() = 0;

@@ -385,7 +385,8 @@ int serve(config cfg, bool demo, bool list_routes) {
   ho.start_offset = db.last_offset();
   // Crash safety: the records a resume needs after kill -9, written off the shards (the store
   // group-commits them with the appends); a subscribe is acknowledged once its record is.
-  session_record_writer records(db, [](const std::string& m) { spdlog::warn("{}", m); });
+  session_record_writer records(
+      db, [](const std::string& m) { spdlog::warn("{}", m); }, cluster ? cfg.node_id : "");
   ho.persist = [&records](const std::string& id, std::optional<session_state> rec,
                           std::function<void()> done) {
     records.write(id, std::move(rec), std::move(done));
@@ -495,7 +496,7 @@ int serve(config cfg, bool demo, bool list_routes) {
   });
 
   const std::uint16_t bound = srv.listen();
-  if (cluster) cluster->start(cfg.node_id);
+  if (cluster) cluster->start(cfg.node_id, ho.recovery_window_ms);
   const std::string base =
       (srv.tls() ? "https://" : "http://") + host + ":" + std::to_string(bound);
   std::cout << "herald listening on " << base << std::endl;
@@ -526,6 +527,8 @@ int serve(config cfg, bool demo, bool list_routes) {
       (void)db.prune_records("idem", now);
       (void)db.prune_records("smsgw_idem", now);
       if (db.prune_records("login", now)) dir.drop_expired_logins(now);
+      // Cluster mode: the records of a dead node's sessions, once their window has passed.
+      if (cluster) (void)db.prune_records("session", now);
     }
   });
   std::atomic<bool> ended{false};

@@ -273,6 +273,8 @@ class hub {
   bool kick_connection(const std::string& con_id, kick k);
   // Thread-safe, blocking (not on a shard thread): every socket's info, with its session's.
   std::vector<connection_info> connections();
+  // Thread-safe: the ids of the sessions this hub holds (attached or detached).
+  std::vector<std::string> session_ids();
 
   // Thread-safe, blocking (not on a shard thread; may read the log through read_log): why
   // session `session_id` did or did not get event `event_id`. `e` is the event as the log has

@@ -343,8 +343,13 @@ void hub::adopt_on_home(const session_state& st, const std::string& token, std::
   s.durable_hold = true;
   // Once the resume succeeded the node that held the session lets it go (adopted); a failed
   // one leaves it to that node, this copy going without touching the record.
-  auto told = [this, id = s.id, done = std::move(done)](resume_outcome o) {
+  auto told = [this, home, id = s.id, done = std::move(done)](resume_outcome o) {
     if (o.error == recovery_error::none) {
+      // The record is ours now: written naming this node, without the expiry a dead holder's
+      // records get (docs/cluster.md).
+      run_on(home, [this, home, id] {
+        if (session* s2 = state_[home]->find_session(id)) save_session(*s2, false);
+      });
       if (opts_.adopted) opts_.adopted(id);
     } else {
       let_go(id, false);
@@ -405,6 +410,14 @@ void hub::finish_adopt(const std::string& id, std::uint64_t skipped,
 }
 
 void hub::let_go(const std::string& id) { let_go(id, true); }
+
+std::vector<std::string> hub::session_ids() {
+  std::lock_guard l(registry_mu_);
+  std::vector<std::string> out;
+  out.reserve(home_of_.size());
+  for (const auto& [id, home] : home_of_) out.push_back(id);
+  return out;
+}
 
 void hub::let_go(const std::string& id, bool attached_too) {
   std::size_t home = npos;

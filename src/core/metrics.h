@@ -80,7 +80,8 @@ struct metrics {
   labelled_counter refusals;               // dialect, limit
   labelled_counter recoveries_by_outcome;  // outcome
   std::atomic<std::uint64_t> store_errors{0};
-  histogram publish_commit_ms;    // publish request received -> durable
+  std::atomic<std::uint64_t> cluster_control_gaps{0};  // control messages trimmed unread, times
+  histogram publish_commit_ms;                         // publish request received -> durable
   histogram publish_delivery_ms;  // publish request received -> frame queued on a socket
   tenant_labels tenants;
 };

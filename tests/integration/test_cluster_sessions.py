@@ -125,6 +125,23 @@ def rc_form(node, path, app, fields, token=None):
                      body=urllib.parse.urlencode(fields), headers=headers, token=token)
 
 
+async def rc_socket(node, at):
+    """A RingCentral socket on `node` for access token `at` (of a login made on another node:
+    retried until the control stream brought it), its first message read."""
+    deadline = time.monotonic() + 2
+    while True:
+        w = node.http("POST", "/ringcentral/restapi/oauth/wstoken", token=at)
+        if w.status == 200 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    assert w.status == 200, w
+    url = w.json["uri"] + "?access_token=" + urllib.parse.quote(w.json["ws_access_token"])
+    assert w.json["uri"].startswith(node.ws_base), w.json
+    ws = await websockets.connect(url, ping_interval=None, close_timeout=2)
+    assert await asyncio.wait_for(ws.recv(), 5)  # the connection details
+    return ws
+
+
 @aio
 async def test_a_login_ended_on_one_node_closes_its_socket_on_another(clusters):
     c = clusters.new()
@@ -135,19 +152,8 @@ async def test_a_login_ended_on_one_node_closes_its_socket_on_another(clusters):
                                   "password": "right-pw"})
     assert r.status == 200, r
     at = r.json["access_token"]
-    deadline = time.monotonic() + 2
-    while True:
-        w = b.http("POST", "/ringcentral/restapi/oauth/wstoken", token=at)
-        if w.status == 200 or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.02)
-    assert w.status == 200, w
-    url = w.json["uri"] + "?access_token=" + urllib.parse.quote(w.json["ws_access_token"])
-    assert w.json["uri"].startswith(b.ws_base), w.json
-    ws = await websockets.connect(url, ping_interval=None, close_timeout=2)
+    ws = await rc_socket(b, at)
     try:
-        first = await asyncio.wait_for(ws.recv(), 5)  # the connection details
-        assert first
         t0 = time.monotonic()
         r = rc_form(a, "revoke", app, {"token": at})
         assert r.status == 200, r

@@ -8,9 +8,21 @@
 // (pub/sub is fire-and-forget), and every renew_ms anyway (a notification lost without a drop).
 // A node never handles its own messages.
 //
-// Node registry: the hash `herald:node:<id>` (started_ms, pid) with a lease of lease_ms,
-// renewed every renew_ms, and the set `herald:nodes` of ids ever registered (a node whose hash
-// has expired is dropped from it by live_nodes()). stop() deletes this node's hash at once.
+// Each message also carries `s`, a dense number (INCR herald:ctlseq in the same Redis Function
+// as its XADD): a reader that finds a number past the last one it saw plus one missed what the
+// trimming (MAXLEN ~ max_len) took while it could not read, and hears on_gap(how many).
+//
+// Node registry: the hash `herald:node:<id>` (node, pid, renewed_ms) with a lease of lease_ms,
+// renewed every renew_ms, and the set `herald:nodes` of ids registered. stop() deletes this
+// node's hash at once (the id stays in the set: the others treat it as lapsed).
+//
+// The session records a node holds (herald:held:session:<id>, kept by the store's
+// herald_records) outlive it: each renewal, a node looks for peers whose lease lapsed and gives
+// their records expires_ms = now + the record's recovery_window_ms (held_window_ms when it names
+// none), never moving an expiry already set; the id leaves herald:nodes once all are done. A
+// node whose own lease had lapsed (a stall, Redis away) takes its records back without expiry
+// when it renews again; at start, what an earlier run of the same id left is given an expiry
+// and released. docs/cluster.md, "A dead node's sessions".
 //
 // Threads: on_message runs on the io_thread, in stream order, and must not block. start(),
 // publish(), live_nodes() and stop() block (never on the io_thread). No Asio here.
@@ -45,8 +57,14 @@ struct control_options {
   std::int64_t lease_ms = 3000;    // a node silent this long leaves the registry
   std::int64_t renew_ms = 1000;    // lease renewal, and the stream's poll
   std::size_t max_len = 10000;     // the stream is trimmed to about this many entries
-  std::size_t page = 1000;         // entries per XRANGE
+  std::size_t page = 1000;         // entries per XRANGE, records per expiry step
   std::string prefix = "herald:";  // key prefix
+  // The recovery window of a held session record that names none (hub_options').
+  std::int64_t held_window_ms = 180000;
+  // io_thread, in stream order with on_message: this many messages were trimmed unread.
+  std::function<void(std::uint64_t missed)> on_gap;
+  // Renewer thread: a line worth logging (a peer's records given an expiry, ours taken back).
+  std::function<void(const std::string&)> on_note;
 };
 
 class control {
@@ -74,8 +92,16 @@ class control {
   struct state;
 
  private:
+  std::string seq_key() const { return opts_.prefix + "ctlseq"; }
   void renew_loop();
   status renew();
+  // Runs FCALL `c`, loading the function library first when Redis lost it.
+  result<reply> fcall(const command& c);
+  // A page step of herald_node_<what> over node `id`'s held records (KEYS as it wants them).
+  command held_step(const char* what, const std::string& id) const;
+  void release_own();    // start: what an earlier run of this id left
+  void reclaim_own();    // our lease had lapsed and is back
+  void expire_lapsed();  // peers whose lease lapsed
 
   io_thread& io_;
   control_options opts_;
@@ -85,6 +111,7 @@ class control {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool registered_ = false;  // renewer: the first renewal is done
   std::atomic<bool> stopped_{false};
   std::thread renewer_;
 };

@@ -52,6 +52,15 @@ std::string expiry_of(std::string_view json) {
   }
   return "0";
 }
+// The node a record names as its holder (its string field `node`: session records in cluster
+// mode), else "" — what herald:recnode / herald:held index (docs/cluster.md).
+std::string owner_of(std::string_view json) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(json, ec);
+  if (ec || !v.is_object()) return {};
+  const boost::json::value* n = v.as_object().if_contains("node");
+  return n != nullptr && n->is_string() ? std::string(n->as_string()) : std::string();
+}
 std::string subject_key(std::string_view tenant, std::string_view subject) {
   std::string k(tenant);
   k += '\0';
@@ -78,6 +87,23 @@ local function index_expiry(hash, key, exp)
     redis.call('ZADD', idx, exp, key)
   else
     redis.call('ZREM', idx, key)
+  end
+end
+
+-- herald:recnode:<kind> maps each record naming a holding node to it, and
+-- herald:held:<kind>:<node> is that node's set of them; owner '' (an erase, or a record naming
+-- none) takes the record out of both.
+local function index_owner(hash, key, owner)
+  local kind = string.sub(hash, 12)
+  local byrec = 'herald:recnode:' .. kind
+  local prev = redis.call('HGET', byrec, key)
+  if prev == owner then return end
+  if prev then redis.call('SREM', 'herald:held:' .. kind .. ':' .. prev, key) end
+  if owner ~= '' then
+    redis.call('HSET', byrec, key, owner)
+    redis.call('SADD', 'herald:held:' .. kind .. ':' .. owner, key)
+  elseif prev then
+    redis.call('HDEL', byrec, key)
   end
 end
 
@@ -125,10 +151,12 @@ local function records(keys, args)
     if args[i] == 'p' then
       redis.call('HSET', keys[1], args[i + 1], args[i + 2])
       index_expiry(keys[1], args[i + 1], args[i + 3])
-      i = i + 4
+      index_owner(keys[1], args[i + 1], args[i + 4])
+      i = i + 5
     else
       redis.call('HDEL', keys[1], args[i + 1])
       index_expiry(keys[1], args[i + 1], '0')
+      index_owner(keys[1], args[i + 1], '')
       i = i + 2
     end
   end
@@ -140,7 +168,10 @@ local function prune_records(keys, args)
   local idx = 'herald:recexp:' .. string.sub(keys[1], 12)
   local due = redis.call('ZRANGEBYSCORE', idx, 1, args[1], 'LIMIT', 0, tonumber(args[2]))
   local gone = 0
-  for _, k in ipairs(due) do gone = gone + redis.call('HDEL', keys[1], k) end
+  for _, k in ipairs(due) do
+    gone = gone + redis.call('HDEL', keys[1], k)
+    index_owner(keys[1], k, '')
+  end
   if #due > 0 then redis.call('ZREM', idx, unpack(due)) end
   return {#due, gone}
 end
@@ -1017,7 +1048,7 @@ status redis_store::write_records(std::string_view kind, std::vector<record_writ
   redis::command c{"FCALL", "herald_records", "1", rec_key(kind)};
   for (const record_write& w : writes) {
     if (w.json) {
-      c.arg("p").arg(w.key).arg(*w.json).arg(expiry_of(*w.json));
+      c.arg("p").arg(w.key).arg(*w.json).arg(expiry_of(*w.json)).arg(owner_of(*w.json));
     } else {
       c.arg("d").arg(w.key);
     }
