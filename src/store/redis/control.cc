@@ -220,7 +220,10 @@ status control::start(std::int64_t timeout_ms) {
     });
     set.get_future().wait();
   }
-  release_own();
+  // Before this run holds anything: later, its own sessions would be in the set too.
+  if (!release_own())
+    return error{errc::unavailable,
+                 "redis: releasing what an earlier run of node " + opts_.node_id + " held failed"};
   if (auto st = renew(); !st) return st;
   registered_ = true;
   {
@@ -262,36 +265,38 @@ command control::held_step(const char* what, const std::string& id) const {
   return c;
 }
 
-void control::release_own() {
+bool control::release_own() {
   std::int64_t expired = 0;
   const auto page = static_cast<std::int64_t>(opts_.page);
   for (;;) {
     command c = held_step("release", opts_.node_id);
     c.arg(now_ms()).arg(opts_.held_window_ms).arg(page);
     auto r = fcall(c);
-    if (!r || !r->is_array() || r->elements.size() != 2) return;  // Redis away: a peer does it
+    if (!r || !r->is_array() || r->elements.size() != 2) return false;
     expired += r->elements[1].integer;
     if (r->elements[0].integer < page) break;
   }
   if (expired > 0 && opts_.on_note)
     opts_.on_note("an earlier run of node " + opts_.node_id + " held " + std::to_string(expired) +
                   " session records: they now expire within their recovery window");
+  return true;
 }
 
-void control::reclaim_own() {
+bool control::reclaim_own() {
   std::int64_t back = 0;
   std::string cursor = "0";
   do {
     command c = held_step("reclaim", opts_.node_id);
     c.arg(cursor).arg(static_cast<std::int64_t>(opts_.page));
     auto r = fcall(c);
-    if (!r || !r->is_array() || r->elements.size() != 2) return;  // the next renewal retries
+    if (!r || !r->is_array() || r->elements.size() != 2) return false;
     cursor = r->elements[0].str;
     back += r->elements[1].integer;
   } while (cursor != "0");
   if (opts_.on_note)
     opts_.on_note("node " + opts_.node_id + "'s lease had lapsed and is renewed: " +
                   std::to_string(back) + " of its session records no longer expire");
+  return true;
 }
 
 void control::expire_lapsed() {
@@ -328,7 +333,7 @@ status control::renew() {
   if (r->is_error()) return error{errc::unavailable, "redis: HSET " + key + ": " + r->str};
   // Fields added: the hash had gone, so our lease had lapsed (peers may have given our
   // session records an expiry) — unless this is the first renewal.
-  const bool lapsed = registered_ && r->integer > 0;
+  if (registered_ && r->integer > 0) reclaim_due_ = true;
   command exp{"PEXPIRE", key};
   exp.arg(opts_.lease_ms);
   r = cmd_->call(exp);
@@ -336,7 +341,8 @@ status control::renew() {
   // In the set again if a peer dropped it while the lease had lapsed (Redis was away).
   r = cmd_->call(command{"SADD", opts_.prefix + "nodes", opts_.node_id});
   if (!r) return r.err();
-  if (lapsed) reclaim_own();
+  // Our lease is live again: no peer's expiry step runs from here on (each checks it first).
+  if (reclaim_due_) reclaim_due_ = !reclaim_own();
   return {};
 }
 

@@ -99,8 +99,9 @@ class control {
   result<reply> fcall(const command& c);
   // A page step of herald_node_<what> over node `id`'s held records (KEYS as it wants them).
   command held_step(const char* what, const std::string& id) const;
-  void release_own();    // start: what an earlier run of this id left
-  void reclaim_own();    // our lease had lapsed and is back
+  // Each false when Redis failed midway: start() fails; renew() runs reclaim_own() again.
+  bool release_own();    // start: what an earlier run of this id left
+  bool reclaim_own();    // our lease had lapsed and is back
   void expire_lapsed();  // peers whose lease lapsed
 
   io_thread& io_;
@@ -111,7 +112,8 @@ class control {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  bool registered_ = false;  // renewer: the first renewal is done
+  bool registered_ = false;   // renewer: the first renewal is done
+  bool reclaim_due_ = false;  // renewer: our lease had lapsed, reclaim_own() not done yet
   std::atomic<bool> stopped_{false};
   std::thread renewer_;
 };

@@ -296,6 +296,28 @@ TEST_F(redis_control, a_node_back_from_a_stall_takes_its_records_back) {
   z.stop();
 }
 
+// A node started under the id of an earlier run (a restart on the same host and port) holds
+// none of what that run left: those records get their expiry and no longer name anyone.
+TEST_F(redis_control, a_restarted_node_releases_what_its_earlier_run_held) {
+  connection r(io_, conn());
+  r.start();
+  ASSERT_TRUE(r.wait_connected(5000).ok());
+  const std::string rec = R"({"id":"ses_1","recovery_window_ms":3000,"node":"z"})";
+  ASSERT_TRUE(r.call(command{"HSET", "herald:rec:session", "ses_1", rec}).ok());
+  ASSERT_TRUE(r.call(command{"HSET", "herald:recnode:session", "ses_1", "z"}).ok());
+  ASSERT_TRUE(r.call(command{"SADD", "herald:held:session:z", "ses_1"}).ok());
+  ASSERT_TRUE(r.call(command{"HSET", "herald:node:z", "node", "z"}).ok());  // still "live"
+  const std::int64_t before = now_ms();
+  auto z = start("z");
+  const std::int64_t after = now_ms();
+  auto exp = r.call(command{"ZSCORE", "herald:recexp:session", "ses_1"});
+  ASSERT_TRUE(exp && exp->is_string());
+  EXPECT_GE(std::stoll(exp->str), before + 3000);
+  EXPECT_LE(std::stoll(exp->str), after + 3000);
+  EXPECT_EQ(r.call(command{"SCARD", "herald:held:session:z"})->integer, 0);
+  EXPECT_TRUE(r.call(command{"HGET", "herald:recnode:session", "ses_1"})->is_nil());
+}
+
 // Messages trimmed before a node read them: found exactly (each carries a dense number), and
 // reported once, in stream order, before the messages after the gap.
 TEST_F(redis_control, messages_trimmed_unread_are_counted_as_a_gap) {
