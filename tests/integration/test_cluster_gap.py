@@ -4,8 +4,10 @@
 Node B holds a RingCentral socket; B is stopped (SIGSTOP) while A ends that socket's login and
 then ends 80 other logins (160 control messages: each login's start and end), past
 `redis.control_max_len` = 100 with Redis's stream nodes of 10 entries, so the stream no longer
-holds the revoke when B reads again. After SIGCONT, B finds the gap, logs it, counts it in
-/metrics, and closes the socket `revoked` anyway; its directory has the login ended."""
+holds the revoke when B reads again; B's native session was resumed on A meanwhile (its
+`taken` trimmed too). After SIGCONT, B finds the gap, logs it, counts it in /metrics, closes
+the RingCentral socket `revoked` and the native one `replaced` anyway; its directory has the
+login ended."""
 import asyncio
 import os
 import signal
@@ -43,10 +45,16 @@ async def test_a_revoke_trimmed_before_a_stalled_node_read_it_still_closes_its_s
     a, b = c.nodes
     at = login(a, app, user)
     ws = await rc_socket(b, at)
+    wsn, wn = await b.ws_auth(app["api_key"])  # and a native session on B
+    await wsn.subscribe([{"topic": "/it/**"}])
     try:
         assert gaps(b) == 0
         os.kill(b.proc.pid, signal.SIGSTOP)  # our own child, by its PID
         try:
+            # The native session moves to A (its `taken` is trimmed too), the login ends.
+            wsa, wa = await a.ws_auth(app["api_key"], query={"resume": wn["resume_token"],
+                                                              "last_seq": 0})
+            assert wa["recovered"] is True and wa["session"] == wn["session"], wa
             r = rc_form(a, "revoke", app, {"token": at})
             assert r.status == 200, r
             for _ in range(80):
@@ -69,6 +77,10 @@ async def test_a_revoke_trimmed_before_a_stalled_node_read_it_still_closes_its_s
         assert "revoked" in ws.close_reason, (ws.close_code, ws.close_reason)
         print("socket closed %.3f s after SIGCONT" % took)
         assert took < 3.0, took
+        # B lets the session A adopted go, as the `taken` it never read would have.
+        code, reason, _ = await wsn.closed(timeout=3)
+        assert (code, reason) == (1000, "replaced"), (code, reason)
+        await wsa.close()
     finally:
         await ws.close()
     assert gaps(b) == 1
