@@ -108,6 +108,20 @@ std::string reply_body(const std::vector<event_ptr>& events) {
   return out;
 }
 
+// The reply to a publish once the store has answered.
+http_response publish_reply(std::chrono::steady_clock::time_point started,
+                            result<std::vector<event_ptr>> appended) {
+  if (!appended) {
+    if (appended.err().code == errc::unavailable || appended.err().code == errc::internal)
+      op_events::store_error("append", appended.err().message);
+    return error_response(appended.err());
+  }
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  global_metrics().publish_commit_ms.observe(ms);
+  return json_response(201, reply_body(*appended));
+}
+
 }  // namespace
 
 http_response publish_events(services& s, const principal& who, const http_request& req) {
@@ -126,6 +140,7 @@ http_response publish_events(services& s, const principal& who, const http_reque
     idem_key = "idem/" + who.app_id + "/" + *k;
   }
   const std::string body_hash = idem_key.empty() ? std::string() : sha256_hex(req.body);
+  // Shared with a later reply's completion: the key is in progress until the commit answers.
   struct inflight_guard {
     services& s;
     std::string key;
@@ -134,14 +149,15 @@ http_response publish_events(services& s, const principal& who, const http_reque
       std::lock_guard g(s.idem_mu);
       s.idem_inflight.erase(key);
     }
-  } guard{s, {}};
+  };
+  auto guard = std::make_shared<inflight_guard>(inflight_guard{s, {}});
   if (!idem_key.empty()) {
     {
       std::lock_guard g(s.idem_mu);
       if (!s.idem_inflight.insert(idem_key).second)
         return error_response(errc::conflict, "a request with this Idempotency-Key is in progress");
     }
-    guard.key = idem_key;
+    guard->key = idem_key;
     auto prior = s.st.get_record("idem", idem_key);
     if (!prior) return error_response(errc::unavailable, "store unavailable");
     if (*prior) {
@@ -210,8 +226,8 @@ http_response publish_events(services& s, const principal& who, const http_reque
   if (!idem_key.empty()) {
     with.kind = "idem";
     with.key = idem_key;
-    with.json = [&body_hash, window_ms = s.core.idempotency_window_s *
-                                         1000](const std::vector<event_ptr>& events) {
+    with.json = [body_hash, window_ms = s.core.idempotency_window_s *
+                                        1000](const std::vector<event_ptr>& events) {
       json::object rec{{"hash", body_hash},
                        {"status", 201},
                        {"body", reply_body(events)},
@@ -219,16 +235,23 @@ http_response publish_events(services& s, const principal& who, const http_reque
       return json::serialize(rec);
     };
   }
-  auto appended = s.st.append(std::move(drafts), std::move(with));
-  if (!appended) {
-    if (appended.err().code == errc::unavailable || appended.err().code == errc::internal)
-      op_events::store_error("append", appended.err().message);
-    return error_response(appended.err());
-  }
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  global_metrics().publish_commit_ms.observe(ms);
-  return json_response(201, reply_body(*appended));
+  if (!s.st.appends_async())
+    return publish_reply(started, s.st.append(std::move(drafts), std::move(with)));
+  // The commit answers later: this thread goes back to the pool, and the writer's group commit
+  // takes every publish in flight, not only as many as the pool has threads.
+  http_response later;
+  later.later = [&s, started, guard, drafts = std::move(drafts),
+                 with = std::move(with)](std::function<void(http_response)> done) mutable {
+    s.st.append_async(std::move(drafts), std::move(with),
+                      [started, guard = std::move(guard),
+                       done = std::move(done)](result<std::vector<event_ptr>> appended) mutable {
+                        http_response r = publish_reply(started, std::move(appended));
+                        // The key is free before the client can read the reply and retry.
+                        guard.reset();
+                        done(std::move(r));
+                      });
+  };
+  return later;
 }
 
 }  // namespace herald

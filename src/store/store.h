@@ -73,6 +73,17 @@ class store {
     return append(std::move(batch), append_record{});
   }
 
+  // append() without waiting: `done` gets what append() would return, exactly once, on a thread
+  // of the back end's choosing (sqlite: its writer, after the listener saw the batch); it must
+  // not call a writing member. appends_async() says whether the call returns before the commit
+  // (sqlite) or runs append() on the calling thread (the default: a caller that must not block
+  // uses append() on a thread that may).
+  virtual bool appends_async() const { return false; }
+  virtual void append_async(std::vector<event_draft> batch, append_record with,
+                            std::function<void(result<std::vector<event_ptr>>)> done) {
+    done(append(std::move(batch), std::move(with)));
+  }
+
   // Up to q.limit events matching the bounds, in offset order.
   virtual result<std::vector<event_ptr>> read(const log_query& q) = 0;
 

@@ -1071,5 +1071,70 @@ TEST_F(sqlite_only, closing_commits_what_is_queued) {
   EXPECT_EQ(all->size(), 3u);
 }
 
+// append_async returns at once; the writer answers each call exactly once, after the listener
+// saw its batch, and a burst queued from one thread is one transaction (no thread per append).
+TEST_F(sqlite_only, append_async_answers_after_the_commit_and_group_commits) {
+  listener_log log;
+  st_->set_append_listener(log.fn());
+  ASSERT_TRUE(st_->appends_async());
+  const auto tx0 = st_->transactions_for_test();
+  st_->pause_writer_for_test(true);
+  std::mutex mu;
+  std::vector<std::int64_t> answered;     // first offset of each answer, in answer order
+  std::vector<std::size_t> seen_by_then;  // batches the listener had seen at each answer
+  for (int i = 0; i < 32; ++i) {
+    st_->append_async(one(draft("t")), {}, [&](result<std::vector<event_ptr>> r) {
+      ASSERT_TRUE(r.ok()) << r.err().message;
+      ASSERT_EQ(r->size(), 1u);
+      std::lock_guard lk(mu);
+      answered.push_back((*r)[0]->offset);
+      seen_by_then.push_back(log.count());
+    });
+  }
+  EXPECT_EQ(st_->queued_for_test(), 32u);  // nothing waited: all 32 are queued
+  {
+    std::lock_guard lk(mu);
+    EXPECT_TRUE(answered.empty());  // nothing answered before the commit
+  }
+  st_->pause_writer_for_test(false);
+  for (int spin = 0; spin < 5000; ++spin) {
+    {
+      std::lock_guard lk(mu);
+      if (answered.size() == 32u) break;
+    }
+    sleep_ms(1);
+  }
+  std::lock_guard lk(mu);
+  ASSERT_EQ(answered.size(), 32u);
+  for (std::size_t i = 0; i < answered.size(); ++i) {
+    EXPECT_EQ(answered[i], static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(seen_by_then[i], 32u);  // the listener ran for the whole commit first
+  }
+  EXPECT_EQ(st_->transactions_for_test() - tx0, 1u);
+}
+
+TEST_F(sqlite_only, append_async_after_close_answers_unavailable_and_queued_ones_commit) {
+  st_->pause_writer_for_test(true);
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 3; ++i) {
+    st_->append_async(one(draft("t")), {}, [&](result<std::vector<event_ptr>> r) {
+      if (r.ok()) ++ok;
+    });
+  }
+  st_->close();  // drains the queued three despite the pause
+  EXPECT_EQ(ok.load(), 3);
+  std::optional<errc> code;
+  st_->append_async(one(draft("t")), {}, [&](result<std::vector<event_ptr>> r) {
+    if (!r.ok()) code = r.err().code;
+  });
+  EXPECT_EQ(code, errc::unavailable);  // answered at once, on the calling thread
+  std::optional<errc> bad;
+  reopen();
+  st_->append_async(one(draft("")), {}, [&](result<std::vector<event_ptr>> r) {
+    if (!r.ok()) bad = r.err().code;
+  });
+  EXPECT_TRUE(bad.has_value());  // an invalid batch is refused before it is queued
+}
+
 }  // namespace
 }  // namespace herald

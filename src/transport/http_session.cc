@@ -19,6 +19,21 @@ http_response error_reply(int status, std::string_view code, std::string_view me
   return r;
 }
 
+// A later reply (http_types.h) awaited here: its `done` may run on any thread, and resumes
+// this session on its own executor.
+net::awaitable<http_response> await_later(
+    std::function<void(std::function<void(http_response)>)> later) {
+  co_return co_await net::async_initiate<decltype(net::use_awaitable), void(http_response)>(
+      [&later](auto handler) {
+        auto ex = net::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        later([h, ex](http_response r) {
+          net::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        });
+      },
+      net::use_awaitable);
+}
+
 http::response<http::string_body> to_beast(const http_response& r, unsigned version,
                                            bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
@@ -192,6 +207,7 @@ net::awaitable<void> serve_http(server::impl& srv, shard_ctx& sh, Stream& stream
             }
           },
           net::use_awaitable);
+      if (resp.later) resp = co_await await_later(std::move(resp.later));
       --srv.inflight_http;
     }
     const bool keep = req.keep_alive() && !srv.draining.load();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <future>
 #include <map>
 #include <string>
 #include <string_view>
@@ -52,10 +53,23 @@ struct http_response {
   // ignored; transport calls it on the blocking pool, writes what it appended to `out` as one
   // chunk, and calls again until it returns false. It must own (or share) all it reads.
   std::function<bool(std::string& out)> stream{};
+  // A reply that completes later (a publish waiting for its commit): when set, every other
+  // field is ignored; transport calls it once, on the thread it chooses, with `done`, and the
+  // reply is what `done` gets, from any thread, exactly once. The pool thread that made the
+  // reply is free meanwhile.
+  std::function<void(std::function<void(http_response)> done)> later{};
 };
 
-// The whole body of `r`, its stream drained (for in-process callers: request-over-socket).
+// The whole body of `r`, a later reply waited for and its stream drained (for in-process
+// callers on the blocking pool: request-over-socket).
 inline void collect_body(http_response& r) {
+  if (r.later) {
+    auto later = std::move(r.later);
+    std::promise<http_response> p;
+    auto f = p.get_future();
+    later([&p](http_response done) { p.set_value(std::move(done)); });
+    r = f.get();
+  }
   if (!r.stream) return;
   while (r.stream(r.body)) {
   }

@@ -244,6 +244,19 @@ def test_idempotency_key(any_srv):
     assert len(history_all(srv, e.key)) == 2
 
 
+def test_idempotency_key_free_once_answered(env):
+    # A retry sent the moment the first reply arrives must get that reply again, never 409
+    # "in progress": the key is released before the reply can reach the client (a publish
+    # answered later, by the writer's commit, once held it a little past the reply).
+    for i in range(40):
+        key = rid("again")
+        body = json.dumps(env.ev(data={"i": i}))
+        r1 = env.srv.publish(env.pkey, body, headers={"Idempotency-Key": key})
+        r2 = env.srv.publish(env.pkey, body, headers={"Idempotency-Key": key})
+        assert r2.status == r1.status == 201, (i, r2.status)
+        assert r2.raw == r1.raw
+
+
 def test_idempotency_key_bounds(env):
     r = env.srv.publish(env.pkey, env.ev(), headers={"Idempotency-Key": "k" * 129}, expect=400)
     assert r.code == "bad_message"

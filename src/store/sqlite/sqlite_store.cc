@@ -270,6 +270,8 @@ struct sqlite_store::job {
   std::function<status(conn&)> op;  // the operation (other jobs)
   status st;
   bool done = false;  // guarded by mu_
+  // Set by append_async: called by the writer after `done`, instead of waking a waiter.
+  std::function<void(job&)> on_done;
 };
 
 sqlite_store::sqlite_store(sqlite_options opts) : opts_(opts) {}
@@ -378,6 +380,14 @@ status sqlite_store::submit(std::shared_ptr<job> j) {
   return j->st;
 }
 
+bool sqlite_store::enqueue(const std::shared_ptr<job>& j) {
+  std::lock_guard lk(mu_);
+  if (closed_) return false;
+  queue_.push_back(j);
+  work_cv_.notify_one();
+  return true;
+}
+
 void sqlite_store::writer_loop() {
   std::vector<std::shared_ptr<job>> jobs;
   for (;;) {
@@ -405,6 +415,9 @@ void sqlite_store::writer_loop() {
       for (auto& j : jobs) j->done = true;
     }
     done_cv_.notify_all();
+    for (auto& j : jobs) {
+      if (j->on_done) j->on_done(*j);
+    }
     jobs.clear();
   }
 }
@@ -556,6 +569,24 @@ result<std::vector<event_ptr>> sqlite_store::append(std::vector<event_draft> bat
   j->with = std::move(with);
   if (status st = submit(j); !st) return st.err();
   return std::move(j->events);
+}
+
+void sqlite_store::append_async(std::vector<event_draft> batch, append_record with,
+                                std::function<void(result<std::vector<event_ptr>>)> done) {
+  if (status st = store_detail::check_batch(batch); !st) return done(st.err());
+  if (batch.empty()) return done(append(std::move(batch), std::move(with)));
+  auto j = std::make_shared<job>();
+  j->is_append = true;
+  j->drafts = std::move(batch);
+  j->with = std::move(with);
+  j->on_done = [done = std::move(done)](job& d) {
+    if (d.st.ok()) return done(std::move(d.events));
+    done(d.st.err());
+  };
+  if (!enqueue(j)) {
+    j->st = closed_error();
+    j->on_done(*j);
+  }
 }
 
 // ---- reads ----

@@ -49,6 +49,9 @@ class sqlite_store final : public store {
   using store::append;
   result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
                                         append_record with) override;
+  bool appends_async() const override { return true; }
+  void append_async(std::vector<event_draft> batch, append_record with,
+                    std::function<void(result<std::vector<event_ptr>>)> done) override;
   result<std::vector<event_ptr>> read(const log_query& q) override;
   result<std::optional<event_ptr>> state(std::string_view tenant,
                                          std::string_view subject) override;
@@ -91,6 +94,8 @@ class sqlite_store final : public store {
   void run_jobs(std::vector<std::shared_ptr<job>>& jobs);
   status run_append(job& j);
   status submit(std::shared_ptr<job> j);  // queue and wait until done
+  // Queue without waiting: the writer calls j->on_done once the job is done. false: closed.
+  bool enqueue(const std::shared_ptr<job>& j);
   static result<std::optional<std::int64_t>> first_offset_at(conn& c, std::int64_t t_ms);
 
   // The read pool.
