@@ -4,6 +4,7 @@
 // Thread-safe: every member may be called from any thread but a shard's (they block on Redis).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,16 @@ class cluster_link {
   virtual bool kick_elsewhere(const std::string& con_id) = 0;
   // The other live nodes' sockets, as connection_json renders them.
   virtual std::vector<boost::json::object> others_connections() = 0;
+  // A dialect's own message: `arg` reaches the handler registered under `kind` on every other
+  // live node (never this one), in the control stream's order. Returns at once (the message
+  // goes out from the control worker). `kind` is the dialect's name, a dot and a word
+  // ("zoom.claim"): the bare words are the channel's own kinds.
+  virtual void broadcast(const std::string& kind, std::string arg) = 0;
+  // What this node does with another node's broadcast of `kind`: `handler` runs on the control
+  // worker, one message at a time (it must not block on a shard). Registered at install, before
+  // the node serves; a later registration of the same kind replaces it.
+  virtual void on_broadcast(const std::string& kind,
+                            std::function<void(const std::string& arg)> handler) = 0;
 };
 
 // One /v1/admin/connections row (admin_routes.cc), `node` naming the node holding the socket.

@@ -216,6 +216,16 @@ class redis_cluster final : public cluster_node {
     return rows;
   }
 
+  void broadcast(const std::string& kind, std::string arg) override {
+    post([this, kind, arg = std::move(arg)] { publish(kind, arg); });
+  }
+
+  void on_broadcast(const std::string& kind,
+                    std::function<void(const std::string& arg)> handler) override {
+    std::lock_guard l(mu_);
+    handlers_[kind] = std::move(handler);
+  }
+
  private:
   void publish(const std::string& kind, const std::string& arg) {
     if (!started_) return;  // before the listener: no other node can have heard of it
@@ -321,6 +331,13 @@ class redis_cluster final : public cluster_node {
     } else if (m.kind == "record") {
       const auto nl = m.arg.find('\n');
       if (nl != std::string::npos) on_record(svc, m.arg.substr(0, nl), m.arg.substr(nl + 1));
+    } else {
+      std::function<void(const std::string&)> h;
+      {
+        std::lock_guard l(mu_);
+        if (auto it = handlers_.find(m.kind); it != handlers_.end()) h = it->second;
+      }
+      if (h) h(m.arg);  // a dialect's message (broadcast); unknown kinds are ignored
     }
   }
 
@@ -492,6 +509,7 @@ class redis_cluster final : public cluster_node {
   std::condition_variable cv_;
   std::deque<redis::control_message> queue_;
   std::deque<std::function<void()>> tasks_;
+  std::map<std::string, std::function<void(const std::string&)>> handlers_;
   services* svc_ = nullptr;
   bool stopping_ = false;
   std::thread worker_;

@@ -4,6 +4,7 @@
 // "/tracker"), each path with and without `/v2`. Registered in app/dialects.cc.
 #include <boost/json.hpp>
 
+#include "api/cluster_link.h"
 #include "dialect/dialect.h"
 #include "dialect/tracker/tracker_codec.h"
 #include "dialect/tracker/tracker_context.h"
@@ -132,6 +133,18 @@ class tracker_dialect final : public dialect {
       d.mounts.push_back(std::move(m));
     }
     tracker::add_tracker_routes(d.routes, *cx);
+    // Cluster mode: a close request or a logout another node took, for sockets this node holds.
+    if (d.svc.cluster != nullptr) {
+      d.svc.cluster->on_broadcast(
+          std::string(tracker::close_broadcast_kind),
+          [cx](const std::string& uuid) { tracker::close_uuid(*cx, uuid); });
+      d.svc.cluster->on_broadcast(
+          std::string(tracker::logout_broadcast_kind), [cx](const std::string& arg) {
+            const auto sp = arg.find(' ');
+            if (sp != std::string::npos)
+              tracker::logout_sockets(*cx, arg.substr(0, sp), arg.substr(sp + 1));
+          });
+    }
   }
 
   http_response serve(const router&, const http_request& req) const override {

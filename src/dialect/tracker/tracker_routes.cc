@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "api/authn.h"
+#include "api/cluster_link.h"
 #include "api/json_util.h"
 #include "api/records.h"
 #include "auth/crypto.h"
@@ -135,9 +136,13 @@ http_response logout(tracker_context& cx, const params& p) {
     if (status st = persist(cx.svc.st, *ended); !st)
       return error_reply(unexpected, st.err().message);
   }
-  // §5.5: every socket holding a subscription under the hash gets one logout frame.
-  for (const sink_ref& ref : cx.sockets.of_user(live.user.id))
-    cx.on_socket(ref, [id = live.login.id](tracker_socket& s) { s.logout(id); });
+  // §5.5: every socket holding a subscription under the hash gets one logout frame, on every
+  // node (the login record's announcement revokes by login session, which a tracker socket,
+  // bound to a user and holding several hashes, does not carry).
+  logout_sockets(cx, live.user.id, live.login.id);
+  if (cx.svc.cluster != nullptr)
+    cx.svc.cluster->broadcast(std::string(logout_broadcast_kind),
+                              live.user.id + " " + live.login.id);
   return success({});
 }
 
@@ -197,8 +202,10 @@ http_response subscription_get(tracker_context& cx, const http_request& req) {
   const auto transport = query_param(req.query, "X-Atmosphere-Transport");
   if (transport && *transport == "close") {
     if (auto id = query_param(req.query, "X-Atmosphere-tracking-id")) {
-      if (auto ref = cx.sockets.find(*id))
-        cx.on_socket(*ref, [](tracker_socket& s) { s.close_requested(); });
+      // Not here: in a cluster the socket may be on another node (the GET is a request of its
+      // own, a load balancer may send it anywhere).
+      if (!close_uuid(cx, *id) && cx.svc.cluster != nullptr)
+        cx.svc.cluster->broadcast(std::string(close_broadcast_kind), *id);
     }
     http_response r{200, "text/plain", {}, {}};
     r.headers.emplace_back("Access-Control-Allow-Origin", "*");
@@ -208,6 +215,18 @@ http_response subscription_get(tracker_context& cx, const http_request& req) {
 }
 
 }  // namespace
+
+void logout_sockets(tracker_context& cx, const std::string& user_id, const std::string& login_id) {
+  for (const sink_ref& ref : cx.sockets.of_user(user_id))
+    cx.on_socket(ref, [login_id](tracker_socket& s) { s.logout(login_id); });
+}
+
+bool close_uuid(tracker_context& cx, const std::string& uuid) {
+  auto ref = cx.sockets.find(uuid);
+  if (!ref) return false;
+  cx.on_socket(*ref, [](tracker_socket& s) { s.close_requested(); });
+  return true;
+}
 
 http_response error_reply(int code, std::string_view detail) {
   (void)detail;  // the description is fixed (§8); the detail is for logs

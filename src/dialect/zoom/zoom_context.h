@@ -57,6 +57,7 @@ class zoom_registry {
     // Set once the socket is replaced: from then on it drops deliveries (no event goes to
     // both sockets, §3.5) while its close is on its way.
     std::shared_ptr<std::atomic<bool>> superseded;
+    std::int64_t claimed_ms = 0;  // wall clock: when it passed validation (cluster claims)
   };
   // Adds `e` under `sub`. With `single`, every other socket of `sub` is marked superseded and
   // removed; they are returned for the caller to close.
@@ -66,6 +67,9 @@ class zoom_registry {
   // The open sockets of `sub`; take() also forgets them.
   std::vector<entry> of(const std::string& sub) const;
   std::vector<entry> take(const std::string& sub);
+  // Another node's socket of `sub` claimed it at `ms`: the sockets here that claimed no later
+  // are marked superseded, removed and returned (a newer one here stays: it wins).
+  std::vector<entry> take_claimed_by(const std::string& sub, std::int64_t ms);
 
  private:
   mutable std::mutex mu_;
@@ -82,6 +86,20 @@ struct zoom_context {
   // Failed token requests per client address (token_failures_per_minute, §6); made at install.
   std::unique_ptr<rate_limiter> token_failures;
 };
+
+// Cluster mode (api/cluster_link.h): the dialect's messages between nodes, of kind "zoom.sub":
+//   "claim <subscription> <ms>": a socket of it passed validation on another node at <ms> (that
+//     node's wall clock): this node's sockets of it that claimed no later close 1000 replaced,
+//     so one socket per subscription holds across the cluster (§3.5; sent only with
+//     single_connection);
+//   "changed <subscription>": an admin call changed or deleted it on another node: this node
+//     re-reads the record and applies it to its open socket, or closes it 1000 `subscription
+//     deleted` (§5).
+inline constexpr std::string_view zoom_broadcast_kind = "zoom.sub";
+// Sends `arg` to the other nodes (nothing on a single node). Never blocks.
+void zoom_announce(const zoom_context& cx, std::string arg);
+// Does here what another node's message means. Blocking (the control worker).
+void zoom_on_broadcast(zoom_context& cx, const std::string& arg);
 
 // POST {prefix}/oauth/token and the 426 answer of a plain GET on {prefix}/ws (§2, §3), on the
 // dialect's own router.

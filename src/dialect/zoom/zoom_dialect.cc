@@ -2,6 +2,7 @@
 // `{prefix}/ws`, Zoom-shaped answers under its prefix, and the admin calls for stored
 // subscriptions (kept when the dialect is disabled, design.md §4). Registered in
 // app/dialects.cc; served under "/zoom" by default.
+#include "api/cluster_link.h"
 #include "dialect/dialect.h"
 #include "dialect/zoom/zoom_context.h"
 #include "dialect/zoom/zoom_socket.h"
@@ -87,6 +88,11 @@ class zoom_dialect final : public dialect {
   // Both installs see the same services; the table is final by then.
   void fill(services& svc) {
     cx_->svc = &svc;
+    // Cluster mode: what other nodes' zoom messages mean here (zoom_context.h).
+    if (svc.cluster != nullptr)
+      svc.cluster->on_broadcast(
+          std::string(zoom_broadcast_kind),
+          [cx = cx_](const std::string& arg) { zoom_on_broadcast(*cx, arg); });
     cx_->cfg.set(limits_);
     if (cx_->prefix.empty()) cx_->prefix = prefix();
     if (!cx_->token_failures) {

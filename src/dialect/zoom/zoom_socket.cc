@@ -134,9 +134,13 @@ void zoom_socket::validated(principal who, const result<std::optional<zoom_subsc
   // One socket per subscription (§3.5): the older ones stop taking deliveries now, before this
   // one's session exists, so no event goes to both; then they are closed on their shards.
   superseded_ = std::make_shared<std::atomic<bool>>(false);
-  auto replaced = cx_->sockets.claim(sub_id_, {con_id_, self_ref(), this, superseded_},
-                                     cx_->cfg->single_connection);
+  const bool single = cx_->cfg->single_connection;
+  const std::int64_t claimed_ms = now();
+  auto replaced =
+      cx_->sockets.claim(sub_id_, {con_id_, self_ref(), this, superseded_, claimed_ms}, single);
   registered_ = true;
+  // In a cluster the other nodes close theirs too (§3.5 "any node").
+  if (single) zoom_announce(*cx_, "claim " + sub_id_ + " " + std::to_string(claimed_ms));
   for (const auto& e : replaced) {
     zoom_socket* old = e.sock;
     svc_.h.on_socket_shard(e.ref, [old] {

@@ -273,6 +273,48 @@ TEST_F(zoom_socket_test, a_superseded_socket_drops_what_is_still_on_its_way) {
   EXPECT_EQ(a.conn->frames.size(), 1u);
 }
 
+// Cluster mode: another node's claim (zoom_on_broadcast) closes the sockets here that claimed
+// no later, "replaced", and they drop what is on its way; a newer one here stays (§3.5).
+TEST_F(zoom_socket_test, another_nodes_claim_replaces_only_older_sockets_here) {
+  auto a = open(query(sub_id_));
+  zoom_on_broadcast(*cx_, "claim " + sub_id_ + " " + std::to_string(manual_now_ms - 1));
+  h_.run();
+  EXPECT_EQ(a.conn->close_code, 0);  // claimed after the other node's socket: it wins
+  zoom_on_broadcast(*cx_, "claim " + sub_id_ + " " + std::to_string(manual_now_ms));
+  h_.run();
+  EXPECT_EQ(a.conn->close_code, 1000);
+  EXPECT_EQ(a.conn->close_text, "replaced");
+  publish("meeting.started");
+  EXPECT_EQ(a.conn->frames.size(), 1u);  // the success frame only
+  auto b = open(query(sub_id_));
+  for (const char* bad : {"claim", "claim x", "claim x y", "nope x", ""})
+    zoom_on_broadcast(*cx_, bad);
+  h_.run();
+  EXPECT_EQ(b.conn->close_code, 0);
+}
+
+// Cluster mode: a subscription changed or deleted through another node's admin API.
+TEST_F(zoom_socket_test, another_nodes_change_and_delete_reach_the_open_socket) {
+  auto c = open(query(sub_id_));
+  json::object o{{"id", sub_id_},
+                 {"tenant", "acme"},
+                 {"app", ""},
+                 {"name", ""},
+                 {"events", json::array{"webinar.*"}},
+                 {"include_sub_accounts", false}};
+  ASSERT_TRUE(h_.svc().st.put_record(zoom_record_kind, sub_id_, json::serialize(o)).ok());
+  zoom_on_broadcast(*cx_, "changed " + sub_id_);
+  h_.run();
+  publish("meeting.started");
+  publish("webinar.started");
+  ASSERT_EQ(c.conn->frames.size(), 2u);
+  ASSERT_TRUE(h_.svc().st.erase_record(zoom_record_kind, sub_id_).ok());
+  zoom_on_broadcast(*cx_, "changed " + sub_id_);
+  h_.run();
+  EXPECT_EQ(c.conn->close_code, 1000);
+  EXPECT_EQ(c.conn->close_text, "subscription deleted");
+}
+
 TEST_F(zoom_socket_test, without_single_connection_every_socket_gets_every_event) {
   limits_.single_connection = false;
   cx_->cfg.set(limits_);  // as a SIGHUP would

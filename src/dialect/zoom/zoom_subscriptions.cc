@@ -7,6 +7,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api/cluster_link.h"
 #include "api/json_util.h"
 #include "api/numbers.h"
 #include "core/clock.h"
@@ -140,6 +141,12 @@ void tell_sockets(zoom_context& cx, const std::vector<zoom_registry::entry>& ope
   }
 }
 
+void close_deleted(zoom_context& cx, const std::string& id) {
+  tell_sockets(cx, cx.sockets.take(id), [](zoom_socket& z) {
+    z.on_kick(kick{close_reason::admin, "subscription deleted"});
+  });
+}
+
 http_response create(zoom_context& cx, const http_request& req) {
   auto b = body_of(req);
   if (!b) return error_response(b.err());
@@ -225,6 +232,7 @@ http_response patch(zoom_context& cx, const http_request& req, const std::string
       !st)
     return error_response(st.err());
   tell_sockets(cx, cx.sockets.of(id), [next](zoom_socket& z) { z.apply(next); });
+  zoom_announce(cx, "changed " + id);
   return json_response(200, admin_json(cx, next, req));
 }
 
@@ -234,10 +242,9 @@ http_response remove(zoom_context& cx, const std::string& id) {
   if (!*r) return error_response(errc::not_found, "no such subscription: " + id);
   if (status st = cx.svc->st.erase_record(zoom_record_kind, id); !st)
     return error_response(st.err());
-  // §5: the open socket closes 1000 "subscription deleted".
-  tell_sockets(cx, cx.sockets.take(id), [](zoom_socket& z) {
-    z.on_kick(kick{close_reason::admin, "subscription deleted"});
-  });
+  // §5: the open socket closes 1000 "subscription deleted", on whichever node it is.
+  close_deleted(cx, id);
+  zoom_announce(cx, "changed " + id);
   http_response res;
   res.status = 204;
   return res;
@@ -302,6 +309,48 @@ std::vector<zoom_registry::entry> zoom_registry::take(const std::string& sub) {
   auto out = std::move(it->second);
   open_.erase(it);
   return out;
+}
+
+std::vector<zoom_registry::entry> zoom_registry::take_claimed_by(const std::string& sub,
+                                                                 std::int64_t ms) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(sub);
+  if (it == open_.end()) return {};
+  std::vector<entry> out;
+  std::erase_if(it->second, [&](entry& e) {
+    if (e.claimed_ms > ms) return false;
+    e.superseded->store(true, std::memory_order_release);
+    out.push_back(e);
+    return true;
+  });
+  if (it->second.empty()) open_.erase(it);
+  return out;
+}
+
+void zoom_announce(const zoom_context& cx, std::string arg) {
+  if (cx.svc != nullptr && cx.svc->cluster != nullptr)
+    cx.svc->cluster->broadcast(std::string(zoom_broadcast_kind), std::move(arg));
+}
+
+void zoom_on_broadcast(zoom_context& cx, const std::string& arg) {
+  const auto sp = arg.find(' ');
+  const std::string verb = arg.substr(0, sp);
+  std::string rest = sp == std::string::npos ? std::string() : arg.substr(sp + 1);
+  if (verb == "claim") {
+    const auto sp2 = rest.find(' ');
+    if (sp2 == std::string::npos) return;
+    auto ms = parse_i64(std::string_view(rest).substr(sp2 + 1));
+    if (!ms) return;
+    rest.resize(sp2);
+    tell_sockets(cx, cx.sockets.take_claimed_by(rest, *ms), [](zoom_socket& z) {
+      z.on_kick(kick{close_reason::replaced, "replaced"});
+    });
+  } else if (verb == "changed") {
+    auto r = load_zoom_subscription(cx.svc->st, rest);
+    if (!r) return;  // the store is down: the socket keeps what it had
+    if (!*r) return close_deleted(cx, rest);
+    tell_sockets(cx, cx.sockets.of(rest), [next = **r](zoom_socket& z) { z.apply(next); });
+  }
 }
 
 void add_zoom_admin_routes(router& r, const std::shared_ptr<zoom_context>& cx) {
