@@ -151,6 +151,10 @@ status persist(store& st, const subject_record& r) {
 }
 status persist(store& st, const jwt_record& r) { return put(st, "jwt", r.jti, stored_json(r)); }
 
+std::string subject_record_key(std::string_view tenant, std::string_view id) {
+  return key2(tenant, id);
+}
+
 append_record subject_append_record(const subject_record& r) {
   return append_record{
       "subject", key2(r.tenant, r.id),

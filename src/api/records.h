@@ -43,6 +43,8 @@ status persist(store& st, const jwt_record& r);
 // The subject's record as an append's companion: stored in the same transaction as the events
 // its change emits (lifecycle events, design.md §4).
 append_record subject_append_record(const subject_record& r);
+// The key of subject (tenant, id)'s record (kind "subject").
+std::string subject_record_key(std::string_view tenant, std::string_view id);
 
 // Sessions kept across a drain (kind "session").
 boost::json::object stored_json(const session_state& s);

@@ -50,6 +50,10 @@ struct subject_kind_rules {
   // Events appended with the change, after it is stored and before the reply (lifecycle).
   std::function<std::vector<event_draft>(const subject_record* before, const subject_record& after)>
       events;
+  // The types `events` emits. Cluster mode: a node that receives one re-reads the subject's
+  // record (committed with it) before delivering it, so a block made on another node holds
+  // for every event after it here too.
+  std::vector<std::string> event_types{};
 };
 
 struct services {

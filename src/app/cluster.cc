@@ -1,5 +1,6 @@
 #include "app/cluster.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -179,7 +180,18 @@ class redis_cluster final : public cluster_node {
   void attach(services& svc) override {
     std::lock_guard l(mu_);
     svc_ = &svc;
+    feed_svc_.store(&svc, std::memory_order_release);
     cv_.notify_one();
+  }
+
+  void deliver(hub& h, std::vector<event_ptr> batch) override {
+    std::vector<event_ptr> unblocked;
+    if (services* svc = feed_svc_.load(std::memory_order_acquire); svc != nullptr)
+      for (const auto& e : batch)
+        if (emitted_by_subject_change(*svc, *e))
+          on_record(*svc, "subject", subject_record_key(e->tenant, e->subject), &unblocked);
+    h.publish(std::move(batch));
+    for (const auto& state : unblocked) h.subject_unblocked(state);
   }
 
   void stop() override {
@@ -427,9 +439,22 @@ class redis_cluster final : public cluster_node {
     return {};
   }
 
+  // Whether `e` is an event a subject's change emitted with its record (deliver()).
+  static bool emitted_by_subject_change(const services& svc, const event& e) {
+    if (e.subject.empty()) return false;
+    const auto rec = svc.dir.subject(e.tenant, e.subject);
+    if (!rec) return false;
+    const auto rules = svc.subject_kinds.find(rec->kind);
+    return rules != svc.subject_kinds.end() &&
+           std::find(rules->second.event_types.begin(), rules->second.event_types.end(), e.type) !=
+               rules->second.event_types.end();
+  }
+
   // Another node wrote record (kind, key): read it into the directory, then do here what the
-  // change means for this node's sockets.
-  void on_record(services& svc, const std::string& kind, const std::string& key) {
+  // change means for this node's sockets. A subject unblocked here hands its retained state to
+  // `unblocked` when given (the caller delivers it after the unblock event), else to the hub.
+  void on_record(services& svc, const std::string& kind, const std::string& key,
+                 std::vector<event_ptr>* unblocked = nullptr) {
     auto rec = db_.get_record(kind, key);
     if (!rec) {
       spdlog::warn("cluster: reading {} {}: {}", kind, key, rec.err().message);
@@ -486,12 +511,21 @@ class redis_cluster final : public cluster_node {
         return f != nullptr && f->is_string() ? std::string(f->get_string()) : std::string();
       };
       const std::string tenant = text("tenant"), id = text("id");
+      // The feed (deliver) and the control worker may both re-read one subject: one at a time,
+      // so that only one of them sees the change.
+      std::lock_guard l(subject_mu_);
       const auto before = dir.subject(tenant, id);
       apply_record(dir, kind, o);
       const auto after = dir.subject(tenant, id);
       // Unblocked (native.md §3.3): snapshot sessions here get the state again too.
-      if (before && after && before->blocked && !after->blocked && !after->corrupted)
-        if (auto state = db_.state(tenant, id); state && *state) svc.h.subject_unblocked(**state);
+      if (before && after && before->blocked && !after->blocked && !after->corrupted) {
+        if (auto state = db_.state(tenant, id); state && *state) {
+          if (unblocked != nullptr)
+            unblocked->push_back(**state);
+          else
+            svc.h.subject_unblocked(**state);
+        }
+      }
     } else {
       apply_record(dir, kind, o);
     }
@@ -511,6 +545,8 @@ class redis_cluster final : public cluster_node {
   std::deque<std::function<void()>> tasks_;
   std::map<std::string, std::function<void(const std::string&)>> handlers_;
   services* svc_ = nullptr;
+  std::atomic<services*> feed_svc_{nullptr};  // svc_, for deliver() on the store's feed thread
+  std::mutex subject_mu_;
   bool stopping_ = false;
   std::thread worker_;
 };

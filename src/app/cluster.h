@@ -19,9 +19,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/cluster_link.h"
 #include "app/config.h"
+#include "core/event.h"
 #include "store/redis/options.h"
 
 namespace herald {
@@ -55,6 +57,12 @@ class cluster_node : public cluster_link {
   virtual void wire_hub(hub_options& ho) = 0;
   // From here on, control messages act on `svc` (its hub and directory).
   virtual void attach(services& svc) = 0;
+  // The store's append listener: hands `batch` (every node's appends, in offset order) to `h`.
+  // An event a subject kind's change emits (subject_kind_rules::event_types: a tracker's
+  // block, unblock, corrupt) first re-reads that subject's record into the directory, as the
+  // node that made the change did before appending: a block holds here from that event on,
+  // not only once its `record` message arrives; an unblock's state follows the batch.
+  virtual void deliver(hub& h, std::vector<event_ptr> batch) = 0;
   // Stops handling messages and deregisters the node (before the hub goes).
   virtual void stop() = 0;
 };

@@ -400,7 +400,12 @@ int serve(config cfg, bool demo, bool list_routes) {
   // starting now, each one's seq re-counted from the log after its record's offset.
   // In cluster mode every node's records are in the store: a node adopts one on its resume.
   if (!cluster) h.import_sessions(load_sessions(db));
-  db.set_append_listener([&h](std::vector<event_ptr> batch) { h.publish(std::move(batch)); });
+  db.set_append_listener([&h, c = cluster.get()](std::vector<event_ptr> batch) {
+    if (c != nullptr)
+      c->deliver(h, std::move(batch));  // another node's subject change first (cluster.h)
+    else
+      h.publish(std::move(batch));
+  });
   token_signer signer(token_key);
   services svc{.core = cfg.core,
                .native = native,

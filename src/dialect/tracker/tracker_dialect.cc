@@ -117,6 +117,7 @@ class tracker_dialect final : public dialect {
     subject_kind_rules rules;
     rules.check = [s](const subject_record*, subject_record& r) { return check_tracker(*s, r); };
     rules.events = lifecycle_events;
+    rules.event_types = {"lifecycle"};
     a.svc.subject_kinds["tracker"] = std::move(rules);
   }
 
