@@ -33,6 +33,11 @@ void append_json_quoted(std::string& out, std::string_view s) {
   out += '"';
 }
 
+void append_decimal(std::string& out, std::int64_t n) {
+  char num[24];
+  out.append(num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, n).ptr - num));
+}
+
 std::string json_quote(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
@@ -111,9 +116,7 @@ std::string render_event_json(const event& e) {
   out += "{\"id\":";
   append_json_quoted(out, e.id);
   out += ",\"offset\":";
-  char num[24];
-  out.append(num,
-             static_cast<std::size_t>(std::to_chars(num, num + sizeof num, e.offset).ptr - num));
+  append_decimal(out, e.offset);
   out += ",\"topic\":";
   append_json_quoted(out, e.topic);
   out += ",\"type\":";

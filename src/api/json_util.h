@@ -20,6 +20,8 @@ namespace herald {
 std::string json_quote(std::string_view s);
 // The same, appended to `out` (no temporary string on the publish and delivery paths).
 void append_json_quoted(std::string& out, std::string_view s);
+// `n` in decimal, appended to `out`.
+void append_decimal(std::string& out, std::int64_t n);
 
 // {"error":{"code":…,"message":…}}
 std::string error_body(errc code, std::string_view message);

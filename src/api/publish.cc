@@ -1,6 +1,5 @@
 // POST /v1/events (native.md §2.1): validation, idempotency, durable append.
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 
 #include <boost/json/monotonic_resource.hpp>
@@ -89,15 +88,13 @@ std::string reply_body(const std::vector<event_ptr>& events) {
   std::string out;
   out.reserve(16 + events.size() * 128);
   out += "{\"events\":[";
-  char num[24];
   for (std::size_t i = 0; i < events.size(); ++i) {
     const event& e = *events[i];
     if (i) out += ',';
     out += "{\"id\":";
     append_json_quoted(out, e.id);
     out += ",\"offset\":";
-    out.append(num,
-               static_cast<std::size_t>(std::to_chars(num, num + sizeof num, e.offset).ptr - num));
+    append_decimal(out, e.offset);
     out += ",\"time\":\"";
     out += format_rfc3339_ms(e.time_ms);
     out += "\",\"tenant\":";

@@ -272,6 +272,14 @@ struct sqlite_store::job {
   bool done = false;  // guarded by mu_
   // Set by append_async: called by the writer after `done`, instead of waking a waiter.
   std::function<void(job&)> on_done;
+
+  static std::shared_ptr<job> append_of(std::vector<event_draft> batch, append_record with) {
+    auto j = std::make_shared<job>();
+    j->is_append = true;
+    j->drafts = std::move(batch);
+    j->with = std::move(with);
+    return j;
+  }
 };
 
 sqlite_store::sqlite_store(sqlite_options opts) : opts_(opts) {}
@@ -372,10 +380,8 @@ void sqlite_store::set_append_listener(append_listener l) {
 }
 
 status sqlite_store::submit(std::shared_ptr<job> j) {
+  if (!enqueue(j)) return closed_error();
   std::unique_lock lk(mu_);
-  if (closed_) return closed_error();
-  queue_.push_back(j);
-  work_cv_.notify_one();
   done_cv_.wait(lk, [&] { return j->done; });
   return j->st;
 }
@@ -563,10 +569,7 @@ result<std::vector<event_ptr>> sqlite_store::append(std::vector<event_draft> bat
     if (closed_) return closed_error();
     return std::vector<event_ptr>{};
   }
-  auto j = std::make_shared<job>();
-  j->is_append = true;
-  j->drafts = std::move(batch);
-  j->with = std::move(with);
+  auto j = job::append_of(std::move(batch), std::move(with));
   if (status st = submit(j); !st) return st.err();
   return std::move(j->events);
 }
@@ -575,10 +578,7 @@ void sqlite_store::append_async(std::vector<event_draft> batch, append_record wi
                                 std::function<void(result<std::vector<event_ptr>>)> done) {
   if (status st = store_detail::check_batch(batch); !st) return done(st.err());
   if (batch.empty()) return done(append(std::move(batch), std::move(with)));
-  auto j = std::make_shared<job>();
-  j->is_append = true;
-  j->drafts = std::move(batch);
-  j->with = std::move(with);
+  auto j = job::append_of(std::move(batch), std::move(with));
   j->on_done = [done = std::move(done)](job& d) {
     if (d.st.ok()) return done(std::move(d.events));
     done(d.st.err());
