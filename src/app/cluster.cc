@@ -34,6 +34,12 @@ namespace {
 constexpr std::int64_t reply_ttl_ms = 30000;  // answers are kept this long (past any ask)
 constexpr const char* gap_kind = "gap";       // queued by control's on_gap, never sent
 
+// A record's string member `k`; empty when absent or not a string.
+std::string string_member(const json::object& o, const char* k) {
+  const auto* f = o.if_contains(k);
+  return f != nullptr && f->is_string() ? std::string(f->get_string()) : std::string();
+}
+
 bool directory_kind(std::string_view kind) {
   for (std::string_view k : directory_kinds)
     if (k == kind) return true;
@@ -423,10 +429,7 @@ class redis_cluster final : public cluster_node {
     auto v = json::parse(json, ec);
     if (ec || !v.is_object()) return {};
     const json::object& o = v.as_object();
-    auto text = [&](const char* k) {
-      const auto* f = o.if_contains(k);
-      return f != nullptr && f->is_string() ? std::string(f->get_string()) : std::string();
-    };
+    auto text = [&o](const char* k) { return string_member(o, k); };
     auto form = [](const auto& rec) {
       return rec ? json::serialize(stored_json(*rec)) : std::string();
     };
@@ -506,10 +509,7 @@ class redis_cluster final : public cluster_node {
           (before->app_role != after->app_role || before->scopes != after->scopes))
         apply_rights_change(svc, "", key);
     } else if (kind == "subject") {
-      auto text = [&](const char* k) {
-        const auto* f = o.if_contains(k);
-        return f != nullptr && f->is_string() ? std::string(f->get_string()) : std::string();
-      };
+      auto text = [&o](const char* k) { return string_member(o, k); };
       const std::string tenant = text("tenant"), id = text("id");
       // The feed (deliver) and the control worker may both re-read one subject: one at a time,
       // so that only one of them sees the change.
