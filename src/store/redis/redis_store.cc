@@ -230,11 +230,6 @@ result<redis::reply> checked(result<redis::reply> r, std::string_view what) {
   return r;
 }
 
-bool function_missing(const redis::reply& r) {
-  return r.is_error() && (r.str.find("Function not found") != std::string::npos ||
-                          r.str.find("function not found") != std::string::npos);
-}
-
 // Parses "<n>-0" (a log entry ID) into its offset.
 std::int64_t offset_of_id(std::string_view id) {
   std::int64_t v = 0;
@@ -395,7 +390,7 @@ struct redis_store::impl {
   // FCALL `c` on the command connection; a Redis restarted empty gets the library again.
   result<redis::reply> fcall(const redis::command& c, std::string_view what) {
     auto r = conn->call(c);
-    if (r && function_missing(*r)) {
+    if (r && r->is_function_missing()) {
       if (status st = load_functions(); !st) return st.err();
       r = conn->call(c);
     }
@@ -494,7 +489,7 @@ struct redis_store::impl {
       }
       auto r = conn->call(c);
       if (!r) return fail(jobs, redis_error("append", r.err().message, r.err().code));
-      if (function_missing(*r) && !reloaded) {
+      if (r->is_function_missing() && !reloaded) {
         reloaded = true;
         if (status st = load_functions(); !st) return fail(jobs, st.err());
         continue;

@@ -4,6 +4,11 @@
 
 namespace herald::redis {
 
+bool reply::is_function_missing() const noexcept {
+  return is_error() && (str.find("Function not found") != std::string::npos ||
+                        str.find("function not found") != std::string::npos);
+}
+
 std::string reply::to_string() const {
   constexpr std::size_t max_shown = 64;
   auto cut = [](const std::string& s) {

@@ -25,6 +25,9 @@ struct reply {
   bool is_error() const noexcept { return type == kind::error; }
   bool is_string() const noexcept { return type == kind::string || type == kind::status; }
   bool is_array() const noexcept { return type == kind::array; }
+  // Redis answered an FCALL that the function is not loaded (it restarted empty, or its
+  // functions were flushed): the caller loads its library and calls again.
+  bool is_function_missing() const noexcept;
   // A short rendering for logs and test failures: "OK", "(integer) 3", "(error) ERR x",
   // "[a, (nil), [1]]"; strings past 64 bytes are cut.
   std::string to_string() const;
