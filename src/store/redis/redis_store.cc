@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -33,6 +34,10 @@ constexpr const char* k_state = "herald:state";
 constexpr const char* k_subj = "herald:subj";
 constexpr const char* k_ev = "herald:ev";
 constexpr const char* k_state_off = "herald:stateoff";
+constexpr const char* k_tenants = "herald:tenants";     // every tenant with an index
+constexpr const char* k_tidx_from = "herald:tidxfrom";  // the first offset the indexes cover
+
+std::string tidx_key(std::string_view tenant) { return "herald:tidx:" + std::string(tenant); }
 
 std::string rec_key(std::string_view kind) { return "herald:rec:" + std::string(kind); }
 
@@ -71,11 +76,15 @@ std::string subject_key(std::string_view tenant, std::string_view subject) {
 // The function library, loaded (REPLACE) at open and again whenever Redis answers that a
 // function is missing (a restarted Redis without persistence).
 //
-// herald_append KEYS: seq, time, log, state, subj, ev, stateoff, then one records hash per
-// record.
+// herald_append KEYS: seq, time, log, state, subj, ev, stateoff, tenants, tidxfrom, then one
+// records hash per record.
 // ARGV: expected seq, the batch's last time, n events, then per event: the encoded event,
 // its state field (tenant NUL subject; empty: no subject), retain (1/0), last of its batch
-// (1/0); then per record: its hash's field and json.
+// (1/0), its tenant; then per record: its hash's field, json and expiry.
+// Each event's offset goes into its tenant's index herald:tidx:<tenant> (a stream of empty
+// entries with IDs <offset>-0: delta-encoded, ~10 bytes an entry where a sorted set costs
+// ~100), the tenant into herald:tenants, and herald:tidxfrom is set (NX) to the first offset
+// the indexes cover: on a log written before them (an upgrade), reads scan below it.
 // Commits iff herald:seq <= expected (equal: the node is up to date; below: Redis lost
 // acknowledged writes, and the node's offsets continue after what it knows was committed) and
 // the proposed time does not go back; else returns {0, seq, time} and writes nothing.
@@ -116,10 +125,16 @@ local function append(keys, args)
   local n = tonumber(args[3])
   local i = 4
   local batch = {}
+  local tenants = {}
   for k = 1, n do
-    local rec, field, retain, last = args[i], args[i + 1], args[i + 2], args[i + 3]
-    i = i + 4
+    local rec, field, retain, last, tenant = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
+    i = i + 5
     redis.call('XADD', keys[3], (expected + k) .. '-0', 'e', rec)
+    redis.call('XADD', 'herald:tidx:' .. tenant, (expected + k) .. '-0', 'o', '')
+    if not tenants[tenant] then
+      tenants[tenant] = true
+      redis.call('SADD', keys[8], tenant)
+    end
     if field ~= '' then
       redis.call('SADD', keys[5], field)
       if retain == '1' then
@@ -135,11 +150,12 @@ local function append(keys, args)
       batch = {}
     end
   end
-  for r = 8, #keys do
+  for r = 10, #keys do
     redis.call('HSET', keys[r], args[i], args[i + 1])
     index_expiry(keys[r], args[i], args[i + 2])
     i = i + 3
   end
+  if n > 0 then redis.call('SET', keys[9], expected + 1, 'NX') end
   redis.call('SET', keys[1], expected + n)
   redis.call('SET', keys[2], args[2])
   return {1, expected + n, new_time}
@@ -176,7 +192,24 @@ local function prune_records(keys, args)
   return {#due, gone}
 end
 
+-- KEYS: tenants; ARGV: the first offset the log keeps, then tenants. Trims each tenant's index
+-- below it; a tenant left with an empty index leaves herald:tenants (atomic with the appends,
+-- which SADD it again). Returns how many left.
+local function prune_index(keys, args)
+  local gone = 0
+  for k = 2, #args do
+    local idx = 'herald:tidx:' .. args[k]
+    redis.call('XTRIM', idx, 'MINID', '=', args[1] .. '-0')
+    if redis.call('XLEN', idx) == 0 then
+      redis.call('DEL', idx)
+      gone = gone + redis.call('SREM', keys[1], args[k])
+    end
+  end
+  return gone
+end
+
 redis.register_function('herald_append', append)
+redis.register_function('herald_prune_index', prune_index)
 redis.register_function('herald_records', records)
 redis.register_function('herald_prune_records', prune_records)
 )lua";
@@ -345,14 +378,35 @@ struct redis_store::impl {
       auto r = checked(rconn->call(make(static_cast<std::int64_t>(count))), what);
       if (r || r.err().code != errc::too_large || count <= 1) return r;
       count = std::max<std::size_t>(1, count / 10);
-      // The link is dropped after that reply: wait for its replacement's handshake.
-      const auto deadline = std::chrono::steady_clock::now() +
-                            std::chrono::milliseconds(opts.conn.connect_timeout_ms);
-      while (rconn->connects() == before && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      (void)rconn->wait_connected(opts.conn.connect_timeout_ms);
+      await_reconnect(before);
     }
+  }
+
+  // The read link is dropped after a reply past max_reply_bytes: waits (bounded by the connect
+  // timeout) for its replacement's handshake, `before` being rconn->connects() before the call.
+  void await_reconnect(std::uint64_t before) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.conn.connect_timeout_ms);
+    while (rconn->connects() == before && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    (void)rconn->wait_connected(opts.conn.connect_timeout_ms);
+  }
+
+  // `cmds` pipelined on the read connection (all written at once); the replies in order.
+  std::vector<result<redis::reply>> pipelined(const std::vector<redis::command>& cmds,
+                                              std::string_view what) {
+    std::vector<std::future<result<redis::reply>>> replies;
+    replies.reserve(cmds.size());
+    for (const redis::command& c : cmds) {
+      auto p = std::make_shared<std::promise<result<redis::reply>>>();
+      replies.push_back(p->get_future());
+      rconn->exec(c, [p](result<redis::reply> r) { p->set_value(std::move(r)); });
+    }
+    std::vector<result<redis::reply>> out;
+    out.reserve(cmds.size());
+    for (auto& f : replies) out.push_back(checked(f.get(), what));
+    return out;
   }
 
   // XRANGE of herald:log from `from` to `to` ("+": the end), at most `count` entries (paged).
@@ -458,8 +512,11 @@ struct redis_store::impl {
       std::size_t n_records = 0;
       for (auto& j : jobs)
         if (j->with.json) ++n_records;
-      c.arg(static_cast<std::int64_t>(7 + n_records));
-      for (const char* k : {k_seq, k_time, k_log, k_state, k_subj, k_ev, k_state_off}) c.arg(k);
+      c.arg(static_cast<std::int64_t>(9 + n_records));
+      for (const char* k :
+           {k_seq, k_time, k_log, k_state, k_subj, k_ev, k_state_off, k_tenants, k_tidx_from}) {
+        c.arg(k);
+      }
       for (auto& j : jobs)
         if (j->with.json) c.arg(rec_key(j->with.kind));
       // The events' offsets and times first (records are built from them).
@@ -480,6 +537,7 @@ struct redis_store::impl {
           c.arg(e.subject.empty() ? std::string() : subject_key(e.tenant, e.subject));
           c.arg(e.retain ? "1" : "0");
           c.arg(i + 1 == j->events.size() ? "1" : "0");
+          c.arg(e.tenant);
         }
       }
       for (auto& j : jobs) {
@@ -766,6 +824,127 @@ struct redis_store::impl {
     }
   }
 
+  // The first offset the tenant indexes cover (herald:tidxfrom); none before the first append
+  // that wrote them (a log written before them: an upgrade).
+  result<std::optional<std::int64_t>> index_from() {
+    auto r = call(redis::command{"GET", k_tidx_from}, "GET");
+    if (!r) return r.err();
+    if (!r->is_string()) return std::optional<std::int64_t>{};
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(r->str.data(), r->str.data() + r->str.size(), v);
+    if (ec != std::errc() || p != r->str.data() + r->str.size() || v < 1) {
+      return redis_error("read", "herald:tidxfrom is not an offset: " + r->str, errc::internal);
+    }
+    return std::optional<std::int64_t>{v};
+  }
+
+  // The events at `offs` (ascending), consecutive offsets coalesced into one XRANGE each, the
+  // XRANGEs pipelined. Offsets the log no longer has are absent from the answer. Replies past
+  // max_reply_bytes (large events) are read again run by run in paged XRANGEs.
+  result<std::vector<event_ptr>> events_at(const std::vector<std::int64_t>& offs) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> runs;
+    for (std::int64_t o : offs) {
+      if (!runs.empty() && runs.back().second + 1 == o) {
+        runs.back().second = o;
+      } else {
+        runs.emplace_back(o, o);
+      }
+    }
+    std::vector<redis::command> cmds;
+    cmds.reserve(runs.size());
+    for (const auto& [a, b] : runs) {
+      redis::command c{"XRANGE", k_log};
+      c.arg(std::to_string(a) + "-0").arg(std::to_string(b) + "-0");
+      cmds.push_back(std::move(c));
+    }
+    const std::uint64_t before = rconn->connects();
+    auto replies = pipelined(cmds, "XRANGE");
+    // A reply past max_reply_bytes costs the connection (the replies after it fail too).
+    const bool too_large = std::any_of(replies.begin(), replies.end(), [](const auto& r) {
+      return !r && r.err().code == errc::too_large;
+    });
+    std::vector<event_ptr> out;
+    if (!too_large) {
+      for (auto& r : replies) {
+        if (!r) return r.err();
+        for (event_ptr& e : stream_events(*r)) out.push_back(std::move(e));
+      }
+      return out;
+    }
+    await_reconnect(before);
+    out.clear();
+    std::size_t n = opts.page;
+    for (const auto& [a, b] : runs) {
+      for (std::int64_t from = a; from <= b;) {
+        auto r = xrange(from, std::to_string(b) + "-0", n);
+        if (!r) return r.err();
+        for (event_ptr& e : stream_events(*r)) out.push_back(std::move(e));
+        if (r->elements.empty() || r->elements.size() < n) break;
+        from = offset_of_id(r->elements.back().elements.front().str) + 1;
+      }
+    }
+    return out;
+  }
+
+  // Walks the tenants' indexes from offset `from`, merged in offset order, handing each event
+  // the log still has to `take` until it returns false. Each step reads one page of every
+  // tenant's index (pipelined), keeps the offsets up to the lowest last offset of a full page
+  // (beyond it a full page's tenant may have more), and fetches those events in chunks of
+  // `chunk`.
+  status index_walk(const std::set<std::string>& tenants, std::int64_t from, std::size_t chunk,
+                    const std::function<bool(event_ptr&)>& take) {
+    const auto page = static_cast<std::int64_t>(opts.page);
+    for (;;) {
+      std::vector<redis::command> cmds;
+      for (const std::string& t : tenants) {
+        redis::command x{"XRANGE", tidx_key(t), std::to_string(from) + "-0", "+", "COUNT"};
+        x.arg(page);
+        cmds.push_back(std::move(x));
+      }
+      std::vector<std::int64_t> offs;
+      std::int64_t bound = std::numeric_limits<std::int64_t>::max();
+      for (auto& r : pipelined(cmds, "XRANGE")) {
+        if (!r) return r.err();
+        for (const auto& entry : r->elements) {
+          if (!entry.elements.empty()) offs.push_back(offset_of_id(entry.elements[0].str));
+        }
+        if (!r->elements.empty() && static_cast<std::int64_t>(r->elements.size()) >= page) {
+          bound = std::min(bound, offset_of_id(r->elements.back().elements.at(0).str));
+        }
+      }
+      std::sort(offs.begin(), offs.end());
+      offs.erase(std::unique(offs.begin(), offs.end()), offs.end());
+      std::erase_if(offs, [bound](std::int64_t o) { return o > bound; });
+      for (std::size_t i = 0; i < offs.size(); i += chunk) {
+        const auto end =
+            offs.begin() + static_cast<std::ptrdiff_t>(std::min(offs.size(), i + chunk));
+        auto evs = events_at(
+            std::vector<std::int64_t>(offs.begin() + static_cast<std::ptrdiff_t>(i), end));
+        if (!evs) return evs.err();
+        for (event_ptr& e : *evs) {
+          if (!take(e)) return {};
+        }
+      }
+      if (bound == std::numeric_limits<std::int64_t>::max()) return {};
+      from = bound + 1;
+    }
+  }
+
+  // One SSCAN page of the set `key` from `cursor` (left at the next one; "0": done).
+  result<std::vector<std::string>> sscan(const std::string& key, std::string& cursor) {
+    redis::command sc{"SSCAN", key, cursor, "COUNT"};
+    sc.arg(static_cast<std::int64_t>(opts.page));
+    auto r = call(sc, "SSCAN");
+    if (!r) return r.err();
+    if (!r->is_array() || r->elements.size() != 2) {
+      return redis_error("SSCAN", "unexpected reply " + r->to_string(), errc::internal);
+    }
+    cursor = r->elements[0].str;
+    std::vector<std::string> out;
+    for (const auto& m : r->elements[1].elements) out.push_back(m.str);
+    return out;
+  }
+
   // Every field and value of a hash, by HSCAN pages (no single huge reply).
   result<std::map<std::string, std::string>> hash_all(const std::string& key) {
     std::map<std::string, std::string> out;
@@ -920,16 +1099,42 @@ result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
     if (!*m) return out;
     from = std::max(from, **m);
   }
-  std::size_t n = p_->opts.page;
-  for (;;) {
-    auto r = p_->xrange(from, "+", n);
-    if (!r) return r.err();
-    for (event_ptr& e : stream_events(*r)) {
-      if (!take(e)) return out;
+  // The log from `from` up to `to` (none: its end), in pages.
+  auto scan = [&](std::optional<std::int64_t> to) -> status {
+    std::size_t n = p_->opts.page;
+    const std::string end = to ? std::to_string(*to) + "-0" : std::string("+");
+    for (;;) {
+      if (to && from > *to) return {};
+      auto r = p_->xrange(from, end, n);
+      if (!r) return r.err();
+      for (event_ptr& e : stream_events(*r)) {
+        if (!take(e)) return {};
+      }
+      if (r->elements.empty() || r->elements.size() < n) return {};
+      from = offset_of_id(r->elements.back().elements.front().str) + 1;
     }
-    if (r->elements.size() < n) return out;
-    from = offset_of_id(r->elements.back().elements.front().str) + 1;
+  };
+  if (q.tenants.empty()) {
+    if (status st = scan(std::nullopt); !st) return st.err();
+    return out;
   }
+  // Filtered by tenant: the tenants' indexes from herald:tidxfrom on; the log below it (written
+  // before the indexes existed: an upgrade) is scanned.
+  auto indexed = p_->index_from();
+  if (!indexed) return indexed.err();
+  if (!*indexed || from < **indexed) {
+    if (status st = scan(*indexed ? std::optional<std::int64_t>(**indexed - 1) : std::nullopt);
+        !st) {
+      return st.err();
+    }
+    if (done || !*indexed) return out;
+    from = **indexed;
+  }
+  const std::set<std::string> tenants(q.tenants.begin(), q.tenants.end());
+  // Events fetched per step: what the limit still needs (more when filtering by subject).
+  const std::size_t chunk = std::clamp<std::size_t>(q.limit - out.size(), 16, p_->opts.page);
+  if (status st = p_->index_walk(tenants, from, chunk, take); !st) return st.err();
+  return out;
 }
 
 result<std::optional<event_ptr>> redis_store::state(std::string_view tenant,
@@ -959,17 +1164,9 @@ result<std::vector<event_ptr>> redis_store::states(const std::vector<std::string
       if (!seen.insert(t).second) continue;
       std::string cursor = "0";
       do {
-        redis::command sc{"SSCAN", "herald:tstate:" + t, cursor, "COUNT"};
-        sc.arg(static_cast<std::int64_t>(p_->opts.page));
-        auto r = p_->call(sc, "SSCAN");
-        if (!r) return r.err();
-        if (!r->is_array() || r->elements.size() != 2) {
-          return redis_error("SSCAN", "unexpected reply " + r->to_string(), errc::internal);
-        }
-        cursor = r->elements[0].str;
-        std::vector<std::string> fields;
-        for (const auto& f : r->elements[1].elements) fields.push_back(f.str);
-        auto values = p_->state_values(fields);
+        auto fields = p_->sscan("herald:tstate:" + t, cursor);
+        if (!fields) return fields.err();
+        auto values = p_->state_values(*fields);
         if (!values) return values.err();
         for (const auto& v : *values)
           if (v.is_string()) add(v.str);
@@ -1083,7 +1280,21 @@ status redis_store::prune(std::int64_t before_ms) {
   redis::command c{"XTRIM", k_log, "MINID", "="};
   c.arg(std::to_string(keep) + "-0");
   auto r = p_->call(c, "XTRIM");
-  return r ? status{} : status(r.err());  // replay guards expire by themselves
+  if (!r) return r.err();
+  // Then the tenant indexes, a page of tenants per herald_prune_index call (Redis is never
+  // held long). A crash between the two leaves index entries below the log's first entry:
+  // reads start at that entry, and the next prune trims them.
+  std::string cursor = "0";
+  do {
+    auto tenants = p_->sscan(k_tenants, cursor);
+    if (!tenants) return tenants.err();
+    if (tenants->empty()) continue;
+    redis::command f{"FCALL", "herald_prune_index", "1", k_tenants};
+    f.arg(keep);
+    for (const std::string& t : *tenants) f.arg(t);
+    if (auto pr = p_->fcall(f, "prune"); !pr) return pr.err();
+  } while (cursor != "0");
+  return {};  // replay guards expire by themselves
 }
 
 result<std::size_t> redis_store::prune_records(std::string_view kind, std::int64_t now_ms) {

@@ -54,9 +54,17 @@ std::vector<std::int64_t> dense(std::int64_t n) {
   return v;
 }
 
+// Calls of `cmd` Redis has counted since its last CONFIG RESETSTAT (INFO commandstats).
+std::int64_t calls_of(const redis::reply& info, const std::string& cmd) {
+  const std::string key = "cmdstat_" + cmd + ":calls=";
+  const auto at = info.str.find(key);
+  return at == std::string::npos ? 0 : std::stoll(info.str.substr(at + key.size()));
+}
+
 class redis_store_test : public ::testing::Test {
  protected:
-  std::unique_ptr<redis_store> open(std::int64_t log_max_events = 1000000) {
+  std::unique_ptr<redis_store> open(std::int64_t log_max_events = 1000000,
+                                    std::size_t page = 1000) {
     redis_store_options o;
     auto u = redis::parse_url(server_->url());
     EXPECT_TRUE(u.ok());
@@ -65,6 +73,7 @@ class redis_store_test : public ::testing::Test {
     o.conn.reconnect_max_ms = 200;
     o.conn.command_timeout_ms = 2000;
     o.log_max_events = log_max_events;
+    o.page = page;
     auto s = redis_store::open(o);
     EXPECT_TRUE(s.ok()) << s.err().message;
     return s.ok() ? std::move(*s) : nullptr;
@@ -233,9 +242,11 @@ TEST_F(redis_store_test, a_batch_whose_message_never_came_is_read_from_the_log) 
   e.tenant = "acme";
   e.time_ms = now_ms() + 1;
   e.data = "{}";
-  redis::command c{"FCALL",      "herald_append", "7",           "herald:seq", "herald:time",
-                   "herald:log", "herald:state",  "herald:subj", "nobody",     "herald:stateoff"};
-  c.arg(1).arg(e.time_ms).arg(1).arg(encode_event(e)).arg("").arg("0").arg("1");
+  redis::command c{"FCALL",           "herald_append",  "9",
+                   "herald:seq",      "herald:time",    "herald:log",
+                   "herald:state",    "herald:subj",    "nobody",
+                   "herald:stateoff", "herald:tenants", "herald:tidxfrom"};
+  c.arg(1).arg(e.time_ms).arg(1).arg(encode_event(e)).arg("").arg("0").arg("1").arg("acme");
   auto r = raw(c);
   ASSERT_TRUE(r.is_array()) << r.to_string();
   ASSERT_EQ(r.elements.at(0).integer, 1) << r.to_string();
@@ -299,7 +310,7 @@ TEST_F(redis_store_test, measures_append_latency_and_group_commit) {
   for (auto& t : threads) t.join();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(failures.load(), 0);
-  // A tenant's history read on the one global log scans it whole when the tenant has nothing.
+  // A tenant with nothing in the log: its index is empty (before the index: a scan of the log).
   log_query q;
   q.tenants = {"nobody"};
   const auto r0 = std::chrono::steady_clock::now();
@@ -308,11 +319,200 @@ TEST_F(redis_store_test, measures_append_latency_and_group_commit) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r0).count();
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
-  std::cout << "a read scanning the whole log (" << a->last_offset() << " events): " << scan_ms
+  std::cout << "a read of a tenant with no events (" << a->last_offset() << " events): " << scan_ms
             << " ms\n";
   std::cout << "sequential append (1 event): p50 " << us[500] << " us, p99 " << us[990]
             << " us; 8 threads x 500 appends of 4 events: " << s * 1000 << " ms, "
             << static_cast<int>(threads_n * per_thread * 4 / s) << " events/s\n";
+}
+
+// A quiet tenant's history read on a log of 20,000 events of another tenant: the read walks the
+// tenant index (herald:tidx:<tenant>), not the log. Prints the read times (docs/cluster.md,
+// "Measured"), and checks the results and that the log was not scanned (XRANGE calls).
+TEST_F(redis_store_test, measures_a_quiet_tenants_read_on_a_busy_log) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  a->set_append_listener([](std::vector<event_ptr>) {});
+  std::vector<std::int64_t> few;  // "few"'s offsets: one in 2,000, two of them consecutive
+  for (int b = 0; b < 40; ++b) {
+    std::vector<event_draft> batch;
+    for (int i = 0; i < 500; ++i) {
+      const std::int64_t off = b * 500 + i + 1;
+      const bool mine = off % 2000 == 0 || off == 2001;
+      batch.push_back(draft(mine ? "few" : "busy"));
+      if (mine) few.push_back(off);
+    }
+    ASSERT_TRUE(a->append(std::move(batch)).ok());
+  }
+  ASSERT_EQ(a->last_offset(), 20000);
+  auto timed = [&](const std::string& tenant, double& ms, std::int64_t& xranges) {
+    log_query q;
+    q.tenants = {tenant};
+    q.limit = 100;
+    raw(redis::command{"CONFIG", "RESETSTAT"});
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = a->read(q);
+    ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    xranges = calls_of(raw(redis::command{"INFO", "commandstats"}), "xrange");
+    std::vector<std::int64_t> offs;
+    if (r.ok())
+      for (const auto& e : *r) offs.push_back(e->offset);
+    return offs;
+  };
+  double none_ms = 0, few_ms = 0;
+  std::int64_t none_x = 0, few_x = 0;
+  EXPECT_TRUE(timed("nobody", none_ms, none_x).empty());
+  EXPECT_EQ(timed("few", few_ms, few_x), few);
+  std::cout << "a tenant's read on a 20,000-event log: no events " << none_ms << " ms (" << none_x
+            << " XRANGE), " << few.size() << " events " << few_ms << " ms (" << few_x
+            << " XRANGE)\n";
+  const auto idx = raw(redis::command{"MEMORY", "USAGE", "herald:tidx:busy"}).integer;
+  const auto log = raw(redis::command{"MEMORY", "USAGE", "herald:log"}).integer;
+  std::cout << "index memory: " << idx / (20000.0 - few.size()) << " B per entry; log "
+            << log / 20000.0 << " B per event\n";
+  // The log's first entry (1 XRANGE), one page of the tenant's index (1), then one XRANGE per
+  // run of consecutive offsets (10 runs): a scan would be 20 pages of 1,000.
+  EXPECT_LE(none_x, 2);
+  EXPECT_LE(few_x, 12);
+}
+
+std::vector<std::int64_t> offsets_of(const result<std::vector<event_ptr>>& r) {
+  std::vector<std::int64_t> v;
+  EXPECT_TRUE(r.ok()) << r.err().message;
+  if (r.ok())
+    for (const auto& e : *r) v.push_back(e->offset);
+  return v;
+}
+
+// What a read must answer, computed from every event (an unfiltered read: the log scan).
+std::vector<std::int64_t> expected_read(const std::vector<event_ptr>& all, const log_query& q) {
+  std::vector<std::int64_t> v;
+  for (const auto& e : all) {
+    if (v.size() >= q.limit) break;
+    if (q.until_ms && e->time_ms >= *q.until_ms) break;
+    if (e->offset <= q.after_offset || (q.since_ms && e->time_ms < *q.since_ms)) continue;
+    if (std::find(q.tenants.begin(), q.tenants.end(), e->tenant) == q.tenants.end()) continue;
+    if (q.subject && e->subject != *q.subject) continue;
+    v.push_back(e->offset);
+  }
+  return v;
+}
+
+// Several tenants' indexes merged in offset order, across index pages (7 offsets a page here)
+// and with every filter, answer exactly what the scan of the whole log answers.
+TEST_F(redis_store_test, several_tenants_indexes_merge_in_offset_order) {
+  auto a = open(1000000, 7);
+  ASSERT_TRUE(a);
+  for (int b = 0; b < 30; ++b) {
+    std::vector<event_draft> batch;
+    for (int i = 1; i <= 10; ++i) {
+      const int off = b * 10 + i;
+      const char* t = off % 3 == 0 ? "a" : off % 5 == 0 ? "b" : off % 7 == 0 ? "c" : "busy";
+      batch.push_back(draft(t, off % 2 == 0 ? "s1" : "s2", off % 4 == 0));
+    }
+    ASSERT_TRUE(a->append(std::move(batch)).ok());
+    std::this_thread::sleep_for(2ms);  // each batch its own time
+  }
+  log_query every;
+  every.limit = 100000;
+  auto all = a->read(every);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 300u);
+  const std::int64_t t100 = (*all)[99]->time_ms, t250 = (*all)[249]->time_ms;
+  std::vector<log_query> cases;
+  auto add = [&](std::vector<std::string> tenants, auto&& tweak) {
+    log_query q;
+    q.tenants = std::move(tenants);
+    q.limit = 1000;
+    tweak(q);
+    cases.push_back(q);
+  };
+  auto none = [](log_query&) {};
+  add({"a", "c"}, none);
+  add({"c", "a", "a"}, none);
+  add({"a", "b", "c"}, [](log_query& q) { q.limit = 10; });
+  add({"a", "c"}, [](log_query& q) { q.after_offset = 100; });
+  add({"b", "c"}, [](log_query& q) { q.subject = "s1"; });
+  add({"a", "c"}, [&](log_query& q) {
+    q.since_ms = t100;
+    q.until_ms = t250;
+  });
+  add({"a", "b"}, [&](log_query& q) {
+    q.subject = "s2";
+    q.limit = 5;
+    q.after_offset = 37;
+  });
+  add({"nobody", "c"}, none);
+  for (const log_query& q : cases) {
+    const auto want = expected_read(*all, q);
+    EXPECT_FALSE(want.empty());
+    EXPECT_EQ(offsets_of(a->read(q)), want)
+        << "tenants " << q.tenants.front() << ".. after " << q.after_offset << " limit " << q.limit;
+  }
+}
+
+// prune() trims each tenant's index below the log's first kept entry; a tenant left with none
+// leaves herald:tenants. An index entry whose event the log no longer has is skipped: the log
+// is the truth.
+TEST_F(redis_store_test, prune_trims_the_tenant_indexes) {
+  auto a = open(10);
+  ASSERT_TRUE(a);
+  for (int i = 1; i <= 30; ++i) ASSERT_TRUE(a->append(one(draft(i <= 5 ? "old" : "acme"))).ok());
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:acme"}).integer, 25);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:old"}).integer, 5);
+  ASSERT_TRUE(a->prune(0).ok());  // keeps 21..30
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:acme"}).integer, 10);
+  EXPECT_EQ(raw(redis::command{"EXISTS", "herald:tidx:old"}).integer, 0);
+  EXPECT_EQ(raw(redis::command{"SISMEMBER", "herald:tenants", "old"}).integer, 0);
+  EXPECT_EQ(raw(redis::command{"SISMEMBER", "herald:tenants", "acme"}).integer, 1);
+  log_query q;
+  q.tenants = {"acme", "old"};
+  EXPECT_EQ(offsets_of(a->read(q)),
+            (std::vector<std::int64_t>{21, 22, 23, 24, 25, 26, 27, 28, 29, 30}));
+  raw(redis::command{"XDEL", "herald:log", "25-0"});  // the index still names 25
+  EXPECT_EQ(offsets_of(a->read(q)),
+            (std::vector<std::int64_t>{21, 22, 23, 24, 26, 27, 28, 29, 30}));
+  // The old tenant comes back: in the set again, indexed from its new offset.
+  ASSERT_TRUE(a->append(one(draft("old"))).ok());
+  q.tenants = {"old"};
+  EXPECT_EQ(offsets_of(a->read(q)), (std::vector<std::int64_t>{31}));
+  EXPECT_EQ(raw(redis::command{"SISMEMBER", "herald:tenants", "old"}).integer, 1);
+}
+
+// A log written before the tenant indexes (an upgrade): reads scan it below herald:tidxfrom,
+// the first offset the indexes cover, and walk the indexes from there.
+TEST_F(redis_store_test, a_log_from_before_the_index_is_still_read_whole) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  for (int b = 0; b < 5; ++b) {
+    std::vector<event_draft> batch;
+    for (int i = 1; i <= 10; ++i) batch.push_back(draft((b * 10 + i) % 2 == 0 ? "even" : "odd"));
+    ASSERT_TRUE(a->append(std::move(batch)).ok());
+  }
+  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "1");
+  // As the previous version left it: no index, no tenant set, no marker.
+  raw(redis::command{"DEL", "herald:tidx:even", "herald:tidx:odd", "herald:tenants",
+                     "herald:tidxfrom"});
+  auto evens = [](std::int64_t from, std::int64_t to) {
+    std::vector<std::int64_t> v;
+    for (std::int64_t o = from; o <= to; ++o)
+      if (o % 2 == 0) v.push_back(o);
+    return v;
+  };
+  log_query q;
+  q.tenants = {"even"};
+  q.limit = 1000;
+  EXPECT_EQ(offsets_of(a->read(q)), evens(1, 50));  // no marker: the scan
+  for (int i = 51; i <= 100; ++i)
+    ASSERT_TRUE(a->append(one(draft(i % 2 == 0 ? "even" : "odd"))).ok());
+  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "51");
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:even"}).integer, 25);
+  EXPECT_EQ(offsets_of(a->read(q)), evens(1, 100));
+  q.after_offset = 40;
+  q.limit = 10;
+  EXPECT_EQ(offsets_of(a->read(q)), evens(41, 60));  // across the marker
+  q.after_offset = 60;
+  EXPECT_EQ(offsets_of(a->read(q)), evens(61, 80));  // the index alone
 }
 
 // Events whose pages pass redis.max_reply_bytes: reads, catch-ups and states read smaller pages
@@ -350,6 +550,12 @@ TEST_F(redis_store_test, large_events_are_read_in_smaller_pages) {
   ASSERT_TRUE(all.ok()) << all.err().message;
   ASSERT_EQ(all->size(), 41u);
   EXPECT_EQ(all->front()->data, big);
+  q.tenants = {"acme"};  // the index walk: one XRANGE of 41 offsets, past the bound
+  auto mine = (*a)->read(q);
+  ASSERT_TRUE(mine.ok()) << mine.err().message;
+  ASSERT_EQ(mine->size(), 41u);
+  EXPECT_EQ(mine->back()->offset, 41);
+  EXPECT_EQ((*mine)[20]->data, big);
   auto st = (*a)->states({"acme"});
   ASSERT_TRUE(st.ok()) << st.err().message;
   EXPECT_EQ(st->size(), 40u);
