@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -158,6 +159,62 @@ TEST_P(store_contract, append_fills_every_field) {
   ASSERT_NE(back[0]->data_object(), nullptr);
 }
 
+// A batch larger than any one statement of a back end (sqlite inserts rows in chunks of 64, 16,
+// 4 and 1): 64 + 64 + 16 + 4 + 3 = 151 events, every field distinct, stored and read back in
+// order, with their states and first-seen subjects.
+TEST_P(store_contract, a_large_batch_keeps_every_field_in_order) {
+  constexpr int n = 151;
+  std::vector<event_draft> batch;
+  for (int i = 0; i < n; ++i) {
+    const std::string tenant = i % 3 == 0 ? "acme" : "beta";
+    const std::string subject = i % 5 == 0 ? "" : "dev-" + std::to_string(i % 7);
+    batch.push_back(draft(tenant, subject, !subject.empty() && i % 2 == 0,
+                          " {\"i\": " + std::to_string(i) + ", \"a\": [1, {\"b\": null}]}\n",
+                          "type." + std::to_string(i)));
+    batch.back().topic = "/t/" + tenant + "/n" + std::to_string(i);
+    batch.back().app = "app_" + std::to_string(i % 4);
+  }
+  const std::vector<event_draft> sent = batch;
+  auto r = st_->append(std::move(batch));
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  ASSERT_EQ(r->size(), static_cast<std::size_t>(n));
+  log_query all;
+  all.limit = 1000;
+  auto back = read(all);
+  ASSERT_EQ(back.size(), static_cast<std::size_t>(n));
+  std::map<std::pair<std::string, std::string>, std::int64_t> last_retained;
+  for (int i = 0; i < n; ++i) {
+    const event_draft& d = sent[static_cast<std::size_t>(i)];
+    const event& e = *back[static_cast<std::size_t>(i)];
+    EXPECT_EQ(e.offset, i + 1);
+    EXPECT_EQ(e.id, (*r)[static_cast<std::size_t>(i)]->id);
+    EXPECT_EQ(e.time_ms, (*r)[static_cast<std::size_t>(i)]->time_ms);
+    EXPECT_EQ(e.topic, d.topic);
+    EXPECT_EQ(e.type, d.type);
+    EXPECT_EQ(e.tenant, d.tenant);
+    EXPECT_EQ(e.app, d.app);
+    EXPECT_EQ(e.subject, d.subject);
+    EXPECT_EQ(e.data, d.data);
+    EXPECT_EQ(e.retain, d.retain);
+    if (d.retain) last_retained[{d.tenant, d.subject}] = e.offset;
+  }
+  log_query beta;
+  beta.tenants = {"beta"};
+  beta.limit = 1000;
+  EXPECT_EQ(read(beta).size(), static_cast<std::size_t>(n - (n + 2) / 3));
+  ASSERT_FALSE(last_retained.empty());
+  for (const auto& [key, off] : last_retained) {
+    auto s = st_->state(key.first, key.second);
+    ASSERT_TRUE(s.ok() && s->has_value()) << key.first << "/" << key.second;
+    EXPECT_EQ((**s)->offset, off);
+    auto seen = st_->subject_seen(key.first, key.second);
+    EXPECT_TRUE(seen.ok() && *seen);
+  }
+  auto next = append1(draft("acme"));
+  ASSERT_NE(next, nullptr);
+  EXPECT_EQ(next->offset, n + 1);
+}
+
 TEST_P(store_contract, offsets_increase_and_times_never_decrease) {
   std::int64_t last_off = 0, last_time = 0;
   for (int i = 0; i < 50; ++i) {
@@ -190,6 +247,11 @@ TEST_P(store_contract, invalid_batch_stores_nothing) {
   bad(draft("acme", "", false, "{\"a\":"), "data");
   bad(draft("acme", "", false, ""), "data");
   bad(draft("acme", "", false, "{} {}"), "data");
+  bad(draft("acme", "", false, "{}x"), "data");
+  bad(draft("acme", "", false, "{\"s\":\"\xff\"}"), "data");  // not UTF-8
+  bad(draft("acme", "", false,
+            std::string(33, '[').insert(0, "{\"a\":") + std::string(33, ']') + "}"),
+      "data");  // deeper than the parser's default 32
 
   EXPECT_TRUE(read(log_query{}).empty());
   auto st = st_->state("acme", "s1");
