@@ -378,6 +378,23 @@ TEST_P(store_contract, read_bounds) {
   q.until_ms = e[4]->time_ms + 1000;
   EXPECT_EQ(read(q).size(), 5u);
 
+  // Tenants with time bounds (sqlite: through the tenant runs, stopped by the bound).
+  q = {};
+  q.tenants = {"acme"};
+  q.until_ms = e[4]->time_ms;
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{1, 3}));
+  q.since_ms = e[1]->time_ms;
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{3}));
+  q.tenants = {"acme", "gamma"};
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{3, 4}));
+  q.since_ms.reset();
+  q.until_ms = e[3]->time_ms;
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{1, 3}));
+  q = {};
+  q.tenants = {"gamma"};
+  q.subject = "";
+  EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{4}));
+
   q = {};
   q.subject = "s1";
   EXPECT_EQ(offsets_of(read(q)), (std::vector<std::int64_t>{1, 2, 5}));
@@ -847,7 +864,7 @@ class sqlite_only : public ::testing::Test {
   std::unique_ptr<sqlite_store> st_;
 };
 
-TEST_F(sqlite_only, find_event_remembers_pruning_across_reopen_and_the_log_has_two_indexes) {
+TEST_F(sqlite_only, find_event_remembers_pruning_across_reopen_and_the_log_has_one_index) {
   auto a = st_->append(one(draft("acme")));
   ASSERT_TRUE(a.ok());
   sleep_ms(5);
@@ -865,8 +882,9 @@ TEST_F(sqlite_only, find_event_remembers_pruning_across_reopen_and_the_log_has_t
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->ev, nullptr);
   EXPECT_TRUE(f->pruned_any);
-  // The log carries two indexes, no more: each is a B-tree insert per appended event, and one
-  // on the random ids cost ~15 us of CPU per event (sqlite_store.cc, find_event).
+  // The log carries one index, no more: each is a B-tree insert per appended event, and one
+  // on the random ids cost ~15 us of CPU per event (sqlite_store.cc, find_event); reads by
+  // tenant go through tenant_runs.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2((dir_ + "/herald.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
             SQLITE_OK);
@@ -881,7 +899,135 @@ TEST_F(sqlite_only, find_event_remembers_pruning_across_reopen_and_the_log_has_t
     names += reinterpret_cast<const char*>(sqlite3_column_text(q, 0)) + std::string(" ");
   sqlite3_finalize(q);
   sqlite3_close(db);
-  EXPECT_EQ(names, "events_subject_set events_tenant ");
+  EXPECT_EQ(names, "events_subject_set ");
+}
+
+// Test helpers on the database file itself (the store holds it open; WAL lets both read).
+namespace {
+std::vector<std::string> sql_rows(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  std::vector<std::string> out;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &q, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  while (q != nullptr && sqlite3_step(q) == SQLITE_ROW) {
+    std::string row;
+    for (int c = 0; c < sqlite3_column_count(q); ++c) {
+      const unsigned char* t = sqlite3_column_text(q, c);
+      row += (c ? " " : "") + std::string(t ? reinterpret_cast<const char*>(t) : "NULL");
+    }
+    out.push_back(row);
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return out;
+}
+
+std::vector<std::int64_t> offsets_read(store& s, const std::string& tenant, std::int64_t after = 0,
+                                       std::size_t limit = 1000) {
+  log_query q;
+  q.tenants = {tenant};
+  q.after_offset = after;
+  q.limit = limit;
+  auto r = s.read(q);
+  EXPECT_TRUE(r.ok()) << r.err().message;
+  return r.ok() ? offsets_of(*r) : std::vector<std::int64_t>{};
+}
+}  // namespace
+
+// Reads by tenant go through tenant_runs: one row per stretch of one tenant's offsets in a
+// transaction, so a group commit of one tenant's batches writes one row, and a transaction
+// whose batches alternate tenants writes one per stretch.
+TEST_F(sqlite_only, tenant_runs_one_row_per_stretch_of_a_transaction) {
+  const std::string db = dir_ + "/herald.db";
+  st_->pause_writer_for_test(true);
+  std::vector<append_result> results;
+  auto threads = queue_appends(
+      8,
+      [](int i) {
+        std::vector<event_draft> b;
+        for (int k = 0; k < 3; ++k) b.push_back(draft(i < 4 ? "acme" : (i % 2 ? "beta" : "acme")));
+        return b;
+      },
+      results);
+  st_->pause_writer_for_test(false);
+  for (auto& t : threads) t.join();
+  for (auto& r : results) ASSERT_TRUE(r && r->ok());
+  // Queue order is not thread order: the runs follow whatever order the offsets went in.
+  std::vector<std::string> want;
+  std::string tenant;
+  std::int64_t first = 0, last = 0;
+  auto all = st_->read(log_query{{}, 0, {}, {}, {}, 1000});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 24u);
+  for (const auto& e : *all) {
+    if (e->tenant != tenant && first != 0) {
+      want.push_back(std::to_string(first) + " " + std::to_string(last) + " " + tenant);
+      first = 0;
+    }
+    if (first == 0) first = e->offset;
+    tenant = e->tenant;
+    last = e->offset;
+  }
+  want.push_back(std::to_string(first) + " " + std::to_string(last) + " " + tenant);
+  EXPECT_EQ(sql_rows(db, "SELECT first_off, last_off, tenant FROM tenant_runs ORDER BY last_off"),
+            want);
+  std::vector<std::int64_t> acme, beta;
+  for (const auto& e : *all) (e->tenant == "acme" ? acme : beta).push_back(e->offset);
+  EXPECT_EQ(offsets_read(*st_, "acme"), acme);
+  EXPECT_EQ(offsets_read(*st_, "beta"), beta);
+  EXPECT_TRUE(offsets_read(*st_, "gamma").empty());
+  // After an offset inside a run, and a limit that ends inside one.
+  EXPECT_EQ(offsets_read(*st_, "acme", acme[4], 3),
+            (std::vector<std::int64_t>{acme[5], acme[6], acme[7]}));
+  // Another transaction: its own run.
+  ASSERT_TRUE(st_->append(one(draft("beta"))).ok());
+  EXPECT_EQ(offsets_read(*st_, "beta").back(), 25);
+  EXPECT_EQ(
+      sql_rows(db, "SELECT first_off, last_off, tenant FROM tenant_runs ORDER BY last_off").back(),
+      "25 25 beta");
+}
+
+// A data directory written before tenant_runs (the index events_tenant, no runs) gets its runs
+// rebuilt from the log at open, holes from pruning included, and loses the old index.
+TEST_F(sqlite_only, tenant_runs_are_rebuilt_from_an_old_log_at_open) {
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(st_->append(one(draft(i % 3 == 2 ? "beta" : "acme"))).ok());
+  st_->close();
+  st_.reset();
+  const std::string db = dir_ + "/herald.db";
+  sql_rows(db, "DELETE FROM tenant_runs");
+  sql_rows(db, "DELETE FROM events WHERE off IN (4, 5)");  // a hole, as retention leaves
+  sql_rows(db, "CREATE INDEX events_tenant ON events(tenant, off)");
+  reopen();
+  EXPECT_EQ(sql_rows(db, "SELECT first_off, last_off, tenant FROM tenant_runs ORDER BY last_off"),
+            (std::vector<std::string>{"1 2 acme", "3 6 beta", "7 8 acme", "9 9 beta", "10 11 acme",
+                                      "12 12 beta"}));
+  EXPECT_TRUE(sql_rows(db, "SELECT name FROM sqlite_master WHERE name = 'events_tenant'").empty());
+  EXPECT_EQ(offsets_read(*st_, "acme"), (std::vector<std::int64_t>{1, 2, 7, 8, 10, 11}));
+  EXPECT_EQ(offsets_read(*st_, "beta"), (std::vector<std::int64_t>{3, 6, 9, 12}));
+  // Appends continue the log and its runs; a second open rebuilds nothing.
+  ASSERT_TRUE(st_->append(one(draft("beta"))).ok());
+  reopen();
+  EXPECT_EQ(offsets_read(*st_, "beta"), (std::vector<std::int64_t>{3, 6, 9, 12, 13}));
+  EXPECT_EQ(sql_rows(db, "SELECT count(*) FROM tenant_runs"), (std::vector<std::string>{"7"}));
+}
+
+// Pruning drops the runs left without events, and keeps the run of a retained state's event.
+TEST_F(sqlite_only, prune_drops_emptied_tenant_runs) {
+  ASSERT_TRUE(st_->append(one(draft("acme", "dev", true))).ok());  // 1, retained: kept
+  ASSERT_TRUE(st_->append(one(draft("beta"))).ok());               // 2
+  ASSERT_TRUE(st_->append(one(draft("acme"))).ok());               // 3
+  sleep_ms(5);
+  const std::int64_t cut = now_ms();
+  sleep_ms(5);
+  ASSERT_TRUE(st_->append(one(draft("beta"))).ok());  // 4
+  ASSERT_TRUE(st_->prune(cut).ok());
+  const std::string db = dir_ + "/herald.db";
+  EXPECT_EQ(sql_rows(db, "SELECT first_off, last_off, tenant FROM tenant_runs ORDER BY last_off"),
+            (std::vector<std::string>{"1 1 acme", "4 4 beta"}));
+  EXPECT_EQ(offsets_read(*st_, "acme"), (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(offsets_read(*st_, "beta"), (std::vector<std::int64_t>{4}));
 }
 
 TEST_F(sqlite_only, group_commit_drains_a_burst_in_one_transaction) {

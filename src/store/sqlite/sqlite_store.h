@@ -93,6 +93,7 @@ class sqlite_store final : public store {
   void writer_loop();
   void run_jobs(std::vector<std::shared_ptr<job>>& jobs);
   status run_append(job& j);
+  static status insert_runs(conn& w, const std::vector<std::shared_ptr<job>>& jobs);
   status submit(std::shared_ptr<job> j);  // queue and wait until done
   // Queue without waiting: the writer calls j->on_done once the job is done. false: closed.
   bool enqueue(const std::shared_ptr<job>& j);
