@@ -7,8 +7,10 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -22,6 +24,7 @@
 #include "core/metrics.h"
 #include "store/redis/control.h"
 #include "store/redis/io_thread.h"
+#include "store/redis/redis_store.h"
 #include "store/redis/url.h"
 
 namespace herald {
@@ -47,18 +50,21 @@ bool directory_kind(std::string_view kind) {
 }
 
 // The store as the services see it: `db`, announcing each directory record written so that
-// the other nodes re-read it. Everything else passes through unchanged.
+// the other nodes re-read it — but a record appended with events when `carried` (the store
+// hands it to every node's feed with its batch: redis_store::set_record_listener). Everything
+// else passes through unchanged.
 class announcing_store final : public store {
  public:
-  announcing_store(store& db, std::function<void(std::string_view, std::string_view)> announce)
-      : db_(db), announce_(std::move(announce)) {}
+  announcing_store(store& db, std::function<void(std::string_view, std::string_view)> announce,
+                   bool carried)
+      : db_(db), announce_(std::move(announce)), carried_(carried) {}
   using store::append;
   void set_append_listener(append_listener l) override { db_.set_append_listener(std::move(l)); }
   result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
                                         append_record with) override {
     const std::string kind = with.kind, key = with.key;
     auto r = db_.append(std::move(batch), std::move(with));
-    if (r && with_record(kind)) announce_(kind, key);
+    if (r && with_record(kind) && !carried_) announce_(kind, key);
     return r;
   }
   result<std::vector<event_ptr>> read(const log_query& q) override { return db_.read(q); }
@@ -114,6 +120,7 @@ class announcing_store final : public store {
   static bool with_record(const std::string& kind) { return directory_kind(kind); }
   store& db_;
   std::function<void(std::string_view, std::string_view)> announce_;
+  bool carried_;
 };
 
 class redis_cluster final : public cluster_node {
@@ -122,9 +129,24 @@ class redis_cluster final : public cluster_node {
       : db_(db),
         conn_(std::move(conn)),
         bounds_(bounds),
-        announcing_(db, [this](std::string_view kind, std::string_view key) {
-          publish("record", std::string(kind) + "\n" + std::string(key));
-        }) {}
+        carrier_(dynamic_cast<redis_store*>(&db)),
+        announcing_(
+            db,
+            [this](std::string_view kind, std::string_view key) {
+              publish("record", std::string(kind) + "\n" + std::string(key));
+            },
+            carrier_ != nullptr) {
+    // A directory record appended with events (a subject's change) reaches every node's feed
+    // with its batch, right before it: applied there, without a read (deliver()).
+    if (carrier_ != nullptr) {
+      carrier_->set_record_listener(
+          {std::begin(directory_kinds), std::end(directory_kinds)},
+          [this](const std::string& kind, const std::string& key, const std::string& json) {
+            if (services* svc = feed_svc_.load(std::memory_order_acquire); svc != nullptr)
+              apply_change(*svc, kind, key, json, &unblocked_);
+          });
+    }
+  }
 
   void start(const std::string& node_id, std::int64_t recovery_window_ms) override {
     node_ = node_id;
@@ -191,13 +213,9 @@ class redis_cluster final : public cluster_node {
   }
 
   void deliver(hub& h, std::vector<event_ptr> batch) override {
-    std::vector<event_ptr> unblocked;
-    if (services* svc = feed_svc_.load(std::memory_order_acquire); svc != nullptr)
-      for (const auto& e : batch)
-        if (emitted_by_subject_change(*svc, *e))
-          on_record(*svc, "subject", subject_record_key(e->tenant, e->subject), &unblocked);
+    // The batch's record, if any, was applied just before (the record listener, same thread).
     h.publish(std::move(batch));
-    for (const auto& state : unblocked) h.subject_unblocked(state);
+    for (const auto& state : std::exchange(unblocked_, {})) h.subject_unblocked(state);
   }
 
   void stop() override {
@@ -442,32 +460,26 @@ class redis_cluster final : public cluster_node {
     return {};
   }
 
-  // Whether `e` is an event a subject's change emitted with its record (deliver()).
-  static bool emitted_by_subject_change(const services& svc, const event& e) {
-    if (e.subject.empty()) return false;
-    const auto rec = svc.dir.subject(e.tenant, e.subject);
-    if (!rec) return false;
-    const auto rules = svc.subject_kinds.find(rec->kind);
-    return rules != svc.subject_kinds.end() &&
-           std::find(rules->second.event_types.begin(), rules->second.event_types.end(), e.type) !=
-               rules->second.event_types.end();
-  }
-
-  // Another node wrote record (kind, key): read it into the directory, then do here what the
-  // change means for this node's sockets. A subject unblocked here hands its retained state to
-  // `unblocked` when given (the caller delivers it after the unblock event), else to the hub.
-  void on_record(services& svc, const std::string& kind, const std::string& key,
-                 std::vector<event_ptr>* unblocked = nullptr) {
+  // Another node wrote record (kind, key): read it into the directory (apply_change).
+  void on_record(services& svc, const std::string& kind, const std::string& key) {
     auto rec = db_.get_record(kind, key);
     if (!rec) {
       spdlog::warn("cluster: reading {} {}: {}", kind, key, rec.err().message);
       return;
     }
+    apply_change(svc, kind, key, *rec, nullptr);
+  }
+
+  // Record (kind, key) is now `rec` (none: erased): into the directory, then do here what the
+  // change means for this node's sockets. A subject unblocked here hands its retained state to
+  // `unblocked` when given (the feed delivers it after the unblock event), else to the hub.
+  void apply_change(services& svc, const std::string& kind, const std::string& key,
+                    const std::optional<std::string>& rec, std::vector<event_ptr>* unblocked) {
     directory& dir = svc.dir;
     auto revoke = [&](std::function<bool(const session_sink&)> pred, const char* why) {
       svc.h.kick_where(std::move(pred), kick{close_reason::revoked, why});
     };
-    if (!*rec) {  // erased
+    if (!rec) {  // erased
       if (kind == "app" && dir.remove_app(key))
         revoke([key](const session_sink& k) { return k.who().app_id == key; },
                "credential revoked");
@@ -478,7 +490,7 @@ class redis_cluster final : public cluster_node {
       return;
     }
     boost::system::error_code ec;
-    auto v = json::parse(**rec, ec);
+    auto v = json::parse(*rec, ec);
     if (ec || !v.is_object()) return;
     const json::object& o = v.as_object();
     if (kind == "login") {
@@ -511,8 +523,9 @@ class redis_cluster final : public cluster_node {
     } else if (kind == "subject") {
       auto text = [&o](const char* k) { return string_member(o, k); };
       const std::string tenant = text("tenant"), id = text("id");
-      // The feed (deliver) and the control worker may both re-read one subject: one at a time,
-      // so that only one of them sees the change.
+      // The feed (a record with its batch) and the control worker (a change without events, a
+      // resync) may both apply one subject: one at a time, so that only one of them sees the
+      // change.
       std::lock_guard l(subject_mu_);
       const auto before = dir.subject(tenant, id);
       apply_record(dir, kind, o);
@@ -536,6 +549,7 @@ class redis_cluster final : public cluster_node {
   config::cluster_bounds bounds_;
   std::string node_;
   std::atomic<bool> started_{false};
+  redis_store* carrier_;  // &db_ when it carries records with their batches
   announcing_store announcing_;
   redis::io_thread io_;
   std::unique_ptr<redis::control> ctl_;
@@ -546,6 +560,7 @@ class redis_cluster final : public cluster_node {
   std::map<std::string, std::function<void(const std::string&)>> handlers_;
   services* svc_ = nullptr;
   std::atomic<services*> feed_svc_{nullptr};  // svc_, for deliver() on the store's feed thread
+  std::vector<event_ptr> unblocked_;          // states to follow the next batch (feed thread)
   std::mutex subject_mu_;
   bool stopping_ = false;
   std::thread worker_;

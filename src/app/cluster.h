@@ -58,10 +58,11 @@ class cluster_node : public cluster_link {
   // From here on, control messages act on `svc` (its hub and directory).
   virtual void attach(services& svc) = 0;
   // The store's append listener: hands `batch` (every node's appends, in offset order) to `h`.
-  // An event a subject kind's change emits (subject_kind_rules::event_types: a tracker's
-  // block, unblock, corrupt) first re-reads that subject's record into the directory, as the
-  // node that made the change did before appending: a block holds here from that event on,
-  // not only once its `record` message arrives; an unblock's state follows the batch.
+  // A directory record appended with the batch (a subject kind's change and the events it
+  // emits: a tracker's block, unblock, corrupt) came with it from the store and was applied to
+  // the directory just before, on the same thread, without a read, as the node that made the
+  // change did before appending: a block holds here from that event on; an unblock's state
+  // follows the batch.
   virtual void deliver(hub& h, std::vector<event_ptr> batch) = 0;
   // Stops handling messages and deregisters the node (before the hub goes).
   virtual void stop() = 0;

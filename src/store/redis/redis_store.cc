@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -80,7 +81,10 @@ std::string subject_key(std::string_view tenant, std::string_view subject) {
 // records hash per record.
 // ARGV: expected seq, the batch's last time, n events, then per event: the encoded event,
 // its state field (tenant NUL subject; empty: no subject), retain (1/0), last of its batch
-// (1/0), its tenant; then per record: its hash's field, json and expiry.
+// (1/0), its tenant, the record that travels with its batch ('' but on a batch's first event
+// whose record travels: kind, key and json each as <length>:<bytes>); then per record: its
+// hash's field, json and expiry. A travelling record is stored with the event (log field `r`)
+// and leads the batch's message ('R' then the record).
 // Each event's offset goes into its tenant's index herald:tidx:<tenant> (a stream of empty
 // entries with IDs <offset>-0: delta-encoded, ~10 bytes an entry where a sorted set costs
 // ~100), the tenant into herald:tenants, and herald:tidxfrom is set (NX) to the first offset
@@ -128,8 +132,14 @@ local function append(keys, args)
   local tenants = {}
   for k = 1, n do
     local rec, field, retain, last, tenant = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
-    i = i + 5
-    redis.call('XADD', keys[3], (expected + k) .. '-0', 'e', rec)
+    local carried = args[i + 5]
+    i = i + 6
+    if carried ~= '' then
+      redis.call('XADD', keys[3], (expected + k) .. '-0', 'e', rec, 'r', carried)
+      batch[#batch + 1] = 'R' .. carried
+    else
+      redis.call('XADD', keys[3], (expected + k) .. '-0', 'e', rec)
+    end
     redis.call('XADD', 'herald:tidx:' .. tenant, (expected + k) .. '-0', 'o', '')
     if not tenants[tenant] then
       tenants[tenant] = true
@@ -286,6 +296,46 @@ std::vector<event_ptr> stream_events(const redis::reply& r) {
   return out;
 }
 
+// A record that travelled with its batch (redis_store::set_record_listener), handed to the
+// record listener right before the event at `offset` (its batch's first).
+struct carried_record {
+  std::int64_t offset = 0;
+  std::string kind, key, json;
+};
+
+std::string encode_carried(std::string_view kind, std::string_view key, std::string_view json) {
+  std::string out;
+  put_field(out, kind);
+  put_field(out, key);
+  put_field(out, json);
+  return out;
+}
+
+// Reads kind, key and json at `pos` (advanced past them).
+bool get_carried(std::string_view s, std::size_t& pos, carried_record& out) {
+  return get_field(s, pos, out.kind) && get_field(s, pos, out.key) && get_field(s, pos, out.json);
+}
+
+// The travelling records of an XRANGE reply (field `r` of an entry), in reply order.
+std::vector<carried_record> stream_records(const redis::reply& r) {
+  std::vector<carried_record> out;
+  if (!r.is_array()) return out;
+  for (const redis::reply& entry : r.elements) {
+    if (entry.elements.size() != 2 || !entry.elements[1].is_array()) continue;
+    const auto& fields = entry.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+      if (fields[i].str != "r") continue;
+      carried_record c;
+      std::size_t pos = 0;
+      if (get_carried(fields[i + 1].str, pos, c) && pos == fields[i + 1].str.size()) {
+        c.offset = offset_of_id(entry.elements[0].str);
+        out.push_back(std::move(c));
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string encode_event(const event& e) {
@@ -347,6 +397,8 @@ struct redis_store::impl {
   std::int64_t catch_up_to = 0;
   std::int64_t delivered = 0;  // the listener has seen every offset up to it
   append_listener listener;
+  redis_store::record_listener record_listener;
+  std::set<std::string, std::less<>> carried_kinds;  // records of these kinds travel
   std::uint64_t retries = 0, catchups = 0;
 
   // The writer's view of herald:seq / herald:time (writer thread only).
@@ -501,6 +553,11 @@ struct redis_store::impl {
     const std::int64_t deadline =
         now_ms() + std::max<std::int64_t>(opts.conn.command_timeout_ms, 1);
     bool reloaded = false;
+    std::set<std::string, std::less<>> carried;
+    {
+      std::lock_guard lk(mu);
+      carried = carried_kinds;
+    }
     for (;;) {
       {
         std::lock_guard lk(mu);  // never propose offsets the feed has already handed out
@@ -530,20 +587,27 @@ struct redis_store::impl {
         }
       }
       c.arg(known_seq).arg(t).arg(static_cast<std::int64_t>(n));
-      for (auto& j : jobs) {
-        for (std::size_t i = 0; i < j->events.size(); ++i) {
-          const event& e = *j->events[i];
+      // The records' JSON, built from the events' offsets and times.
+      std::vector<std::string> docs(jobs.size());
+      for (std::size_t k = 0; k < jobs.size(); ++k)
+        if (jobs[k]->with.json) docs[k] = jobs[k]->with.json(jobs[k]->events);
+      for (std::size_t k = 0; k < jobs.size(); ++k) {
+        const append_job& j = *jobs[k];
+        for (std::size_t i = 0; i < j.events.size(); ++i) {
+          const event& e = *j.events[i];
           c.arg(encode_event(e));
           c.arg(e.subject.empty() ? std::string() : subject_key(e.tenant, e.subject));
           c.arg(e.retain ? "1" : "0");
-          c.arg(i + 1 == j->events.size() ? "1" : "0");
+          c.arg(i + 1 == j.events.size() ? "1" : "0");
           c.arg(e.tenant);
+          c.arg(i == 0 && j.with.json && carried.contains(j.with.kind)
+                    ? encode_carried(j.with.kind, j.with.key, docs[k])
+                    : std::string());
         }
       }
-      for (auto& j : jobs) {
-        if (!j->with.json) continue;
-        const std::string doc = j->with.json(j->events);
-        c.arg(j->with.key).arg(doc).arg(expiry_of(doc));
+      for (std::size_t k = 0; k < jobs.size(); ++k) {
+        if (!jobs[k]->with.json) continue;
+        c.arg(jobs[k]->with.key).arg(docs[k]).arg(expiry_of(docs[k]));
       }
       auto r = conn->call(c);
       if (!r) return fail(jobs, redis_error("append", r.err().message, r.err().code));
@@ -609,15 +673,33 @@ struct redis_store::impl {
     }
   }
 
-  void deliver(std::vector<event_ptr> batch) {
+  // Hands `batch` to the listener; each of `recs` (offset order) goes to the record listener
+  // right before the event at its offset (the batch is split there).
+  void deliver(std::vector<event_ptr> batch, const std::vector<carried_record>& recs = {}) {
     if (batch.empty()) return;
     const std::int64_t last = batch.back()->offset;
     append_listener l;
+    redis_store::record_listener rl;
     {
       std::lock_guard lk(mu);
       l = listener;
+      rl = record_listener;
     }
-    if (l) l(std::move(batch));
+    if (rl && !recs.empty()) {
+      std::vector<event_ptr> part;
+      std::size_t r = 0;
+      for (event_ptr& e : batch) {
+        for (; r < recs.size() && recs[r].offset <= e->offset; ++r) {
+          if (recs[r].offset != e->offset) continue;  // its event is not in this batch
+          if (l && !part.empty()) l(std::exchange(part, {}));
+          rl(recs[r].kind, recs[r].key, recs[r].json);
+        }
+        part.push_back(std::move(e));
+      }
+      if (l && !part.empty()) l(std::move(part));
+    } else if (l) {
+      l(std::move(batch));
+    }
     std::lock_guard lk(mu);
     delivered = std::max(delivered, last);
     done_cv.notify_all();
@@ -649,7 +731,7 @@ struct redis_store::impl {
       if (!r) return false;
       auto evs = stream_events(*r);
       const bool more = r->elements.size() >= n;
-      deliver(std::move(evs));
+      deliver(std::move(evs), stream_records(*r));
       if (!more) {
         if (upto != 0) mark_delivered(upto);
         return true;
@@ -694,8 +776,19 @@ struct redis_store::impl {
 
   void handle_message(std::string_view payload) {
     std::vector<event_ptr> batch;
+    std::vector<carried_record> recs;
+    std::optional<carried_record> pending;  // a record: the next event is its batch's first
     std::size_t pos = 0;
     while (pos < payload.size()) {
+      if (payload[pos] == 'R') {
+        pending.emplace();
+        ++pos;
+        if (!get_carried(payload, pos, *pending)) {
+          batch.clear();
+          break;
+        }
+        continue;
+      }
       std::int64_t n = 0;
       if (!get_int(payload, pos, n) || n < 0 ||
           static_cast<std::uint64_t>(n) > payload.size() - pos) {
@@ -707,6 +800,11 @@ struct redis_store::impl {
       if (!ev) {
         batch.clear();
         break;
+      }
+      if (pending) {
+        pending->offset = ev->offset;
+        recs.push_back(std::move(*pending));
+        pending.reset();
       }
       batch.push_back(std::move(ev));
     }
@@ -730,7 +828,7 @@ struct redis_store::impl {
       last = delivered;
     }
     std::erase_if(batch, [last](const event_ptr& e) { return e->offset <= last; });
-    deliver(std::move(batch));
+    deliver(std::move(batch), recs);
   }
 
   // Waits until the feed has delivered `off`; after feed_wait_ms without it, asks the feed to
@@ -1040,6 +1138,12 @@ result<std::unique_ptr<redis_store>> redis_store::open(redis_store_options opts)
 void redis_store::set_append_listener(append_listener l) {
   std::lock_guard lk(p_->mu);
   p_->listener = std::move(l);
+}
+
+void redis_store::set_record_listener(std::vector<std::string> kinds, record_listener l) {
+  std::lock_guard lk(p_->mu);
+  p_->carried_kinds = {kinds.begin(), kinds.end()};
+  p_->record_listener = std::move(l);
 }
 
 result<std::vector<event_ptr>> redis_store::append(std::vector<event_draft> batch,

@@ -17,8 +17,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "store/redis/connection.h"
 #include "store/redis/options.h"
@@ -49,6 +51,13 @@ class redis_store final : public store {
   redis_store& operator=(const redis_store&) = delete;
 
   void set_append_listener(append_listener l) override;
+  // A record of one of `kinds` committed with a batch (append_record: a subject's change)
+  // travels with it: in its `herald:ev` message and in its first `herald:log` entry (field
+  // `r`), so every node's feed — a log catch-up too — hands it to `l` right before the batch's
+  // events, on the feed thread, without asking Redis. Set once, before the first append.
+  using record_listener =
+      std::function<void(const std::string& kind, const std::string& key, const std::string& json)>;
+  void set_record_listener(std::vector<std::string> kinds, record_listener l);
   using store::append;
   result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
                                         append_record with) override;

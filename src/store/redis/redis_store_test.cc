@@ -246,7 +246,7 @@ TEST_F(redis_store_test, a_batch_whose_message_never_came_is_read_from_the_log) 
                    "herald:seq",      "herald:time",    "herald:log",
                    "herald:state",    "herald:subj",    "nobody",
                    "herald:stateoff", "herald:tenants", "herald:tidxfrom"};
-  c.arg(1).arg(e.time_ms).arg(1).arg(encode_event(e)).arg("").arg("0").arg("1").arg("acme");
+  c.arg(1).arg(e.time_ms).arg(1).arg(encode_event(e)).arg("").arg("0").arg("1").arg("acme").arg("");
   auto r = raw(c);
   ASSERT_TRUE(r.is_array()) << r.to_string();
   ASSERT_EQ(r.elements.at(0).integer, 1) << r.to_string();
@@ -513,6 +513,70 @@ TEST_F(redis_store_test, a_log_from_before_the_index_is_still_read_whole) {
   EXPECT_EQ(offsets_of(a->read(q)), evens(41, 60));  // across the marker
   q.after_offset = 60;
   EXPECT_EQ(offsets_of(a->read(q)), evens(61, 80));  // the index alone
+}
+
+// A record of a listed kind committed with a batch reaches every node's record listener right
+// before the batch's events — from the pub/sub message, and from the log on a catch-up — and
+// nothing else (a record of another kind, a batch without one) does.
+TEST_F(redis_store_test, a_record_travels_with_its_batch) {
+  auto a = open(), b = open();
+  ASSERT_TRUE(a && b);
+  struct trace {
+    std::mutex mu;
+    std::vector<std::string> items;  // "R kind key json" or "E offset"
+    void add(std::string s) {
+      std::lock_guard lk(mu);
+      items.push_back(std::move(s));
+    }
+    std::vector<std::string> get() {
+      std::lock_guard lk(mu);
+      return items;
+    }
+  } ta, tb;
+  for (auto [s, t] : {std::pair{a.get(), &ta}, std::pair{b.get(), &tb}}) {
+    s->set_append_listener([t](std::vector<event_ptr> batch) {
+      for (const auto& e : batch) t->add("E " + std::to_string(e->offset));
+    });
+    s->set_record_listener(
+        {"subject"}, [t](const std::string& kind, const std::string& key, const std::string& json) {
+          t->add("R " + kind + " " + key + " " + json);
+        });
+  }
+  auto with = [](std::string kind, std::string key) {
+    return append_record{std::move(kind), std::move(key), [](const std::vector<event_ptr>& evs) {
+                           return R"({"first":)" + std::to_string(evs.front()->offset) + "}";
+                         }};
+  };
+  ASSERT_TRUE(a->append(one(draft("acme"))).ok());  // 1
+  std::vector<event_draft> two;
+  two.push_back(draft("acme", "dev"));
+  two.push_back(draft("acme", "dev"));
+  ASSERT_TRUE(a->append(std::move(two), with("subject", "acme/dev")).ok());  // 2, 3
+  ASSERT_TRUE(a->append(one(draft("acme")), with("idem", "k1")).ok());       // 4: not carried
+  const std::vector<std::string> want = {"E 1", "R subject acme/dev {\"first\":2}", "E 2", "E 3",
+                                         "E 4"};
+  EXPECT_EQ(ta.get(), want);
+  EXPECT_TRUE(eventually([&] { return tb.get().size() >= want.size(); }, 2s));
+  EXPECT_EQ(tb.get(), want);
+  // The record is in the batch's first log entry too.
+  auto entry = raw(redis::command{"XRANGE", "herald:log", "2-0", "2-0"});
+  ASSERT_EQ(entry.elements.size(), 1u);
+  EXPECT_EQ(entry.elements[0].elements.at(1).elements.size(), 4u);  // e, r
+  // b misses the messages: its feed reads the log, the record still before its batch.
+  b->drop_messages_for_test(true);
+  std::vector<event_draft> three;
+  for (int i = 0; i < 3; ++i) three.push_back(draft("acme", "dev"));
+  ASSERT_TRUE(a->append(one(draft("acme"))).ok());                             // 5
+  ASSERT_TRUE(a->append(std::move(three), with("subject", "acme/dev")).ok());  // 6..8
+  ASSERT_TRUE(b->append(one(draft("acme"))).ok());  // 9: b's feed reads 5..9 from the log
+  const std::vector<std::string> rest = {
+      "E 5", "R subject acme/dev {\"first\":6}", "E 6", "E 7", "E 8", "E 9"};
+  auto got = tb.get();
+  ASSERT_EQ(got.size(), want.size() + rest.size());
+  EXPECT_EQ(
+      std::vector<std::string>(got.begin() + static_cast<std::ptrdiff_t>(want.size()), got.end()),
+      rest);
+  EXPECT_GE(b->catchups_for_test(), 1u);
 }
 
 // Events whose pages pass redis.max_reply_bytes: reads, catch-ups and states read smaller pages
