@@ -93,12 +93,14 @@ std::string new_id(std::string_view prefix) {
   static constexpr std::size_t digits = 22;
   thread_local random_block block;
   const unsigned char* r = block.take(digits);
-  std::string out;
-  out.reserve(prefix.size() + digits);
-  out.append(prefix);
+  // Sized once and written in place: a push_back per digit cost ~800 instructions an id
+  // (callgrind), one per appended event.
+  std::string out(prefix.size() + digits, '\0');
+  char* o = out.data();
+  for (char c : prefix) *o++ = c;
   // 22 base62 digits, one random byte each scaled to 0..61 (near-uniform: ~5.95 bits a digit,
   // 130 bits in all; uniformity is not needed, uniqueness and unpredictability are).
-  for (std::size_t i = 0; i < digits; ++i) out.push_back(alphabet[(r[i] * 62u) >> 8]);
+  for (std::size_t i = 0; i < digits; ++i) o[i] = alphabet[(r[i] * 62u) >> 8];
   return out;
 }
 

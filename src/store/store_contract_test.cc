@@ -215,6 +215,58 @@ TEST_P(store_contract, a_large_batch_keeps_every_field_in_order) {
   EXPECT_EQ(next->offset, n + 1);
 }
 
+// The same with what one publish sends: every event of the batch of one tenant, type, app and
+// subject (sqlite binds those once per chunk), then a batch whose 64th event alone differs.
+TEST_P(store_contract, a_large_batch_of_one_publish_keeps_every_field_in_order) {
+  auto batch_of = [](int n, const std::string& subject, bool retain) {
+    std::vector<event_draft> batch;
+    for (int i = 0; i < n; ++i) {
+      batch.push_back(draft("acme", subject, retain, R"({"i":)" + std::to_string(i) + "}"));
+      batch.back().topic = "/t/acme/n" + std::to_string(i);
+      batch.back().app = "app_1";
+    }
+    return batch;
+  };
+  std::vector<event_draft> first = batch_of(87, "dev-1", true);  // 64 + 16 + 4 + 3
+  std::vector<event_draft> second = batch_of(70, "", false);     // 64 + 4 + 2
+  second[63].subject = "dev-2";
+  second[63].type = "other.type";
+  std::vector<event_draft> sent = first;
+  sent.insert(sent.end(), second.begin(), second.end());
+  auto a = st_->append(std::move(first));
+  ASSERT_TRUE(a.ok()) << a.err().message;
+  auto b = st_->append(std::move(second));
+  ASSERT_TRUE(b.ok()) << b.err().message;
+  std::vector<event_ptr> got = *a;
+  got.insert(got.end(), b->begin(), b->end());
+  log_query all;
+  all.limit = 1000;
+  auto back = read(all);
+  ASSERT_EQ(back.size(), sent.size());
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    const event_draft& d = sent[i];
+    const event& e = *back[i];
+    EXPECT_EQ(e.offset, static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(e.id, got[i]->id);
+    EXPECT_EQ(e.time_ms, got[i]->time_ms);
+    EXPECT_EQ(e.topic, d.topic);
+    EXPECT_EQ(e.type, d.type) << i;
+    EXPECT_EQ(e.tenant, d.tenant);
+    EXPECT_EQ(e.app, d.app);
+    EXPECT_EQ(e.subject, d.subject) << i;
+    EXPECT_EQ(e.data, d.data);
+    EXPECT_EQ(e.retain, d.retain);
+  }
+  auto s = st_->state("acme", "dev-1");
+  ASSERT_TRUE(s.ok() && s->has_value());
+  EXPECT_EQ((**s)->offset, 87);
+  auto seen = st_->subject_seen("acme", "dev-2");
+  EXPECT_TRUE(seen.ok() && *seen);
+  log_query by_subject;
+  by_subject.subject = "dev-2";
+  EXPECT_EQ(offsets_of(read(by_subject)), (std::vector<std::int64_t>{87 + 64}));
+}
+
 TEST_P(store_contract, offsets_increase_and_times_never_decrease) {
   std::int64_t last_off = 0, last_time = 0;
   for (int i = 0; i < 50; ++i) {
