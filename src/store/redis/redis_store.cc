@@ -85,10 +85,11 @@ std::string subject_key(std::string_view tenant, std::string_view subject) {
 // whose record travels: kind, key and json each as <length>:<bytes>); then per record: its
 // hash's field, json and expiry. A travelling record is stored with the event (log field `r`)
 // and leads the batch's message ('R' then the record).
-// Each event's offset goes into its tenant's index herald:tidx:<tenant> (a stream of empty
-// entries with IDs <offset>-0: delta-encoded, ~10 bytes an entry where a sorted set costs
-// ~100), the tenant into herald:tenants, and herald:tidxfrom is set (NX) to the first offset
-// the indexes cover: on a log written before them (an upgrade), reads scan below it.
+// Each run of consecutive events of one tenant in the call goes into the tenant's index
+// herald:tidx:<tenant>: a stream entry with ID <first offset>-0 and field n = the run's length
+// (one XADD per run, not per event: a batch of one tenant costs one), the tenant into
+// herald:tenants, and herald:tidxfrom is set (NX) to the first offset the indexes cover: on a
+// log written before them (an upgrade), reads scan below it.
 // Commits iff herald:seq <= expected (equal: the node is up to date; below: Redis lost
 // acknowledged writes, and the node's offsets continue after what it knows was committed) and
 // the proposed time does not go back; else returns {0, seq, time} and writes nothing.
@@ -130,6 +131,12 @@ local function append(keys, args)
   local i = 4
   local batch = {}
   local tenants = {}
+  local run_tenant, run_first, run_n = nil, 0, 0
+  local function end_run()
+    if run_n > 0 then
+      redis.call('XADD', 'herald:tidx:' .. run_tenant, run_first .. '-0', 'n', run_n)
+    end
+  end
   for k = 1, n do
     local rec, field, retain, last, tenant = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local carried = args[i + 5]
@@ -140,7 +147,12 @@ local function append(keys, args)
     else
       redis.call('XADD', keys[3], (expected + k) .. '-0', 'e', rec)
     end
-    redis.call('XADD', 'herald:tidx:' .. tenant, (expected + k) .. '-0', 'o', '')
+    if tenant == run_tenant then
+      run_n = run_n + 1
+    else
+      end_run()
+      run_tenant, run_first, run_n = tenant, expected + k, 1
+    end
     if not tenants[tenant] then
       tenants[tenant] = true
       redis.call('SADD', keys[8], tenant)
@@ -160,6 +172,7 @@ local function append(keys, args)
       batch = {}
     end
   end
+  end_run()
   for r = 10, #keys do
     redis.call('HSET', keys[r], args[i], args[i + 1])
     index_expiry(keys[r], args[i], args[i + 2])
@@ -203,13 +216,21 @@ local function prune_records(keys, args)
 end
 
 -- KEYS: tenants; ARGV: the first offset the log keeps, then tenants. Trims each tenant's index
--- below it; a tenant left with an empty index leaves herald:tenants (atomic with the appends,
--- which SADD it again). Returns how many left.
+-- below it (a run holding that offset stays); a tenant left with an empty index leaves
+-- herald:tenants (atomic with the appends, which SADD it again). Returns how many left.
 local function prune_index(keys, args)
   local gone = 0
+  local keep = tonumber(args[1])
   for k = 2, #args do
     local idx = 'herald:tidx:' .. args[k]
-    redis.call('XTRIM', idx, 'MINID', '=', args[1] .. '-0')
+    local minid = keep
+    local below = redis.call('XREVRANGE', idx, keep .. '-0', '-', 'COUNT', 1)
+    if below[1] then
+      local first = tonumber(string.match(below[1][1], '^%d+'))
+      local len = tonumber(below[1][2][2]) or 1
+      if first + len - 1 >= keep then minid = first end
+    end
+    redis.call('XTRIM', idx, 'MINID', '=', minid .. '-0')
     if redis.call('XLEN', idx) == 0 then
       redis.call('DEL', idx)
       gone = gone + redis.call('SREM', keys[1], args[k])
@@ -314,6 +335,26 @@ std::string encode_carried(std::string_view kind, std::string_view key, std::str
 // Reads kind, key and json at `pos` (advanced past them).
 bool get_carried(std::string_view s, std::size_t& pos, carried_record& out) {
   return get_field(s, pos, out.kind) && get_field(s, pos, out.key) && get_field(s, pos, out.json);
+}
+
+// The runs (first offset, length) of a tenant index reply (XRANGE / XREVRANGE of
+// herald:tidx:<tenant>: ID <first>-0, field n), in reply order.
+std::vector<std::pair<std::int64_t, std::int64_t>> index_runs(const redis::reply& r) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  if (!r.is_array()) return out;
+  for (const redis::reply& entry : r.elements) {
+    if (entry.elements.size() != 2 || !entry.elements[1].is_array()) continue;
+    std::int64_t len = 1;
+    const auto& fields = entry.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+      if (fields[i].str != "n") continue;
+      const std::string& v = fields[i + 1].str;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), len);
+      if (ec != std::errc() || p != v.data() + v.size() || len < 1) len = 1;
+    }
+    out.emplace_back(offset_of_id(entry.elements[0].str), len);
+  }
+  return out;
 }
 
 // The travelling records of an XRANGE reply (field `r` of an entry), in reply order.
@@ -985,39 +1026,51 @@ struct redis_store::impl {
   }
 
   // Walks the tenants' indexes from offset `from`, merged in offset order, handing each event
-  // the log still has to `take` until it returns false. Each step reads one page of every
-  // tenant's index (pipelined), keeps the offsets up to the lowest last offset of a full page
-  // (beyond it a full page's tenant may have more), and fetches those events in chunks of
-  // `chunk`.
+  // the log still has to `take` until it returns false. Each step reads, per tenant, the run
+  // holding `from` (XREVRANGE COUNT 1) and one page of runs after it (all pipelined), takes up
+  // to a page of offsets of each, keeps the offsets up to the lowest last offset of a tenant cut
+  // there (beyond it that tenant may have more), and fetches those events in chunks of `chunk`.
   status index_walk(const std::set<std::string>& tenants, std::int64_t from, std::size_t chunk,
                     const std::function<bool(event_ptr&)>& take) {
     const auto page = static_cast<std::int64_t>(opts.page);
     for (;;) {
       std::vector<redis::command> cmds;
       for (const std::string& t : tenants) {
-        redis::command x{"XRANGE", tidx_key(t), std::to_string(from) + "-0", "+", "COUNT"};
+        const std::string id = std::to_string(from) + "-0";
+        cmds.push_back(redis::command{"XREVRANGE", tidx_key(t), id, "-", "COUNT", "1"});
+        redis::command x{"XRANGE", tidx_key(t), "(" + id, "+", "COUNT"};
         x.arg(page);
         cmds.push_back(std::move(x));
       }
+      auto replies = pipelined(cmds, "XRANGE");
       std::vector<std::int64_t> offs;
       std::int64_t bound = std::numeric_limits<std::int64_t>::max();
-      for (auto& r : pipelined(cmds, "XRANGE")) {
-        if (!r) return r.err();
-        for (const auto& entry : r->elements) {
-          if (!entry.elements.empty()) offs.push_back(offset_of_id(entry.elements[0].str));
+      for (std::size_t i = 0; i + 1 < replies.size(); i += 2) {
+        if (!replies[i]) return replies[i].err();
+        if (!replies[i + 1]) return replies[i + 1].err();
+        std::vector<std::pair<std::int64_t, std::int64_t>> runs = index_runs(*replies[i]);
+        for (auto& r : index_runs(*replies[i + 1])) runs.push_back(r);
+        std::int64_t added = 0, last = 0;
+        for (const auto& [first, len] : runs) {
+          for (std::int64_t o = std::max(first, from); o < first + len && added < page; ++o) {
+            offs.push_back(o);
+            last = o;
+            ++added;
+          }
         }
-        if (!r->elements.empty() && static_cast<std::int64_t>(r->elements.size()) >= page) {
-          bound = std::min(bound, offset_of_id(r->elements.back().elements.at(0).str));
-        }
+        // Cut: a full page of runs, or a page of offsets taken.
+        const bool cut =
+            static_cast<std::int64_t>(replies[i + 1]->elements.size()) >= page || added >= page;
+        if (cut && added > 0) bound = std::min(bound, last);
       }
       std::sort(offs.begin(), offs.end());
       offs.erase(std::unique(offs.begin(), offs.end()), offs.end());
       std::erase_if(offs, [bound](std::int64_t o) { return o > bound; });
       for (std::size_t i = 0; i < offs.size(); i += chunk) {
+        const auto begin = offs.begin() + static_cast<std::ptrdiff_t>(i);
         const auto end =
             offs.begin() + static_cast<std::ptrdiff_t>(std::min(offs.size(), i + chunk));
-        auto evs = events_at(
-            std::vector<std::int64_t>(offs.begin() + static_cast<std::ptrdiff_t>(i), end));
+        auto evs = events_at(std::vector<std::int64_t>(begin, end));
         if (!evs) return evs.err();
         for (event_ptr& e : *evs) {
           if (!take(e)) return {};

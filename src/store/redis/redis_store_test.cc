@@ -370,7 +370,8 @@ TEST_F(redis_store_test, measures_a_quiet_tenants_read_on_a_busy_log) {
   const auto log = raw(redis::command{"MEMORY", "USAGE", "herald:log"}).integer;
   std::cout << "index memory: " << idx / (20000.0 - few.size()) << " B per entry; log "
             << log / 20000.0 << " B per event\n";
-  // The log's first entry (1 XRANGE), one page of the tenant's index (1), then one XRANGE per
+  // The log's first entry (1 XRANGE), one page of the tenant's index (1, and an XREVRANGE for
+  // the run holding the first offset, not counted here), then one XRANGE per
   // run of consecutive offsets (10 runs): a scan would be 20 pages of 1,000.
   EXPECT_LE(none_x, 2);
   EXPECT_LE(few_x, 12);
@@ -449,6 +450,56 @@ TEST_F(redis_store_test, several_tenants_indexes_merge_in_offset_order) {
     EXPECT_EQ(offsets_of(a->read(q)), want)
         << "tenants " << q.tenants.front() << ".. after " << q.after_offset << " limit " << q.limit;
   }
+}
+
+// The index holds runs (one entry per run of consecutive events of a tenant in one append
+// call): reads starting inside a run, index pages cut inside a run (3 offsets a page here), and
+// a prune whose first kept offset is inside a run (the run stays) answer what the scan does.
+TEST_F(redis_store_test, tenant_index_runs_are_cut_and_pruned_inside) {
+  auto a = open(25, 3);
+  ASSERT_TRUE(a);
+  std::vector<event_draft> batch;
+  for (int i = 1; i <= 20; ++i) batch.push_back(draft("a", i % 2 == 0 ? "s1" : "s2"));  // 1..20
+  ASSERT_TRUE(a->append(std::move(batch)).ok());
+  for (const char* t : {"b", "a", "a", "b", "a", "b", "b", "a", "a", "a"})
+    batch.push_back(draft(t));
+  ASSERT_TRUE(a->append(std::move(batch)).ok());  // 21..30: runs b, aa, b, a, bb, aaa
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:a"}).integer, 4);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:b"}).integer, 3);
+  auto check = [&] {
+    log_query every;
+    every.limit = 1000;
+    auto all = a->read(every);
+    ASSERT_TRUE(all.ok());
+    for (std::int64_t after : {0, 5, 19, 20, 22, 27}) {
+      for (std::size_t limit : {1, 4, 1000}) {
+        for (std::vector<std::string> ts : {std::vector<std::string>{"a"}, {"b"}, {"a", "b"}}) {
+          log_query q;
+          q.tenants = ts;
+          q.after_offset = after;
+          q.limit = limit;
+          EXPECT_EQ(offsets_of(a->read(q)), expected_read(*all, q))
+              << ts.size() << " tenants after " << after << " limit " << limit;
+          q.subject = "s1";
+          EXPECT_EQ(offsets_of(a->read(q)), expected_read(*all, q))
+              << "s1 " << ts.size() << " tenants after " << after << " limit " << limit;
+        }
+      }
+    }
+  };
+  check();
+  ASSERT_TRUE(a->prune(0).ok());  // keeps 6..30: 6 is inside a's first run
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:a"}).integer, 4);
+  log_query q;
+  q.tenants = {"a"};
+  q.limit = 3;
+  EXPECT_EQ(offsets_of(a->read(q)), (std::vector<std::int64_t>{6, 7, 8}));
+  check();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(a->append(one(draft("b"))).ok());  // 31..50
+  ASSERT_TRUE(a->prune(0).ok());  // keeps 26..50: a's runs 1..20, 22..23 and 25 go
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:a"}).integer, 1);
+  EXPECT_EQ(offsets_of(a->read(q)), (std::vector<std::int64_t>{28, 29, 30}));
+  check();
 }
 
 // prune() trims each tenant's index below the log's first kept entry; a tenant left with none
