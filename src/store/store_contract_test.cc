@@ -1065,6 +1065,65 @@ TEST_F(sqlite_only, tenant_runs_are_rebuilt_from_an_old_log_at_open) {
   EXPECT_EQ(sql_rows(db, "SELECT count(*) FROM tenant_runs"), (std::vector<std::string>{"7"}));
 }
 
+// A statement the database rejects (a trigger here) fails its job alone, whether the job ran in
+// a savepoint (several statements) or not (one INSERT: SQLite undoes it by itself): the rows it
+// had written are gone, its neighbours in the transaction commit, offsets stay dense.
+TEST_F(sqlite_only, a_failing_statement_undoes_its_job_alone_with_or_without_a_savepoint) {
+  const std::string db = dir_ + "/herald.db";
+  sql_rows(db,
+           "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.data LIKE '%boom%' "
+           "BEGIN SELECT RAISE(ABORT, 'boom'); END");
+  // Job i: its events' data name it; `boom_at` makes one of them fail (-1: none).
+  const std::vector<std::pair<int, int>> jobs = {
+      {1, -1},   // one event
+      {1, 0},    // one event, failing: one statement
+      {64, 39},  // one INSERT of 64 rows, the 40th failing: one statement
+      {65, 64},  // 64 + 1 rows, the second INSERT failing: a savepoint
+      {3, 1},    // 3 single-row INSERTs, the second failing: a savepoint
+      {64, -1},  // one INSERT of 64 rows
+  };
+  st_->pause_writer_for_test(true);
+  std::vector<append_result> results;
+  auto threads = queue_appends(
+      static_cast<int>(jobs.size()),
+      [&](int i) {
+        std::vector<event_draft> b;
+        const auto [n, boom_at] = jobs[static_cast<std::size_t>(i)];
+        for (int k = 0; k < n; ++k) {
+          b.push_back(
+              draft("acme", "", false,
+                    R"({"job":)" + std::to_string(i) + (k == boom_at ? R"(,"boom":1})" : "}")));
+        }
+        return b;
+      },
+      results);
+  st_->pause_writer_for_test(false);
+  for (auto& t : threads) t.join();
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    ASSERT_TRUE(results[i].has_value());
+    const bool fails = jobs[i].second >= 0;
+    EXPECT_EQ(results[i]->ok(), !fails) << "job " << i;
+    if (fails && !results[i]->ok()) {
+      EXPECT_EQ(results[i]->err().code, errc::conflict) << results[i]->err().message;
+    }
+  }
+  log_query all;
+  all.limit = 1000;
+  auto back = st_->read(all);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->size(), 65u);
+  std::map<std::string, int> per_job;
+  for (std::size_t k = 0; k < back->size(); ++k) {
+    EXPECT_EQ((*back)[k]->offset, static_cast<std::int64_t>(k + 1));
+    ++per_job[(*back)[k]->data];
+  }
+  EXPECT_EQ(per_job, (std::map<std::string, int>{{R"({"job":0})", 1}, {R"({"job":5})", 64}}));
+  EXPECT_EQ(offsets_read(*st_, "acme").size(), 65u);
+  auto next = st_->append(one(draft("acme")));
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ((*next)[0]->offset, 66);
+}
+
 // Pruning drops the runs left without events, and keeps the run of a retained state's event.
 TEST_F(sqlite_only, prune_drops_emptied_tenant_runs) {
   ASSERT_TRUE(st_->append(one(draft("acme", "dev", true))).ok());  // 1, retained: kept

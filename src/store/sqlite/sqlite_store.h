@@ -1,10 +1,10 @@
 // The embedded store back end: one SQLite database `<data_dir>/herald.db` in WAL mode with
 // synchronous=FULL. Writes (appends, records, the replay guard, pruning) are queued to ONE
 // writer thread that drains everything queued into one transaction (group commit: a burst of
-// concurrent appends costs one fsync); each queued job runs in its own SAVEPOINT so a failing
-// batch does not fail its neighbours. After COMMIT the writer calls the append listener once
-// per batch, in offset order, then wakes the callers. Reads use a small pool of read
-// connections and never wait for the writer's fsync.
+// concurrent appends costs one fsync); each queued job runs in its own SAVEPOINT (or is one
+// statement, which SQLite undoes alone) so a failing batch does not fail its neighbours. After
+// COMMIT the writer calls the append listener once per batch, in offset order, then wakes the
+// callers. Reads use a small pool of read connections and never wait for the writer's fsync.
 // Thread-safe: every member may be called from any thread except the listener, which runs on
 // the writer thread and must neither throw nor call a writing member (append, put_record,
 // erase_record, claim_once, prune): those would wait on the writer itself.
@@ -93,6 +93,7 @@ class sqlite_store final : public store {
   void writer_loop();
   void run_jobs(std::vector<std::shared_ptr<job>>& jobs);
   status run_append(job& j);
+  static bool one_statement(const job& j);
   static status insert_runs(conn& w, const std::vector<std::shared_ptr<job>>& jobs);
   status submit(std::shared_ptr<job> j);  // queue and wait until done
   // Queue without waiting: the writer calls j->on_done once the job is done. false: closed.
