@@ -88,8 +88,10 @@ std::string subject_key(std::string_view tenant, std::string_view subject) {
 // Each run of consecutive events of one tenant in the call goes into the tenant's index
 // herald:tidx:<tenant>: a stream entry with ID <first offset>-0 and field n = the run's length
 // (one XADD per run, not per event: a batch of one tenant costs one), the tenant into
-// herald:tenants, and herald:tidxfrom is set (NX) to the first offset the indexes cover: on a
-// log written before them (an upgrade), reads scan below it.
+// herald:tenants, and herald:tidxfrom is set to the first offset the indexes cover — moved up
+// to this call's first offset whenever herald:tidxseq (the last offset indexed) is not
+// herald:seq: a log written before the indexes (an upgrade), events an older version appended
+// after a rollback, or writes Redis lost. Reads scan the log below herald:tidxfrom.
 // Commits iff herald:seq <= expected (equal: the node is up to date; below: Redis lost
 // acknowledged writes, and the node's offsets continue after what it knows was committed) and
 // the proposed time does not go back; else returns {0, seq, time} and writes nothing.
@@ -178,7 +180,16 @@ local function append(keys, args)
     index_expiry(keys[r], args[i], args[i + 2])
     i = i + 3
   end
-  if n > 0 then redis.call('SET', keys[9], expected + 1, 'NX') end
+  -- herald:tidxseq: the last offset an append wrote index entries up to. When it is not
+  -- herald:seq, events were appended without them (a rollback to a version before the indexes,
+  -- or Redis lost writes): the indexes cover only what follows, and reads scan below it.
+  if n > 0 then
+    local indexed = tonumber(redis.call('GET', 'herald:tidxseq') or '-1')
+    if indexed ~= seq or not redis.call('GET', keys[9]) then
+      redis.call('SET', keys[9], expected + 1)
+    end
+    redis.call('SET', 'herald:tidxseq', expected + n)
+  end
   redis.call('SET', keys[1], expected + n)
   redis.call('SET', keys[2], args[2])
   return {1, expected + n, new_time}

@@ -543,7 +543,7 @@ TEST_F(redis_store_test, a_log_from_before_the_index_is_still_read_whole) {
   EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "1");
   // As the previous version left it: no index, no tenant set, no marker.
   raw(redis::command{"DEL", "herald:tidx:even", "herald:tidx:odd", "herald:tenants",
-                     "herald:tidxfrom"});
+                     "herald:tidxfrom", "herald:tidxseq"});
   auto evens = [](std::int64_t from, std::int64_t to) {
     std::vector<std::int64_t> v;
     for (std::int64_t o = from; o <= to; ++o)
@@ -564,6 +564,45 @@ TEST_F(redis_store_test, a_log_from_before_the_index_is_still_read_whole) {
   EXPECT_EQ(offsets_of(a->read(q)), evens(41, 60));  // across the marker
   q.after_offset = 60;
   EXPECT_EQ(offsets_of(a->read(q)), evens(61, 80));  // the index alone
+}
+
+// A rollback to a version without the indexes, then the upgrade again: the events the old
+// version appended (no index entries) are still read by tenant. herald_append sees that
+// herald:tidxseq (the last offset it indexed) is not herald:seq and moves herald:tidxfrom up.
+TEST_F(redis_store_test, events_appended_without_the_index_are_still_read_by_tenant) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  for (int i = 1; i <= 10; ++i)
+    ASSERT_TRUE(a->append(one(draft(i % 2 == 0 ? "even" : "odd"))).ok());
+  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "1");
+  // The old version appends 11..20 (XADD, herald:seq) and writes no index entry.
+  for (std::int64_t o = 11; o <= 20; ++o) {
+    event e;
+    e.offset = o;
+    e.time_ms = now_ms();
+    e.id = "old-" + std::to_string(o);
+    e.topic = "t";
+    e.type = "x";
+    e.tenant = o % 2 == 0 ? "even" : "odd";
+    e.app = "app";
+    raw(redis::command{"XADD", "herald:log", std::to_string(o) + "-0", "e", encode_event(e)});
+    raw(redis::command{"SET", "herald:seq", std::to_string(o)});
+    raw(redis::command{"SET", "herald:time", std::to_string(e.time_ms)});
+  }
+  ASSERT_TRUE(a->append(one(draft("even"))).ok());  // 21: the new version again
+  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxseq"}).str, "21");
+  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "21");
+  log_query q;
+  q.tenants = {"even"};
+  q.limit = 1000;
+  std::vector<std::int64_t> want;
+  for (std::int64_t o = 2; o <= 20; o += 2) want.push_back(o);
+  want.push_back(21);
+  EXPECT_EQ(offsets_of(a->read(q)), want);
+  ASSERT_TRUE(a->append(one(draft("even"))).ok());  // 22: indexed from 21 on, no move
+  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "21");
+  want.push_back(22);
+  EXPECT_EQ(offsets_of(a->read(q)), want);
 }
 
 // A record of a listed kind committed with a batch reaches every node's record listener right
