@@ -1037,15 +1037,22 @@ struct redis_store::impl {
   }
 
   // Walks the tenants' indexes from offset `from`, merged in offset order, handing each event
-  // the log still has to `take` until it returns false. Each step reads, per tenant, the run
-  // holding `from` (XREVRANGE COUNT 1) and one page of runs after it (all pipelined), takes up
-  // to a page of offsets of each, keeps the offsets up to the lowest last offset of a tenant cut
-  // there (beyond it that tenant may have more), and fetches those events in chunks of `chunk`.
+  // the log still has to `take` until it returns false. Each step reads herald:seq (S), then,
+  // per tenant, the run holding `from` (XREVRANGE COUNT 1) and one page of runs after it (all
+  // pipelined), takes up to a page of offsets of each, keeps the offsets up to the lowest last
+  // offset of a tenant cut there (beyond it that tenant may have more) and up to S, and fetches
+  // those events in chunks of `chunk`. The tenants' reads are separate commands: another
+  // node's append can land between two of them, so what one tenant shows past S another may
+  // not — every index entry up to S was written before S was read (an append writes its
+  // entries and herald:seq at once), so the offsets up to S are a snapshot; the next step
+  // goes on from there.
   status index_walk(const std::set<std::string>& tenants, std::int64_t from, std::size_t chunk,
                     const std::function<bool(event_ptr&)>& take) {
     const auto page = static_cast<std::int64_t>(opts.page);
+    int stalls = 0;
     for (;;) {
       std::vector<redis::command> cmds;
+      cmds.push_back(redis::command{"GET", k_seq});
       for (const std::string& t : tenants) {
         const std::string id = std::to_string(from) + "-0";
         cmds.push_back(redis::command{"XREVRANGE", tidx_key(t), id, "-", "COUNT", "1"});
@@ -1054,9 +1061,18 @@ struct redis_store::impl {
         cmds.push_back(std::move(x));
       }
       auto replies = pipelined(cmds, "XRANGE");
+      if (!replies[0]) return replies[0].err();
+      std::int64_t seq = 0;
+      if (replies[0]->is_string()) {
+        const std::string& v = replies[0]->str;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), seq);
+        if (ec != std::errc() || p != v.data() + v.size()) {
+          return redis_error("read", "herald:seq is not an offset: " + v, errc::internal);
+        }
+      }
       std::vector<std::int64_t> offs;
       std::int64_t bound = std::numeric_limits<std::int64_t>::max();
-      for (std::size_t i = 0; i + 1 < replies.size(); i += 2) {
+      for (std::size_t i = 1; i + 1 < replies.size(); i += 2) {
         if (!replies[i]) return replies[i].err();
         if (!replies[i + 1]) return replies[i + 1].err();
         std::vector<std::pair<std::int64_t, std::int64_t>> runs = index_runs(*replies[i]);
@@ -1074,6 +1090,9 @@ struct redis_store::impl {
             static_cast<std::int64_t>(replies[i + 1]->elements.size()) >= page || added >= page;
         if (cut && added > 0) bound = std::min(bound, last);
       }
+      // Past S: appended while the tenants were read, not a snapshot — the next step's.
+      if (!offs.empty() && *std::max_element(offs.begin(), offs.end()) > seq)
+        bound = std::min(bound, seq);
       std::sort(offs.begin(), offs.end());
       offs.erase(std::unique(offs.begin(), offs.end()), offs.end());
       std::erase_if(offs, [bound](std::int64_t o) { return o > bound; });
@@ -1088,7 +1107,14 @@ struct redis_store::impl {
         }
       }
       if (bound == std::numeric_limits<std::int64_t>::max()) return {};
-      from = bound + 1;
+      // Index entries past herald:seq step after step: not a race but a store out of order.
+      stalls = bound + 1 > from ? 0 : stalls + 1;
+      if (stalls > 1000) {
+        return redis_error("read",
+                           fmt::format("tenant index entries past herald:seq ({}) stay", seq),
+                           errc::internal);
+      }
+      from = std::max(from, bound + 1);
     }
   }
 

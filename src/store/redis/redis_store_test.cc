@@ -605,6 +605,52 @@ TEST_F(redis_store_test, events_appended_without_the_index_are_still_read_by_ten
   EXPECT_EQ(offsets_of(a->read(q)), want);
 }
 
+// A read of several tenants is one snapshot: while another node appends batches holding one
+// event of each tenant, every read from a point answers a gapless run of offsets (a later
+// tenant's event is never returned without an earlier tenant's event before it).
+TEST_F(redis_store_test, a_read_of_several_tenants_is_a_prefix_under_concurrent_appends) {
+  auto a = open(), b = open();
+  ASSERT_TRUE(a && b);
+  std::vector<std::string> tenants;
+  for (int t = 0; t < 8; ++t) tenants.push_back("t" + std::to_string(t));
+  std::atomic<bool> stop{false};
+  std::atomic<int> append_failures{0};
+  std::thread writer([&] {
+    while (!stop.load()) {
+      std::vector<event_draft> batch;
+      for (const auto& t : tenants) batch.push_back(draft(t));
+      if (!b->append(std::move(batch)).ok()) ++append_failures;
+    }
+  });
+  int reads = 0, bad = 0;
+  std::string first_bad;
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    log_query q;
+    q.tenants = tenants;
+    q.limit = 100000;
+    q.after_offset = std::max<std::int64_t>(0, a->last_offset() - 16);
+    auto r = a->read(q);
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    ++reads;
+    for (std::size_t i = 0; i < r->size(); ++i) {
+      if ((*r)[i]->offset != q.after_offset + 1 + static_cast<std::int64_t>(i)) {
+        if (bad++ == 0) {
+          first_bad = "after " + std::to_string(q.after_offset) + ": offset " +
+                      std::to_string((*r)[i]->offset) + " at " + std::to_string(i);
+        }
+        break;
+      }
+    }
+  }
+  stop = true;
+  writer.join();
+  EXPECT_EQ(append_failures.load(), 0);
+  EXPECT_EQ(bad, 0) << first_bad;
+  EXPECT_GT(reads, 10);
+  std::cout << reads << " reads, " << bad << " not a prefix, " << a->last_offset() << " events\n";
+}
+
 // A record of a listed kind committed with a batch reaches every node's record listener right
 // before the batch's events — from the pub/sub message, and from the log on a catch-up — and
 // nothing else (a record of another kind, a batch without one) does.
