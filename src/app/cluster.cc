@@ -24,6 +24,7 @@
 #include "core/metrics.h"
 #include "store/redis/control.h"
 #include "store/redis/io_thread.h"
+#include "store/redis/record_order.h"
 #include "store/redis/redis_store.h"
 #include "store/redis/url.h"
 
@@ -139,12 +140,17 @@ class redis_cluster final : public cluster_node {
     // A directory record appended with events (a subject's change) reaches every node's feed
     // with its batch, right before it: applied there, without a read (deliver()).
     if (carrier_ != nullptr) {
-      carrier_->set_record_listener(
-          {std::begin(directory_kinds), std::end(directory_kinds)},
-          [this](const std::string& kind, const std::string& key, const std::string& json) {
-            if (services* svc = feed_svc_.load(std::memory_order_acquire); svc != nullptr)
-              apply_change(*svc, kind, key, json, &unblocked_);
-          });
+      carrier_->set_record_listener({std::begin(directory_kinds), std::end(directory_kinds)},
+                                    [this](const std::string& kind, const std::string& key,
+                                           const std::string& json, std::int64_t offset) {
+                                      services* svc = feed_svc_.load(std::memory_order_acquire);
+                                      if (svc == nullptr) return;
+                                      // Skipped when a newer copy was read meanwhile (the feed
+                                      // lagging: record_order).
+                                      order_.carried(kind, key, offset, [&] {
+                                        apply_change(*svc, kind, key, json, &unblocked_);
+                                      });
+                                    });
     }
   }
 
@@ -460,8 +466,19 @@ class redis_cluster final : public cluster_node {
     return {};
   }
 
-  // Another node wrote record (kind, key): read it into the directory (apply_change).
+  // Another node wrote record (kind, key): read it into the directory (apply_change). With the
+  // records carried by batches, read with herald:seq: a batch's record the feed hands over
+  // later is applied only when newer (record_order).
   void on_record(services& svc, const std::string& kind, const std::string& key) {
+    if (carrier_ != nullptr) {
+      auto at = carrier_->get_record_at(kind, key);
+      if (!at) {
+        spdlog::warn("cluster: reading {} {}: {}", kind, key, at.err().message);
+        return;
+      }
+      order_.read(kind, key, at->seq, [&] { apply_change(svc, kind, key, at->json, nullptr); });
+      return;
+    }
     auto rec = db_.get_record(kind, key);
     if (!rec) {
       spdlog::warn("cluster: reading {} {}: {}", kind, key, rec.err().message);
@@ -549,7 +566,8 @@ class redis_cluster final : public cluster_node {
   config::cluster_bounds bounds_;
   std::string node_;
   std::atomic<bool> started_{false};
-  redis_store* carrier_;  // &db_ when it carries records with their batches
+  redis_store* carrier_;       // &db_ when it carries records with their batches
+  redis::record_order order_;  // the feed's records against the ones read (on_record)
   announcing_store announcing_;
   redis::io_thread io_;
   std::unique_ptr<redis::control> ctl_;

@@ -250,7 +250,14 @@ local function prune_index(keys, args)
   return gone
 end
 
+-- KEYS: a records hash, herald:seq; ARGV: the key. The record (nil: none) and herald:seq, at once.
+local function get_record(keys, args)
+  return {redis.call('HGET', keys[1], args[1]), redis.call('GET', keys[2]) or '0'}
+end
+
 redis.register_function('herald_append', append)
+redis.register_function{function_name = 'herald_get_record', callback = get_record,
+                        flags = {'no-writes'}}
 redis.register_function('herald_prune_index', prune_index)
 redis.register_function('herald_records', records)
 redis.register_function('herald_prune_records', prune_records)
@@ -744,7 +751,7 @@ struct redis_store::impl {
         for (; r < recs.size() && recs[r].offset <= e->offset; ++r) {
           if (recs[r].offset != e->offset) continue;  // its event is not in this batch
           if (l && !part.empty()) l(std::exchange(part, {}));
-          rl(recs[r].kind, recs[r].key, recs[r].json);
+          rl(recs[r].kind, recs[r].key, recs[r].json, recs[r].offset);
         }
         part.push_back(std::move(e));
       }
@@ -1404,6 +1411,25 @@ result<std::optional<std::string>> redis_store::get_record(std::string_view kind
   if (!r) return r.err();
   if (r->is_nil()) return std::optional<std::string>{};
   return std::optional<std::string>{std::move(r->str)};
+}
+
+result<redis_store::record_at> redis_store::get_record_at(std::string_view kind,
+                                                          std::string_view key) {
+  auto r =
+      p_->fcall(redis::command{"FCALL_RO", "herald_get_record", "2", rec_key(kind), k_seq, key},
+                "get_record");
+  if (!r) return r.err();
+  if (!r->is_array() || r->elements.size() != 2 || !r->elements[1].is_string()) {
+    return redis_error("get_record", "unexpected reply " + r->to_string(), errc::internal);
+  }
+  record_at out;
+  const std::string& v = r->elements[1].str;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out.seq);
+  if (ec != std::errc() || p != v.data() + v.size()) {
+    return redis_error("get_record", "herald:seq is not an offset: " + v, errc::internal);
+  }
+  if (r->elements[0].is_string()) out.json = std::move(r->elements[0].str);
+  return out;
 }
 
 result<std::string> redis_store::put_record_if_absent(std::string_view kind, std::string_view key,

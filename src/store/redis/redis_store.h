@@ -54,9 +54,11 @@ class redis_store final : public store {
   // A record of one of `kinds` committed with a batch (append_record: a subject's change)
   // travels with it: in its `herald:ev` message and in its first `herald:log` entry (field
   // `r`), so every node's feed — a log catch-up too — hands it to `l` right before the batch's
-  // events, on the feed thread, without asking Redis. Set once, before the first append.
-  using record_listener =
-      std::function<void(const std::string& kind, const std::string& key, const std::string& json)>;
+  // events, on the feed thread, without asking Redis, with the batch's first offset (a lagging
+  // feed hands over records older than one read since: redis::record_order). Set once, before
+  // the first append.
+  using record_listener = std::function<void(const std::string& kind, const std::string& key,
+                                             const std::string& json, std::int64_t offset)>;
   void set_record_listener(std::vector<std::string> kinds, record_listener l);
   using store::append;
   result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
@@ -70,6 +72,13 @@ class redis_store final : public store {
   status erase_record(std::string_view kind, std::string_view key) override;
   result<std::optional<std::string>> get_record(std::string_view kind,
                                                 std::string_view key) override;
+  // The record (kind, key) and herald:seq, read at once (one Redis Function): the copy is at
+  // least as new as a record carried by any batch up to that offset (redis::record_order).
+  struct record_at {
+    std::optional<std::string> json;
+    std::int64_t seq = 0;
+  };
+  result<record_at> get_record_at(std::string_view kind, std::string_view key);
   result<std::vector<stored_record>> load_records(std::string_view kind) override;
   status write_records(std::string_view kind, std::vector<record_write> writes) override;
   result<bool> claim_once(std::string_view key, std::int64_t expires_ms) override;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -18,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
+#include "store/redis/record_order.h"
 #include "store/redis/redis_server_for_test.h"
 #include "store/test_helpers.h"
 
@@ -674,9 +676,8 @@ TEST_F(redis_store_test, a_record_travels_with_its_batch) {
       for (const auto& e : batch) t->add("E " + std::to_string(e->offset));
     });
     s->set_record_listener(
-        {"subject"}, [t](const std::string& kind, const std::string& key, const std::string& json) {
-          t->add("R " + kind + " " + key + " " + json);
-        });
+        {"subject"}, [t](const std::string& kind, const std::string& key, const std::string& json,
+                         std::int64_t) { t->add("R " + kind + " " + key + " " + json); });
   }
   auto with = [](std::string kind, std::string key) {
     return append_record{std::move(kind), std::move(key), [](const std::vector<event_ptr>& evs) {
@@ -713,6 +714,72 @@ TEST_F(redis_store_test, a_record_travels_with_its_batch) {
       std::vector<std::string>(got.begin() + static_cast<std::ptrdiff_t>(want.size()), got.end()),
       rest);
   EXPECT_GE(b->catchups_for_test(), 1u);
+}
+
+// A record read after a change without events (get_record_at: with herald:seq) is never
+// replaced by an older copy a lagging feed hands over with its batch afterwards, nor a newer
+// carried copy by a read made before its batch — as the cluster applies them (record_order).
+TEST_F(redis_store_test, a_lagging_feed_never_applies_a_record_older_than_one_read) {
+  auto a = open(), c = open();
+  ASSERT_TRUE(a && c);
+  std::mutex mu;
+  std::map<std::string, std::string> dir;  // c's directory
+  redis::record_order order;
+  std::atomic<int> skipped{0};
+  auto dir_of = [&] {
+    std::lock_guard lk(mu);
+    return dir["acme/dev"];
+  };
+  a->set_record_listener(
+      {"subject"}, [](const std::string&, const std::string&, const std::string&, std::int64_t) {});
+  c->set_record_listener({"subject"}, [&](const std::string& kind, const std::string& key,
+                                          const std::string& json, std::int64_t offset) {
+    if (!order.carried(kind, key, offset, [&] {
+          std::lock_guard lk(mu);
+          dir[key] = json;
+        }))
+      ++skipped;
+  });
+  auto with = [](std::string json) {
+    return append_record{"subject", "acme/dev",
+                         [json](const std::vector<event_ptr>&) { return json; }};
+  };
+  auto read_into_dir = [&](const redis_store::record_at& at) {
+    return order.read("subject", "acme/dev", at.seq, [&] {
+      std::lock_guard lk(mu);
+      dir["acme/dev"] = at.json.value_or("");
+    });
+  };
+  c->drop_messages_for_test(true);  // c's feed lags
+  const std::string r1 = R"({"label":"x","blocked":true})", r2 = R"({"label":"y","blocked":true})";
+  ASSERT_TRUE(a->append(one(draft("acme", "dev")), with(r1)).ok());  // 1, carries r1
+  ASSERT_TRUE(a->put_record("subject", "acme/dev", r2).ok());        // no events: a read
+  auto at = c->get_record_at("subject", "acme/dev");
+  ASSERT_TRUE(at.ok()) << at.err().message;
+  EXPECT_EQ(at->seq, 1);
+  EXPECT_EQ(at->json, r2);
+  EXPECT_TRUE(read_into_dir(*at));
+  c->drop_messages_for_test(false);
+  ASSERT_TRUE(c->append(one(draft("acme"))).ok());  // 2: c's feed reads 1 (r1) from the log
+  EXPECT_GE(c->catchups_for_test(), 1u);
+  EXPECT_EQ(skipped.load(), 1);
+  EXPECT_EQ(dir_of(), r2);
+  // A read made before a batch, applied after the feed handed over that batch's newer record.
+  auto before = c->get_record_at("subject", "acme/dev");
+  ASSERT_TRUE(before.ok());
+  const std::string r3 = R"({"label":"y","blocked":false})";
+  ASSERT_TRUE(a->append(one(draft("acme", "dev")), with(r3)).ok());  // 3, carries r3
+  EXPECT_TRUE(eventually([&] { return dir_of() == r3; }, 2s));
+  EXPECT_FALSE(read_into_dir(*before));
+  EXPECT_EQ(dir_of(), r3);
+  auto now = c->get_record_at("subject", "acme/dev");
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->seq, 3);
+  EXPECT_TRUE(read_into_dir(*now));  // a read at the batch's own offset: the same record
+  EXPECT_EQ(dir_of(), r3);
+  auto none = c->get_record_at("subject", "nobody");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->json.has_value());
 }
 
 // Events whose pages pass redis.max_reply_bytes: reads, catch-ups and states read smaller pages
