@@ -124,12 +124,22 @@ local function index_owner(hash, key, owner)
 end
 
 local function append(keys, args)
+  -- A call laid out by another version (other keys, other fields per event) is refused before
+  -- any write: a write half done would leave herald:log ahead of herald:seq, and every append
+  -- after it would fail.
+  local n = tonumber(args[3])
+  if #keys < 9 or keys[8] ~= 'herald:tenants' or keys[9] ~= 'herald:tidxfrom' or not n or
+      #args ~= 3 + 6 * n + 3 * (#keys - 9) then
+    return redis.error_reply('ERR herald_append: version mismatch: ' .. #keys .. ' keys and ' ..
+      #args .. ' arguments are not the layout of this version (9 keys and one per record; 3 ' ..
+      'arguments, 6 per event, 3 per record): every node of a cluster must run the same ' ..
+      'Herald version')
+  end
   local expected = tonumber(args[1])
   local seq = tonumber(redis.call('GET', keys[1]) or '0')
   local t = tonumber(redis.call('GET', keys[2]) or '0')
   local new_time = tonumber(args[2])
   if seq > expected or new_time < t then return {0, seq, t} end
-  local n = tonumber(args[3])
   local i = 4
   local batch = {}
   local tenants = {}

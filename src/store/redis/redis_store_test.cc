@@ -653,6 +653,41 @@ TEST_F(redis_store_test, a_read_of_several_tenants_is_a_prefix_under_concurrent_
   std::cout << reads << " reads, " << bad << " not a prefix, " << a->last_offset() << " events\n";
 }
 
+// herald_append called with another version's layout (an older node during a rolling
+// upgrade: fewer keys, other fields per event) answers an error naming the mismatch and writes
+// nothing, so the appends of this version go on.
+TEST_F(redis_store_test, an_append_laid_out_by_another_version_is_refused_before_any_write) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->append(one(draft("acme"))).ok());  // 1
+  event e;
+  e.offset = 2;
+  e.tenant = "acme";
+  const std::string enc = encode_event(e);
+  // 7 keys, 4 fields per event, 2 events.
+  redis::command old{"FCALL",      "herald_append", "7",           "herald:seq", "herald:time",
+                     "herald:log", "herald:state",  "herald:subj", "herald:ev",  "herald:stateoff"};
+  old.arg(1).arg(now_ms()).arg(2);
+  for (int i = 0; i < 2; ++i) old.arg(enc).arg("").arg("0").arg(i == 1 ? "1" : "0");
+  auto r = raw(old);
+  ASSERT_TRUE(r.is_error()) << r.to_string();
+  EXPECT_NE(r.str.find("version mismatch"), std::string::npos) << r.str;
+  // This version's keys, one field too few per event.
+  redis::command shorter{"FCALL",           "herald_append",  "9",
+                         "herald:seq",      "herald:time",    "herald:log",
+                         "herald:state",    "herald:subj",    "herald:ev",
+                         "herald:stateoff", "herald:tenants", "herald:tidxfrom"};
+  shorter.arg(1).arg(now_ms()).arg(1).arg(enc).arg("").arg("0").arg("1").arg("acme");
+  r = raw(shorter);
+  ASSERT_TRUE(r.is_error()) << r.to_string();
+  EXPECT_NE(r.str.find("version mismatch"), std::string::npos) << r.str;
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log"}).integer, 1);
+  EXPECT_EQ(raw(redis::command{"GET", "herald:seq"}).str, "1");
+  auto next = a->append(one(draft("acme")));
+  ASSERT_TRUE(next.ok()) << next.err().message;
+  EXPECT_EQ(next->front()->offset, 2);
+}
+
 // A record of a listed kind committed with a batch reaches every node's record listener right
 // before the batch's events — from the pub/sub message, and from the log on a catch-up — and
 // nothing else (a record of another kind, a batch without one) does.
