@@ -56,9 +56,15 @@ bool directory_kind(std::string_view kind) {
 // else passes through unchanged.
 class announcing_store final : public store {
  public:
+  // `wrote` (with a carrier): a directory record this node wrote, and herald:seq at the write.
+  using wrote_fn = std::function<void(std::string_view, std::string_view, std::int64_t)>;
   announcing_store(store& db, std::function<void(std::string_view, std::string_view)> announce,
-                   bool carried)
-      : db_(db), announce_(std::move(announce)), carried_(carried) {}
+                   redis_store* carrier, wrote_fn wrote)
+      : db_(db),
+        announce_(std::move(announce)),
+        carried_(carrier != nullptr),
+        carrier_(carrier),
+        wrote_(std::move(wrote)) {}
   using store::append;
   void set_append_listener(append_listener l) override { db_.set_append_listener(std::move(l)); }
   result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
@@ -79,11 +85,15 @@ class announcing_store final : public store {
     return db_.subject_seen(t, s);
   }
   status put_record(std::string_view kind, std::string_view key, std::string_view j) override {
+    if (carrier_ != nullptr && directory_kind(kind))
+      return write_records(kind, {record_write{std::string(key), std::string(j)}});
     status st = db_.put_record(kind, key, j);
     if (st && directory_kind(kind)) announce_(kind, key);
     return st;
   }
   status erase_record(std::string_view kind, std::string_view key) override {
+    if (carrier_ != nullptr && directory_kind(kind))
+      return write_records(kind, {record_write{std::string(key), std::nullopt}});
     status st = db_.erase_record(kind, key);
     if (st && directory_kind(kind)) announce_(kind, key);
     return st;
@@ -99,6 +109,16 @@ class announcing_store final : public store {
     std::vector<std::string> keys;
     if (directory_kind(kind))
       for (const auto& w : writes) keys.push_back(w.key);
+    if (carrier_ != nullptr && !keys.empty()) {
+      // herald:seq at the write: this node's feed, lagging, skips older carried copies.
+      auto at = carrier_->write_records_at(kind, std::move(writes));
+      if (!at) return at.err();
+      for (const auto& k : keys) {
+        wrote_(kind, k, *at);
+        announce_(kind, k);
+      }
+      return {};
+    }
     status st = db_.write_records(kind, std::move(writes));
     if (st)
       for (const auto& k : keys) announce_(kind, k);
@@ -122,6 +142,8 @@ class announcing_store final : public store {
   store& db_;
   std::function<void(std::string_view, std::string_view)> announce_;
   bool carried_;
+  redis_store* carrier_;
+  wrote_fn wrote_;
 };
 
 class redis_cluster final : public cluster_node {
@@ -136,7 +158,10 @@ class redis_cluster final : public cluster_node {
             [this](std::string_view kind, std::string_view key) {
               publish("record", std::string(kind) + "\n" + std::string(key));
             },
-            carrier_ != nullptr) {
+            carrier_,
+            [this](std::string_view kind, std::string_view key, std::int64_t seq) {
+              order_.wrote(kind, key, seq);
+            }) {
     // A directory record appended with events (a subject's change) reaches every node's feed
     // with its batch, right before it: applied there, without a read (deliver()).
     if (carrier_ != nullptr) {

@@ -39,6 +39,13 @@ class record_order {
     apply();
     return true;
   }
+  // This node wrote (kind, key) when herald:seq was `seq` (its directory took the change
+  // itself): a record carried by a batch up to `seq` is older than it.
+  void wrote(std::string_view kind, std::string_view key, std::int64_t seq) {
+    std::lock_guard lk(mu_);
+    std::int64_t& at = at_[id(kind, key)];
+    if (seq > at) at = seq;
+  }
 
  private:
   static std::string id(std::string_view kind, std::string_view key) {

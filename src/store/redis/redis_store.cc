@@ -220,7 +220,8 @@ local function records(keys, args)
       i = i + 2
     end
   end
-  return 1
+  -- herald:seq at the write: the node's copy reflects the log up to it (record_order).
+  return tonumber(redis.call('GET', 'herald:seq') or '0')
 end
 
 -- Up to args[2] records whose expires_ms is in [1, args[1]], by the index: never a scan.
@@ -1466,7 +1467,13 @@ result<std::vector<stored_record>> redis_store::load_records(std::string_view ki
 }
 
 status redis_store::write_records(std::string_view kind, std::vector<record_write> writes) {
-  if (writes.empty()) return {};
+  auto r = write_records_at(kind, std::move(writes));
+  return r ? status{} : status(r.err());
+}
+
+result<std::int64_t> redis_store::write_records_at(std::string_view kind,
+                                                   std::vector<record_write> writes) {
+  if (writes.empty()) return std::int64_t{0};
   redis::command c{"FCALL", "herald_records", "1", rec_key(kind)};
   for (const record_write& w : writes) {
     if (w.json) {
@@ -1476,7 +1483,8 @@ status redis_store::write_records(std::string_view kind, std::vector<record_writ
     }
   }
   auto r = p_->fcall(c, "write_records");
-  return r ? status{} : status(r.err());
+  if (!r) return r.err();
+  return r->integer;
 }
 
 result<bool> redis_store::claim_once(std::string_view key, std::int64_t expires_ms) {

@@ -81,6 +81,9 @@ class redis_store final : public store {
   result<record_at> get_record_at(std::string_view kind, std::string_view key);
   result<std::vector<stored_record>> load_records(std::string_view kind) override;
   status write_records(std::string_view kind, std::vector<record_write> writes) override;
+  // write_records, answering herald:seq at the write (read in the same call): the writer's copy
+  // reflects the log up to it (redis::record_order::wrote).
+  result<std::int64_t> write_records_at(std::string_view kind, std::vector<record_write> writes);
   result<bool> claim_once(std::string_view key, std::int64_t expires_ms) override;
   status prune(std::int64_t before_ms) override;
   result<std::size_t> prune_records(std::string_view kind, std::int64_t now_ms) override;
