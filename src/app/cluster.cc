@@ -50,6 +50,18 @@ bool directory_kind(std::string_view kind) {
   return false;
 }
 
+// The directory kinds whose records are ever appended with events (a subject's block, unblock,
+// corrupt: subject_append_record), so that they reach a node two ways — carried by the feed
+// and read after a control message — and need record_order between the two. The other kinds
+// are applied as read; record_order then holds an entry per subject only, not one per login,
+// JWT or user ever written.
+constexpr std::string_view carried_kinds[] = {"subject"};
+bool carried_kind(std::string_view kind) {
+  for (std::string_view k : carried_kinds)
+    if (k == kind) return true;
+  return false;
+}
+
 // The store as the services see it: `db`, announcing each directory record written so that
 // the other nodes re-read it — but a record appended with events when `carried` (the store
 // hands it to every node's feed with its batch: redis_store::set_record_listener). Everything
@@ -71,7 +83,7 @@ class announcing_store final : public store {
                                         append_record with) override {
     const std::string kind = with.kind, key = with.key;
     auto r = db_.append(std::move(batch), std::move(with));
-    if (r && with_record(kind) && !carried_) announce_(kind, key);
+    if (r && with_record(kind) && !(carried_ && carried_kind(kind))) announce_(kind, key);
     return r;
   }
   result<std::vector<event_ptr>> read(const log_query& q) override { return db_.read(q); }
@@ -160,12 +172,12 @@ class redis_cluster final : public cluster_node {
             },
             carrier_,
             [this](std::string_view kind, std::string_view key, std::int64_t seq) {
-              order_.wrote(kind, key, seq);
+              if (carried_kind(kind)) order_.wrote(kind, key, seq);
             }) {
     // A directory record appended with events (a subject's change) reaches every node's feed
     // with its batch, right before it: applied there, without a read (deliver()).
     if (carrier_ != nullptr) {
-      carrier_->set_record_listener({std::begin(directory_kinds), std::end(directory_kinds)},
+      carrier_->set_record_listener({std::begin(carried_kinds), std::end(carried_kinds)},
                                     [this](const std::string& kind, const std::string& key,
                                            const std::string& json, std::int64_t offset) {
                                       services* svc = feed_svc_.load(std::memory_order_acquire);
@@ -495,13 +507,17 @@ class redis_cluster final : public cluster_node {
   // records carried by batches, read with herald:seq: a batch's record the feed hands over
   // later is applied only when newer (record_order).
   void on_record(services& svc, const std::string& kind, const std::string& key) {
-    if (carrier_ != nullptr) {
+    if (carrier_ != nullptr && carried_kind(kind)) {
+      // What the feed has delivered counts too: after Redis lost writes herald:seq can be below
+      // what this node already saw, and the read (the current record) must still apply.
+      const std::int64_t delivered = carrier_->last_offset();
       auto at = carrier_->get_record_at(kind, key);
       if (!at) {
         spdlog::warn("cluster: reading {} {}: {}", kind, key, at.err().message);
         return;
       }
-      order_.read(kind, key, at->seq, [&] { apply_change(svc, kind, key, at->json, nullptr); });
+      order_.read(kind, key, std::max(at->seq, delivered),
+                  [&] { apply_change(svc, kind, key, at->json, nullptr); });
       return;
     }
     auto rec = db_.get_record(kind, key);

@@ -5,6 +5,7 @@
 add_library(herald_redis_server_for_test STATIC
             ${CMAKE_CURRENT_SOURCE_DIR}/store/redis/redis_server_for_test.cc)
 target_include_directories(herald_redis_server_for_test PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+herald_warnings(herald_redis_server_for_test)
 herald_add_test(redis_codec_test LABEL unit
                 SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/store/redis/codec_test.cc
                 LIBS herald_store_redis)
