@@ -94,12 +94,22 @@ std::string redis_server_for_test::url(std::uint32_t db) const {
   return "redis://127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db);
 }
 
+bool redis_server_for_test::log_says_ready() const {
+  std::ifstream in(dir_ + "/log");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find("Ready to accept connections") != std::string::npos) return true;
+  return false;
+}
+
 bool redis_server_for_test::spawn() {
   std::vector<std::string> args = {
       binary_,  "--port",    std::to_string(port_), "--bind",      "127.0.0.1",
       "--save", "",          "--appendonly",        "no",          "--dir",
       dir_,     "--logfile", dir_ + "/log",         "--daemonize", "no"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  std::error_code ignored;
+  std::filesystem::remove(dir_ + "/log", ignored);  // a restart's log starts afresh
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
@@ -109,7 +119,10 @@ bool redis_server_for_test::spawn() {
   }
   auto deadline = std::chrono::steady_clock::now() + start_deadline;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (accepts(port_)) return true;
+    // Ours, listening: its own log says so. A connect alone is not proof: another process
+    // (a parallel test's server) may have taken the port between free_port() and the spawn,
+    // and a test would then talk to it while this server exits.
+    if (log_says_ready() && accepts(port_)) return true;
     int st = 0;
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {  // exited: the port was taken, or bad args
       pid_ = -1;

@@ -27,7 +27,8 @@ class redis_server_for_test {
   void restart_for_test();  // the same port and directory again
 
  private:
-  bool spawn();  // false when the port was taken (the child exits at once)
+  bool spawn();                 // false when the port was taken (the child exits at once)
+  bool log_says_ready() const;  // its log has "Ready to accept connections"
 
   std::string binary_;
   std::string dir_;
