@@ -151,7 +151,9 @@ class RedisServer:
             try:
                 c = RespConn(self.port, timeout=1)
                 try:
-                    if c.call("PING") == "PONG":
+                    # Ours, not another redis-server that took the port first: that one
+                    # answers PING too, and ours then exits on "address in use" (above).
+                    if c.call("PING") == "PONG" and self._answering_pid(c) == self.proc.pid:
                         return True
                 finally:
                     c.close()
@@ -161,6 +163,15 @@ class RedisServer:
         self.kill9()
         raise AssertionError("redis-server did not answer PING within %ss: %s"
                              % (START_TIMEOUT, self.log_tail()))
+
+    @staticmethod
+    def _answering_pid(conn):
+        """The process_id `INFO server` reports: which redis-server answered."""
+        info = conn.call("INFO", "server")
+        for line in info.decode().splitlines():
+            if line.startswith("process_id:"):
+                return int(line.split(":", 1)[1])
+        raise ConnectionError("INFO server has no process_id")
 
     def start(self):
         for _ in range(5):
