@@ -67,6 +67,18 @@ std::string server_config::durability() const {
   return fmt::format("appendonly={} appendfsync={}: {}", appendonly, appendfsync, what);
 }
 
+result<reply> call_function(connection& c, const command& cmd, std::string_view library) {
+  auto r = c.call(cmd);
+  if (!r || !r->is_function_missing()) return r;
+  auto load = c.call(command{"FUNCTION", "LOAD", "REPLACE", std::string(library)});
+  if (!load) return load.err();
+  if (load->is_error()) {
+    load->str = "FUNCTION LOAD: " + load->str;
+    return load;
+  }
+  return c.call(cmd);
+}
+
 result<server_config> read_server_config(connection& c) {
   constexpr std::array<const char*, 3> names = {"appendonly", "appendfsync", "maxmemory-policy"};
   std::array<std::future<result<reply>>, 3> replies;

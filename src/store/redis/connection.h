@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/errc.h"
 #include "store/redis/io_thread.h"
@@ -58,6 +59,12 @@ class connection {
   std::shared_ptr<shared> shared_;
   state_handler user_state_;
 };
+
+// FCALL (or FCALL_RO) `cmd` on `c`, blocking like call(). A "Function not found" answer (a
+// Redis restarted without persistence lost its libraries) loads `library` (FUNCTION LOAD
+// REPLACE) and calls once more. A refused load comes back as that error reply, its text led by
+// "FUNCTION LOAD: ".
+result<reply> call_function(connection& c, const command& cmd, std::string_view library);
 
 // What "acknowledged" means on the Redis found, read at start (CONFIG GET): the cluster node
 // reports it, and refuses an evicting policy (evicted stream entries would be lost events).

@@ -242,13 +242,7 @@ status control::start(std::int64_t timeout_ms) {
 }
 
 result<reply> control::fcall(const command& c) {
-  auto r = cmd_->call(c);
-  if (r && r->is_function_missing()) {
-    auto load = cmd_->call(command{"FUNCTION", "LOAD", "REPLACE", nodes_library});
-    if (!load) return load.err();
-    if (load->is_error()) return error{errc::internal, "redis: FUNCTION LOAD: " + load->str};
-    r = cmd_->call(c);
-  }
+  auto r = call_function(*cmd_, c, nodes_library);
   if (r && r->is_error()) return error{errc::unavailable, "redis: " + r->str};
   return r;
 }

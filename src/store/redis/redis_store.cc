@@ -565,12 +565,7 @@ struct redis_store::impl {
 
   // FCALL `c` on the command connection; a Redis restarted empty gets the library again.
   result<redis::reply> fcall(const redis::command& c, std::string_view what) {
-    auto r = conn->call(c);
-    if (r && r->is_function_missing()) {
-      if (status st = load_functions(); !st) return st.err();
-      r = conn->call(c);
-    }
-    return checked(std::move(r), what);
+    return checked(redis::call_function(*conn, c, function_library), what);
   }
 
   status load_functions() {
