@@ -392,7 +392,10 @@ result<subject_record> find_subject(services& s, const route_match& m, const std
 // Stores a subject change with its kind's rules (design.md §4): checked and completed first;
 // the events the change emits (lifecycle) commit with the record in one transaction, before
 // the reply. The directory takes the change first (so no event published meanwhile slips past
-// a new block) and goes back if the store refuses it.
+// a new block) and goes back if the store refuses it. Never after the write: in cluster mode a
+// change made through another node may reach this node's directory between the write and its
+// reply, and a put then would overwrite it with this older one (the cluster's store re-applies
+// the written record itself, ordered against its feed: docs/cluster.md "Records").
 status store_subject(services& s, const subject_record* before, subject_record& r) {
   const auto rules = s.subject_kinds.find(r.kind);
   if (rules != s.subject_kinds.end() && rules->second.check) {
@@ -401,18 +404,20 @@ status store_subject(services& s, const subject_record* before, subject_record& 
   std::vector<event_draft> drafts;
   if (rules != s.subject_kinds.end() && rules->second.events)
     drafts = rules->second.events(before, r);
-  if (drafts.empty()) {
-    if (status st = persist(s.st, r); !st) return st;
-    s.dir.put_subject(r);
-    return {};
-  }
   s.dir.put_subject(r);
-  auto appended = s.st.append(std::move(drafts), subject_append_record(r));
-  if (!appended) {
-    if (before != nullptr) s.dir.put_subject(*before);
-    return appended.err();
+  status st;
+  if (drafts.empty()) {
+    st = persist(s.st, r);
+  } else if (auto appended = s.st.append(std::move(drafts), subject_append_record(r)); !appended) {
+    st = std::move(appended).err();
   }
-  return {};
+  if (!st) {
+    if (before != nullptr)
+      s.dir.put_subject(*before);
+    else
+      s.dir.remove_subject(r.tenant, r.id);
+  }
+  return st;
 }
 
 http_response put_subject(services& s, const std::string& id, const json::object& b) {

@@ -68,8 +68,10 @@ bool carried_kind(std::string_view kind) {
 // else passes through unchanged.
 class announcing_store final : public store {
  public:
-  // `wrote` (with a carrier): a directory record this node wrote, and herald:seq at the write.
-  using wrote_fn = std::function<void(std::string_view, std::string_view, std::int64_t)>;
+  // `wrote` (with a carrier): a directory record this node wrote (its JSON; none: erased), and
+  // herald:seq at the write.
+  using wrote_fn = std::function<void(std::string_view, std::string_view,
+                                      const std::optional<std::string>&, std::int64_t)>;
   announcing_store(store& db, std::function<void(std::string_view, std::string_view)> announce,
                    redis_store* carrier, wrote_fn wrote)
       : db_(db),
@@ -123,11 +125,12 @@ class announcing_store final : public store {
       for (const auto& w : writes) keys.push_back(w.key);
     if (carrier_ != nullptr && !keys.empty()) {
       // herald:seq at the write: this node's feed, lagging, skips older carried copies.
+      const std::vector<record_write> written = writes;
       auto at = carrier_->write_records_at(kind, std::move(writes));
       if (!at) return at.err();
-      for (const auto& k : keys) {
-        wrote_(kind, k, *at);
-        announce_(kind, k);
+      for (const auto& w : written) {
+        wrote_(kind, w.key, w.json, *at);
+        announce_(kind, w.key);
       }
       return {};
     }
@@ -171,8 +174,17 @@ class redis_cluster final : public cluster_node {
               publish("record", std::string(kind) + "\n" + std::string(key));
             },
             carrier_,
-            [this](std::string_view kind, std::string_view key, std::int64_t seq) {
-              if (carried_kind(kind)) order_.wrote(kind, key, seq);
+            [this](std::string_view kind, std::string_view key,
+                   const std::optional<std::string>& json, std::int64_t seq) {
+              if (!carried_kind(kind)) return;
+              // The directory takes the written copy again, under the order's lock: unless
+              // the feed delivered a newer one meanwhile (record_order::wrote), which the
+              // route's own update, made before the write, must not override either.
+              services* svc = feed_svc_.load(std::memory_order_acquire);
+              order_.wrote(kind, key, seq, [&] {
+                if (svc != nullptr)
+                  apply_change(*svc, std::string(kind), std::string(key), json, nullptr);
+              });
             }) {
     // A directory record appended with events (a subject's change) reaches every node's feed
     // with its batch, right before it: applied there, without a read (deliver()).

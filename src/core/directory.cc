@@ -184,6 +184,11 @@ void directory::put_subject(const subject_record& s) {
   wlock l(mu_);
   subjects_[key2(s.tenant, s.id)] = s;
 }
+void directory::remove_subject(std::string_view tenant, std::string_view id) {
+  bump();
+  wlock l(mu_);
+  if (auto it = subjects_.find(key2(tenant, id)); it != subjects_.end()) subjects_.erase(it);
+}
 std::optional<subject_record> directory::subject(std::string_view tenant,
                                                  std::string_view id) const {
   rlock l(mu_);

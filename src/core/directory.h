@@ -109,6 +109,8 @@ class directory final : public subject_lookup {
 
   // Subjects (registered by an admin PUT).
   void put_subject(const subject_record& s);
+  // Takes back a put_subject whose store write failed (a subject that was not there before).
+  void remove_subject(std::string_view tenant, std::string_view id);
   std::optional<subject_record> subject(std::string_view tenant, std::string_view id) const;
   std::vector<subject_record> subjects_with_id(std::string_view id) const;
   std::vector<subject_record> subjects(std::string_view tenant, std::string_view kind) const;

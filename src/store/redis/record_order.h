@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace herald::redis {
 
@@ -39,12 +40,14 @@ class record_order {
     apply();
     return true;
   }
-  // This node wrote (kind, key) when herald:seq was `seq` (its directory took the change
-  // itself): a record carried by a batch up to `seq` is older than it.
-  void wrote(std::string_view kind, std::string_view key, std::int64_t seq) {
-    std::lock_guard lk(mu_);
-    std::int64_t& at = at_[id(kind, key)];
-    if (seq > at) at = seq;
+  // This node wrote (kind, key) when herald:seq was `seq`: `apply()` (its directory taking its
+  // own change) runs unless the held copy came with a batch after `seq` — a change made
+  // through another node that this node's feed delivered before the write's reply was handled.
+  // From then on a record carried by a batch up to `seq` is older than the held copy. Under the
+  // same lock as carried(): the write's apply and the feed's cannot interleave.
+  template <class F>
+  bool wrote(std::string_view kind, std::string_view key, std::int64_t seq, F&& apply) {
+    return read(kind, key, seq, std::forward<F>(apply));
   }
 
  private:

@@ -653,44 +653,82 @@ TEST_F(redis_store_test, a_read_of_several_tenants_is_a_prefix_under_concurrent_
   std::cout << reads << " reads, " << bad << " not a prefix, " << a->last_offset() << " events\n";
 }
 
+// A node's directory copy of subject acme/dev in the two tests below: its feed's record
+// listener applies carried copies through `order`, its own writes go through wrote().
+struct held_copy {
+  std::mutex mu;
+  std::string json;
+  redis::record_order order;
+  // `other` carries subject records with its batches; `s` (this copy's node) applies them.
+  void listen(redis_store& other, redis_store& s) {
+    other.set_record_listener({"subject"}, [](const std::string&, const std::string&,
+                                              const std::string&, std::int64_t) {});
+    s.set_record_listener({"subject"}, [this](const std::string& kind, const std::string& key,
+                                              const std::string& carried, std::int64_t offset) {
+      order.carried(kind, key, offset, [&] { set(carried); });
+    });
+  }
+  bool wrote(std::int64_t seq, const std::string& mine) {
+    return order.wrote("subject", "acme/dev", seq, [&] { set(mine); });
+  }
+  void set(const std::string& j) {
+    std::lock_guard lk(mu);
+    json = j;
+  }
+  std::string get() {
+    std::lock_guard lk(mu);
+    return json;
+  }
+};
+
+append_record subject_record_of(const std::string& json) {
+  return append_record{"subject", "acme/dev",
+                       [json](const std::vector<event_ptr>&) { return json; }};
+}
+
+result<std::int64_t> write_subject(redis_store& s, const std::string& json) {
+  std::vector<record_write> w;
+  w.push_back({"acme/dev", json});
+  return s.write_records_at("subject", std::move(w));
+}
+
 // A node's own write without events (write_records_at: herald:seq at the write, read in the
 // same call) makes its lagging feed skip an older batch's record of the same key.
 TEST_F(redis_store_test, a_nodes_own_write_is_not_replaced_by_its_lagging_feed) {
   auto a = open(), c = open();
   ASSERT_TRUE(a && c);
-  std::mutex mu;
-  std::string held;  // c's copy of subject acme/dev
-  redis::record_order order;
-  a->set_record_listener(
-      {"subject"}, [](const std::string&, const std::string&, const std::string&, std::int64_t) {});
-  c->set_record_listener({"subject"}, [&](const std::string& kind, const std::string& key,
-                                          const std::string& json, std::int64_t offset) {
-    order.carried(kind, key, offset, [&] {
-      std::lock_guard lk(mu);
-      held = json;
-    });
-  });
+  held_copy held;  // c's
+  held.listen(*a, *c);
   c->drop_messages_for_test(true);
   const std::string r1 = R"({"label":"x"})", r2 = R"({"label":"y"})";
-  ASSERT_TRUE(a->append(one(draft("acme", "dev")),
-                        append_record{"subject", "acme/dev",
-                                      [&](const std::vector<event_ptr>&) { return r1; }})
-                  .ok());  // 1
-  std::vector<record_write> w;
-  w.push_back({"acme/dev", r2});
-  auto at = c->write_records_at("subject", std::move(w));
+  ASSERT_TRUE(a->append(one(draft("acme", "dev")), subject_record_of(r1)).ok());  // 1
+  auto at = write_subject(*c, r2);
   ASSERT_TRUE(at.ok()) << at.err().message;
   EXPECT_EQ(*at, 1);
-  {
-    std::lock_guard lk(mu);
-    held = r2;  // c's directory takes its own change
-  }
-  order.wrote("subject", "acme/dev", *at);
+  EXPECT_TRUE(held.wrote(*at, r2));  // c's directory takes its own change
   c->drop_messages_for_test(false);
   ASSERT_TRUE(c->append(one(draft("acme"))).ok());  // 2: c's feed reads 1 from the log
   EXPECT_GE(c->catchups_for_test(), 1u);
-  std::lock_guard lk(mu);
-  EXPECT_EQ(held, r2);
+  EXPECT_EQ(held.get(), r2);
+}
+
+// The other order: another node's change (carried by a batch after c's write) reaches c's
+// feed before c handles its own write's reply. c's directory must keep the newer copy:
+// wrote() skips the apply (the route no longer puts after its write: admin_routes.cc).
+TEST_F(redis_store_test, a_nodes_own_write_does_not_replace_a_newer_change_its_feed_delivered) {
+  auto a = open(), c = open();
+  ASSERT_TRUE(a && c);
+  held_copy held;  // c's
+  held.listen(*a, *c);
+  const std::string mine = R"({"label":"mine"})", theirs = R"({"blocked":true})";
+  auto at = write_subject(*c, mine);
+  ASSERT_TRUE(at.ok()) << at.err().message;
+  EXPECT_EQ(*at, 0);
+  ASSERT_TRUE(a->append(one(draft("acme", "dev")), subject_record_of(theirs)).ok());  // 1
+  ASSERT_TRUE(c->append(one(draft("acme"))).ok());  // 2: c's feed has delivered 1 by its return
+  ASSERT_EQ(held.get(), theirs);
+  EXPECT_FALSE(held.wrote(*at, mine));
+  EXPECT_EQ(held.get(), theirs);
 }
 
 // herald_append called with another version's layout (an older node during a rolling
