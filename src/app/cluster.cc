@@ -89,6 +89,10 @@ class announcing_store final : public store {
     return r;
   }
   result<std::vector<event_ptr>> read(const log_query& q) override { return db_.read(q); }
+  std::optional<std::vector<std::string>> hole_tenants(std::int64_t first,
+                                                       std::int64_t last) override {
+    return db_.hole_tenants(first, last);
+  }
   result<std::optional<event_ptr>> state(std::string_view t, std::string_view s) override {
     return db_.state(t, s);
   }

@@ -381,6 +381,9 @@ int serve(config cfg, bool demo, bool list_routes) {
     auto rows = db.read(q);
     return rows ? std::move(*rows) : std::vector<event_ptr>{};
   };
+  ho.hole_tenants = [&db](std::int64_t first, std::int64_t last) {
+    return db.hole_tenants(first, last);
+  };
   ho.blocking = [&srv](std::function<void()> f) { srv.offload(std::move(f)); };
   ho.start_offset = db.last_offset();
   // Crash safety: the records a resume needs after kill -9, written off the shards (the store

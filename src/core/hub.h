@@ -111,6 +111,14 @@ struct hub_options {
   // Up to `limit` events with offset > `after`, in offset order. Blocking: the hub calls it
   // only through `blocking` (a thread pool) or at start-up.
   std::function<std::vector<event_ptr>(std::int64_t after, std::size_t limit)> read_log;
+  // Offsets are dense, so a hole in what read_log returns is events the log no longer holds,
+  // and a count across it would be wrong. hole_tenants(first, last) names the tenants whose
+  // events filled offsets [first, last] when the store knows them (a log bounded per tenant
+  // trims one tenant's events from the middle: store::hole_tenants); a hole of tenants a
+  // session can never take does not spoil its count. Unset, or nullopt: every hole does.
+  // Blocking, like read_log.
+  std::function<std::optional<std::vector<std::string>>(std::int64_t first, std::int64_t last)>
+      hole_tenants;
   std::function<void(std::function<void()>)> blocking;
   std::int64_t start_offset = 0;  // the log's last offset when the hub starts
   // Crash safety (hub_persist.cc). persist(id, state, done) stores what a resume needs after a
@@ -318,6 +326,9 @@ class hub {
   // session_wants() with this hub's directory (inline in hub_shard.h). topic_matched: the
   // subscription index found `s` for `e` by an exact topic match.
   bool wants(const session& s, const event& e, bool topic_matched = false) const;
+  // Whether the hole [first, last] in read_log's pages holds no event `s` could take
+  // (hub_options::hole_tenants). Blocking.
+  bool hole_closed_to(const session& s, std::int64_t first, std::int64_t last) const;
   // hub_shards.cc: fills connections()' session fields (blocking).
   void add_session_info(std::vector<connection_info>& rows);
   // hub_explain.cc: the verdict from the session's own state, on its home shard; a seq past

@@ -238,7 +238,7 @@ std::optional<why_verdict> hub::explain(const std::string& session_id, const std
       auto page = opts_.read_log(after, 1000);
       if (page.empty()) why_not = "the log ends before the event";
       for (const event_ptr& x : page) {
-        if (x->offset != after + 1) {
+        if (x->offset != after + 1 && !hole_closed_to(*o.probe, after + 1, x->offset - 1)) {
           why_not = "log_retention pruned events since the anchor";
           break;
         }

@@ -35,6 +35,13 @@ bool token_fits(const std::string& kept, const std::string& hash, const std::str
 }
 }  // namespace
 
+bool hub::hole_closed_to(const session& s, std::int64_t first, std::int64_t last) const {
+  if (!opts_.hole_tenants) return false;
+  const auto tenants = opts_.hole_tenants(first, last);
+  return tenants && std::all_of(tenants->begin(), tenants->end(),
+                                [&](const std::string& t) { return tenant_closed(s, t, dir_); });
+}
+
 const char* recovery_error_name(recovery_error e) noexcept {
   switch (e) {
     case recovery_error::none:
@@ -212,7 +219,7 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
       for (const event_ptr& e : page) {
         // Offsets are dense: a hole is an event retention pruned (or one never read). Seqs
         // are re-derived by counting matches, so past a hole every count would be wrong.
-        if (e->offset != after + 1) {
+        if (e->offset != after + 1 && !hole_closed_to(*probe, after + 1, e->offset - 1)) {
           ok = false;
           break;
         }
@@ -380,7 +387,9 @@ void hub::adopt_on_home(const session_state& st, const std::string& token, std::
               after = upto;
               break;
             }
-            if (e->offset != after + 1) exact = false;  // pruned by retention: the count is off
+            // Pruned by retention: the count is off (unless no event there was the session's).
+            if (e->offset != after + 1 && !hole_closed_to(*probe, after + 1, e->offset - 1))
+              exact = false;
             after = e->offset;
             if (!wants(*probe, *e)) continue;
             ++matched;

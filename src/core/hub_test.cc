@@ -613,6 +613,65 @@ TEST_F(hub_log_test, pruned_gap_fails_explicitly_never_relabels) {
   EXPECT_EQ(third.offsets, (std::vector<std::int64_t>{10, 11, 12}));
 }
 
+// A store that bounds each tenant's log apart trims one tenant's events out of the middle of
+// the offsets (redis: store::hole_tenants). A session of another tenant counts across that hole
+// exactly; a hole that held its own tenant's events, or one the store cannot name, still fails
+// the resume explicitly.
+class hub_hole_test : public hub_log_test {
+ protected:
+  void SetUp() override {
+    tweak_ = [this](hub_options& o) {
+      o.hole_tenants = [this](std::int64_t first,
+                              std::int64_t last) -> std::optional<std::vector<std::string>> {
+        std::lock_guard l(log_mu_);
+        holes_asked_.emplace_back(first, last);
+        return named_;
+      };
+    };
+    hub_log_test::SetUp();
+  }
+  // t1's session detached at seq 0; t1 1..3 (offsets 1..3), t2 at 4..6, t1 again at 7..12; the
+  // ring keeps t1's 10..12. Then t2's events leave the log.
+  opened detached_over_a_hole(recording_sink& first) {
+    const opened o = open_subscribed(first);
+    detach(o);
+    publish_logged(3);
+    publish_logged(3, "t2");
+    publish_logged(6);
+    std::lock_guard l(log_mu_);
+    log_.erase(log_.begin() + 3, log_.begin() + 6);
+    return o;
+  }
+  std::optional<std::vector<std::string>> named_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> holes_asked_;
+};
+
+TEST_F(hub_hole_test, another_tenants_hole_keeps_the_count_exact) {
+  named_ = std::vector<std::string>{"t2"};
+  recording_sink first, second;
+  const opened o = detached_over_a_hole(first);
+  ASSERT_EQ(resume_from_1(second, o.token, 1, who_).error, recovery_error::none);
+  sync();
+  EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{2, 3, 7, 8, 9, 10, 11, 12}));
+  std::lock_guard l(log_mu_);
+  EXPECT_EQ(holes_asked_, (std::vector<std::pair<std::int64_t, std::int64_t>>{{4, 6}}));
+}
+
+TEST_F(hub_hole_test, a_hole_of_its_own_tenant_or_unnamed_fails_explicitly) {
+  for (auto named : {std::optional<std::vector<std::string>>{{"t2", "t1"}},
+                     std::optional<std::vector<std::string>>{}}) {
+    named_ = named;
+    recording_sink first, second;
+    const opened o = detached_over_a_hole(first);
+    EXPECT_EQ(resume_from_1(second, o.token, 1, who_).error, recovery_error::buffer_overflow);
+    sync();
+    EXPECT_TRUE(second.seqs.empty());
+    std::lock_guard l(log_mu_);
+    log_.clear();
+  }
+}
+
 TEST_F(hub_log_test, explain_gives_the_seq_or_the_first_rule) {
   recording_sink first;
   publish_logged(2);  // offsets 1, 2: before the subscription

@@ -54,6 +54,14 @@ refusal session_refusal(const session& s, const event& e, const directory* dir, 
   return any_matches(s.sub->filters, e) ? refusal{} : refusal{refusal::filters};
 }
 
+bool tenant_closed(const session& s, std::string_view tenant, const directory* dir) {
+  event stub;
+  stub.tenant = std::string(tenant);
+  const refusal r = session_refusal(s, stub, dir, false, true);
+  return r.kind == refusal::no_subscription || r.kind == refusal::tenant_set ||
+         (r.kind == refusal::policy && (r.why == hidden::tenant || r.why == hidden::role));
+}
+
 bool subscription_allowed(const principal& who, const subscription& sub) {
   if (!who.has(scope_subscribe)) return false;
   if (who.kind == principal_kind::app) return who.app_role != role::publisher;

@@ -87,6 +87,11 @@ inline bool session_may_see(const session& s, const event& e, const directory* d
   return session_refusal(s, e, dir, false, true).kind == refusal::none;
 }
 
+// Whether no event of `tenant` can reach `s`, whatever its other fields: its tenant set, or
+// its principal's tenant or role rule, refuses the tenant itself. A log resume counts across
+// a hole of such tenants' events (hub_options::hole_tenants).
+bool tenant_closed(const session& s, std::string_view tenant, const directory* dir);
+
 // Whether `who` may still hold `sub` (re-checked when its rights change): the subscribe
 // scope, a role that subscribes, and for a user every filter topic within its restrictions
 // (extension segments, as when the subscription was made).

@@ -87,6 +87,17 @@ class store {
   // Up to q.limit events matching the bounds, in offset order.
   virtual result<std::vector<event_ptr>> read(const log_query& q) = 0;
 
+  // The tenants whose events held offsets [first, last], which the log no longer holds. A back
+  // end that bounds each tenant's log apart (redis) trims one tenant's oldest events out of the
+  // middle of the offsets, and a resume counting across that hole for another tenant's session
+  // is still exact (hub_options::hole_tenants). nullopt when the back end cannot tell — any
+  // prune of the log's oldest offsets, which held every tenant's: the default, as sqlite and
+  // memory prune only those.
+  virtual std::optional<std::vector<std::string>> hole_tenants(std::int64_t /*first*/,
+                                                               std::int64_t /*last*/) {
+    return std::nullopt;
+  }
+
   // The retained state of (tenant, subject): the latest retained event, if any.
   virtual result<std::optional<event_ptr>> state(std::string_view tenant,
                                                  std::string_view subject) = 0;
