@@ -126,6 +126,9 @@ config_table redis_table(config& c) {
       .integer("log_max_events", "",
                "events the log keeps at most, retained states exempt (0: unbounded)",
                c.store_opts.log_max_events)
+      .integer("log_max_events_per_tenant", "",
+               "events each tenant's log keeps at most, retained states exempt (0: unbounded)",
+               c.store_opts.log_max_events_per_tenant)
       .integer("feed_wait_ms", "ms",
                "an append not yet seen on the feed after this reads the log for it",
                c.store_opts.feed_wait_ms)
@@ -137,6 +140,8 @@ config_table redis_table(config& c) {
       .at_least("max_pending_commands", o.max_pending_commands, std::size_t{1})
       .at_least("max_reply_bytes", o.max_reply_bytes, std::size_t{1024})
       .at_least("ping_interval_ms", o.ping_interval_ms, std::int64_t{1})
+      .at_least("log_max_events_per_tenant", c.store_opts.log_max_events_per_tenant,
+                std::int64_t{0})
       .integer("node_lease_ms", "ms", "a node not renewing its lease this long leaves the registry",
                c.cluster.node_lease_ms)
       .integer("node_renew_ms", "ms", "lease renewal, and the control stream's poll",

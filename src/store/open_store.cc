@@ -30,6 +30,7 @@ result<std::unique_ptr<store>> open_store(std::string_view spec, const std::stri
     ro.conn = opts.redis;
     ro.conn.address = *u;
     ro.log_max_events = opts.log_max_events;
+    ro.log_max_events_per_tenant = opts.log_max_events_per_tenant;
     ro.feed_wait_ms = opts.feed_wait_ms;
     auto s = redis_store::open(std::move(ro));
     if (!s) return std::move(s).err();

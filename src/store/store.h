@@ -171,8 +171,9 @@ class store {
 // and bounds; the address comes from the URL) and the log's bound in events.
 struct store_open_options {
   redis::options redis;
-  std::int64_t log_max_events = 1000000;  // 0: unbounded
-  std::int64_t feed_wait_ms = 100;        // an append unseen on the feed then reads the log
+  std::int64_t log_max_events = 1000000;             // 0: unbounded
+  std::int64_t log_max_events_per_tenant = 1000000;  // in each tenant's log; 0: unbounded
+  std::int64_t feed_wait_ms = 100;  // an append unseen on the feed then reads the log
 };
 
 // Opens a back end from `[core] store`: "sqlite" (data in `data_dir`, created if missing),

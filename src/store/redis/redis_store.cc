@@ -21,6 +21,7 @@
 
 #include "core/clock.h"
 #include "store/batch_check.h"
+#include "store/redis/lua_library.h"
 #include "store/redis/subscriber.h"
 
 namespace herald {
@@ -30,15 +31,20 @@ namespace {
 // The Redis keys (docs/cluster.md). Everything lives in the URL's database.
 constexpr const char* k_seq = "herald:seq";
 constexpr const char* k_time = "herald:time";
-constexpr const char* k_log = "herald:log";
 constexpr const char* k_state = "herald:state";
 constexpr const char* k_subj = "herald:subj";
 constexpr const char* k_ev = "herald:ev";
 constexpr const char* k_state_off = "herald:stateoff";
-constexpr const char* k_tenants = "herald:tenants";     // every tenant with an index
-constexpr const char* k_tidx_from = "herald:tidxfrom";  // the first offset the indexes cover
+constexpr const char* k_tenants = "herald:tenants";  // every tenant with a log
+constexpr const char* k_runs = "herald:runs";        // offset -> tenant, one entry per run
+constexpr const char* k_eid = "herald:eid";          // event id -> "<offset>:<tenant>"
+constexpr const char* k_pruned = "herald:pruned";    // how many events prune removed
 
-std::string tidx_key(std::string_view tenant) { return "herald:tidx:" + std::string(tenant); }
+// states_below(): no upper bound.
+constexpr std::int64_t no_floor = std::numeric_limits<std::int64_t>::max();
+
+// A tenant's log: its events, ID <offset>-0 (the global offset).
+std::string log_key(std::string_view tenant) { return "herald:log:" + std::string(tenant); }
 
 std::string rec_key(std::string_view kind) { return "herald:rec:" + std::string(kind); }
 
@@ -73,206 +79,6 @@ std::string subject_key(std::string_view tenant, std::string_view subject) {
   k += subject;
   return k;
 }
-
-// The function library, loaded (REPLACE) at open and again whenever Redis answers that a
-// function is missing (a restarted Redis without persistence).
-//
-// herald_append KEYS: seq, time, log, state, subj, ev, stateoff, tenants, tidxfrom, then one
-// records hash per record.
-// ARGV: expected seq, the batch's last time, n events, then per event: the encoded event,
-// its state field (tenant NUL subject; empty: no subject), retain (1/0), last of its batch
-// (1/0), its tenant, the record that travels with its batch ('' but on a batch's first event
-// whose record travels: kind, key and json each as <length>:<bytes>); then per record: its
-// hash's field, json and expiry. A travelling record is stored with the event (log field `r`)
-// and leads the batch's message ('R' then the record).
-// Each run of consecutive events of one tenant in the call goes into the tenant's index
-// herald:tidx:<tenant>: a stream entry with ID <first offset>-0 and field n = the run's length
-// (one XADD per run, not per event: a batch of one tenant costs one), the tenant into
-// herald:tenants, and herald:tidxfrom is set to the first offset the indexes cover — moved up
-// to this call's first offset whenever herald:tidxseq (the last offset indexed) is not
-// herald:seq: a log written before the indexes (an upgrade), events an older version appended
-// after a rollback, or writes Redis lost. Reads scan the log below herald:tidxfrom.
-// Commits iff herald:seq <= expected (equal: the node is up to date; below: Redis lost
-// acknowledged writes, and the node's offsets continue after what it knows was committed) and
-// the proposed time does not go back; else returns {0, seq, time} and writes nothing.
-constexpr const char* function_library = R"lua(#!lua name=herald
--- herald:recexp:<kind> scores each record of herald:rec:<kind> by its expires_ms ('0': none).
-local function index_expiry(hash, key, exp)
-  local idx = 'herald:recexp:' .. string.sub(hash, 12)
-  if exp ~= '0' then
-    redis.call('ZADD', idx, exp, key)
-  else
-    redis.call('ZREM', idx, key)
-  end
-end
-
--- herald:recnode:<kind> maps each record naming a holding node to it, and
--- herald:held:<kind>:<node> is that node's set of them; owner '' (an erase, or a record naming
--- none) takes the record out of both.
-local function index_owner(hash, key, owner)
-  local kind = string.sub(hash, 12)
-  local byrec = 'herald:recnode:' .. kind
-  local prev = redis.call('HGET', byrec, key)
-  if prev == owner then return end
-  if prev then redis.call('SREM', 'herald:held:' .. kind .. ':' .. prev, key) end
-  if owner ~= '' then
-    redis.call('HSET', byrec, key, owner)
-    redis.call('SADD', 'herald:held:' .. kind .. ':' .. owner, key)
-  elseif prev then
-    redis.call('HDEL', byrec, key)
-  end
-end
-
-local function append(keys, args)
-  -- A call laid out by another version (other keys, other fields per event) is refused before
-  -- any write: a write half done would leave herald:log ahead of herald:seq, and every append
-  -- after it would fail.
-  local n = tonumber(args[3])
-  if #keys < 9 or keys[8] ~= 'herald:tenants' or keys[9] ~= 'herald:tidxfrom' or not n or
-      #args ~= 3 + 6 * n + 3 * (#keys - 9) then
-    return redis.error_reply('ERR herald_append: version mismatch: ' .. #keys .. ' keys and ' ..
-      #args .. ' arguments are not the layout of this version (9 keys and one per record; 3 ' ..
-      'arguments, 6 per event, 3 per record): every node of a cluster must run the same ' ..
-      'Herald version')
-  end
-  local expected = tonumber(args[1])
-  local seq = tonumber(redis.call('GET', keys[1]) or '0')
-  local t = tonumber(redis.call('GET', keys[2]) or '0')
-  local new_time = tonumber(args[2])
-  if seq > expected or new_time < t then return {0, seq, t} end
-  local i = 4
-  local batch = {}
-  local tenants = {}
-  local run_tenant, run_first, run_n = nil, 0, 0
-  local function end_run()
-    if run_n > 0 then
-      redis.call('XADD', 'herald:tidx:' .. run_tenant, run_first .. '-0', 'n', run_n)
-    end
-  end
-  for k = 1, n do
-    local rec, field, retain, last, tenant = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
-    local carried = args[i + 5]
-    i = i + 6
-    if carried ~= '' then
-      redis.call('XADD', keys[3], (expected + k) .. '-0', 'e', rec, 'r', carried)
-      batch[#batch + 1] = 'R' .. carried
-    else
-      redis.call('XADD', keys[3], (expected + k) .. '-0', 'e', rec)
-    end
-    if tenant == run_tenant then
-      run_n = run_n + 1
-    else
-      end_run()
-      run_tenant, run_first, run_n = tenant, expected + k, 1
-    end
-    if not tenants[tenant] then
-      tenants[tenant] = true
-      redis.call('SADD', keys[8], tenant)
-    end
-    if field ~= '' then
-      redis.call('SADD', keys[5], field)
-      if retain == '1' then
-        redis.call('HSET', keys[4], field, rec)
-        redis.call('ZADD', keys[7], expected + k, field)
-        -- the tenant's own index (the field up to its NUL), for a per-tenant states()
-        redis.call('SADD', 'herald:tstate:' .. string.match(field, '^[^%z]*'), field)
-      end
-    end
-    batch[#batch + 1] = #rec .. ':' .. rec
-    if last == '1' then
-      redis.call('PUBLISH', keys[6], table.concat(batch))
-      batch = {}
-    end
-  end
-  end_run()
-  for r = 10, #keys do
-    redis.call('HSET', keys[r], args[i], args[i + 1])
-    index_expiry(keys[r], args[i], args[i + 2])
-    i = i + 3
-  end
-  -- herald:tidxseq: the last offset an append wrote index entries up to. When it is not
-  -- herald:seq, events were appended without them (a rollback to a version before the indexes,
-  -- or Redis lost writes): the indexes cover only what follows, and reads scan below it.
-  if n > 0 then
-    local indexed = tonumber(redis.call('GET', 'herald:tidxseq') or '-1')
-    if indexed ~= seq or not redis.call('GET', keys[9]) then
-      redis.call('SET', keys[9], expected + 1)
-    end
-    redis.call('SET', 'herald:tidxseq', expected + n)
-  end
-  redis.call('SET', keys[1], expected + n)
-  redis.call('SET', keys[2], args[2])
-  return {1, expected + n, new_time}
-end
-
-local function records(keys, args)
-  local i = 1
-  while i <= #args do
-    if args[i] == 'p' then
-      redis.call('HSET', keys[1], args[i + 1], args[i + 2])
-      index_expiry(keys[1], args[i + 1], args[i + 3])
-      index_owner(keys[1], args[i + 1], args[i + 4])
-      i = i + 5
-    else
-      redis.call('HDEL', keys[1], args[i + 1])
-      index_expiry(keys[1], args[i + 1], '0')
-      index_owner(keys[1], args[i + 1], '')
-      i = i + 2
-    end
-  end
-  -- herald:seq at the write: the node's copy reflects the log up to it (record_order).
-  return tonumber(redis.call('GET', 'herald:seq') or '0')
-end
-
--- Up to args[2] records whose expires_ms is in [1, args[1]], by the index: never a scan.
-local function prune_records(keys, args)
-  local idx = 'herald:recexp:' .. string.sub(keys[1], 12)
-  local due = redis.call('ZRANGEBYSCORE', idx, 1, args[1], 'LIMIT', 0, tonumber(args[2]))
-  local gone = 0
-  for _, k in ipairs(due) do
-    gone = gone + redis.call('HDEL', keys[1], k)
-    index_owner(keys[1], k, '')
-  end
-  if #due > 0 then redis.call('ZREM', idx, unpack(due)) end
-  return {#due, gone}
-end
-
--- KEYS: tenants; ARGV: the first offset the log keeps, then tenants. Trims each tenant's index
--- below it (a run holding that offset stays); a tenant left with an empty index leaves
--- herald:tenants (atomic with the appends, which SADD it again). Returns how many left.
-local function prune_index(keys, args)
-  local gone = 0
-  local keep = tonumber(args[1])
-  for k = 2, #args do
-    local idx = 'herald:tidx:' .. args[k]
-    local minid = keep
-    local below = redis.call('XREVRANGE', idx, keep .. '-0', '-', 'COUNT', 1)
-    if below[1] then
-      local first = tonumber(string.match(below[1][1], '^%d+'))
-      local len = tonumber(below[1][2][2]) or 1
-      if first + len - 1 >= keep then minid = first end
-    end
-    redis.call('XTRIM', idx, 'MINID', '=', minid .. '-0')
-    if redis.call('XLEN', idx) == 0 then
-      redis.call('DEL', idx)
-      gone = gone + redis.call('SREM', keys[1], args[k])
-    end
-  end
-  return gone
-end
-
--- KEYS: a records hash, herald:seq; ARGV: the key. The record (nil: none) and herald:seq, at once.
-local function get_record(keys, args)
-  return {redis.call('HGET', keys[1], args[1]), redis.call('GET', keys[2]) or '0'}
-end
-
-redis.register_function('herald_append', append)
-redis.register_function{function_name = 'herald_get_record', callback = get_record,
-                        flags = {'no-writes'}}
-redis.register_function('herald_prune_index', prune_index)
-redis.register_function('herald_records', records)
-redis.register_function('herald_prune_records', prune_records)
-)lua";
 
 // ---- the event encoding ----
 
@@ -366,22 +172,36 @@ bool get_carried(std::string_view s, std::size_t& pos, carried_record& out) {
   return get_field(s, pos, out.kind) && get_field(s, pos, out.key) && get_field(s, pos, out.json);
 }
 
-// The runs (first offset, length) of a tenant index reply (XRANGE / XREVRANGE of
-// herald:tidx:<tenant>: ID <first>-0, field n), in reply order.
-std::vector<std::pair<std::int64_t, std::int64_t>> index_runs(const redis::reply& r) {
-  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+// One entry of herald:runs: `len` consecutive events of `tenant` from offset `first`, all
+// appended at `time_ms` (one herald_append call gives all its events one time).
+struct log_run {
+  std::int64_t first = 0, len = 1, time_ms = 0;
+  std::string tenant;
+  std::int64_t last() const { return first + len - 1; }
+};
+
+// The runs of an XRANGE / XREVRANGE reply of herald:runs (fields t, n, m), in reply order.
+std::vector<log_run> parse_runs(const redis::reply& r) {
+  std::vector<log_run> out;
   if (!r.is_array()) return out;
   for (const redis::reply& entry : r.elements) {
     if (entry.elements.size() != 2 || !entry.elements[1].is_array()) continue;
-    std::int64_t len = 1;
+    log_run run;
+    run.first = offset_of_id(entry.elements[0].str);
     const auto& fields = entry.elements[1].elements;
     for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
-      if (fields[i].str != "n") continue;
       const std::string& v = fields[i + 1].str;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), len);
-      if (ec != std::errc() || p != v.data() + v.size() || len < 1) len = 1;
+      if (fields[i].str == "t") {
+        run.tenant = v;
+        continue;
+      }
+      std::int64_t x = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+      if (ec != std::errc() || p != v.data() + v.size()) continue;
+      if (fields[i].str == "n" && x >= 1) run.len = x;
+      if (fields[i].str == "m") run.time_ms = x;
     }
-    out.emplace_back(offset_of_id(entry.elements[0].str), len);
+    out.push_back(std::move(run));
   }
   return out;
 }
@@ -531,11 +351,13 @@ struct redis_store::impl {
     return out;
   }
 
-  // XRANGE of herald:log from `from` to `to` ("+": the end), at most `count` entries (paged).
-  result<redis::reply> xrange(std::int64_t from, const std::string& to, std::size_t& count) {
+  // XRANGE of the stream `key` from offset `from` to `to` ("+": the end), at most `count`
+  // entries (paged).
+  result<redis::reply> xrange(const std::string& key, std::int64_t from, const std::string& to,
+                              std::size_t& count) {
     return paged(
         [&](std::int64_t n) {
-          redis::command c{"XRANGE", k_log};
+          redis::command c{"XRANGE", key};
           c.arg(std::to_string(from) + "-0").arg(to).arg("COUNT").arg(n);
           return c;
         },
@@ -569,7 +391,8 @@ struct redis_store::impl {
   }
 
   status load_functions() {
-    auto r = call(redis::command{"FUNCTION", "LOAD", "REPLACE", function_library}, "FUNCTION LOAD");
+    auto r = call(redis::command{"FUNCTION", "LOAD", "REPLACE", redis::store_function_library},
+                  "FUNCTION LOAD");
     return r ? status{} : status(r.err());
   }
 
@@ -636,7 +459,7 @@ struct redis_store::impl {
         if (j->with.json) ++n_records;
       c.arg(static_cast<std::int64_t>(9 + n_records));
       for (const char* k :
-           {k_seq, k_time, k_log, k_state, k_subj, k_ev, k_state_off, k_tenants, k_tidx_from}) {
+           {k_seq, k_time, k_state, k_subj, k_ev, k_state_off, k_tenants, k_runs, k_eid}) {
         c.arg(k);
       }
       for (auto& j : jobs)
@@ -668,6 +491,7 @@ struct redis_store::impl {
           c.arg(i == 0 && j.with.json && carried.contains(j.with.kind)
                     ? encode_carried(j.with.kind, j.with.key, docs[k])
                     : std::string());
+          c.arg(e.id);
         }
       }
       for (std::size_t k = 0; k < jobs.size(); ++k) {
@@ -776,15 +600,15 @@ struct redis_store::impl {
     done_cv.notify_all();
   }
 
-  // Reads the log after `delivered` up to `upto` (0: to its end) and delivers it page by page.
-  // Entries missing in the range are holes (pruned, or lost by Redis): skipped. False when Redis
-  // could not be read (the caller retries later).
+  // Reads the log after `delivered` up to `upto` (0: to its end) and delivers it page by page
+  // (herald:runs, then each run's events from its tenant's log). Offsets missing in the range
+  // are holes (pruned, or lost by Redis): skipped. False when Redis could not be read (the
+  // caller retries later).
   bool catch_up(std::int64_t upto) {
     {
       std::lock_guard lk(mu);
       ++catchups;
     }
-    std::size_t n = opts.page;
     for (;;) {
       std::int64_t from = 0;
       {
@@ -792,12 +616,11 @@ struct redis_store::impl {
         from = delivered + 1;
       }
       if (upto != 0 && from > upto) return true;
-      auto r = xrange(from, upto == 0 ? std::string("+") : std::to_string(upto) + "-0", n);
-      if (!r) return false;
-      auto evs = stream_events(*r);
-      const bool more = r->elements.size() >= n;
-      deliver(std::move(evs), stream_records(*r));
-      if (!more) {
+      auto page = runs_page(from, upto, opts.page);
+      if (!page) return false;
+      deliver(std::move(page->events), page->recs);
+      if (page->next > from) mark_delivered(page->next - 1);  // the holes in it too
+      if (!page->more) {
         if (upto != 0) mark_delivered(upto);
         return true;
       }
@@ -913,60 +736,64 @@ struct redis_store::impl {
 
   // ---- reads ----
 
-  // The first entry at or after `off` (nullptr: none).
-  result<event_ptr> at_or_after(std::int64_t off) {
-    redis::command c{"XRANGE", k_log};
+  // The first run starting at or after `off` (none: none).
+  result<std::optional<log_run>> run_at_or_after(std::int64_t off) {
+    redis::command c{"XRANGE", k_runs};
     c.arg(std::to_string(off) + "-0").arg("+").arg("COUNT").arg(1);
     auto r = call(c, "XRANGE");
     if (!r) return r.err();
-    auto evs = stream_events(*r);
-    return evs.empty() ? nullptr : evs.front();
+    auto runs = parse_runs(*r);
+    if (runs.empty()) return std::optional<log_run>{};
+    return std::optional<log_run>{std::move(runs.front())};
   }
 
-  result<event_ptr> last_entry() {
-    auto r = call(redis::command{"XREVRANGE", k_log, "+", "-", "COUNT", "1"}, "XREVRANGE");
+  // The newest run (none: nothing appended, or everything pruned).
+  result<std::optional<log_run>> last_run() {
+    auto r = call(redis::command{"XREVRANGE", k_runs, "+", "-", "COUNT", "1"}, "XREVRANGE");
     if (!r) return r.err();
-    auto evs = stream_events(*r);
-    return evs.empty() ? nullptr : evs.front();
+    auto runs = parse_runs(*r);
+    if (runs.empty()) return std::optional<log_run>{};
+    return std::optional<log_run>{std::move(runs.front())};
   }
 
   // The first offset whose event's time is at or after t_ms (none: none). Time never decreases
-  // along offsets, so a bisection over offsets, each step one XRANGE COUNT 1.
+  // along offsets and every event of a run has the run's time, so a bisection over herald:runs,
+  // each step one XRANGE COUNT 1.
   result<std::optional<std::int64_t>> first_offset_at(std::int64_t t_ms) {
-    auto last = last_entry();
+    auto last = last_run();
     if (!last) return last.err();
     if (!*last || (*last)->time_ms < t_ms) return std::optional<std::int64_t>{};
-    std::int64_t lo = 0, hi = (*last)->offset, found = (*last)->offset;
+    std::int64_t lo = 0, hi = (*last)->first, found = (*last)->first;
     while (lo < hi) {
       const std::int64_t mid = lo + (hi - lo) / 2;
-      auto r = at_or_after(mid);
+      auto r = run_at_or_after(mid);
       if (!r) return r.err();
+      if (!*r) break;  // pruned meanwhile
       if ((*r)->time_ms >= t_ms) {
         hi = mid;
-        found = (*r)->offset;
+        found = (*r)->first;
       } else {
-        lo = (*r)->offset + 1;
+        lo = (*r)->first + 1;
       }
     }
     return std::optional<std::int64_t>{found};
   }
 
-  // The offset of the first entry herald:log holds; none when it is empty.
-  result<std::optional<std::int64_t>> log_floor() {
-    auto r = call(redis::command{"XRANGE", k_log, "-", "+", "COUNT", "1"}, "XRANGE");
+  // The first offset herald:runs covers; none when it is empty.
+  result<std::optional<std::int64_t>> runs_floor() {
+    auto r = call(redis::command{"XRANGE", k_runs, "-", "+", "COUNT", "1"}, "XRANGE");
     if (!r) return r.err();
-    if (!r->is_array() || r->elements.empty() || r->elements[0].elements.empty()) {
-      return std::optional<std::int64_t>{};
-    }
-    return std::optional<std::int64_t>{offset_of_id(r->elements[0].elements[0].str)};
+    auto runs = parse_runs(*r);
+    if (runs.empty()) return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>{runs.front().first};
   }
 
-  // Calls `each(event)` for the retained states whose event pruning took out of herald:log,
-  // offsets in [from, floor) (floor none: every one), in offset order, until it returns false.
+  // Calls `each(event)` for the retained states whose event pruning took out of the logs,
+  // offsets in [from, floor) (no_floor: every one), in offset order, until it returns false.
   // They live in herald:state, indexed by offset in herald:stateoff.
-  status states_below(std::int64_t from, std::optional<std::int64_t> floor,
+  status states_below(std::int64_t from, std::int64_t floor,
                       const std::function<bool(event_ptr&)>& each) {
-    const std::string hi = floor ? "(" + std::to_string(*floor) : std::string("+inf");
+    const std::string hi = floor != no_floor ? "(" + std::to_string(floor) : std::string("+inf");
     for (std::int64_t skip = 0;; skip += static_cast<std::int64_t>(opts.page)) {
       redis::command z{"ZRANGEBYSCORE", k_state_off, std::to_string(from), hi, "LIMIT"};
       z.arg(skip).arg(static_cast<std::int64_t>(opts.page));
@@ -980,100 +807,164 @@ struct redis_store::impl {
       for (const auto& v : *values) {
         event_ptr ev = v.is_string() ? decode_event(v.str) : nullptr;
         // A state replaced meanwhile by a later event is that event's, in the log.
-        if (!ev || ev->offset < from || (floor && ev->offset >= *floor)) continue;
+        if (!ev || ev->offset < from || ev->offset >= floor) continue;
         if (!each(ev)) return {};
       }
       if (fields->elements.size() < opts.page) return {};
     }
   }
 
-  // The first offset the tenant indexes cover (herald:tidxfrom); none before the first append
-  // that wrote them (a log written before them: an upgrade).
-  result<std::optional<std::int64_t>> index_from() {
-    auto r = call(redis::command{"GET", k_tidx_from}, "GET");
-    if (!r) return r.err();
-    if (!r->is_string()) return std::optional<std::int64_t>{};
-    std::int64_t v = 0;
-    auto [p, ec] = std::from_chars(r->str.data(), r->str.data() + r->str.size(), v);
-    if (ec != std::errc() || p != r->str.data() + r->str.size() || v < 1) {
-      return redis_error("read", "herald:tidxfrom is not an offset: " + r->str, errc::internal);
-    }
-    return std::optional<std::int64_t>{v};
-  }
+  // What one step over herald:runs read: the events (offset order), the records travelling
+  // with them, the offsets the runs name whose events the logs no longer hold (pruned, or lost
+  // by Redis), and where the next step starts (more: there may be more before `to`).
+  struct log_page {
+    std::vector<event_ptr> events;
+    std::vector<carried_record> recs;
+    std::vector<std::int64_t> missing;
+    std::int64_t next = 0;
+    bool more = false;
+  };
 
-  // The events at `offs` (ascending), consecutive offsets coalesced into one XRANGE each, the
-  // XRANGEs pipelined. Offsets the log no longer has are absent from the answer. Replies past
-  // max_reply_bytes (large events) are read again run by run in paged XRANGEs.
-  result<std::vector<event_ptr>> events_at(const std::vector<std::int64_t>& offs) {
-    std::vector<std::pair<std::int64_t, std::int64_t>> runs;
-    for (std::int64_t o : offs) {
-      if (!runs.empty() && runs.back().second + 1 == o) {
-        runs.back().second = o;
-      } else {
-        runs.emplace_back(o, o);
-      }
-    }
+  // Up to `budget` offsets of the log from `from` to `to` (0: its end): the runs covering them
+  // (XREVRANGE for the run holding `from`, one XRANGE page after it, pipelined), then each
+  // run's events from its tenant's log (one XRANGE per run, pipelined; replies past
+  // max_reply_bytes read again run by run in paged XRANGEs).
+  result<log_page> runs_page(std::int64_t from, std::int64_t to, std::size_t budget) {
+    log_page out;
+    out.next = from;
+    const std::string id = std::to_string(from) + "-0";
     std::vector<redis::command> cmds;
-    cmds.reserve(runs.size());
-    for (const auto& [a, b] : runs) {
-      redis::command c{"XRANGE", k_log};
-      c.arg(std::to_string(a) + "-0").arg(std::to_string(b) + "-0");
-      cmds.push_back(std::move(c));
+    cmds.push_back(redis::command{"XREVRANGE", k_runs, id, "-", "COUNT", "1"});
+    redis::command x{"XRANGE", k_runs, "(" + id, to != 0 ? std::to_string(to) + "-0" : "+"};
+    x.arg("COUNT").arg(static_cast<std::int64_t>(budget));
+    cmds.push_back(std::move(x));
+    auto rr = pipelined(cmds, "XRANGE");
+    for (auto& r : rr)
+      if (!r) return r.err();
+    std::vector<log_run> runs;
+    for (log_run& r : parse_runs(*rr[0]))
+      if (r.last() >= from) runs.push_back(std::move(r));
+    const std::vector<log_run> after = parse_runs(*rr[1]);
+    runs.insert(runs.end(), after.begin(), after.end());
+    out.more = after.size() >= budget;
+    // Clip to [from, to] and to the budget.
+    std::vector<log_run> want;
+    std::size_t taken = 0;
+    for (const log_run& r : runs) {
+      log_run c = r;
+      c.first = std::max(r.first, from);
+      std::int64_t last = to != 0 ? std::min(r.last(), to) : r.last();
+      if (c.first > last) continue;
+      const auto room = static_cast<std::int64_t>(budget - taken);
+      if (last - c.first + 1 >= room) {
+        last = c.first + room - 1;
+        out.more = true;
+      }
+      c.len = last - c.first + 1;
+      taken += static_cast<std::size_t>(c.len);
+      want.push_back(std::move(c));
+      if (taken >= budget) break;
+    }
+    if (want.empty()) {
+      out.more = false;
+      return out;
+    }
+    out.next = want.back().last() + 1;
+    std::vector<redis::command> reads;
+    for (const log_run& r : want) {
+      redis::command c{"XRANGE", log_key(r.tenant)};
+      c.arg(std::to_string(r.first) + "-0").arg(std::to_string(r.last()) + "-0");
+      reads.push_back(std::move(c));
     }
     const std::uint64_t before = rconn->connects();
-    auto replies = pipelined(cmds, "XRANGE");
-    // A reply past max_reply_bytes costs the connection (the replies after it fail too).
+    auto replies = pipelined(reads, "XRANGE");
     const bool too_large = std::any_of(replies.begin(), replies.end(), [](const auto& r) {
       return !r && r.err().code == errc::too_large;
     });
-    std::vector<event_ptr> out;
+    std::vector<redis::reply> got;
     if (!too_large) {
       for (auto& r : replies) {
         if (!r) return r.err();
-        for (event_ptr& e : stream_events(*r)) out.push_back(std::move(e));
+        got.push_back(std::move(*r));
       }
-      return out;
+    } else {
+      await_reconnect(before);
+      std::size_t n = opts.page;
+      for (const log_run& r : want) {
+        for (std::int64_t f = r.first; f <= r.last();) {
+          auto p = xrange(log_key(r.tenant), f, std::to_string(r.last()) + "-0", n);
+          if (!p) return p.err();
+          if (p->elements.empty()) break;
+          f = offset_of_id(p->elements.back().elements.front().str) + 1;
+          const bool last_page = p->elements.size() < n;
+          got.push_back(std::move(*p));
+          if (last_page) break;
+        }
+      }
     }
-    await_reconnect(before);
-    out.clear();
-    std::size_t n = opts.page;
-    for (const auto& [a, b] : runs) {
-      for (std::int64_t from = a; from <= b;) {
-        auto r = xrange(from, std::to_string(b) + "-0", n);
-        if (!r) return r.err();
-        for (event_ptr& e : stream_events(*r)) out.push_back(std::move(e));
-        if (r->elements.empty() || r->elements.size() < n) break;
-        from = offset_of_id(r->elements.back().elements.front().str) + 1;
+    for (const redis::reply& r : got) {
+      for (event_ptr& e : stream_events(r)) out.events.push_back(std::move(e));
+      for (carried_record& c : stream_records(r)) out.recs.push_back(std::move(c));
+    }
+    std::sort(out.events.begin(), out.events.end(),
+              [](const event_ptr& a, const event_ptr& b) { return a->offset < b->offset; });
+    std::size_t k = 0;
+    for (const log_run& r : want) {
+      for (std::int64_t o = r.first; o <= r.last(); ++o) {
+        while (k < out.events.size() && out.events[k]->offset < o) ++k;
+        if (k == out.events.size() || out.events[k]->offset != o) out.missing.push_back(o);
       }
     }
     return out;
   }
 
-  // Walks the tenants' indexes from offset `from`, merged in offset order, handing each event
-  // the log still has to `take` until it returns false. Each step reads herald:seq (S), then,
-  // per tenant, the run holding `from` (XREVRANGE COUNT 1) and one page of runs after it (all
-  // pipelined), takes up to a page of offsets of each, keeps the offsets up to the lowest last
-  // offset of a tenant cut there (beyond it that tenant may have more) and up to S, and fetches
-  // those events in chunks of `chunk`. The tenants' reads are separate commands: another
-  // node's append can land between two of them, so what one tenant shows past S another may
-  // not — every index entry up to S was written before S was read (an append writes its
-  // entries and herald:seq at once), so the offsets up to S are a snapshot; the next step
-  // goes on from there.
-  status index_walk(const std::set<std::string>& tenants, std::int64_t from, std::size_t chunk,
-                    const std::function<bool(event_ptr&)>& take) {
-    const auto page = static_cast<std::int64_t>(opts.page);
+  // The retained states whose events are at `offs` (ascending; offsets the logs no longer
+  // hold): herald:stateoff over their span, then herald:state.
+  result<std::vector<event_ptr>> states_at(const std::vector<std::int64_t>& offs) {
+    std::vector<event_ptr> out;
+    if (offs.empty()) return out;
+    status st = states_below(offs.front(), offs.back() + 1, [&](event_ptr& e) {
+      if (std::binary_search(offs.begin(), offs.end(), e->offset)) out.push_back(std::move(e));
+      return true;
+    });
+    if (!st) return st.err();
+    return out;
+  }
+
+  // The tenant-filtered read: every tenant's log from offset `from`, merged in offset order with
+  // `below` (the tenants' retained states pruned out of their logs, offset order), handing
+  // each event to `take` until it returns false. Each step reads herald:seq (S) and up to
+  // `chunk` entries of each tenant's log from `from`, pipelined; it keeps the offsets up to the
+  // lowest last offset of a tenant whose reply was full (beyond it that tenant may have more)
+  // and up to S. The tenants' reads are separate commands: another node's append can land
+  // between two of them, so what one tenant shows past S another may not — every entry up to S
+  // was written before S was read (an append writes its entries and herald:seq at once), so
+  // the offsets up to S are a snapshot; the next step goes on from there.
+  status tenant_walk(const std::set<std::string>& tenants, std::int64_t from, std::size_t chunk,
+                     std::deque<event_ptr> below, const std::function<bool(event_ptr&)>& take) {
     int stalls = 0;
     for (;;) {
       std::vector<redis::command> cmds;
       cmds.push_back(redis::command{"GET", k_seq});
       for (const std::string& t : tenants) {
-        const std::string id = std::to_string(from) + "-0";
-        cmds.push_back(redis::command{"XREVRANGE", tidx_key(t), id, "-", "COUNT", "1"});
-        redis::command x{"XRANGE", tidx_key(t), "(" + id, "+", "COUNT"};
-        x.arg(page);
+        redis::command x{"XRANGE", log_key(t), std::to_string(from) + "-0", "+", "COUNT"};
+        x.arg(static_cast<std::int64_t>(chunk));
         cmds.push_back(std::move(x));
       }
+      const std::uint64_t before = rconn->connects();
       auto replies = pipelined(cmds, "XRANGE");
+      std::vector<std::size_t> counts(replies.size(), chunk);  // what each reply was asked
+      if (std::any_of(replies.begin(), replies.end(),
+                      [](const auto& r) { return !r && r.err().code == errc::too_large; })) {
+        // Large events: again one tenant at a time, each in a page that fits.
+        await_reconnect(before);
+        replies[0] = call(cmds[0], "GET");
+        std::size_t i = 1;
+        for (const std::string& t : tenants) {
+          replies[i] = xrange(log_key(t), from, "+", counts[i]);
+          ++i;
+        }
+      }
       if (!replies[0]) return replies[0].err();
       std::int64_t seq = 0;
       if (replies[0]->is_string()) {
@@ -1083,48 +974,34 @@ struct redis_store::impl {
           return redis_error("read", "herald:seq is not an offset: " + v, errc::internal);
         }
       }
-      std::vector<std::int64_t> offs;
+      std::vector<event_ptr> evs;
       std::int64_t bound = std::numeric_limits<std::int64_t>::max();
-      for (std::size_t i = 1; i + 1 < replies.size(); i += 2) {
+      for (std::size_t i = 1; i < replies.size(); ++i) {
         if (!replies[i]) return replies[i].err();
-        if (!replies[i + 1]) return replies[i + 1].err();
-        std::vector<std::pair<std::int64_t, std::int64_t>> runs = index_runs(*replies[i]);
-        for (auto& r : index_runs(*replies[i + 1])) runs.push_back(r);
-        std::int64_t added = 0, last = 0;
-        for (const auto& [first, len] : runs) {
-          for (std::int64_t o = std::max(first, from); o < first + len && added < page; ++o) {
-            offs.push_back(o);
-            last = o;
-            ++added;
-          }
+        auto got = stream_events(*replies[i]);
+        if (replies[i]->elements.size() >= counts[i] && !got.empty()) {
+          bound = std::min(bound, got.back()->offset);
         }
-        // Cut: a full page of runs, or a page of offsets taken.
-        const bool cut =
-            static_cast<std::int64_t>(replies[i + 1]->elements.size()) >= page || added >= page;
-        if (cut && added > 0) bound = std::min(bound, last);
+        for (event_ptr& e : got) evs.push_back(std::move(e));
       }
       // Past S: appended while the tenants were read, not a snapshot — the next step's.
-      if (!offs.empty() && *std::max_element(offs.begin(), offs.end()) > seq)
-        bound = std::min(bound, seq);
-      std::sort(offs.begin(), offs.end());
-      offs.erase(std::unique(offs.begin(), offs.end()), offs.end());
-      std::erase_if(offs, [bound](std::int64_t o) { return o > bound; });
-      for (std::size_t i = 0; i < offs.size(); i += chunk) {
-        const auto begin = offs.begin() + static_cast<std::ptrdiff_t>(i);
-        const auto end =
-            offs.begin() + static_cast<std::ptrdiff_t>(std::min(offs.size(), i + chunk));
-        auto evs = events_at(std::vector<std::int64_t>(begin, end));
-        if (!evs) return evs.err();
-        for (event_ptr& e : *evs) {
-          if (!take(e)) return {};
-        }
+      for (const event_ptr& e : evs) {
+        if (e->offset > seq) bound = std::min(bound, seq);
+      }
+      std::erase_if(evs, [bound](const event_ptr& e) { return e->offset > bound; });
+      for (; !below.empty() && below.front()->offset <= bound; below.pop_front()) {
+        evs.push_back(std::move(below.front()));
+      }
+      std::sort(evs.begin(), evs.end(),
+                [](const event_ptr& a, const event_ptr& b) { return a->offset < b->offset; });
+      for (event_ptr& e : evs) {
+        if (!take(e)) return {};
       }
       if (bound == std::numeric_limits<std::int64_t>::max()) return {};
-      // Index entries past herald:seq step after step: not a race but a store out of order.
+      // Entries past herald:seq step after step: not a race but a store out of order.
       stalls = bound + 1 > from ? 0 : stalls + 1;
       if (stalls > 1000) {
-        return redis_error("read",
-                           fmt::format("tenant index entries past herald:seq ({}) stay", seq),
+        return redis_error("read", fmt::format("log entries past herald:seq ({}) stay", seq),
                            errc::internal);
       }
       from = std::max(from, bound + 1);
@@ -1204,6 +1081,19 @@ result<std::unique_ptr<redis_store>> redis_store::open(redis_store_options opts)
                              "drop log entries and records (set maxmemory-policy noeviction)",
                              where, s.server.maxmemory_policy)};
   }
+  // A keyspace an earlier layout wrote (one global log, tenant indexes) is not misread.
+  for (const char* old : {"herald:log", "herald:tidxfrom"}) {
+    auto e = s.call(redis::command{"EXISTS", old}, "EXISTS");
+    if (!e) return e.err();
+    if (e->integer != 0) {
+      return error{errc::unavailable,
+                   fmt::format("redis store: {}: {} holds a keyspace of an earlier Herald layout "
+                               "(one global log); this version keeps one log per tenant and does "
+                               "not read it: flush the database or use another one "
+                               "(docs/cluster.md, \"Key layout\")",
+                               where, old)};
+    }
+  }
   if (status st = s.load_functions(); !st) return st.err();
 
   redis::options so = s.opts.conn;
@@ -1275,72 +1165,104 @@ result<std::vector<event_ptr>> redis_store::append(std::vector<event_draft> batc
 result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
   std::vector<event_ptr> out;
   if (q.limit == 0) return out;
-  // Adds `e` when it matches; false once the read is complete (until passed, or limit reached).
+  // Whether `e` passes the filters; `until` ends the read (time never decreases along offsets).
   bool done = false;
-  auto take = [&](event_ptr& e) {
+  auto matches = [&](const event_ptr& e) {
     if (q.until_ms && e->time_ms >= *q.until_ms) {
-      done = true;  // time never decreases along offsets
+      done = true;
       return false;
     }
-    if (q.since_ms && e->time_ms < *q.since_ms) return true;
+    if (q.since_ms && e->time_ms < *q.since_ms) return false;
     if (!q.tenants.empty() &&
         std::find(q.tenants.begin(), q.tenants.end(), e->tenant) == q.tenants.end()) {
-      return true;
+      return false;
     }
-    if (q.subject && e->subject != *q.subject) return true;
+    return !q.subject || e->subject == *q.subject;
+  };
+  // Adds `e` when it matches; false once the read is complete (until passed, or limit reached).
+  auto take = [&](event_ptr& e) {
+    if (!matches(e)) return !done;
     out.push_back(std::move(e));
     done = out.size() >= q.limit;
     return !done;
   };
-  // Retained states pruning took out of the log come first (their offsets are the lowest).
-  auto floor = p_->log_floor();
-  if (!floor) return floor.err();
-  if (!*floor || q.after_offset + 1 < **floor) {
-    if (status st = p_->states_below(q.after_offset + 1, *floor, take); !st) return st.err();
-    if (done || !*floor) return out;
-  }
-  std::int64_t from = std::max(q.after_offset + 1, **floor);
+  std::int64_t from = q.after_offset + 1;
   if (q.since_ms) {
     auto m = p_->first_offset_at(*q.since_ms);
     if (!m) return m.err();
-    if (!*m) return out;
-    from = std::max(from, **m);
+    if (m->has_value()) from = std::max(from, **m);
   }
-  // The log from `from` up to `to` (none: its end), in pages.
-  auto scan = [&](std::optional<std::int64_t> to) -> status {
-    std::size_t n = p_->opts.page;
-    const std::string end = to ? std::to_string(*to) + "-0" : std::string("+");
-    for (;;) {
-      if (to && from > *to) return {};
-      auto r = p_->xrange(from, end, n);
-      if (!r) return r.err();
-      for (event_ptr& e : stream_events(*r)) {
-        if (!take(e)) return {};
-      }
-      if (r->elements.empty() || r->elements.size() < n) return {};
-      from = offset_of_id(r->elements.back().elements.front().str) + 1;
-    }
-  };
   if (q.tenants.empty()) {
-    if (status st = scan(std::nullopt); !st) return st.err();
-    return out;
-  }
-  // Filtered by tenant: the tenants' indexes from herald:tidxfrom on; the log below it (written
-  // before the indexes existed: an upgrade) is scanned.
-  auto indexed = p_->index_from();
-  if (!indexed) return indexed.err();
-  if (!*indexed || from < **indexed) {
-    if (status st = scan(*indexed ? std::optional<std::int64_t>(**indexed - 1) : std::nullopt);
-        !st) {
-      return st.err();
+    // Retained states pruning took out of the logs below herald:runs come first (their offsets
+    // are the lowest), then herald:runs, each run's events from its tenant's log, and the
+    // retained states of the offsets the logs no longer hold.
+    auto floor = p_->runs_floor();
+    if (!floor) return floor.err();
+    if (!*floor || q.after_offset + 1 < **floor) {
+      if (status st = p_->states_below(q.after_offset + 1, floor->value_or(no_floor), take); !st)
+        return st.err();
+      if (done || !*floor) return out;
     }
-    if (done || !*indexed) return out;
-    from = **indexed;
+    from = std::max(from, **floor);
+    for (;;) {
+      auto page = p_->runs_page(from, 0, p_->opts.page);
+      if (!page) return page.err();
+      auto kept = p_->states_at(page->missing);
+      if (!kept) return kept.err();
+      std::vector<event_ptr> evs = std::move(page->events);
+      for (event_ptr& e : *kept) evs.push_back(std::move(e));
+      std::sort(evs.begin(), evs.end(),
+                [](const event_ptr& a, const event_ptr& b) { return a->offset < b->offset; });
+      for (event_ptr& e : evs) {
+        if (!take(e)) return out;
+      }
+      if (!page->more) return out;
+      from = page->next;
+    }
   }
+  // Filtered by tenant: the tenants' own logs, merged, and each tenant's retained states below
+  // the first entry its log holds (pruned out of it), at most what the limit can take.
   const std::set<std::string> tenants(q.tenants.begin(), q.tenants.end());
+  std::vector<redis::command> firsts;
+  for (const std::string& t : tenants) {
+    firsts.push_back(redis::command{"XRANGE", log_key(t), "-", "+", "COUNT", "1"});
+  }
+  auto heads = p_->pipelined(firsts, "XRANGE");
+  std::map<std::string, std::int64_t, std::less<>> floors;  // absent: an empty log
+  std::int64_t highest = 0;  // the highest floor; an empty log: every state of its tenant
+  bool empty_log = false;
+  std::size_t i = 0;
+  for (const std::string& t : tenants) {
+    auto& h = heads[i++];
+    if (!h) return h.err();
+    auto evs = stream_events(*h);
+    if (evs.empty()) {
+      empty_log = true;
+    } else {
+      floors[t] = evs.front()->offset;
+      highest = std::max(highest, evs.front()->offset);
+    }
+  }
+  const std::int64_t top = empty_log ? no_floor : highest;
+  std::deque<event_ptr> below;
+  if (empty_log || q.after_offset + 1 < highest) {
+    status st = p_->states_below(q.after_offset + 1, top, [&](event_ptr& e) {
+      auto f = floors.find(e->tenant);
+      if (!tenants.contains(e->tenant) || (f != floors.end() && e->offset >= f->second)) {
+        return true;
+      }
+      if (!matches(e)) return !done;
+      below.push_back(std::move(e));
+      return below.size() < q.limit;
+    });
+    if (!st) return st.err();
+    done = false;
+  }
   // Events fetched per step: what the limit still needs (more when filtering by subject).
-  const std::size_t chunk = std::clamp<std::size_t>(q.limit - out.size(), 16, p_->opts.page);
-  if (status st = p_->index_walk(tenants, from, chunk, take); !st) return st.err();
+  const std::size_t chunk = std::clamp<std::size_t>(q.limit, 16, p_->opts.page);
+  if (status st = p_->tenant_walk(tenants, from, chunk, std::move(below), take); !st) {
+    return st.err();
+  }
   return out;
 }
 
@@ -1501,32 +1423,55 @@ result<bool> redis_store::claim_once(std::string_view key, std::int64_t expires_
 status redis_store::prune(std::int64_t before_ms) {
   auto cut = p_->first_offset_at(before_ms);
   if (!cut) return cut.err();
-  auto last = p_->last_entry();
+  auto last = p_->last_run();
   if (!last) return last.err();
   if (!*last) return {};
-  std::int64_t keep = cut->value_or((*last)->offset + 1);  // the first offset to keep
+  const std::int64_t last_offset = (*last)->last();
+  std::int64_t keep = cut->value_or(last_offset + 1);  // the first offset every log keeps
   if (p_->opts.log_max_events > 0) {
-    keep = std::max(keep, (*last)->offset - p_->opts.log_max_events + 1);
+    keep = std::max(keep, last_offset - p_->opts.log_max_events + 1);
   }
-  // Exact (not ~): reads must not see what retention dropped. Retained states stay in
-  // herald:state (indexed by offset in herald:stateoff), where read() finds them.
-  redis::command c{"XTRIM", k_log, "MINID", "="};
-  c.arg(std::to_string(keep) + "-0");
-  auto r = p_->call(c, "XTRIM");
-  if (!r) return r.err();
-  // Then the tenant indexes, a page of tenants per herald_prune_index call (Redis is never
-  // held long). A crash between the two leaves index entries below the log's first entry:
-  // reads start at that entry, and the next prune trims them.
+  // Each tenant's log, a page of tenants per herald_prune_log call, each call removing at most
+  // a page of entries (Redis is never held long): below `keep`, and the oldest past the
+  // tenant's bound. Exact trims (not ~): reads must not see what retention dropped. Retained
+  // states stay in herald:state (indexed by offset in herald:stateoff), where read() finds them.
+  std::optional<std::int64_t> oldest;  // the lowest offset any log still holds
   std::string cursor = "0";
   do {
     auto tenants = p_->sscan(k_tenants, cursor);
     if (!tenants) return tenants.err();
     if (tenants->empty()) continue;
-    redis::command f{"FCALL", "herald_prune_index", "1", k_tenants};
-    f.arg(keep);
-    for (const std::string& t : *tenants) f.arg(t);
-    if (auto pr = p_->fcall(f, "prune"); !pr) return pr.err();
+    for (;;) {
+      redis::command f{"FCALL", "herald_prune_log", "4", k_tenants, k_eid, k_state, k_pruned};
+      f.arg(keep)
+          .arg(p_->opts.log_max_events_per_tenant)
+          .arg(static_cast<std::int64_t>(p_->opts.page));
+      for (const std::string& t : *tenants) f.arg(t);
+      auto pr = p_->fcall(f, "prune");
+      if (!pr) return pr.err();
+      if (!pr->is_array() || pr->elements.size() != 2) {
+        return redis_error("prune", "unexpected reply " + pr->to_string(), errc::internal);
+      }
+      if (pr->elements[0].integer == 1) continue;  // its budget ran out: the same page again
+      if (const std::int64_t o = pr->elements[1].integer; o > 0) {
+        oldest = std::min(oldest.value_or(o), o);
+      }
+      break;
+    }
   } while (cursor != "0");
+  // herald:runs down to the run holding the oldest offset a log holds (that run stays): the
+  // map keeps covering every event still stored. Appends meanwhile only add later runs.
+  const std::int64_t floor = oldest.value_or(last_offset + 1);
+  auto holding =
+      p_->call(redis::command{"XREVRANGE", k_runs, std::to_string(floor) + "-0", "-", "COUNT", "1"},
+               "XREVRANGE");
+  if (!holding) return holding.err();
+  std::int64_t minid = floor;
+  for (const log_run& r : parse_runs(*holding))
+    if (r.last() >= floor) minid = r.first;
+  redis::command t{"XTRIM", k_runs, "MINID", "="};
+  t.arg(std::to_string(minid) + "-0");
+  if (auto r = p_->call(t, "XTRIM"); !r) return r.err();
   return {};  // replay guards expire by themselves
 }
 
@@ -1547,40 +1492,34 @@ result<std::size_t> redis_store::prune_records(std::string_view kind, std::int64
 }
 
 result<store::event_lookup> redis_store::find_event(std::string_view id) {
+  // By the id index: HGET herald:eid (with herald:pruned: has prune removed any event), then the
+  // one entry of the tenant's log, or the retained state the id was kept for.
   event_lookup out;
-  // Offsets are dense from 1: fewer entries than herald:seq means some were pruned. seq is
-  // read first: appends after it only add entries.
-  auto seq = p_->call(redis::command{"GET", k_seq}, "GET");
-  if (!seq) return seq.err();
-  auto len = p_->call(redis::command{"XLEN", k_log}, "XLEN");
-  if (!len) return len.err();
-  std::int64_t s = 0;
-  if (seq->is_string()) std::from_chars(seq->str.data(), seq->str.data() + seq->str.size(), s);
-  out.pruned_any = len->integer < s;
-  std::int64_t from = 0;
-  std::size_t n = p_->opts.page;
-  for (;;) {
-    auto r = p_->xrange(from, "+", n);
-    if (!r) return r.err();
-    for (event_ptr& e : stream_events(*r)) {
-      if (e->id == id) {
-        out.ev = std::move(e);
-        return out;
-      }
-    }
-    if (r->elements.size() < n) break;
-    from = offset_of_id(r->elements.back().elements.front().str) + 1;
+  std::vector<redis::command> cmds;
+  cmds.push_back(redis::command{"HGET", k_eid, id});
+  cmds.push_back(redis::command{"GET", k_pruned});
+  auto r = p_->pipelined(cmds, "find_event");
+  for (auto& x : r)
+    if (!x) return x.err();
+  std::int64_t pruned = 0;
+  if (r[1]->is_string())
+    std::from_chars(r[1]->str.data(), r[1]->str.data() + r[1]->str.size(), pruned);
+  out.pruned_any = pruned > 0;
+  if (!r[0]->is_string()) return out;
+  const std::string& at = r[0]->str;
+  event_ptr ev;
+  if (at.starts_with("s:")) {
+    auto st = p_->call(redis::command{"HGET", k_state, at.substr(2)}, "HGET");
+    if (!st) return st.err();
+    if (st->is_string()) ev = decode_event(st->str);
+  } else if (const auto colon = at.find(':'); colon != std::string::npos) {
+    const std::string off = at.substr(0, colon) + "-0";
+    auto e = p_->call(redis::command{"XRANGE", log_key(at.substr(colon + 1)), off, off}, "XRANGE");
+    if (!e) return e.err();
+    auto evs = stream_events(*e);
+    if (!evs.empty()) ev = std::move(evs.front());
   }
-  if (!out.pruned_any) return out;
-  // Retained states outlive the log entries of their events.
-  auto states = p_->hash_all(k_state);
-  if (!states) return states.err();
-  for (const auto& [field, value] : *states) {
-    if (event_ptr e = decode_event(value); e && e->id == id) {
-      out.ev = std::move(e);
-      break;
-    }
-  }
+  if (ev && ev->id == id) out.ev = std::move(ev);
   return out;
 }
 

@@ -9,9 +9,10 @@
 // The feed: the append listener is called for EVERY batch appended by ANY node, in dense
 // offset order, from the `herald:ev` subscription, on this store's feed thread. A gap (a
 // message whose first offset is not last+1, a resubscription after a drop, or an append of this
-// node waiting ~feed_wait_ms without the feed reaching it) is filled from `herald:log` (XRANGE,
-// in pages) before anything later is delivered; anything at or below the last delivered offset
-// is dropped. append() returns once the listener has seen its batch.
+// node waiting ~feed_wait_ms without the feed reaching it) is filled from the logs (herald:runs,
+// then each run's events from its tenant's log `herald:log:<tenant>`, in pages) before anything
+// later is delivered; anything at or below the last delivered offset is dropped. append()
+// returns once the listener has seen its batch.
 // Thread-safe: every member may be called from any thread but the listener's (the feed thread)
 // and the connection's io_thread. No Asio here.
 #pragma once
@@ -31,7 +32,9 @@ namespace herald {
 struct redis_store_options {
   redis::options conn;                    // address, timeouts, bounds (the `[redis]` table)
   std::int64_t log_max_events = 1000000;  // prune() keeps at most this many (0: unbounded)
-  std::int64_t feed_wait_ms = 100;        // an append waits this long before reading the log
+  // and at most this many in each tenant's log (0: unbounded)
+  std::int64_t log_max_events_per_tenant = 1000000;
+  std::int64_t feed_wait_ms = 100;  // an append waits this long before reading the log
   // Entries per XRANGE / HSCAN / HMGET page; a page past conn.max_reply_bytes (large events)
   // is read again a tenth as large, down to one entry.
   std::size_t page = 1000;
@@ -52,7 +55,7 @@ class redis_store final : public store {
 
   void set_append_listener(append_listener l) override;
   // A record of one of `kinds` committed with a batch (append_record: a subject's change)
-  // travels with it: in its `herald:ev` message and in its first `herald:log` entry (field
+  // travels with it: in its `herald:ev` message and in its first log entry (field
   // `r`), so every node's feed — a log catch-up too — hands it to `l` right before the batch's
   // events, on the feed thread, without asking Redis, with the batch's first offset (a lagging
   // feed hands over records older than one read since: redis::record_order). Set once, before
@@ -111,7 +114,8 @@ class redis_store final : public store {
   std::unique_ptr<impl> p_;
 };
 
-// The event as stored in `herald:log` (field `e`), `herald:state` and carried on `herald:ev`:
+// The event as stored in a tenant's log `herald:log:<tenant>` (field `e`), `herald:state` and
+// carried on `herald:ev`:
 // "<offset>:<time_ms>:" then id, topic, type, tenant, app, subject, data each as
 // "<length>:<bytes>", then '1' or '0' (retain). Byte-exact for any field content.
 std::string encode_event(const event& e);

@@ -65,8 +65,8 @@ std::int64_t calls_of(const redis::reply& info, const std::string& cmd) {
 
 class redis_store_test : public ::testing::Test {
  protected:
-  std::unique_ptr<redis_store> open(std::int64_t log_max_events = 1000000,
-                                    std::size_t page = 1000) {
+  std::unique_ptr<redis_store> open(std::int64_t log_max_events = 1000000, std::size_t page = 1000,
+                                    std::int64_t log_max_events_per_tenant = 1000000) {
     redis_store_options o;
     auto u = redis::parse_url(server_->url());
     EXPECT_TRUE(u.ok());
@@ -75,6 +75,7 @@ class redis_store_test : public ::testing::Test {
     o.conn.reconnect_max_ms = 200;
     o.conn.command_timeout_ms = 2000;
     o.log_max_events = log_max_events;
+    o.log_max_events_per_tenant = log_max_events_per_tenant;
     o.page = page;
     auto s = redis_store::open(o);
     EXPECT_TRUE(s.ok()) << s.err().message;
@@ -244,11 +245,11 @@ TEST_F(redis_store_test, a_batch_whose_message_never_came_is_read_from_the_log) 
   e.tenant = "acme";
   e.time_ms = now_ms() + 1;
   e.data = "{}";
-  redis::command c{"FCALL",           "herald_append",  "9",
-                   "herald:seq",      "herald:time",    "herald:log",
-                   "herald:state",    "herald:subj",    "nobody",
-                   "herald:stateoff", "herald:tenants", "herald:tidxfrom"};
+  redis::command c{"FCALL",           "herald_append",  "9",           "herald:seq",
+                   "herald:time",     "herald:state",   "herald:subj", "nobody",
+                   "herald:stateoff", "herald:tenants", "herald:runs", "herald:eid"};
   c.arg(1).arg(e.time_ms).arg(1).arg(encode_event(e)).arg("").arg("0").arg("1").arg("acme").arg("");
+  c.arg(e.id);
   auto r = raw(c);
   ASSERT_TRUE(r.is_array()) << r.to_string();
   ASSERT_EQ(r.elements.at(0).integer, 1) << r.to_string();
@@ -328,8 +329,37 @@ TEST_F(redis_store_test, measures_append_latency_and_group_commit) {
             << static_cast<int>(threads_n * per_thread * 4 / s) << " events/s\n";
 }
 
+// Redis's own cost of a herald_append of 64 events (INFO commandstats: usec_per_call of FCALL),
+// one tenant per batch and 4 tenants interleaved (a run per event): docs/cluster.md, "Measured".
+TEST_F(redis_store_test, measures_redis_cost_of_a_64_event_append) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  a->set_append_listener([](std::vector<event_ptr>) {});
+  auto per_call = [&](bool mixed) {
+    raw(redis::command{"CONFIG", "RESETSTAT"});
+    for (int b = 0; b < 200; ++b) {
+      std::vector<event_draft> batch;
+      for (int i = 0; i < 64; ++i)
+        batch.push_back(draft(mixed ? "t" + std::to_string(i % 4) : "acme"));
+      EXPECT_TRUE(a->append(std::move(batch)).ok());
+    }
+    const std::string info = raw(redis::command{"INFO", "commandstats"}).str;
+    const std::string key = "cmdstat_fcall:calls=";
+    const auto at = info.find(key);
+    if (at == std::string::npos) return 0.0;
+    const auto u = info.find("usec_per_call=", at);
+    EXPECT_NE(u, std::string::npos);
+    return std::stod(info.substr(u + 14));
+  };
+  const double one_tenant = per_call(false), four = per_call(true);
+  std::cout << "herald_append of 64 events: " << one_tenant << " us per call (one tenant), " << four
+            << " us (4 tenants interleaved)\n";
+  EXPECT_GT(one_tenant, 0);
+  EXPECT_GT(four, 0);
+}
+
 // A quiet tenant's history read on a log of 20,000 events of another tenant: the read walks the
-// tenant index (herald:tidx:<tenant>), not the log. Prints the read times (docs/cluster.md,
+// tenant's own log (herald:log:<tenant>), not the others'. Prints the read times (docs/cluster.md,
 // "Measured"), and checks the results and that the log was not scanned (XRANGE calls).
 TEST_F(redis_store_test, measures_a_quiet_tenants_read_on_a_busy_log) {
   auto a = open();
@@ -368,15 +398,17 @@ TEST_F(redis_store_test, measures_a_quiet_tenants_read_on_a_busy_log) {
   std::cout << "a tenant's read on a 20,000-event log: no events " << none_ms << " ms (" << none_x
             << " XRANGE), " << few.size() << " events " << few_ms << " ms (" << few_x
             << " XRANGE)\n";
-  const auto idx = raw(redis::command{"MEMORY", "USAGE", "herald:tidx:busy"}).integer;
-  const auto log = raw(redis::command{"MEMORY", "USAGE", "herald:log"}).integer;
-  std::cout << "index memory: " << idx / (20000.0 - few.size()) << " B per entry; log "
-            << log / 20000.0 << " B per event\n";
-  // The log's first entry (1 XRANGE), one page of the tenant's index (1, and an XREVRANGE for
-  // the run holding the first offset, not counted here), then one XRANGE per
-  // run of consecutive offsets (10 runs): a scan would be 20 pages of 1,000.
+  const auto log = raw(redis::command{"MEMORY", "USAGE", "herald:log:busy"}).integer;
+  const auto runs = raw(redis::command{"MEMORY", "USAGE", "herald:runs"}).integer;
+  const auto eid = raw(redis::command{"MEMORY", "USAGE", "herald:eid", "SAMPLES", "0"}).integer;
+  const auto nruns = raw(redis::command{"XLEN", "herald:runs"}).integer;
+  std::cout << "memory: busy's log " << log / (20000.0 - few.size()) << " B per event; herald:runs "
+            << runs / static_cast<double>(nruns) << " B per run (" << nruns << " runs); herald:eid "
+            << eid / 20000.0 << " B per event\n";
+  // The tenant's log alone: its first entry (1 XRANGE), then one page of it (1): a scan of the
+  // whole log would be 20 pages of 1,000.
   EXPECT_LE(none_x, 2);
-  EXPECT_LE(few_x, 12);
+  EXPECT_LE(few_x, 2);
 }
 
 std::vector<std::int64_t> offsets_of(const result<std::vector<event_ptr>>& r) {
@@ -454,10 +486,10 @@ TEST_F(redis_store_test, several_tenants_indexes_merge_in_offset_order) {
   }
 }
 
-// The index holds runs (one entry per run of consecutive events of a tenant in one append
-// call): reads starting inside a run, index pages cut inside a run (3 offsets a page here), and
-// a prune whose first kept offset is inside a run (the run stays) answer what the scan does.
-TEST_F(redis_store_test, tenant_index_runs_are_cut_and_pruned_inside) {
+// herald:runs holds one entry per run of consecutive events of a tenant in one append call:
+// reads starting inside a run, pages cut inside a run (3 offsets a page here), and a prune
+// whose first kept offset is inside a run (the run stays) answer what the whole log holds.
+TEST_F(redis_store_test, runs_are_cut_and_pruned_inside) {
   auto a = open(25, 3);
   ASSERT_TRUE(a);
   std::vector<event_draft> batch;
@@ -466,8 +498,9 @@ TEST_F(redis_store_test, tenant_index_runs_are_cut_and_pruned_inside) {
   for (const char* t : {"b", "a", "a", "b", "a", "b", "b", "a", "a", "a"})
     batch.push_back(draft(t));
   ASSERT_TRUE(a->append(std::move(batch)).ok());  // 21..30: runs b, aa, b, a, bb, aaa
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:a"}).integer, 4);
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:b"}).integer, 3);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:runs"}).integer, 7);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:a"}).integer, 26);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:b"}).integer, 4);
   auto check = [&] {
     log_query every;
     every.limit = 1000;
@@ -491,7 +524,8 @@ TEST_F(redis_store_test, tenant_index_runs_are_cut_and_pruned_inside) {
   };
   check();
   ASSERT_TRUE(a->prune(0).ok());  // keeps 6..30: 6 is inside a's first run
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:a"}).integer, 4);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:runs"}).integer, 7);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:a"}).integer, 21);
   log_query q;
   q.tenants = {"a"};
   q.limit = 3;
@@ -499,31 +533,37 @@ TEST_F(redis_store_test, tenant_index_runs_are_cut_and_pruned_inside) {
   check();
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(a->append(one(draft("b"))).ok());  // 31..50
   ASSERT_TRUE(a->prune(0).ok());  // keeps 26..50: a's runs 1..20, 22..23 and 25 go
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:a"}).integer, 1);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:a"}).integer, 3);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:runs"}).integer, 22);  // from bb (26..27) on
   EXPECT_EQ(offsets_of(a->read(q)), (std::vector<std::int64_t>{28, 29, 30}));
   check();
 }
 
-// prune() trims each tenant's index below the log's first kept entry; a tenant left with none
-// leaves herald:tenants. An index entry whose event the log no longer has is skipped: the log
-// is the truth.
-TEST_F(redis_store_test, prune_trims_the_tenant_indexes) {
+// prune() trims each tenant's log below the first kept offset; a tenant left with none leaves
+// herald:tenants. An offset herald:runs names whose event its log no longer has is skipped.
+TEST_F(redis_store_test, prune_trims_each_tenants_log) {
   auto a = open(10);
   ASSERT_TRUE(a);
   for (int i = 1; i <= 30; ++i) ASSERT_TRUE(a->append(one(draft(i <= 5 ? "old" : "acme"))).ok());
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:acme"}).integer, 25);
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:old"}).integer, 5);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:acme"}).integer, 25);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:old"}).integer, 5);
   ASSERT_TRUE(a->prune(0).ok());  // keeps 21..30
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:acme"}).integer, 10);
-  EXPECT_EQ(raw(redis::command{"EXISTS", "herald:tidx:old"}).integer, 0);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:acme"}).integer, 10);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:runs"}).integer, 10);
+  EXPECT_EQ(raw(redis::command{"HLEN", "herald:eid"}).integer, 10);
+  EXPECT_EQ(raw(redis::command{"GET", "herald:pruned"}).str, "20");
+  EXPECT_EQ(raw(redis::command{"EXISTS", "herald:log:old"}).integer, 0);
   EXPECT_EQ(raw(redis::command{"SISMEMBER", "herald:tenants", "old"}).integer, 0);
   EXPECT_EQ(raw(redis::command{"SISMEMBER", "herald:tenants", "acme"}).integer, 1);
   log_query q;
   q.tenants = {"acme", "old"};
   EXPECT_EQ(offsets_of(a->read(q)),
             (std::vector<std::int64_t>{21, 22, 23, 24, 25, 26, 27, 28, 29, 30}));
-  raw(redis::command{"XDEL", "herald:log", "25-0"});  // the index still names 25
+  raw(redis::command{"XDEL", "herald:log:acme", "25-0"});  // herald:runs still names 25
   EXPECT_EQ(offsets_of(a->read(q)),
+            (std::vector<std::int64_t>{21, 22, 23, 24, 26, 27, 28, 29, 30}));
+  log_query every;
+  EXPECT_EQ(offsets_of(a->read(every)),
             (std::vector<std::int64_t>{21, 22, 23, 24, 26, 27, 28, 29, 30}));
   // The old tenant comes back: in the set again, indexed from its new offset.
   ASSERT_TRUE(a->append(one(draft("old"))).ok());
@@ -532,79 +572,242 @@ TEST_F(redis_store_test, prune_trims_the_tenant_indexes) {
   EXPECT_EQ(raw(redis::command{"SISMEMBER", "herald:tenants", "old"}).integer, 1);
 }
 
-// A log written before the tenant indexes (an upgrade): reads scan it below herald:tidxfrom,
-// the first offset the indexes cover, and walk the indexes from there.
-TEST_F(redis_store_test, a_log_from_before_the_index_is_still_read_whole) {
-  auto a = open();
+// Each tenant's events are in its own log (herald:log:<tenant>, ID = the global offset) and
+// nowhere else; herald:runs maps every offset to its tenant; a read over all tenants answers
+// the dense offsets across tenants, and a tenant's read only that tenant's.
+TEST_F(redis_store_test, each_tenant_has_its_own_log_and_offsets_stay_dense) {
+  auto a = open(1000000, 4);  // pages of 4: runs are cut across pages
   ASSERT_TRUE(a);
-  for (int b = 0; b < 5; ++b) {
+  const std::vector<std::string> ts = {"a", "b", "a", "a", "c", "b", "b", "a", "c"};
+  std::map<std::string, std::vector<std::int64_t>> want;
+  std::int64_t off = 0;
+  for (int round = 0; round < 5; ++round) {
     std::vector<event_draft> batch;
-    for (int i = 1; i <= 10; ++i) batch.push_back(draft((b * 10 + i) % 2 == 0 ? "even" : "odd"));
+    for (const auto& t : ts) {
+      batch.push_back(draft(t));
+      want[t].push_back(++off);
+    }
     ASSERT_TRUE(a->append(std::move(batch)).ok());
   }
-  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "1");
-  // As the previous version left it: no index, no tenant set, no marker.
-  raw(redis::command{"DEL", "herald:tidx:even", "herald:tidx:odd", "herald:tenants",
-                     "herald:tidxfrom", "herald:tidxseq"});
-  auto evens = [](std::int64_t from, std::int64_t to) {
-    std::vector<std::int64_t> v;
-    for (std::int64_t o = from; o <= to; ++o)
-      if (o % 2 == 0) v.push_back(o);
-    return v;
-  };
-  log_query q;
-  q.tenants = {"even"};
-  q.limit = 1000;
-  EXPECT_EQ(offsets_of(a->read(q)), evens(1, 50));  // no marker: the scan
-  for (int i = 51; i <= 100; ++i)
-    ASSERT_TRUE(a->append(one(draft(i % 2 == 0 ? "even" : "odd"))).ok());
-  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "51");
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:tidx:even"}).integer, 25);
-  EXPECT_EQ(offsets_of(a->read(q)), evens(1, 100));
-  q.after_offset = 40;
-  q.limit = 10;
-  EXPECT_EQ(offsets_of(a->read(q)), evens(41, 60));  // across the marker
-  q.after_offset = 60;
-  EXPECT_EQ(offsets_of(a->read(q)), evens(61, 80));  // the index alone
+  std::int64_t covered = 0;
+  for (const auto& run : raw(redis::command{"XRANGE", "herald:runs", "-", "+"}).elements) {
+    covered += std::stoll(run.elements.at(1).elements.at(3).str);  // t <tenant> n <len> m <ms>
+  }
+  EXPECT_EQ(covered, off);
+  for (const auto& [t, offs] : want) {
+    auto entries = raw(redis::command{"XRANGE", "herald:log:" + t, "-", "+"});
+    std::vector<std::int64_t> got;
+    for (const auto& e : entries.elements) {
+      event_ptr ev = decode_event(e.elements.at(1).elements.at(1).str);
+      ASSERT_TRUE(ev);
+      EXPECT_EQ(ev->tenant, t);
+      EXPECT_EQ(e.elements.at(0).str, std::to_string(ev->offset) + "-0");
+      got.push_back(ev->offset);
+    }
+    EXPECT_EQ(got, offs) << t;
+    log_query q;
+    q.tenants = {t};
+    q.limit = 1000;
+    EXPECT_EQ(offsets_of(a->read(q)), offs) << t;
+  }
+  for (std::int64_t after : {0, 3, 7, 20}) {
+    log_query q;
+    q.after_offset = after;
+    q.limit = 1000;
+    std::vector<std::int64_t> dense_from;
+    for (std::int64_t o = after + 1; o <= off; ++o) dense_from.push_back(o);
+    EXPECT_EQ(offsets_of(a->read(q)), dense_from) << after;
+  }
 }
 
-// A rollback to a version without the indexes, then the upgrade again: the events the old
-// version appended (no index entries) are still read by tenant. herald_append sees that
-// herald:tidxseq (the last offset it indexed) is not herald:seq and moves herald:tidxfrom up.
-TEST_F(redis_store_test, events_appended_without_the_index_are_still_read_by_tenant) {
+// redis.log_max_events_per_tenant: prune trims only the tenant past it. Its log loses its
+// oldest events (its first entry is its floor: XINFO's max-deleted-entry-id is no floor, an
+// XTRIM leaves it 0-0 on Redis 7.0), its reads start after them and a lookup of one says
+// pruned; the other tenant's events all stay.
+TEST_F(redis_store_test, the_per_tenant_bound_trims_only_the_tenant_past_it) {
+  auto a = open(0, 1000, 5);
+  ASSERT_TRUE(a);
+  std::vector<std::int64_t> busy, quiet;
+  std::vector<std::string> busy_ids, quiet_ids;
+  for (int i = 1; i <= 24; ++i) {
+    const bool q = i % 8 == 0;
+    auto r = a->append(one(draft(q ? "quiet" : "busy")));
+    ASSERT_TRUE(r.ok());
+    (q ? quiet : busy).push_back(r->front()->offset);
+    (q ? quiet_ids : busy_ids).push_back(r->front()->id);
+  }
+  ASSERT_TRUE(a->prune(0).ok());  // nothing is old enough: only the bounds apply
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:busy"}).integer, 5);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:quiet"}).integer, 3);
+  auto floor_of = [&](const std::string& t) {
+    auto first = raw(redis::command{"XRANGE", "herald:log:" + t, "-", "+", "COUNT", "1"});
+    return first.elements.empty() ? std::string("none") : first.elements[0].elements.at(0).str;
+  };
+  EXPECT_EQ(floor_of("busy"), std::to_string(busy[busy.size() - 5]) + "-0");
+  EXPECT_EQ(floor_of("quiet"), std::to_string(quiet.front()) + "-0");
+  log_query q;
+  q.limit = 1000;
+  q.tenants = {"busy"};
+  EXPECT_EQ(offsets_of(a->read(q)), std::vector<std::int64_t>(busy.end() - 5, busy.end()));
+  q.tenants = {"quiet"};
+  EXPECT_EQ(offsets_of(a->read(q)), quiet);
+  q.tenants = {"quiet", "busy"};
+  std::vector<std::int64_t> both(busy.end() - 5, busy.end());
+  both.insert(both.end(), quiet.begin(), quiet.end());
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(offsets_of(a->read(q)), both);
+  q.tenants.clear();  // over all tenants: the trimmed offsets are holes
+  EXPECT_EQ(offsets_of(a->read(q)), both);
+  auto gone = a->find_event(busy_ids.front());
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->ev);
+  EXPECT_TRUE(gone->pruned_any);
+  auto kept = a->find_event(quiet_ids.front());
+  ASSERT_TRUE(kept.ok() && kept->ev);
+  EXPECT_EQ(kept->ev->offset, quiet.front());
+}
+
+// find_event reads herald:eid and one entry of the tenant's log: on a log of 30 pages, one
+// XRANGE (a scan would be at least 30). Pruned: not found, pruned_any, out of herald:eid; a
+// retained state keeps its id until a later state of its subject replaces it.
+TEST_F(redis_store_test, find_event_uses_the_id_index_not_a_scan) {
+  auto a = open(1000000, 10);
+  ASSERT_TRUE(a);
+  auto st = a->append(one(draft("acme", "dev", true)));  // 1: a retained state
+  ASSERT_TRUE(st.ok());
+  const std::string state_id = st->front()->id;
+  std::vector<std::string> ids;
+  for (int b = 0; b < 30; ++b) {
+    std::vector<event_draft> batch;
+    for (int i = 0; i < 10; ++i) batch.push_back(draft(i % 3 == 0 ? "other" : "acme"));
+    auto r = a->append(std::move(batch));
+    ASSERT_TRUE(r.ok());
+    for (const auto& e : *r) ids.push_back(e->id);
+  }
+  raw(redis::command{"CONFIG", "RESETSTAT"});
+  auto f = a->find_event(ids[150]);
+  const auto xranges = calls_of(raw(redis::command{"INFO", "commandstats"}), "xrange");
+  ASSERT_TRUE(f.ok() && f->ev);
+  EXPECT_EQ(f->ev->id, ids[150]);
+  EXPECT_EQ(f->ev->offset, 152);
+  EXPECT_FALSE(f->pruned_any);
+  EXPECT_EQ(xranges, 1);
+  auto none = a->find_event("evt_never");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->ev);
+  EXPECT_FALSE(none->pruned_any);
+  // The bound: keeps 202..301 (100 events); 1..201 go, the state's event among them.
+  auto b = open(100, 10);
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->prune(0).ok());
+  EXPECT_EQ(raw(redis::command{"HLEN", "herald:eid"}).integer, 101);  // + the state's
+  auto pruned = a->find_event(ids[150]);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_FALSE(pruned->ev);
+  EXPECT_TRUE(pruned->pruned_any);
+  EXPECT_EQ(raw(redis::command{"HEXISTS", "herald:eid", ids[150]}).integer, 0);
+  auto state = a->find_event(state_id);
+  ASSERT_TRUE(state.ok() && state->ev);
+  EXPECT_EQ(state->ev->offset, 1);
+  EXPECT_TRUE(state->pruned_any);
+  ASSERT_TRUE(a->append(one(draft("acme", "dev", true))).ok());  // replaces the state
+  EXPECT_EQ(raw(redis::command{"HEXISTS", "herald:eid", state_id}).integer, 0);
+  auto replaced = a->find_event(state_id);
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_FALSE(replaced->ev);
+  EXPECT_TRUE(replaced->pruned_any);
+}
+
+// A keyspace written by the earlier layout (one global log herald:log, the tenant indexes'
+// herald:tidxfrom) is refused at open naming the key, and by herald_append.
+TEST_F(redis_store_test, an_earlier_layouts_keyspace_is_refused) {
+  redis_store_options o;
+  o.conn.address = *redis::parse_url(server_->url());
+  o.conn.command_timeout_ms = 2000;
+  for (const char* key : {"herald:log", "herald:tidxfrom"}) {
+    if (std::string(key) == "herald:log") {
+      raw(redis::command{"XADD", key, "1-0", "e", "x"});
+    } else {
+      raw(redis::command{"SET", key, "1"});
+    }
+    auto s = redis_store::open(o);
+    ASSERT_FALSE(s.ok()) << key;
+    EXPECT_NE(s.err().message.find(std::string(key) + " holds a keyspace of an earlier Herald"),
+              std::string::npos)
+        << s.err().message;
+    EXPECT_NE(s.err().message.find("flush the database"), std::string::npos) << s.err().message;
+    raw(redis::command{"DEL", key});
+  }
   auto a = open();
   ASSERT_TRUE(a);
-  for (int i = 1; i <= 10; ++i)
-    ASSERT_TRUE(a->append(one(draft(i % 2 == 0 ? "even" : "odd"))).ok());
-  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "1");
-  // The old version appends 11..20 (XADD, herald:seq) and writes no index entry.
-  for (std::int64_t o = 11; o <= 20; ++o) {
-    event e;
-    e.offset = o;
-    e.time_ms = now_ms();
-    e.id = "old-" + std::to_string(o);
-    e.topic = "t";
-    e.type = "x";
-    e.tenant = o % 2 == 0 ? "even" : "odd";
-    e.app = "app";
-    raw(redis::command{"XADD", "herald:log", std::to_string(o) + "-0", "e", encode_event(e)});
-    raw(redis::command{"SET", "herald:seq", std::to_string(o)});
-    raw(redis::command{"SET", "herald:time", std::to_string(e.time_ms)});
+  ASSERT_TRUE(a->append(one(draft("acme"))).ok());
+  raw(redis::command{"XADD", "herald:log", "5-0", "e", "x"});  // an older node writes
+  auto r = a->append(one(draft("acme")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.err().message.find("herald:log holds a keyspace of an earlier Herald layout"),
+            std::string::npos)
+      << r.err().message;
+  EXPECT_EQ(raw(redis::command{"GET", "herald:seq"}).str, "1");
+}
+
+// The feed's gap fill walks herald:runs and reads each run from its tenant's log: a node whose
+// messages are all lost gets every event of every tenant once, in order, with the records
+// travelling with their batches; also after one tenant's bound trimmed its oldest events
+// (holes, skipped).
+TEST_F(redis_store_test, the_feed_fills_gaps_across_tenants_from_their_logs) {
+  auto a = open(1000000, 3), b = open(1000000, 3, 4);
+  ASSERT_TRUE(a && b);
+  seen_log la;
+  a->set_append_listener(la.fn());
+  std::vector<std::int64_t> carried;
+  std::mutex mu;
+  a->set_record_listener({"subject"}, [&](const std::string&, const std::string&,
+                                          const std::string&, std::int64_t off) {
+    std::lock_guard lk(mu);
+    carried.push_back(off);
+  });
+  b->set_record_listener(
+      {"subject"}, [](const std::string&, const std::string&, const std::string&, std::int64_t) {});
+  a->drop_messages_for_test(true);
+  const std::vector<std::string> ts = {"x", "y", "y", "z", "x", "x", "y"};
+  auto with = append_record{"subject", "x/dev", [](const std::vector<event_ptr>& evs) {
+                              return std::to_string(evs.front()->offset);
+                            }};
+  for (int round = 0; round < 6; ++round) {
+    std::vector<event_draft> batch;
+    for (const auto& t : ts) batch.push_back(draft(t));
+    ASSERT_TRUE(b->append(std::move(batch), round % 2 == 0 ? with : append_record{}).ok());
   }
-  ASSERT_TRUE(a->append(one(draft("even"))).ok());  // 21: the new version again
-  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxseq"}).str, "21");
-  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "21");
-  log_query q;
-  q.tenants = {"even"};
-  q.limit = 1000;
-  std::vector<std::int64_t> want;
-  for (std::int64_t o = 2; o <= 20; o += 2) want.push_back(o);
-  want.push_back(21);
-  EXPECT_EQ(offsets_of(a->read(q)), want);
-  ASSERT_TRUE(a->append(one(draft("even"))).ok());  // 22: indexed from 21 on, no move
-  EXPECT_EQ(raw(redis::command{"GET", "herald:tidxfrom"}).str, "21");
-  want.push_back(22);
-  EXPECT_EQ(offsets_of(a->read(q)), want);
+  ASSERT_TRUE(a->append(one(draft("x"))).ok());  // 43: a's feed reads 1..43 from the logs
+  EXPECT_EQ(la.get(), dense(43));
+  {
+    std::lock_guard lk(mu);
+    EXPECT_EQ(carried, (std::vector<std::int64_t>{1, 15, 29}));
+  }
+  for (int round = 0; round < 6; ++round) {  // 44..85
+    std::vector<event_draft> batch;
+    for (const auto& t : ts) batch.push_back(draft(t));
+    ASSERT_TRUE(b->append(std::move(batch)).ok());
+  }
+  ASSERT_TRUE(b->prune(0).ok());  // each tenant keeps its newest 4: holes in 44..85
+  std::vector<std::int64_t> want = dense(43);
+  std::vector<std::int64_t> kept;
+  for (const char* t : {"x", "y", "z"}) {
+    for (const auto& e :
+         raw(redis::command{"XRANGE", std::string("herald:log:") + t, "-", "+"}).elements) {
+      kept.push_back(std::stoll(e.elements.at(0).str));
+    }
+  }
+  std::sort(kept.begin(), kept.end());
+  ASSERT_EQ(kept.size(), 12u);
+  for (std::int64_t o : kept)
+    if (o > 43) want.push_back(o);
+  want.push_back(86);
+  auto next = a->append(one(draft("z")));  // 86: a's feed reads 44..86 across the holes
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->front()->offset, 86);
+  EXPECT_EQ(la.get(), want);
+  EXPECT_GE(a->catchups_for_test(), 2u);
 }
 
 // A read of several tenants is one snapshot: while another node appends batches holding one
@@ -751,15 +954,15 @@ TEST_F(redis_store_test, an_append_laid_out_by_another_version_is_refused_before
   ASSERT_TRUE(r.is_error()) << r.to_string();
   EXPECT_NE(r.str.find("version mismatch"), std::string::npos) << r.str;
   // This version's keys, one field too few per event.
-  redis::command shorter{"FCALL",           "herald_append",  "9",
-                         "herald:seq",      "herald:time",    "herald:log",
-                         "herald:state",    "herald:subj",    "herald:ev",
-                         "herald:stateoff", "herald:tenants", "herald:tidxfrom"};
-  shorter.arg(1).arg(now_ms()).arg(1).arg(enc).arg("").arg("0").arg("1").arg("acme");
+  redis::command shorter{"FCALL",           "herald_append",  "9",           "herald:seq",
+                         "herald:time",     "herald:state",   "herald:subj", "herald:ev",
+                         "herald:stateoff", "herald:tenants", "herald:runs", "herald:eid"};
+  shorter.arg(1).arg(now_ms()).arg(1).arg(enc).arg("").arg("0").arg("1").arg("acme").arg("");
   r = raw(shorter);
   ASSERT_TRUE(r.is_error()) << r.to_string();
   EXPECT_NE(r.str.find("version mismatch"), std::string::npos) << r.str;
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log"}).integer, 1);
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:acme"}).integer, 1);
+  EXPECT_EQ(raw(redis::command{"EXISTS", "herald:log"}).integer, 0);
   EXPECT_EQ(raw(redis::command{"GET", "herald:seq"}).str, "1");
   auto next = a->append(one(draft("acme")));
   ASSERT_TRUE(next.ok()) << next.err().message;
@@ -809,7 +1012,7 @@ TEST_F(redis_store_test, a_record_travels_with_its_batch) {
   EXPECT_TRUE(eventually([&] { return tb.get().size() >= want.size(); }, 2s));
   EXPECT_EQ(tb.get(), want);
   // The record is in the batch's first log entry too.
-  auto entry = raw(redis::command{"XRANGE", "herald:log", "2-0", "2-0"});
+  auto entry = raw(redis::command{"XRANGE", "herald:log:acme", "2-0", "2-0"});
   ASSERT_EQ(entry.elements.size(), 1u);
   EXPECT_EQ(entry.elements[0].elements.at(1).elements.size(), 4u);  // e, r
   // b misses the messages: its feed reads the log, the record still before its batch.
@@ -1068,7 +1271,7 @@ TEST_F(redis_store_test, prune_bounds_the_log_in_events_but_keeps_states) {
   EXPECT_EQ(all->front()->offset, 1);
   EXPECT_EQ((*all)[1]->offset, 21);
   EXPECT_EQ(all->back()->offset, 30);
-  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log"}).integer, 10);  // the state: herald:state
+  EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:acme"}).integer, 10);  // the state: herald:state
   auto f = a->find_event(all->back()->id);
   ASSERT_TRUE(f.ok() && f->ev);
   EXPECT_TRUE(f->pruned_any);
