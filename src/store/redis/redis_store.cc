@@ -1190,7 +1190,8 @@ result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
   if (q.since_ms) {
     auto m = p_->first_offset_at(*q.since_ms);
     if (!m) return m.err();
-    if (m->has_value()) from = std::max(from, **m);
+    // None: no event is that recent, only retained states (older offsets) may still match.
+    from = m->has_value() ? std::max(from, **m) : no_floor / 2;
   }
   if (q.tenants.empty()) {
     // Retained states pruning took out of the logs below herald:runs come first (their offsets
