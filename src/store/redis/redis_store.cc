@@ -387,7 +387,7 @@ struct redis_store::impl {
 
   // FCALL `c` on the command connection; a Redis restarted empty gets the library again.
   result<redis::reply> fcall(const redis::command& c, std::string_view what) {
-    return checked(redis::call_function(*conn, c, function_library), what);
+    return checked(redis::call_function(*conn, c, redis::store_function_library), what);
   }
 
   status load_functions() {
@@ -1265,6 +1265,37 @@ result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
     return st.err();
   }
   return out;
+}
+
+std::optional<std::vector<std::string>> redis_store::hole_tenants(std::int64_t first,
+                                                                  std::int64_t last) {
+  std::set<std::string> names;
+  std::int64_t covered = first - 1;  // every offset up to it is in a run seen
+  auto take = [&](const std::vector<log_run>& runs) {
+    for (const log_run& r : runs) {
+      if (r.last() <= covered || r.first > last) continue;
+      if (r.first > covered + 1) return false;  // an offset no run names
+      names.insert(r.tenant);
+      covered = r.last();
+    }
+    return true;
+  };
+  const std::string from = std::to_string(first) + "-0";
+  auto holding =
+      p_->call(redis::command{"XREVRANGE", k_runs, from, "-", "COUNT", "1"}, "XREVRANGE");
+  if (!holding || !take(parse_runs(*holding))) return std::nullopt;
+  std::string start = "(" + from;
+  for (int pages = 0; covered < last; ++pages) {
+    if (pages > 1000) return std::nullopt;  // past a million runs: do not hold the caller
+    redis::command x{"XRANGE", k_runs, start, std::to_string(last) + "-0", "COUNT"};
+    x.arg(static_cast<std::int64_t>(p_->opts.page));
+    auto r = p_->call(x, "XRANGE");
+    if (!r) return std::nullopt;
+    auto runs = parse_runs(*r);
+    if (runs.empty() || !take(runs)) return std::nullopt;
+    start = "(" + std::to_string(runs.back().first) + "-0";
+  }
+  return std::vector<std::string>(names.begin(), names.end());
 }
 
 result<std::optional<event_ptr>> redis_store::state(std::string_view tenant,

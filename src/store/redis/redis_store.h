@@ -67,6 +67,11 @@ class redis_store final : public store {
   result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
                                         append_record with) override;
   result<std::vector<event_ptr>> read(const log_query& q) override;
+  // herald:runs names the tenant of every offset it covers: the tenants of the runs overlapping
+  // [first, last]; nullopt when a part of it is in no run (below herald:runs's first run: time
+  // or global retention, which took every tenant's; a hole Redis lost) or Redis cannot be read.
+  std::optional<std::vector<std::string>> hole_tenants(std::int64_t first,
+                                                       std::int64_t last) override;
   result<std::optional<event_ptr>> state(std::string_view tenant,
                                          std::string_view subject) override;
   result<std::vector<event_ptr>> states(const std::vector<std::string>& tenants) override;

@@ -553,6 +553,8 @@ TEST_F(redis_store_test, prune_trims_each_tenants_log) {
   EXPECT_EQ(raw(redis::command{"HLEN", "herald:eid"}).integer, 10);
   EXPECT_EQ(raw(redis::command{"GET", "herald:pruned"}).str, "20");
   EXPECT_EQ(raw(redis::command{"EXISTS", "herald:log:old"}).integer, 0);
+  // Below herald:runs: retention took every tenant's events there, which no run names now.
+  EXPECT_EQ(a->hole_tenants(1, 20), std::nullopt);
   EXPECT_EQ(raw(redis::command{"SISMEMBER", "herald:tenants", "old"}).integer, 0);
   EXPECT_EQ(raw(redis::command{"SISMEMBER", "herald:tenants", "acme"}).integer, 1);
   log_query q;
@@ -669,6 +671,22 @@ TEST_F(redis_store_test, the_per_tenant_bound_trims_only_the_tenant_past_it) {
   EXPECT_EQ(offsets_of(a->read(q)), both);
   q.tenants.clear();  // over all tenants: the trimmed offsets are holes
   EXPECT_EQ(offsets_of(a->read(q)), both);
+  // The holes between kept offsets are busy's alone (herald:runs): a quiet session's count
+  // across them stays exact. Below the oldest offset any log holds (quiet's 8) herald:runs is
+  // trimmed: whose events 1..7 were is not known any more.
+  std::vector<std::pair<std::int64_t, std::int64_t>> holes;
+  std::int64_t after = 0;
+  for (std::int64_t o : both) {
+    if (o != after + 1) holes.emplace_back(after + 1, o - 1);
+    after = o;
+  }
+  ASSERT_EQ(holes, (std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 7}, {9, 15}, {17, 18}}));
+  EXPECT_EQ(a->hole_tenants(1, 7), std::nullopt);
+  EXPECT_EQ(a->hole_tenants(9, 15), std::vector<std::string>{"busy"});
+  EXPECT_EQ(a->hole_tenants(17, 18), std::vector<std::string>{"busy"});
+  EXPECT_EQ(a->hole_tenants(8, 15), (std::vector<std::string>{"busy", "quiet"}));
+  raw(redis::command{"XDEL", "herald:runs", "10-0"});  // an offset no run names: cannot tell
+  EXPECT_EQ(a->hole_tenants(9, 15), std::nullopt);
   auto gone = a->find_event(busy_ids.front());
   ASSERT_TRUE(gone.ok());
   EXPECT_FALSE(gone->ev);
