@@ -54,6 +54,26 @@ async def test_delivered_gives_seq_and_time(any_srv):
 
 
 @aio
+async def test_delivered_in_cluster_mode(clusters):
+    # The cluster store finds the event by the offset its id carries (docs/cluster.md): one
+    # entry of the tenant's log in Redis, published through the other node.
+    c, env = clusters.start(2)
+    ws, ses = await subscribed(env)
+    e = c.nodes[1].publish(env.pkey, env.ev("/x", "it.test")).json["events"][0]
+    evs = await ws.events(1)
+    assert evs[0]["event"]["id"] == e["id"], evs
+    v = why(env.srv, e["id"], ses)
+    assert v["delivered"] is True and v["seq"] == evs[0]["seq"] == 1, v
+    assert v["at"] == e["time"] and v["event"] == e["id"], v
+    # The same offset with another random part is no event of the log.
+    forged = e["id"][:-1] + ("b" if e["id"].endswith("a") else "a")
+    r = env.srv.admin("GET", "/v1/admin/why?" + urllib.parse.urlencode(
+        {"event": forged, "session": ses}))
+    assert r.status == 404 and "event '%s'" % forged in r.json["error"]["message"], r
+    await ws.close()
+
+
+@aio
 async def test_no_filter_matched_names_each_filter(env):
     ws, ses = await subscribed(env, [{"topic": "/it/a", "types": ["it.other"]},
                                      {"topic": "/it/b/*"},

@@ -2,16 +2,16 @@
 
 namespace herald::redis {
 
-// herald_append KEYS: seq, time, state, subj, ev, stateoff, tenants, runs, eid, then one
-// records hash per record.
+// herald_append KEYS: seq, time, state, subj, ev, stateoff, tenants, runs, then one records
+// hash per record.
 // ARGV: expected seq, the batch's time (every event of one call has it), n events, then per
 // event: the encoded event, its state field (tenant NUL subject; empty: no subject), retain
 // (1/0), last of its batch (1/0), its tenant, the record that travels with its batch ('' but
-// on a batch's first event whose record travels: kind, key and json each as <length>:<bytes>),
-// its id; then per record: its hash's field, json and expiry.
+// on a batch's first event whose record travels: kind, key and json each as <length>:<bytes>);
+// then per record: its hash's field, json and expiry.
 // Each event goes to its tenant's log herald:log:<tenant> (ID <offset>-0, field e; a travelling
-// record in field r, and it leads the batch's message: 'R' then the record), its id into
-// herald:eid (id -> "<offset>:<tenant>"). Each run of consecutive events of one tenant in the
+// record in field r, and it leads the batch's message: 'R' then the record). An event's id
+// carries its offset (redis_store.cc, event_id_offset): no index per event. Each run of consecutive events of one tenant in the
 // call is one entry of herald:runs (ID <first offset>-0, fields t = tenant, n = length, m =
 // time): the map from global offsets to tenants' logs.
 // Commits iff herald:seq <= expected (equal: the node is up to date; below: Redis lost
@@ -45,25 +45,6 @@ local function index_owner(hash, key, owner)
   end
 end
 
--- The fields of an encoded event ("<offset>:<time>:" then id, topic, type, tenant, app,
--- subject, data as <length>:<bytes>): the first `upto` of them (nil: malformed).
-local function event_fields(rec, upto)
-  local c = string.find(rec, ':', 1, true)
-  if not c then return nil end
-  c = string.find(rec, ':', c + 1, true)
-  if not c then return nil end
-  local pos = c + 1
-  local out = {}
-  for f = 1, upto do
-    c = string.find(rec, ':', pos, true)
-    local len = c and tonumber(string.sub(rec, pos, c - 1))
-    if not len then return nil end
-    out[f] = string.sub(rec, c + 1, c + len)
-    pos = c + 1 + len
-  end
-  return out
-end
-
 local layout_error = 'ERR herald_append: layout: %s holds a keyspace of an earlier Herald ' ..
   'layout (one global log); this version keeps one log per tenant and does not read it: ' ..
   'flush the database or use another one (docs/cluster.md, "Key layout")'
@@ -72,11 +53,12 @@ local function append(keys, args)
   -- A call laid out by another version (other keys, other fields per event) is refused before
   -- any write: a write half done would leave a log ahead of herald:seq.
   local n = tonumber(args[3])
-  if #keys < 9 or keys[8] ~= 'herald:runs' or keys[9] ~= 'herald:eid' or not n or
-      #args ~= 3 + 7 * n + 3 * (#keys - 9) then
+  if #keys < 8 or keys[8] ~= 'herald:runs' or (keys[9] and
+      string.sub(keys[9], 1, 11) ~= 'herald:rec:') or not n or
+      #args ~= 3 + 6 * n + 3 * (#keys - 8) then
     return redis.error_reply('ERR herald_append: version mismatch: ' .. #keys .. ' keys and ' ..
-      #args .. ' arguments are not the layout of this version (9 keys and one per record; 3 ' ..
-      'arguments, 7 per event, 3 per record): every node of a cluster must run the same ' ..
+      #args .. ' arguments are not the layout of this version (8 keys and one per record; 3 ' ..
+      'arguments, 6 per event, 3 per record): every node of a cluster must run the same ' ..
       'Herald version')
   end
   for _, old in ipairs({'herald:log', 'herald:tidxfrom'}) do
@@ -93,11 +75,6 @@ local function append(keys, args)
   local batch = {}
   local tenants = {}
   local run_tenant, run_first, run_n = nil, 0, 0
-  local ids = {}  -- herald:eid's fields and values, set in one HSET per 500 events
-  local function flush_ids()
-    if #ids > 0 then redis.call('HSET', keys[9], unpack(ids)) end
-    ids = {}
-  end
   local function end_run()
     if run_n > 0 then
       redis.call('XADD', keys[8], run_first .. '-0', 't', run_tenant, 'n', run_n, 'm', args[2])
@@ -105,8 +82,8 @@ local function append(keys, args)
   end
   for k = 1, n do
     local rec, field, retain, last, tenant = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
-    local carried, id = args[i + 5], args[i + 6]
-    i = i + 7
+    local carried = args[i + 5]
+    i = i + 6
     local off = expected + k
     local log = tenants[tenant]
     if not log then
@@ -120,9 +97,6 @@ local function append(keys, args)
     else
       redis.call('XADD', log, off .. '-0', 'e', rec)
     end
-    ids[#ids + 1] = id
-    ids[#ids + 1] = off .. ':' .. tenant
-    if #ids >= 1000 then flush_ids() end
     if tenant == run_tenant then
       run_n = run_n + 1
     else
@@ -132,14 +106,6 @@ local function append(keys, args)
     if field ~= '' then
       redis.call('SADD', keys[4], field)
       if retain == '1' then
-        -- The state it replaces: an id herald:eid kept only for the state ('s:', its log entry
-        -- pruned) goes with it.
-        local prev = redis.call('HGET', keys[3], field)
-        local pf = prev and event_fields(prev, 1)
-        if pf then
-          local at = redis.call('HGET', keys[9], pf[1])
-          if at and string.sub(at, 1, 2) == 's:' then redis.call('HDEL', keys[9], pf[1]) end
-        end
         redis.call('HSET', keys[3], field, rec)
         redis.call('ZADD', keys[6], off, field)
         -- the tenant's own index (the field up to its NUL), for a per-tenant states()
@@ -153,8 +119,7 @@ local function append(keys, args)
     end
   end
   end_run()
-  flush_ids()
-  for r = 10, #keys do
+  for r = 9, #keys do
     redis.call('HSET', keys[r], args[i], args[i + 1])
     index_expiry(keys[r], args[i], args[i + 2])
     i = i + 3
@@ -196,12 +161,11 @@ local function prune_records(keys, args)
   return {#due, gone}
 end
 
--- KEYS: tenants, eid, state, pruned; ARGV: the first offset every log keeps, the bound in
--- events per tenant (0: none), the most entries this call removes, then a page of tenants.
+-- KEYS: tenants, pruned; ARGV: the first offset every log keeps, the bound in events per
+-- tenant (0: none), the most entries this call removes, then a page of tenants.
 -- Removes from each tenant's log herald:log:<tenant> the entries below the offset and the
--- oldest past the bound, reading them first: their ids leave herald:eid, but for an event that
--- is still its subject's retained state (herald:state), whose id then maps to 's:<field>'.
--- One exact XTRIM MINID per log (whole stream nodes freed); herald:pruned counts what went; a
+-- oldest past the bound (their IDs read first, to bound the call's work: an event's id needs
+-- no index to clean, it carries its offset). One exact XTRIM MINID per log (whole stream nodes freed); herald:pruned counts what went; a
 -- log left empty is deleted and its tenant leaves herald:tenants (atomic with the appends,
 -- which add it back). Returns {more, oldest}: more = 1 when the budget ran out (call again),
 -- oldest = the lowest offset the page's logs still hold (-1: none).
@@ -222,30 +186,17 @@ local function prune_log(keys, args)
     else
       entries = redis.call('XRANGE', log, '-', '(' .. keep .. '-0', 'COUNT', budget)
     end
-    local ids, last, gone = {}, nil, 0
+    local last, gone = nil, 0
     for idx, entry in ipairs(entries) do
       local off = tonumber(string.match(entry[1], '^%d+'))
       if off >= keep and idx > excess then break end
-      local rec = entry[2][2]
-      local f = event_fields(rec, 6)
-      if f then
-        local field = f[4] .. '\0' .. f[6]
-        if string.sub(rec, -1) == '1' and f[6] ~= '' and redis.call('HGET', keys[3], field) == rec then
-          redis.call('HSET', keys[2], f[1], 's:' .. field)
-        else
-          ids[#ids + 1] = f[1]
-        end
-      end
       last = off
       gone = gone + 1
     end
     budget = budget - gone
-    for c = 1, #ids, 1000 do  -- unpack() is bounded by Lua's stack
-      redis.call('HDEL', keys[2], unpack(ids, c, math.min(c + 999, #ids)))
-    end
     if last then
       redis.call('XTRIM', log, 'MINID', '=', (last + 1) .. '-0')
-      redis.call('INCRBY', keys[4], gone)
+      redis.call('INCRBY', keys[2], gone)
     end
     if budget <= 0 and gone == #entries then more = 1 end
     local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)

@@ -37,7 +37,6 @@ constexpr const char* k_ev = "herald:ev";
 constexpr const char* k_state_off = "herald:stateoff";
 constexpr const char* k_tenants = "herald:tenants";  // every tenant with a log
 constexpr const char* k_runs = "herald:runs";        // offset -> tenant, one entry per run
-constexpr const char* k_eid = "herald:eid";          // event id -> "<offset>:<tenant>"
 constexpr const char* k_pruned = "herald:pruned";    // how many events prune removed
 
 // states_below(): no upper bound.
@@ -45,6 +44,41 @@ constexpr std::int64_t no_floor = std::numeric_limits<std::int64_t>::max();
 
 // A tenant's log: its events, ID <offset>-0 (the global offset).
 std::string log_key(std::string_view tenant) { return "herald:log:" + std::string(tenant); }
+
+// An event's id in the cluster store carries its offset: "evt_", the offset in 11 base62
+// digits (62^11 > 2^63; ids sort as their offsets do), then 11 of the 22 random digits
+// new_id() drew (65 bits). find_event goes from the id to its run in herald:runs and one entry
+// of its tenant's log, or to its retained state by herald:stateoff, with no index per event
+// (a hash of ids cost 91.7 bytes an event, measured, and a write per event).
+constexpr std::string_view id_prefix = "evt_";
+constexpr std::size_t id_offset_digits = 11, id_size = 26;
+constexpr std::string_view base62 =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+void stamp_offset(std::string& id, std::int64_t offset) {
+  if (id.size() != id_size || !id.starts_with(id_prefix)) id = new_id(id_prefix);
+  auto v = static_cast<std::uint64_t>(offset);
+  for (std::size_t i = id_offset_digits; i-- > 0;) {
+    id[id_prefix.size() + i] = base62[v % 62];
+    v /= 62;
+  }
+}
+
+// The offset stamp_offset() put in `id`; none for anything else (another form, a digit out
+// of base62, an offset past int64 or zero).
+std::optional<std::int64_t> event_id_offset(std::string_view id) {
+  if (id.size() != id_size || !id.starts_with(id_prefix)) return std::nullopt;
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < id_offset_digits; ++i) {
+    const auto d = base62.find(id[id_prefix.size() + i]);
+    if (d == std::string_view::npos) return std::nullopt;
+    if (v > (static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) - d) / 62)
+      return std::nullopt;
+    v = v * 62 + d;
+  }
+  if (v == 0) return std::nullopt;
+  return static_cast<std::int64_t>(v);
+}
 
 std::string rec_key(std::string_view kind) { return "herald:rec:" + std::string(kind); }
 
@@ -457,11 +491,9 @@ struct redis_store::impl {
       std::size_t n_records = 0;
       for (auto& j : jobs)
         if (j->with.json) ++n_records;
-      c.arg(static_cast<std::int64_t>(9 + n_records));
-      for (const char* k :
-           {k_seq, k_time, k_state, k_subj, k_ev, k_state_off, k_tenants, k_runs, k_eid}) {
+      c.arg(static_cast<std::int64_t>(8 + n_records));
+      for (const char* k : {k_seq, k_time, k_state, k_subj, k_ev, k_state_off, k_tenants, k_runs})
         c.arg(k);
-      }
       for (auto& j : jobs)
         if (j->with.json) c.arg(rec_key(j->with.kind));
       // The events' offsets and times first (records are built from them).
@@ -469,6 +501,7 @@ struct redis_store::impl {
       for (auto& j : jobs) {
         for (auto& ev : j->built) {
           ev->offset = ++off;
+          stamp_offset(ev->id, off);
           t = std::max(now, t);
           ev->time_ms = t;
           ++n;
@@ -491,7 +524,6 @@ struct redis_store::impl {
           c.arg(i == 0 && j.with.json && carried.contains(j.with.kind)
                     ? encode_carried(j.with.kind, j.with.key, docs[k])
                     : std::string());
-          c.arg(e.id);
         }
       }
       for (std::size_t k = 0; k < jobs.size(); ++k) {
@@ -1474,7 +1506,7 @@ status redis_store::prune(std::int64_t before_ms) {
     if (!tenants) return tenants.err();
     if (tenants->empty()) continue;
     for (;;) {
-      redis::command f{"FCALL", "herald_prune_log", "4", k_tenants, k_eid, k_state, k_pruned};
+      redis::command f{"FCALL", "herald_prune_log", "2", k_tenants, k_pruned};
       f.arg(keep)
           .arg(p_->opts.log_max_events_per_tenant)
           .arg(static_cast<std::int64_t>(p_->opts.page));
@@ -1524,34 +1556,42 @@ result<std::size_t> redis_store::prune_records(std::string_view kind, std::int64
 }
 
 result<store::event_lookup> redis_store::find_event(std::string_view id) {
-  // By the id index: HGET herald:eid (with herald:pruned: has prune removed any event), then the
-  // one entry of the tenant's log, or the retained state the id was kept for.
+  // By the offset the id carries (event_id_offset): the run of herald:runs holding it, and
+  // the retained state herald:stateoff scores by it (pruned from the log, a state stays), with
+  // herald:pruned (has prune removed any event); then one entry of the tenant's log.
   event_lookup out;
+  const auto off = event_id_offset(id);
+  const std::string at = off ? std::to_string(*off) : "0";
   std::vector<redis::command> cmds;
-  cmds.push_back(redis::command{"HGET", k_eid, id});
   cmds.push_back(redis::command{"GET", k_pruned});
+  cmds.push_back(redis::command{"XREVRANGE", k_runs, at + "-0", "-", "COUNT", "1"});
+  cmds.push_back(redis::command{"ZRANGEBYSCORE", k_state_off, at, at});
   auto r = p_->pipelined(cmds, "find_event");
   for (auto& x : r)
     if (!x) return x.err();
   std::int64_t pruned = 0;
-  if (r[1]->is_string())
-    std::from_chars(r[1]->str.data(), r[1]->str.data() + r[1]->str.size(), pruned);
+  if (r[0]->is_string())
+    std::from_chars(r[0]->str.data(), r[0]->str.data() + r[0]->str.size(), pruned);
   out.pruned_any = pruned > 0;
-  if (!r[0]->is_string()) return out;
-  const std::string& at = r[0]->str;
-  event_ptr ev;
-  if (at.starts_with("s:")) {
-    auto st = p_->call(redis::command{"HGET", k_state, at.substr(2)}, "HGET");
-    if (!st) return st.err();
-    if (st->is_string()) ev = decode_event(st->str);
-  } else if (const auto colon = at.find(':'); colon != std::string::npos) {
-    const std::string off = at.substr(0, colon) + "-0";
-    auto e = p_->call(redis::command{"XRANGE", log_key(at.substr(colon + 1)), off, off}, "XRANGE");
+  if (!off) return out;
+  auto found = [&](event_ptr ev) {
+    if (ev && ev->id == id && ev->offset == *off) out.ev = std::move(ev);
+    return out.ev != nullptr;
+  };
+  const auto runs = parse_runs(*r[1]);
+  if (!runs.empty() && runs.front().last() >= *off) {
+    const std::string entry = at + "-0";
+    auto e =
+        p_->call(redis::command{"XRANGE", log_key(runs.front().tenant), entry, entry}, "XRANGE");
     if (!e) return e.err();
     auto evs = stream_events(*e);
-    if (!evs.empty()) ev = std::move(evs.front());
+    if (!evs.empty() && found(std::move(evs.front()))) return out;
   }
-  if (ev && ev->id == id) out.ev = std::move(ev);
+  if (r[2]->is_array() && !r[2]->elements.empty()) {
+    auto st = p_->call(redis::command{"HGET", k_state, r[2]->elements.front().str}, "HGET");
+    if (!st) return st.err();
+    if (st->is_string()) found(decode_event(st->str));
+  }
   return out;
 }
 

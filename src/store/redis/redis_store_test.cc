@@ -245,11 +245,10 @@ TEST_F(redis_store_test, a_batch_whose_message_never_came_is_read_from_the_log) 
   e.tenant = "acme";
   e.time_ms = now_ms() + 1;
   e.data = "{}";
-  redis::command c{"FCALL",           "herald_append",  "9",           "herald:seq",
+  redis::command c{"FCALL",           "herald_append",  "8",           "herald:seq",
                    "herald:time",     "herald:state",   "herald:subj", "nobody",
-                   "herald:stateoff", "herald:tenants", "herald:runs", "herald:eid"};
+                   "herald:stateoff", "herald:tenants", "herald:runs"};
   c.arg(1).arg(e.time_ms).arg(1).arg(encode_event(e)).arg("").arg("0").arg("1").arg("acme").arg("");
-  c.arg(e.id);
   auto r = raw(c);
   ASSERT_TRUE(r.is_array()) << r.to_string();
   ASSERT_EQ(r.elements.at(0).integer, 1) << r.to_string();
@@ -400,11 +399,9 @@ TEST_F(redis_store_test, measures_a_quiet_tenants_read_on_a_busy_log) {
             << " XRANGE)\n";
   const auto log = raw(redis::command{"MEMORY", "USAGE", "herald:log:busy"}).integer;
   const auto runs = raw(redis::command{"MEMORY", "USAGE", "herald:runs"}).integer;
-  const auto eid = raw(redis::command{"MEMORY", "USAGE", "herald:eid", "SAMPLES", "0"}).integer;
   const auto nruns = raw(redis::command{"XLEN", "herald:runs"}).integer;
   std::cout << "memory: busy's log " << log / (20000.0 - few.size()) << " B per event; herald:runs "
-            << runs / static_cast<double>(nruns) << " B per run (" << nruns << " runs); herald:eid "
-            << eid / 20000.0 << " B per event\n";
+            << runs / static_cast<double>(nruns) << " B per run (" << nruns << " runs)\n";
   // The tenant's log alone: its first entry (1 XRANGE), then one page of it (1): a scan of the
   // whole log would be 20 pages of 1,000.
   EXPECT_LE(none_x, 2);
@@ -550,7 +547,6 @@ TEST_F(redis_store_test, prune_trims_each_tenants_log) {
   ASSERT_TRUE(a->prune(0).ok());  // keeps 21..30
   EXPECT_EQ(raw(redis::command{"XLEN", "herald:log:acme"}).integer, 10);
   EXPECT_EQ(raw(redis::command{"XLEN", "herald:runs"}).integer, 10);
-  EXPECT_EQ(raw(redis::command{"HLEN", "herald:eid"}).integer, 10);
   EXPECT_EQ(raw(redis::command{"GET", "herald:pruned"}).str, "20");
   EXPECT_EQ(raw(redis::command{"EXISTS", "herald:log:old"}).integer, 0);
   // Below herald:runs: retention took every tenant's events there, which no run names now.
@@ -696,10 +692,11 @@ TEST_F(redis_store_test, the_per_tenant_bound_trims_only_the_tenant_past_it) {
   EXPECT_EQ(kept->ev->offset, quiet.front());
 }
 
-// find_event reads herald:eid and one entry of the tenant's log: on a log of 30 pages, one
-// XRANGE (a scan would be at least 30). Pruned: not found, pruned_any, out of herald:eid; a
-// retained state keeps its id until a later state of its subject replaces it.
-TEST_F(redis_store_test, find_event_uses_the_id_index_not_a_scan) {
+// find_event goes by the offset the id carries to one entry of the tenant's log: on a log of
+// 30 pages, one XRANGE (a scan would be at least 30). An id of another form, or with its
+// random part changed, is not found. Pruned: not found, pruned_any; a retained state is found
+// by its id until a later state of its subject replaces it.
+TEST_F(redis_store_test, find_event_locates_the_event_by_its_id_not_a_scan) {
   auto a = open(1000000, 10);
   ASSERT_TRUE(a);
   auto st = a->append(one(draft("acme", "dev", true)));  // 1: a retained state
@@ -721,26 +718,29 @@ TEST_F(redis_store_test, find_event_uses_the_id_index_not_a_scan) {
   EXPECT_EQ(f->ev->offset, 152);
   EXPECT_FALSE(f->pruned_any);
   EXPECT_EQ(xranges, 1);
-  auto none = a->find_event("evt_never");
-  ASSERT_TRUE(none.ok());
-  EXPECT_FALSE(none->ev);
-  EXPECT_FALSE(none->pruned_any);
+  for (std::size_t i = 1; i < ids.size(); ++i) EXPECT_LT(ids[i - 1], ids[i]);  // as offsets
+  std::string forged = ids[150];
+  forged.back() = forged.back() == 'a' ? 'b' : 'a';
+  for (const std::string& other : {std::string("evt_never"), forged,
+                                   std::string("evt_zzzzzzzzzzzAAAAAAAAAAA"), std::string()}) {
+    auto none = a->find_event(other);
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(none->ev) << other;
+    EXPECT_FALSE(none->pruned_any);
+  }
   // The bound: keeps 202..301 (100 events); 1..201 go, the state's event among them.
   auto b = open(100, 10);
   ASSERT_TRUE(b);
   ASSERT_TRUE(b->prune(0).ok());
-  EXPECT_EQ(raw(redis::command{"HLEN", "herald:eid"}).integer, 101);  // + the state's
   auto pruned = a->find_event(ids[150]);
   ASSERT_TRUE(pruned.ok());
   EXPECT_FALSE(pruned->ev);
   EXPECT_TRUE(pruned->pruned_any);
-  EXPECT_EQ(raw(redis::command{"HEXISTS", "herald:eid", ids[150]}).integer, 0);
   auto state = a->find_event(state_id);
   ASSERT_TRUE(state.ok() && state->ev);
   EXPECT_EQ(state->ev->offset, 1);
   EXPECT_TRUE(state->pruned_any);
   ASSERT_TRUE(a->append(one(draft("acme", "dev", true))).ok());  // replaces the state
-  EXPECT_EQ(raw(redis::command{"HEXISTS", "herald:eid", state_id}).integer, 0);
   auto replaced = a->find_event(state_id);
   ASSERT_TRUE(replaced.ok());
   EXPECT_FALSE(replaced->ev);
@@ -983,10 +983,10 @@ TEST_F(redis_store_test, an_append_laid_out_by_another_version_is_refused_before
   ASSERT_TRUE(r.is_error()) << r.to_string();
   EXPECT_NE(r.str.find("version mismatch"), std::string::npos) << r.str;
   // This version's keys, one field too few per event.
-  redis::command shorter{"FCALL",           "herald_append",  "9",           "herald:seq",
+  redis::command shorter{"FCALL",           "herald_append",  "8",           "herald:seq",
                          "herald:time",     "herald:state",   "herald:subj", "herald:ev",
-                         "herald:stateoff", "herald:tenants", "herald:runs", "herald:eid"};
-  shorter.arg(1).arg(now_ms()).arg(1).arg(enc).arg("").arg("0").arg("1").arg("acme").arg("");
+                         "herald:stateoff", "herald:tenants", "herald:runs"};
+  shorter.arg(1).arg(now_ms()).arg(1).arg(enc).arg("").arg("0").arg("1").arg("acme");
   r = raw(shorter);
   ASSERT_TRUE(r.is_error()) << r.to_string();
   EXPECT_NE(r.str.find("version mismatch"), std::string::npos) << r.str;
