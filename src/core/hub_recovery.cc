@@ -36,7 +36,7 @@ bool token_fits(const std::string& kept, const std::string& hash, const std::str
 }  // namespace
 
 bool hub::hole_closed_to(const session& s, std::int64_t first, std::int64_t last) const {
-  if (!opts_.hole_tenants) return false;
+  if (!opts_.hole_tenants || first > last) return false;
   const auto tenants = opts_.hole_tenants(first, last);
   return tenants && std::all_of(tenants->begin(), tenants->end(),
                                 [&](const std::string& t) { return tenant_closed(s, t, dir_); });
@@ -219,7 +219,8 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
       for (const event_ptr& e : page) {
         // Offsets are dense: a hole is an event retention pruned (or one never read). Seqs
         // are re-derived by counting matches, so past a hole every count would be wrong.
-        if (e->offset != after + 1 && !hole_closed_to(*probe, after + 1, e->offset - 1)) {
+        if (e->offset <= after ||
+            (e->offset != after + 1 && !hole_closed_to(*probe, after + 1, e->offset - 1))) {
           ok = false;
           break;
         }
@@ -383,13 +384,17 @@ void hub::adopt_on_home(const session_state& st, const std::string& token, std::
             break;
           }
           for (const event_ptr& e : page) {
+            // Pruned by retention: the count is off (unless no event there was the session's);
+            // a hole reaching past `upto` counts up to it. An offset not above the last one
+            // read is a log out of order: nothing can be counted.
+            const std::int64_t hole_end = std::min(e->offset - 1, upto);
+            if (e->offset <= after ||
+                (hole_end > after && !hole_closed_to(*probe, after + 1, hole_end)))
+              exact = false;
             if (e->offset > upto) {
               after = upto;
               break;
             }
-            // Pruned by retention: the count is off (unless no event there was the session's).
-            if (e->offset != after + 1 && !hole_closed_to(*probe, after + 1, e->offset - 1))
-              exact = false;
             after = e->offset;
             if (!wants(*probe, *e)) continue;
             ++matched;

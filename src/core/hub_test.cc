@@ -1181,3 +1181,37 @@ TEST(hub_shard_asserts, a_home_shard_call_from_another_shard_dies) {
 
 }  // namespace
 }  // namespace herald
+
+namespace herald {
+namespace {
+
+// An adoption's count checks the hole before the first event past `upto` too: offsets
+// (processed, upto] all gone from the log (a tenant's bound trimmed them) followed by an event
+// past upto are not "no match, exact" — the resume says the gap was lost.
+TEST_F(hub_adopt_test, a_hole_up_to_upto_before_an_event_past_it_is_not_exact) {
+  recording_sink first, second;
+  const opened o = open_subscribed(first);
+  publish_logged(4);  // seq 1..4 on the first node
+  move_to_second_node();
+  publish_logged(2);  // offsets 5, 6: this session's matches, seen by this node (upto 6)
+  {
+    std::lock_guard l(log_mu_);  // trimmed from the log; offset 7 committed, not yet seen
+    log_.erase(log_.end() - 2, log_.end());
+    log_.push_back(make_event(++offset_));
+  }
+  std::promise<resume_outcome> out;
+  on(1, [&] {
+    auto c = hub_->register_sink(&second);
+    hub_->resume(o.token, 4, who_, {1, c}, [&](resume_outcome r) { out.set_value(r); });
+  });
+  auto fut = out.get_future();
+  while (fut.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
+    join_blocking();
+    sync();
+  }
+  EXPECT_EQ(fut.get().error, recovery_error::buffer_overflow)
+      << "recovered at seq 4 although the session's matches at offsets 5, 6 are gone";
+}
+
+}  // namespace
+}  // namespace herald

@@ -11,12 +11,12 @@ namespace herald::redis {
 // then per record: its hash's field, json and expiry.
 // Each event goes to its tenant's log herald:log:<tenant> (ID <offset>-0, field e; a travelling
 // record in field r, and it leads the batch's message: 'R' then the record). An event's id
-// carries its offset (redis_store.cc, event_id_offset): no index per event. Each run of consecutive events of one tenant in the
-// call is one entry of herald:runs (ID <first offset>-0, fields t = tenant, n = length, m =
-// time): the map from global offsets to tenants' logs.
-// Commits iff herald:seq <= expected (equal: the node is up to date; below: Redis lost
-// acknowledged writes, and the node's offsets continue after what it knows was committed) and
-// the proposed time does not go back; else returns {0, seq, time} and writes nothing.
+// carries its offset (redis_store.cc, event_id_offset): no index per event. Each run of consecutive
+// events of one tenant in the call is one entry of herald:runs (ID <first offset>-0, fields t =
+// tenant, n = length, m = time): the map from global offsets to tenants' logs. Commits iff
+// herald:seq <= expected (equal: the node is up to date; below: Redis lost acknowledged writes, and
+// the node's offsets continue after what it knows was committed) and the proposed time does not go
+// back; else returns {0, seq, time} and writes nothing.
 const char* const store_function_library = R"lua(#!lua name=herald
 -- herald:recexp:<kind> scores each record of herald:rec:<kind> by its expires_ms ('0': none).
 local function index_expiry(hash, key, exp)
@@ -108,8 +108,11 @@ local function append(keys, args)
       if retain == '1' then
         redis.call('HSET', keys[3], field, rec)
         redis.call('ZADD', keys[6], off, field)
-        -- the tenant's own index (the field up to its NUL), for a per-tenant states()
-        redis.call('SADD', 'herald:tstate:' .. string.match(field, '^[^%z]*'), field)
+        -- the tenant's own indexes (the field up to its NUL): its fields, for a per-tenant
+        -- states(); by offset, for a tenant's read of the states pruned out of its log
+        local owner = string.match(field, '^[^%z]*')
+        redis.call('SADD', 'herald:tstate:' .. owner, field)
+        redis.call('ZADD', 'herald:tstateoff:' .. owner, off, field)
       end
     end
     batch[#batch + 1] = #rec .. ':' .. rec

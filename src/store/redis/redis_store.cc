@@ -822,18 +822,24 @@ struct redis_store::impl {
 
   // Calls `each(event)` for the retained states whose event pruning took out of the logs,
   // offsets in [from, floor) (no_floor: every one), in offset order, until it returns false.
-  // They live in herald:state, indexed by offset in herald:stateoff.
+  // They live in herald:state, indexed by offset in `index`: herald:stateoff (every tenant's)
+  // or herald:tstateoff:<tenant> (one tenant's). Paged by score, not by position: a state
+  // replaced meanwhile moves to a higher score and shifts no page (one offset, one field).
   status states_below(std::int64_t from, std::int64_t floor,
-                      const std::function<bool(event_ptr&)>& each) {
+                      const std::function<bool(event_ptr&)>& each,
+                      const std::string& index = k_state_off) {
     const std::string hi = floor != no_floor ? "(" + std::to_string(floor) : std::string("+inf");
-    for (std::int64_t skip = 0;; skip += static_cast<std::int64_t>(opts.page)) {
-      redis::command z{"ZRANGEBYSCORE", k_state_off, std::to_string(from), hi, "LIMIT"};
-      z.arg(skip).arg(static_cast<std::int64_t>(opts.page));
+    std::string lo = std::to_string(from);
+    for (;;) {
+      redis::command z{"ZRANGEBYSCORE", index, lo, hi, "WITHSCORES", "LIMIT", "0"};
+      z.arg(static_cast<std::int64_t>(opts.page));
       auto fields = call(z, "ZRANGEBYSCORE");
       if (!fields) return fields.err();
-      if (fields->elements.empty()) return {};
+      if (fields->elements.size() < 2) return {};
       std::vector<std::string> names;
-      for (const auto& f : fields->elements) names.push_back(f.str);
+      for (std::size_t k = 0; k + 1 < fields->elements.size(); k += 2)
+        names.push_back(fields->elements[k].str);
+      lo = "(" + fields->elements.back().str;
       auto values = state_values(names);
       if (!values) return values.err();
       for (const auto& v : *values) {
@@ -842,7 +848,7 @@ struct redis_store::impl {
         if (!ev || ev->offset < from || ev->offset >= floor) continue;
         if (!each(ev)) return {};
       }
-      if (fields->elements.size() < opts.page) return {};
+      if (names.size() < opts.page) return {};
     }
   }
 
@@ -1254,43 +1260,45 @@ result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
     }
   }
   // Filtered by tenant: the tenants' own logs, merged, and each tenant's retained states below
-  // the first entry its log holds (pruned out of it), at most what the limit can take.
+  // the first entry its log holds (pruned out of it), from the tenant's own index by offset
+  // (herald:tstateoff:<tenant>: the read costs the tenant's states, not the cluster's), at most
+  // what the limit can take. herald:seq is read first: a tenant whose log is empty then takes
+  // its states up to it, and anything appended later is in the log the walk reads (never both).
   const std::set<std::string> tenants(q.tenants.begin(), q.tenants.end());
   std::vector<redis::command> firsts;
+  firsts.push_back(redis::command{"GET", k_seq});
   for (const std::string& t : tenants) {
     firsts.push_back(redis::command{"XRANGE", log_key(t), "-", "+", "COUNT", "1"});
   }
   auto heads = p_->pipelined(firsts, "XRANGE");
-  std::map<std::string, std::int64_t, std::less<>> floors;  // absent: an empty log
-  std::int64_t highest = 0;  // the highest floor; an empty log: every state of its tenant
-  bool empty_log = false;
-  std::size_t i = 0;
-  for (const std::string& t : tenants) {
-    auto& h = heads[i++];
+  for (auto& h : heads)
     if (!h) return h.err();
-    auto evs = stream_events(*h);
-    if (evs.empty()) {
-      empty_log = true;
-    } else {
-      floors[t] = evs.front()->offset;
-      highest = std::max(highest, evs.front()->offset);
-    }
-  }
-  const std::int64_t top = empty_log ? no_floor : highest;
-  std::deque<event_ptr> below;
-  if (empty_log || q.after_offset + 1 < highest) {
-    status st = p_->states_below(q.after_offset + 1, top, [&](event_ptr& e) {
-      auto f = floors.find(e->tenant);
-      if (!tenants.contains(e->tenant) || (f != floors.end() && e->offset >= f->second)) {
-        return true;
-      }
-      if (!matches(e)) return !done;
-      below.push_back(std::move(e));
-      return below.size() < q.limit;
-    });
+  std::int64_t seq = 0;
+  if (heads[0]->is_string())
+    std::from_chars(heads[0]->str.data(), heads[0]->str.data() + heads[0]->str.size(), seq);
+  std::vector<event_ptr> states;
+  std::size_t i = 1;
+  for (const std::string& t : tenants) {
+    auto evs = stream_events(*heads[i++]);
+    const std::int64_t floor = evs.empty() ? seq + 1 : evs.front()->offset;
+    if (q.after_offset + 1 >= floor) continue;
+    std::size_t got = 0;
+    status st = p_->states_below(
+        q.after_offset + 1, floor,
+        [&](event_ptr& e) {
+          if (!matches(e)) return !done;
+          states.push_back(std::move(e));
+          return ++got < q.limit;
+        },
+        "herald:tstateoff:" + t);
     if (!st) return st.err();
     done = false;
   }
+  std::sort(states.begin(), states.end(),
+            [](const event_ptr& a, const event_ptr& b) { return a->offset < b->offset; });
+  if (states.size() > q.limit) states.resize(q.limit);
+  std::deque<event_ptr> below(std::make_move_iterator(states.begin()),
+                              std::make_move_iterator(states.end()));
   // Events fetched per step: what the limit still needs (more when filtering by subject).
   const std::size_t chunk = std::clamp<std::size_t>(q.limit, 16, p_->opts.page);
   if (status st = p_->tenant_walk(tenants, from, chunk, std::move(below), take); !st) {
@@ -1301,6 +1309,7 @@ result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
 
 std::optional<std::vector<std::string>> redis_store::hole_tenants(std::int64_t first,
                                                                   std::int64_t last) {
+  if (first > last) return std::nullopt;  // not a hole: a log out of order, nothing to name
   std::set<std::string> names;
   std::int64_t covered = first - 1;  // every offset up to it is in a run seen
   auto take = [&](const std::vector<log_run>& runs) {
@@ -1525,7 +1534,9 @@ status redis_store::prune(std::int64_t before_ms) {
   } while (cursor != "0");
   // herald:runs down to the run holding the oldest offset a log holds (that run stays): the
   // map keeps covering every event still stored. Appends meanwhile only add later runs.
-  const std::int64_t floor = oldest.value_or(last_offset + 1);
+  // SSCAN may miss a tenant added during the scan, whose events are all above last_offset:
+  // the floor never passes last_offset + 1, so no run of theirs is cut.
+  const std::int64_t floor = std::min(oldest.value_or(last_offset + 1), last_offset + 1);
   auto holding =
       p_->call(redis::command{"XREVRANGE", k_runs, std::to_string(floor) + "-0", "-", "COUNT", "1"},
                "XREVRANGE");
