@@ -163,6 +163,13 @@ result<redis::reply> checked(result<redis::reply> r, std::string_view what) {
   return r;
 }
 
+// A counter a bulk-string reply holds (herald:seq, herald:pruned): 0 when nil or not a number.
+std::int64_t int_of(const redis::reply& v) {
+  std::int64_t x = 0;
+  if (v.is_string()) std::from_chars(v.str.data(), v.str.data() + v.str.size(), x);
+  return x;
+}
+
 // Parses "<n>-0" (a log entry ID) into its offset.
 std::int64_t offset_of_id(std::string_view id) {
   std::int64_t v = 0;
@@ -1151,14 +1158,9 @@ result<std::unique_ptr<redis_store>> redis_store::open(redis_store_options opts)
   }
   auto r = s.call(redis::command{"MGET", k_seq, k_time}, "MGET");
   if (!r) return r.err();
-  auto as_int = [](const redis::reply& v) -> std::int64_t {
-    std::int64_t x = 0;
-    if (v.is_string()) std::from_chars(v.str.data(), v.str.data() + v.str.size(), x);
-    return x;
-  };
   if (r->elements.size() == 2) {
-    s.known_seq = as_int(r->elements[0]);
-    s.known_time = as_int(r->elements[1]);
+    s.known_seq = int_of(r->elements[0]);
+    s.known_time = int_of(r->elements[1]);
   }
   s.delivered = s.known_seq;
   s.writer = std::thread([&s] { s.writer_loop(); });
@@ -1273,9 +1275,7 @@ result<std::vector<event_ptr>> redis_store::read(const log_query& q) {
   auto heads = p_->pipelined(firsts, "XRANGE");
   for (auto& h : heads)
     if (!h) return h.err();
-  std::int64_t seq = 0;
-  if (heads[0]->is_string())
-    std::from_chars(heads[0]->str.data(), heads[0]->str.data() + heads[0]->str.size(), seq);
+  const std::int64_t seq = int_of(*heads[0]);
   std::vector<event_ptr> states;
   std::size_t i = 1;
   for (const std::string& t : tenants) {
@@ -1580,10 +1580,7 @@ result<store::event_lookup> redis_store::find_event(std::string_view id) {
   auto r = p_->pipelined(cmds, "find_event");
   for (auto& x : r)
     if (!x) return x.err();
-  std::int64_t pruned = 0;
-  if (r[0]->is_string())
-    std::from_chars(r[0]->str.data(), r[0]->str.data() + r[0]->str.size(), pruned);
-  out.pruned_any = pruned > 0;
+  out.pruned_any = int_of(*r[0]) > 0;
   if (!off) return out;
   auto found = [&](event_ptr ev) {
     if (ev && ev->id == id && ev->offset == *off) out.ev = std::move(ev);
