@@ -1,7 +1,5 @@
 // HTTP/1.1 keep-alive sessions: read a bounded request, hand upgrades to the WebSocket side,
 // run everything else on the blocking pool through the router, write the reply.
-#include <type_traits>
-
 #include <boost/url/parse.hpp>
 
 #include "core/metrics.h"
@@ -96,40 +94,37 @@ http_response refusal(server::impl& srv, const http_request& r, int status, std:
 
 // The connection as a WebSocket session's stream: a plain one gives up its socket, a TLS one
 // moves whole (its TLS state goes with it).
-conn_stream to_conn(beast::tcp_stream& s) { return conn_stream(s.release_socket()); }
-conn_stream to_conn(tls_stream& s) {
-  beast::get_lowest_layer(s).expires_never();
-  return conn_stream(std::move(s));
+conn_stream to_conn(http_stream& s) {
+  if (!s.is_tls()) return conn_stream(s.plain().release_socket());
+  s.tcp_layer().expires_never();
+  return conn_stream(std::move(s.tls()));
 }
 
 // The end of a connection Herald closes: a FIN after the last reply, or TLS close_notify (not
 // waited for long) and then the FIN.
-net::awaitable<void> shut(beast::tcp_stream& s) {
+net::awaitable<void> shut(http_stream& s) {
+  if (s.is_tls()) {
+    s.tcp_layer().expires_after(std::chrono::seconds(1));
+    (void)co_await s.tls().async_shutdown(use_nothrow);
+  }
   beast::error_code ec;
   s.socket().shutdown(tcp::socket::shutdown_send, ec);
-  co_return;
-}
-net::awaitable<void> shut(tls_stream& s) {
-  beast::get_lowest_layer(s).expires_after(std::chrono::seconds(1));
-  (void)co_await s.async_shutdown(use_nothrow);
-  beast::error_code ec;
-  beast::get_lowest_layer(s).socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
-// One code path for both: Stream is beast::tcp_stream or tls_stream (TLS over one).
-template <class Stream>
-net::awaitable<void> serve_http(server::impl& srv, shard_ctx& sh, Stream& stream, conn_slot slot) {
-  auto& tcp_layer = beast::get_lowest_layer(stream);
+// One code path for both plain and TLS connections (http_stream, tls_stream.h).
+net::awaitable<void> serve_http(server::impl& srv, shard_ctx& sh, http_stream& stream,
+                                conn_slot slot) {
+  auto& tcp_layer = stream.tcp_layer();
   beast::flat_buffer buf;
   std::string remote, local;
-  const char* scheme = std::is_same_v<Stream, tls_stream> ? "https" : "http";
+  const char* scheme = stream.is_tls() ? "https" : "http";
   {
     beast::error_code ec;
-    auto ep = tcp_layer.socket().remote_endpoint(ec);
+    auto ep = stream.socket().remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
     // The address this connection reached: what URLs handed back (a ws token's `uri`) name
     // when core.public_url is not set. Never the Host header, which the client writes.
-    auto lp = tcp_layer.socket().local_endpoint(ec);
+    auto lp = stream.socket().local_endpoint(ec);
     if (!ec) {
       const std::string a = lp.address().to_string();
       local = (lp.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(lp.port());
@@ -228,15 +223,14 @@ net::awaitable<void> serve_http(server::impl& srv, shard_ctx& sh, Stream& stream
 net::awaitable<void> run_http_session(server::impl& srv, shard_ctx& sh, tcp::socket socket,
                                       conn_slot slot) {
   if (srv.tls) {
-    tls_stream stream(beast::tcp_stream(std::move(socket)), *srv.tls->current());
-    beast::get_lowest_layer(stream).expires_after(
-        std::chrono::milliseconds(srv.opts.limits.tls_handshake_ms));
+    http_stream stream(tls_stream(beast::tcp_stream(std::move(socket)), *srv.tls->current()));
+    stream.tcp_layer().expires_after(std::chrono::milliseconds(srv.opts.limits.tls_handshake_ms));
     // A client speaking plain HTTP (or an old TLS) fails here and is dropped.
-    auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
+    auto [ec] = co_await stream.tls().async_handshake(ssl::stream_base::server, use_nothrow);
     if (ec) co_return;
     co_await serve_http(srv, sh, stream, std::move(slot));
   } else {
-    beast::tcp_stream stream(std::move(socket));
+    http_stream stream(beast::tcp_stream(std::move(socket)));
     co_await serve_http(srv, sh, stream, std::move(slot));
   }
 }

@@ -8,13 +8,12 @@
 
 namespace herald {
 
-// Stream: beast::tcp_stream or a TLS stream over one. Returns the write's error (a stream
-// that threw ends the reply early: an error too, so the connection closes and the client sees
-// a truncated chunked body rather than a complete-looking one).
-template <class Stream>
-net::awaitable<beast::error_code> write_streamed(server::impl& srv, Stream& stream,
-                                                 const http_response& r, unsigned version,
-                                                 bool keep_alive) {
+// Returns the write's error (a stream that threw ends the reply early: an error too, so the
+// connection closes and the client sees a truncated chunked body rather than a complete-looking
+// one).
+inline net::awaitable<beast::error_code> write_streamed(server::impl& srv, http_stream& stream,
+                                                        const http_response& r, unsigned version,
+                                                        bool keep_alive) {
   http::response<http::empty_body> head{static_cast<http::status>(r.status), version};
   head.set(http::field::server, "herald");
   if (!r.content_type.empty()) head.set(http::field::content_type, r.content_type);
@@ -22,7 +21,7 @@ net::awaitable<beast::error_code> write_streamed(server::impl& srv, Stream& stre
   head.keep_alive(keep_alive);
   head.chunked(true);
   http::response_serializer<http::empty_body> sr{head};
-  auto& lowest = beast::get_lowest_layer(stream);
+  auto& lowest = stream.tcp_layer();
   lowest.expires_after(std::chrono::milliseconds(srv.opts.limits.http_idle_ms));
   if (auto [ec, n] = co_await http::async_write_header(stream, sr, use_nothrow); ec) co_return ec;
   bool more = true;
