@@ -4,15 +4,12 @@
 #include <optional>
 #include <stdexcept>
 
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "transport/net.h"
+#include "transport/tls_stream.h"
 
 namespace herald::client {
-
-namespace ssl = boost::asio::ssl;
 
 namespace {
 std::string& ca_file() {
@@ -139,8 +136,8 @@ T run_bounded(net::io_context& ioc, net::awaitable<T> task, std::chrono::millise
 }
 
 // One request and its reply over `stream` (plain or TLS: one code path).
-template <class Stream>
-net::awaitable<http_reply> exchange(Stream& stream, const http::request<http::string_body>& req) {
+net::awaitable<http_reply> exchange(http_stream& stream,
+                                    const http::request<http::string_body>& req) {
   co_await http::async_write(stream, req, net::use_awaitable);
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
@@ -167,37 +164,31 @@ http_reply http_call(const std::string& base_url, const std::string& method,
   const auto req = make_request(u, method, target, body, headers);
   net::io_context ioc;
   tcp::resolver resolver(ioc);
-  if (is_tls(u)) {
-    ssl::context ctx = tls_client_context();
-    beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
-    auto task = [&]() -> net::awaitable<http_reply> {
-      const auto eps = co_await resolver.async_resolve(u.host, u.port, net::use_awaitable);
-      co_await beast::get_lowest_layer(stream).async_connect(eps, net::use_awaitable);
-      tls_handshake_setup(stream, u);
-      co_await stream.async_handshake(ssl::stream_base::client, net::use_awaitable);
-      http_reply out = co_await exchange(stream, req);
-      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-      (void)co_await stream.async_shutdown(
-          use_nothrow);  // close_notify; the server may close first
-      co_return out;
-    };
-    return run_bounded(ioc, task(), timeout, u, [&] {
-      resolver.cancel();
-      beast::get_lowest_layer(stream).close();
-    });
-  }
-  beast::tcp_stream stream(ioc);
+  std::optional<ssl::context> ctx;
+  if (is_tls(u)) ctx.emplace(tls_client_context());
+  http_stream stream =
+      ctx ? http_stream(tls_stream(ioc, *ctx)) : http_stream(beast::tcp_stream(ioc));
   auto task = [&]() -> net::awaitable<http_reply> {
     const auto eps = co_await resolver.async_resolve(u.host, u.port, net::use_awaitable);
-    co_await stream.async_connect(eps, net::use_awaitable);
+    co_await stream.tcp_layer().async_connect(eps, net::use_awaitable);
+    if (stream.is_tls()) {
+      tls_handshake_setup(stream.tls(), u);
+      co_await stream.tls().async_handshake(ssl::stream_base::client, net::use_awaitable);
+    }
     http_reply out = co_await exchange(stream, req);
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    if (stream.is_tls()) {
+      stream.tcp_layer().expires_after(std::chrono::seconds(2));
+      // close_notify; the server may close first
+      (void)co_await stream.tls().async_shutdown(use_nothrow);
+    } else {
+      beast::error_code ec;
+      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    }
     co_return out;
   };
   return run_bounded(ioc, task(), timeout, u, [&] {
     resolver.cancel();
-    stream.close();
+    stream.tcp_layer().close();
   });
 }
 
