@@ -32,6 +32,7 @@ result<std::unique_ptr<store>> open_store(std::string_view spec, const std::stri
     ro.log_max_events = opts.log_max_events;
     ro.log_max_events_per_tenant = opts.log_max_events_per_tenant;
     ro.feed_wait_ms = opts.feed_wait_ms;
+    ro.follow_all = opts.follow_all;
     auto s = redis_store::open(std::move(ro));
     if (!s) return std::move(s).err();
     return std::unique_ptr<store>(std::move(*s));

@@ -55,7 +55,8 @@ class store {
   using append_listener = std::function<void(std::vector<event_ptr>)>;
   virtual ~store() = default;
 
-  // Called once per appended batch, in offset order, right after it is durable and before
+  // Called once per appended batch (the cluster store: once per run of one tenant's events in
+  // it, only for the tenants it follows), in offset order, right after it is durable and before
   // append() returns to its publisher (sqlite: on the writer thread after COMMIT; memory: on the
   // appending thread, appends serialized). Why this order: the hub is handed an event only once
   // it is stored, so no subscriber sees an event a crash could lose, and a publisher's reply
@@ -174,6 +175,7 @@ struct store_open_options {
   std::int64_t log_max_events = 1000000;             // 0: unbounded
   std::int64_t log_max_events_per_tenant = 1000000;  // in each tenant's log; 0: unbounded
   std::int64_t feed_wait_ms = 100;  // an append unseen on the feed then reads the log
+  bool follow_all = true;           // the feed follows every tenant (false: those it is told)
 };
 
 // Opens a back end from `[core] store`: "sqlite" (data in `data_dir`, created if missing),

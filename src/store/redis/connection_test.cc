@@ -363,14 +363,14 @@ TEST_F(redis_connection, ReadsWhatAcknowledgedMeans) {
 
 TEST_F(redis_connection, SubscriberGetsPushesAndNoticesClientKill) {
   std::mutex mu;
-  std::vector<std::string> got, states;
+  std::vector<std::string> got, barriers, states;
   auto o = opts_for(server_.url());
   o.client_name = "herald-sub";
   subscriber sub(
       io_, o,
       [&](message&& m) {
         std::lock_guard lock(mu);
-        got.push_back(m.pattern + "|" + m.channel + "|" + m.payload);
+        (m.barrier ? barriers : got).push_back(m.pattern + "|" + m.channel + "|" + m.payload);
       },
       [&](bool up, const std::string& why) {
         std::lock_guard lock(mu);
@@ -409,7 +409,17 @@ TEST_F(redis_connection, SubscriberGetsPushesAndNoticesClientKill) {
   }
   ASSERT_TRUE(eventually([&] { return sub.connects() == 2 && sub.confirmed() == 2; }));
   EXPECT_EQ(pub.call(command{"PUBLISH", "news", "again"})->integer, 1);
+  // A barrier after an unsubscribe: once it is answered, Redis ran the unsubscribe.
   sub.unsubscribe({"news"});
+  sub.barrier("b1");
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return barriers.size() == 1;
+  }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(barriers[0], "||b1");
+  }
   ASSERT_TRUE(eventually([&] { return sub.confirmed() == 1; }));
   EXPECT_EQ(pub.call(command{"PUBLISH", "news", "unheard"})->integer, 0);
   EXPECT_EQ(pub.call(command{"PUBLISH", "t.2", "y"})->integer, 1);

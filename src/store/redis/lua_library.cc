@@ -10,7 +10,9 @@ namespace herald::redis {
 // on a batch's first event whose record travels: kind, key and json each as <length>:<bytes>);
 // then per record: its hash's field, json and expiry.
 // Each event goes to its tenant's log herald:log:<tenant> (ID <offset>-0, field e; a travelling
-// record in field r, and it leads the batch's message: 'R' then the record). An event's id
+// record in field r, and it leads its event in the message: 'R' then the record). Each run of
+// one tenant's events in a batch is one message on herald:ev:<tenant> (KEYS[5] is the prefix),
+// published in offset order. An event's id
 // carries its offset (redis_store.cc, event_id_offset): no index per event. Each run of consecutive
 // events of one tenant in the call is one entry of herald:runs (ID <first offset>-0, fields t =
 // tenant, n = length, m = time): the map from global offsets to tenants' logs. Commits iff
@@ -72,12 +74,18 @@ local function append(keys, args)
   local new_time = tonumber(args[2])
   if seq > expected or new_time < t then return {0, seq, t} end
   local i = 4
-  local batch = {}
+  local msg, msg_tenant = {}, nil  -- the message being built: events of one tenant in a row
   local tenants = {}
   local run_tenant, run_first, run_n = nil, 0, 0
   local function end_run()
     if run_n > 0 then
       redis.call('XADD', keys[8], run_first .. '-0', 't', run_tenant, 'n', run_n, 'm', args[2])
+    end
+  end
+  local function publish()
+    if #msg > 0 then
+      redis.call('PUBLISH', keys[5] .. ':' .. msg_tenant, table.concat(msg))
+      msg = {}
     end
   end
   for k = 1, n do
@@ -91,9 +99,13 @@ local function append(keys, args)
       tenants[tenant] = log
       redis.call('SADD', keys[7], tenant)
     end
+    if tenant ~= msg_tenant then
+      publish()
+      msg_tenant = tenant
+    end
     if carried ~= '' then
       redis.call('XADD', log, off .. '-0', 'e', rec, 'r', carried)
-      batch[#batch + 1] = 'R' .. carried
+      msg[#msg + 1] = 'R' .. carried
     else
       redis.call('XADD', log, off .. '-0', 'e', rec)
     end
@@ -115,11 +127,8 @@ local function append(keys, args)
         redis.call('ZADD', 'herald:tstateoff:' .. owner, off, field)
       end
     end
-    batch[#batch + 1] = #rec .. ':' .. rec
-    if last == '1' then
-      redis.call('PUBLISH', keys[5], table.concat(batch))
-      batch = {}
-    end
+    msg[#msg + 1] = #rec .. ':' .. rec
+    if last == '1' then publish() end
   end
   end_run()
   for r = 9, #keys do
@@ -214,6 +223,15 @@ local function prune_log(keys, args)
   return {more, oldest}
 end
 
+-- KEYS: herald:seq; ARGV: a node's marker channel, a mark number. Publishes "<mark>:<seq>" on
+-- the channel and returns seq: the message reaches the node after every batch message
+-- published up to seq (one connection gets its messages in publish order), before any later.
+local function mark(keys, args)
+  local seq = redis.call('GET', keys[1]) or '0'
+  redis.call('PUBLISH', args[1], args[2] .. ':' .. seq)
+  return tonumber(seq)
+end
+
 -- KEYS: a records hash, herald:seq; ARGV: the key. The record (nil: none) and herald:seq, at once.
 local function get_record(keys, args)
   return {redis.call('HGET', keys[1], args[1]), redis.call('GET', keys[2]) or '0'}
@@ -223,6 +241,9 @@ redis.register_function('herald_append', append)
 redis.register_function{function_name = 'herald_get_record', callback = get_record,
                         flags = {'no-writes'}}
 redis.register_function('herald_prune_log', prune_log)
+-- allow-oom: a Redis at maxmemory (noeviction) refuses writes, and a feed that cannot mark
+-- could not read what a dropped subscription missed; a mark stores nothing.
+redis.register_function{function_name = 'herald_mark', callback = mark, flags = {'allow-oom'}}
 redis.register_function('herald_records', records)
 redis.register_function('herald_prune_records', prune_records)
 )lua";

@@ -6,7 +6,8 @@
 
 namespace herald::redis {
 
-// herald_append, herald_records, herald_get_record, herald_prune_log, herald_prune_records.
+// herald_append, herald_records, herald_get_record, herald_prune_log, herald_prune_records,
+// herald_mark.
 extern const char* const store_function_library;
 
 }  // namespace herald::redis

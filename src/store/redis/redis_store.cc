@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <thread>
 #include <utility>
@@ -323,9 +324,37 @@ struct redis_store::impl {
   std::condition_variable done_cv;  // callers: a job done, or the feed moved
   std::deque<std::shared_ptr<append_job>> queue;
   bool closed = false, stopping = false;
-  std::deque<std::string> messages;
-  bool resync = false, sub_was_down = false, drop_messages = false;
+  // What the feed thread works through, in order: what the subscriber handed over (its
+  // connection's order: on_message, on_sub_state) and the follow()/unfollow() asked for.
+  struct feed_item {
+    enum class kind { message, barrier, reconnected, remark, follow, unfollow };
+    kind what = kind::message;
+    std::string channel, payload;  // payload: a message's, a barrier's token, a follow's tenant
+  };
+  std::deque<feed_item> items;
+  std::size_t queued_messages = 0;  // the items that are messages (bounded: max_feed_queue)
+  bool sub_was_down = false, drop_messages = false;
   std::int64_t catch_up_to = 0;
+  // What the feed follows (changed on the feed thread only): a tenant's channel
+  // herald:ev:<tenant>, or "" for every tenant's (the pattern herald:ev:*). Subscribing:
+  // waiting for the barrier sent after its (P)SUBSCRIBE; marking: waiting for the mark asked
+  // for then (herald_mark on mark_channel); delivering: its events after `delivered` reach the
+  // listener. A fresh one has never delivered: its first mark says from which offset it does
+  // (the follow listener). While any one that is not fresh does not deliver (after a
+  // reconnection, a dropped queue), nothing is delivered live: the next mark reads the logs
+  // for all of them from `delivered`.
+  enum class follow_state { subscribing, marking, delivering };
+  struct follow_entry {
+    follow_state st = follow_state::subscribing;
+    bool fresh = true;
+    std::uint64_t barrier = 0;  // the barrier sent after its subscription
+    std::uint64_t mark = 0;
+  };
+  std::map<std::string, follow_entry, std::less<>> follows;
+  std::string mark_channel;    // herald:mk:<random>: this store's marks
+  std::uint64_t marks = 0;     // the last mark asked for
+  std::uint64_t barriers = 0;  // the last barrier sent
+  redis_store::follow_listener on_follow;
   std::int64_t delivered = 0;  // the listener has seen every offset up to it
   append_listener listener;
   redis_store::record_listener record_listener;
@@ -578,12 +607,18 @@ struct redis_store::impl {
 
   void on_message(redis::message&& m) {
     std::lock_guard lk(mu);
-    if (drop_messages) return;
-    if (messages.size() >= opts.max_feed_queue) {
-      messages.clear();  // the log has them: read it instead
-      resync = true;
+    if (m.barrier) {
+      items.push_back({feed_item::kind::barrier, {}, std::move(m.payload)});
+    } else if (drop_messages) {
+      return;
+    } else if (queued_messages >= opts.max_feed_queue) {
+      // The logs have them: drop the queued messages (not the barriers) and mark again.
+      std::erase_if(items, [](const feed_item& i) { return i.what == feed_item::kind::message; });
+      queued_messages = 0;
+      items.push_back({feed_item::kind::remark, {}, {}});
     } else {
-      messages.push_back(std::move(m.payload));
+      items.push_back({feed_item::kind::message, std::move(m.channel), std::move(m.payload)});
+      ++queued_messages;
     }
     feed_cv.notify_one();
   }
@@ -595,10 +630,194 @@ struct redis_store::impl {
       return;
     }
     if (sub_was_down) {
-      resync = true;  // what was published while we were away is only in the log
+      // What was published while we were away is only in the logs: every followed channel
+      // (subscribed again already) waits for a barrier and a mark.
+      items.push_back({feed_item::kind::reconnected, {}, {}});
       sub_was_down = false;
       feed_cv.notify_one();
     }
+  }
+
+  static std::string ev_channel(std::string_view tenant) {
+    return std::string(k_ev) + ":" + std::string(tenant);
+  }
+  static constexpr std::string_view ev_pattern = "herald:ev:*";
+
+  // The tenant a channel is of; nullopt for another (the mark channel).
+  static std::optional<std::string> tenant_of(const std::string& channel) {
+    const std::string prefix = std::string(k_ev) + ":";
+    if (channel.size() > prefix.size() && channel.compare(0, prefix.size(), prefix) == 0)
+      return channel.substr(prefix.size());
+    return std::nullopt;
+  }
+
+  // Whether a message of `tenant` is delivered now (mu held): its key or "" delivers, and no
+  // key that delivered before is waiting for a mark (its events must come first, from the logs).
+  bool live_locked(std::string_view tenant) const {
+    bool covered = false;
+    for (const auto& [k, f] : follows) {
+      if (f.st == follow_state::delivering) {
+        if (k.empty() || k == tenant) covered = true;
+      } else if (!f.fresh) {
+        return false;
+      }
+    }
+    return covered;
+  }
+
+  // Whether `tenant` delivers (mu held): an append of it waits for the feed; another one's
+  // returns at its commit (fresh: its events up to its first mark never reach the listener).
+  bool delivers_locked(std::string_view tenant) const {
+    for (std::string_view k : {std::string_view(), tenant}) {
+      auto it = follows.find(k);
+      if (it != follows.end() && !it->second.fresh) return true;
+    }
+    return false;
+  }
+
+  // What a catch-up reads: every followed tenant but the fresh ones (their first mark says from
+  // where they deliver). nullopt: every tenant.
+  std::optional<std::set<std::string, std::less<>>> catch_up_tenants() {
+    std::lock_guard lk(mu);
+    if (auto all = follows.find(std::string_view()); all != follows.end() && !all->second.fresh)
+      return std::nullopt;
+    std::set<std::string, std::less<>> out;
+    for (const auto& [k, f] : follows)
+      if (!f.fresh && !k.empty()) out.insert(k);
+    return out;
+  }
+
+  // A barrier after the (P)SUBSCRIBE of every key in `keys` (or of every key: a reconnection).
+  void send_barrier(const std::vector<std::string>* keys) {
+    std::uint64_t b = 0;
+    {
+      std::lock_guard lk(mu);
+      b = ++barriers;
+      for (auto& [k, f] : follows) {
+        if (keys != nullptr && std::find(keys->begin(), keys->end(), k) == keys->end()) continue;
+        f.st = follow_state::subscribing;
+        f.barrier = b;
+      }
+    }
+    sub->barrier(std::to_string(b));
+  }
+
+  // follow(): subscribe, then a barrier. unfollow(): its messages stop (in flight: dropped).
+  void on_follow_item(const feed_item& it) {
+    const std::string& t = it.payload;
+    bool add = false;
+    {
+      std::lock_guard lk(mu);
+      if (it.what == feed_item::kind::follow) {
+        add = follows.emplace(t, follow_entry{}).second;
+      } else if (follows.erase(t) == 0) {
+        return;
+      }
+    }
+    if (it.what == feed_item::kind::unfollow) {
+      if (t.empty())
+        sub->punsubscribe({std::string(ev_pattern)});
+      else
+        sub->unsubscribe({ev_channel(t)});
+      return;
+    }
+    if (!add) return;
+    if (t.empty())
+      sub->psubscribe({std::string(ev_pattern)});
+    else
+      sub->subscribe({ev_channel(t)});
+    const std::vector<std::string> keys{t};
+    send_barrier(&keys);
+  }
+
+  // A barrier came back: Redis runs every subscription sent before it. Each key waiting for it
+  // (or an earlier one) is marked.
+  void on_barrier(std::string_view token) {
+    std::uint64_t b = 0;
+    if (std::from_chars(token.data(), token.data() + token.size(), b).ptr !=
+        token.data() + token.size())
+      return;  // not one of ours
+    std::vector<std::string> keys;
+    {
+      std::lock_guard lk(mu);
+      for (const auto& [k, f] : follows)
+        if (f.st == follow_state::subscribing && f.barrier <= b) keys.push_back(k);
+    }
+    if (!keys.empty()) request_mark(keys);
+  }
+
+  // Asks Redis for a mark covering `keys` (herald_mark publishes herald:seq on mark_channel,
+  // after every batch message published up to it). On failure, marks again later.
+  void request_mark(const std::vector<std::string>& keys) {
+    std::uint64_t m = 0;
+    {
+      std::lock_guard lk(mu);
+      m = ++marks;
+      for (const std::string& k : keys) {
+        auto it = follows.find(k);
+        if (it == follows.end()) continue;
+        it->second.st = follow_state::marking;
+        it->second.mark = m;
+      }
+    }
+    redis::command c{"FCALL", "herald_mark", "1", k_seq, mark_channel};
+    c.arg(static_cast<std::int64_t>(m));
+    if (fcall(c, "FCALL herald_mark")) return;
+    std::unique_lock lk(mu);
+    feed_cv.wait_for(lk, std::chrono::milliseconds(opts.feed_wait_ms), [&] { return stopping; });
+    items.push_front({feed_item::kind::remark, {}, {}});
+  }
+
+  // The messages queued were dropped (or one was unreadable): every key subscribed is marked
+  // again, nothing delivering live until then; the catch-up at the mark reads the logs.
+  void remark() {
+    std::vector<std::string> keys;
+    {
+      std::lock_guard lk(mu);
+      for (const auto& [k, f] : follows)
+        if (f.st != follow_state::subscribing) keys.push_back(k);
+    }
+    if (!keys.empty()) request_mark(keys);
+  }
+
+  // A mark "<number>:<seq>" on mark_channel: every message published up to seq is behind. The
+  // logs up to seq are read for every key followed before (the ones not delivering had their
+  // messages dropped, or never sent; live ones' reads find nothing new); each key marking with
+  // that number or an earlier one then delivers, a fresh one from what was delivered by then
+  // (the follow listener hears it first): its events up to there are history to this node.
+  void on_mark(std::string_view payload) {
+    const auto colon = payload.find(':');
+    std::uint64_t m = 0;
+    std::int64_t seq = 0;
+    if (colon == std::string_view::npos ||
+        std::from_chars(payload.data(), payload.data() + colon, m).ptr != payload.data() + colon ||
+        std::from_chars(payload.data() + colon + 1, payload.data() + payload.size(), seq).ptr !=
+            payload.data() + payload.size()) {
+      std::lock_guard lk(mu);  // not one of ours: whatever waits for one is marked again
+      items.push_back({feed_item::kind::remark, {}, {}});
+      return;
+    }
+    const auto before = catch_up_tenants();  // the fresh ones' events up to here: history
+    std::vector<std::string> fresh;
+    {
+      std::lock_guard lk(mu);
+      for (auto& [k, f] : follows) {
+        if (f.st != follow_state::marking || f.mark > m) continue;
+        f.st = follow_state::delivering;
+        if (f.fresh) fresh.push_back(k);
+        f.fresh = false;
+      }
+    }
+    if (!catch_up(seq, before)) retry_later(seq);
+    std::int64_t from = 0;
+    redis_store::follow_listener l;
+    {
+      std::lock_guard lk(mu);
+      from = delivered;
+      l = on_follow;
+    }
+    if (l)
+      for (const std::string& t : fresh) l(t, from);
   }
 
   // Hands `batch` to the listener; each of `recs` (offset order) goes to the record listener
@@ -640,14 +859,23 @@ struct redis_store::impl {
   }
 
   // Reads the log after `delivered` up to `upto` (0: to its end) and delivers it page by page
-  // (herald:runs, then each run's events from its tenant's log). Offsets missing in the range
-  // are holes (pruned, or lost by Redis): skipped. False when Redis could not be read (the
-  // caller retries later).
-  bool catch_up(std::int64_t upto) {
+  // (herald:runs, then each run's events from its tenant's log), the followed tenants' only
+  // (catch_up_tenants). Offsets missing in the range are holes (pruned, lost by Redis, or not
+  // followed): skipped. False when Redis could not be read (the caller retries later).
+  bool catch_up(std::int64_t upto) { return catch_up(upto, catch_up_tenants()); }
+  // Only `tenants`' runs (nullopt: every tenant's).
+  bool catch_up(std::int64_t upto,
+                const std::optional<std::set<std::string, std::less<>>>& tenants) {
     {
       std::lock_guard lk(mu);
       ++catchups;
     }
+    if (tenants && tenants->empty()) {
+      mark_delivered(upto);  // nothing followed needs the logs
+      return true;
+    }
+    std::function<bool(std::string_view)> keep;
+    if (tenants) keep = [&t = *tenants](std::string_view n) { return t.count(n) != 0; };
     for (;;) {
       std::int64_t from = 0;
       {
@@ -655,7 +883,7 @@ struct redis_store::impl {
         from = delivered + 1;
       }
       if (upto != 0 && from > upto) return true;
-      auto page = runs_page(from, upto, opts.page);
+      auto page = runs_page(from, upto, opts.page, keep);
       if (!page) return false;
       deliver(std::move(page->events), page->recs);
       if (page->next > from) mark_delivered(page->next - 1);  // the holes in it too
@@ -668,40 +896,65 @@ struct redis_store::impl {
 
   void feed_loop() {
     for (;;) {
-      std::string msg;
+      feed_item it;
       std::int64_t want = 0;
-      bool full = false;
       {
         std::unique_lock lk(mu);
-        feed_cv.wait(
-            lk, [&] { return stopping || resync || catch_up_to > delivered || !messages.empty(); });
+        feed_cv.wait(lk, [&] { return stopping || catch_up_to > delivered || !items.empty(); });
         if (stopping) return;
-        if (resync) {
-          resync = false;
-          full = true;
-        } else if (catch_up_to > delivered) {
+        if (catch_up_to > delivered) {
           want = catch_up_to;
         } else {
-          msg = std::move(messages.front());
-          messages.pop_front();
+          it = std::move(items.front());
+          items.pop_front();
+          if (it.what == feed_item::kind::message) --queued_messages;
         }
       }
-      if (full || want != 0) {
-        if (!catch_up(want)) retry_later(full, want);
+      if (want != 0) {
+        if (!catch_up(want)) retry_later(want);
         continue;
       }
-      handle_message(msg);
+      switch (it.what) {
+        case feed_item::kind::message:
+          if (it.channel == mark_channel)
+            on_mark(it.payload);
+          else
+            handle_message(it.channel, it.payload);
+          break;
+        case feed_item::kind::barrier:
+          on_barrier(it.payload);
+          break;
+        case feed_item::kind::reconnected:
+          send_barrier(nullptr);
+          break;
+        case feed_item::kind::remark:
+          remark();
+          break;
+        case feed_item::kind::follow:
+        case feed_item::kind::unfollow:
+          on_follow_item(it);
+          break;
+      }
     }
   }
 
-  void retry_later(bool full, std::int64_t want) {
+  // Redis could not be read: the catch-up up to `want` runs again after feed_wait_ms, before
+  // anything queued.
+  void retry_later(std::int64_t want) {
     std::unique_lock lk(mu);
     feed_cv.wait_for(lk, std::chrono::milliseconds(opts.feed_wait_ms), [&] { return stopping; });
-    if (full) resync = true;
     catch_up_to = std::max(catch_up_to, want);
   }
 
-  void handle_message(std::string_view payload) {
+  void handle_message(const std::string& channel, std::string_view payload) {
+    const auto tenant = tenant_of(channel);
+    bool every = false;
+    {
+      std::lock_guard lk(mu);
+      if (!tenant || !live_locked(*tenant)) return;  // not (yet) delivering: dropped
+      auto all = follows.find(std::string_view());
+      every = all != follows.end() && all->second.st == follow_state::delivering;
+    }
     std::vector<event_ptr> batch;
     std::vector<carried_record> recs;
     std::optional<carried_record> pending;  // a record: the next event is its batch's first
@@ -724,7 +977,7 @@ struct redis_store::impl {
       }
       event_ptr ev = decode_event(payload.substr(pos, static_cast<std::size_t>(n)));
       pos += static_cast<std::size_t>(n);
-      if (!ev) {
+      if (!ev || ev->tenant != *tenant) {
         batch.clear();
         break;
       }
@@ -735,9 +988,9 @@ struct redis_store::impl {
       }
       batch.push_back(std::move(ev));
     }
-    if (batch.empty()) {  // unreadable: the log has the truth
+    if (batch.empty()) {  // unreadable: the logs have the truth
       std::lock_guard lk(mu);
-      resync = true;
+      items.push_front({feed_item::kind::remark, {}, {}});
       return;
     }
     std::int64_t last = 0;
@@ -746,9 +999,11 @@ struct redis_store::impl {
       last = delivered;
     }
     if (batch.back()->offset <= last) return;  // seen already
-    if (batch.front()->offset > last + 1) {
+    // Following every tenant, the offsets are dense: a message starting past last + 1 means
+    // some were lost, and they were published before this one — the logs have them.
+    if (every && batch.front()->offset > last + 1) {
       if (!catch_up(batch.front()->offset - 1)) {
-        retry_later(true, 0);  // this message is in the log too
+        retry_later(batch.back()->offset);  // this message is in the log too
         return;
       }
       std::lock_guard lk(mu);
@@ -758,10 +1013,16 @@ struct redis_store::impl {
     deliver(std::move(batch), recs);
   }
 
-  // Waits until the feed has delivered `off`; after feed_wait_ms without it, asks the feed to
-  // read the log. Bounded: past the command timeout the (committed) events are returned.
-  void wait_delivered(std::int64_t off) {
+  // Waits until the feed has delivered the batch (its last offset `off`); after feed_wait_ms
+  // without it, asks the feed to read the log. Bounded: past the command timeout the (committed)
+  // events are returned. Only for a batch whose tenants the feed follows: another's returns at its
+  // commit (no listener of this node will see it).
+  void wait_delivered(const std::vector<event_ptr>& batch) {
     std::unique_lock lk(mu);
+    std::int64_t off = 0;  // the batch's last event of a tenant the feed delivers
+    for (const event_ptr& e : batch)
+      if (delivers_locked(e->tenant)) off = e->offset;
+    if (off == 0) return;
     const auto step = std::chrono::milliseconds(std::max<std::int64_t>(opts.feed_wait_ms, 1));
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(opts.conn.command_timeout_ms) + step;
@@ -873,8 +1134,11 @@ struct redis_store::impl {
   // Up to `budget` offsets of the log from `from` to `to` (0: its end): the runs covering them
   // (XREVRANGE for the run holding `from`, one XRANGE page after it, pipelined), then each
   // run's events from its tenant's log (one XRANGE per run, pipelined; replies past
-  // max_reply_bytes read again run by run in paged XRANGEs).
-  result<log_page> runs_page(std::int64_t from, std::int64_t to, std::size_t budget) {
+  // max_reply_bytes read again run by run in paged XRANGEs). With `keep`, only the runs of the
+  // tenants it accepts are read (the feed of a node following some tenants); the others are
+  // passed over, `next` past them too.
+  result<log_page> runs_page(std::int64_t from, std::int64_t to, std::size_t budget,
+                             const std::function<bool(std::string_view)>& keep = {}) {
     log_page out;
     out.next = from;
     const std::string id = std::to_string(from) + "-0";
@@ -895,11 +1159,16 @@ struct redis_store::impl {
     // Clip to [from, to] and to the budget.
     std::vector<log_run> want;
     std::size_t taken = 0;
+    std::int64_t passed = 0;  // the last offset of a run passed over (not kept)
     for (const log_run& r : runs) {
       log_run c = r;
       c.first = std::max(r.first, from);
       std::int64_t last = to != 0 ? std::min(r.last(), to) : r.last();
       if (c.first > last) continue;
+      if (keep && !keep(r.tenant)) {
+        passed = last;
+        continue;
+      }
       const auto room = static_cast<std::int64_t>(budget - taken);
       if (last - c.first + 1 >= room) {
         last = c.first + room - 1;
@@ -911,10 +1180,14 @@ struct redis_store::impl {
       if (taken >= budget) break;
     }
     if (want.empty()) {
-      out.more = false;
+      if (passed != 0) {
+        out.next = passed + 1;  // only other tenants' runs: go on after them
+      } else {
+        out.more = false;
+      }
       return out;
     }
-    out.next = want.back().last() + 1;
+    out.next = std::max(want.back().last(), passed) + 1;
     std::vector<redis::command> reads;
     for (const log_run& r : want) {
       redis::command c{"XRANGE", log_key(r.tenant)};
@@ -1140,17 +1413,34 @@ result<std::unique_ptr<redis_store>> redis_store::open(redis_store_options opts)
     }
   }
   if (status st = s.load_functions(); !st) return st.err();
+  // A node of an earlier version listens on the one channel herald:ev, where nothing is
+  // published any more: it would deliver nothing, silently. Refused while one is live.
+  auto older = s.call(redis::command{"PUBSUB", "NUMSUB", "herald:ev"}, "PUBSUB");
+  if (!older) return older.err();
+  if (older->elements.size() == 2 && older->elements[1].integer > 0) {
+    return error{errc::unavailable,
+                 fmt::format("redis store: {}: a node of an earlier Herald version is connected "
+                             "(subscribed to herald:ev, which this version no longer publishes "
+                             "on): every node of a cluster must run the same version",
+                             where)};
+  }
 
   redis::options so = s.opts.conn;
   so.client_name += "-feed";
   s.sub = std::make_unique<redis::subscriber>(
       s.io, so, [&s](redis::message&& m) { s.on_message(std::move(m)); },
       [&s](bool up, const std::string& why) { s.on_sub_state(up, why); });
-  s.sub->subscribe({k_ev});
+  std::random_device rd;
+  s.mark_channel = fmt::format("herald:mk:{:08x}{:08x}", rd(), rd());
+  s.sub->subscribe({s.mark_channel});
+  if (s.opts.follow_all) {
+    s.sub->psubscribe({std::string(impl::ev_pattern)});
+    s.follows[""] = impl::follow_entry{impl::follow_state::delivering, false, 0, 0};
+  }
   s.sub->start();
-  // Confirmed before herald:seq is read: every batch after it arrives on the channel.
+  // Confirmed before herald:seq is read: every batch after it arrives on the channels.
   const auto deadline = now_ms() + s.opts.conn.connect_timeout_ms;
-  while (s.sub->confirmed() < 1) {
+  while (s.sub->confirmed() < (s.opts.follow_all ? 2 : 1)) {
     if (now_ms() > deadline) {
       return error{errc::unavailable, "redis store: " + where + ": SUBSCRIBE not confirmed"};
     }
@@ -1171,6 +1461,30 @@ result<std::unique_ptr<redis_store>> redis_store::open(redis_store_options opts)
 void redis_store::set_append_listener(append_listener l) {
   std::lock_guard lk(p_->mu);
   p_->listener = std::move(l);
+}
+
+void redis_store::set_follow_listener(follow_listener l) {
+  std::lock_guard lk(p_->mu);
+  p_->on_follow = std::move(l);
+}
+
+void redis_store::follow(const std::string& tenant) {
+  std::lock_guard lk(p_->mu);
+  if (p_->closed) return;
+  p_->items.push_back({impl::feed_item::kind::follow, {}, tenant});
+  p_->feed_cv.notify_one();
+}
+
+void redis_store::unfollow(const std::string& tenant) {
+  std::lock_guard lk(p_->mu);
+  if (p_->closed) return;
+  p_->items.push_back({impl::feed_item::kind::unfollow, {}, tenant});
+  p_->feed_cv.notify_one();
+}
+
+bool redis_store::delivering(const std::string& tenant) const {
+  std::lock_guard lk(p_->mu);
+  return p_->live_locked(tenant);
 }
 
 void redis_store::set_record_listener(std::vector<std::string> kinds, record_listener l) {
@@ -1198,7 +1512,7 @@ result<std::vector<event_ptr>> redis_store::append(std::vector<event_draft> batc
     p_->done_cv.wait(lk, [&] { return j->done; });
   }
   if (!j->st) return j->st.err();
-  p_->wait_delivered(j->events.back()->offset);
+  p_->wait_delivered(j->events);
   return std::move(j->events);
 }
 

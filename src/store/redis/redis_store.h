@@ -6,13 +6,21 @@
 // rebuilds and retries: optimistic concurrency between nodes). One writer thread group-commits
 // the appends queued meanwhile into one call.
 //
-// The feed: the append listener is called for EVERY batch appended by ANY node, in dense
-// offset order, from the `herald:ev` subscription, on this store's feed thread. A gap (a
-// message whose first offset is not last+1, a resubscription after a drop, or an append of this
-// node waiting ~feed_wait_ms without the feed reaching it) is filled from the logs (herald:runs,
-// then each run's events from its tenant's log `herald:log:<tenant>`, in pages) before anything
-// later is delivered; anything at or below the last delivered offset is dropped. append()
-// returns once the listener has seen its batch.
+// The feed: each run of one tenant's events in an append is one message on the channel
+// herald:ev:<tenant>. Following every tenant (follow_all), the append listener is called for
+// EVERY batch appended by ANY node, in dense offset order, on this store's feed thread;
+// following some (follow(), cluster mode's default), for every run of those tenants' events,
+// in offset order. What the subscription may have missed is read from the logs (herald:runs,
+// then each run's events from its tenant's log `herald:log:<tenant>`, in pages) before
+// anything later is delivered:
+// - at a mark (herald_mark, asked for once a barrier PING shows Redis ran a (P)SUBSCRIBE:
+//   after a follow(), a resubscription after a drop, a feed queue past max_feed_queue or an
+//   unreadable message), for every tenant followed before, up to the mark's offset; until
+//   every such tenant has had its mark, nothing is delivered live;
+// - following every tenant, before a message whose first offset is not last+1;
+// - an append of this node waiting ~feed_wait_ms without the feed reaching it.
+// Anything at or below the last delivered offset is dropped. append() returns once the
+// listener has seen its batch's events of the tenants the feed delivers; else at its commit.
 // Thread-safe: every member may be called from any thread but the listener's (the feed thread)
 // and the connection's io_thread. No Asio here.
 #pragma once
@@ -41,6 +49,8 @@ struct redis_store_options {
   std::size_t max_group_events = 4096;     // events per herald_append call, at most
   std::size_t max_group_bytes = 4u << 20;  // and about this many bytes (a bigger batch goes alone)
   std::size_t max_feed_queue = 100000;     // pub/sub messages queued; past it: re-read the log
+  // The feed follows every tenant (the pattern herald:ev:*), or only those follow() names.
+  bool follow_all = true;
 };
 
 class redis_store final : public store {
@@ -63,6 +73,21 @@ class redis_store final : public store {
   using record_listener = std::function<void(const std::string& kind, const std::string& key,
                                              const std::string& json, std::int64_t offset)>;
   void set_record_listener(std::vector<std::string> kinds, record_listener l);
+  // Following some tenants (follow_all false): the feed subscribes to `tenant`'s channel, then
+  // asks Redis for a mark (herald_mark: herald:seq published on this store's own channel, after
+  // every batch message up to it). From the mark on, every event of `tenant` after the offset
+  // the follow listener is handed reaches the append listener, in offset order with the other
+  // followed tenants'; the events of `tenant` up to that offset never do. "" follows every
+  // tenant (the pattern herald:ev:*). No-op when followed already. unfollow: its messages stop
+  // (those in flight are dropped).
+  void follow(const std::string& tenant);
+  void unfollow(const std::string& tenant);
+  // Called on the feed thread when a followed tenant starts delivering: (tenant, from), before
+  // any of its events after `from`. Set once, before the first follow().
+  using follow_listener = std::function<void(const std::string& tenant, std::int64_t from)>;
+  void set_follow_listener(follow_listener l);
+  // Whether the events of `tenant` reach the append listener now (its mark came).
+  bool delivering(const std::string& tenant) const;
   using store::append;
   result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
                                         append_record with) override;

@@ -66,8 +66,10 @@ std::int64_t calls_of(const redis::reply& info, const std::string& cmd) {
 class redis_store_test : public ::testing::Test {
  protected:
   std::unique_ptr<redis_store> open(std::int64_t log_max_events = 1000000, std::size_t page = 1000,
-                                    std::int64_t log_max_events_per_tenant = 1000000) {
+                                    std::int64_t log_max_events_per_tenant = 1000000,
+                                    bool follow_all = true) {
     redis_store_options o;
+    o.follow_all = follow_all;
     auto u = redis::parse_url(server_->url());
     EXPECT_TRUE(u.ok());
     o.conn.address = *u;
@@ -80,6 +82,16 @@ class redis_store_test : public ::testing::Test {
     auto s = redis_store::open(o);
     EXPECT_TRUE(s.ok()) << s.err().message;
     return s.ok() ? std::move(*s) : nullptr;
+  }
+  // A node following only the tenants it is told to, its listeners writing to `f`.
+  template <class Log>
+  std::unique_ptr<redis_store> open_following(Log& f) {
+    auto s = open(1000000, 1000, 1000000, false);
+    if (s) {
+      s->set_append_listener(f.fn());
+      s->set_follow_listener(f.follow_fn());
+    }
+    return s;
   }
   // A plain connection, for what a test does to Redis behind the stores' backs.
   redis::reply raw(const redis::command& c) {
@@ -1438,6 +1450,301 @@ TEST_F(redis_store_test, a_small_tenants_read_reads_only_its_own_states) {
   EXPECT_LE(calls_of(info, "zrangebyscore") + calls_of(info, "hmget"), 4)
       << "zrangebyscore " << calls_of(info, "zrangebyscore") << ", hmget "
       << calls_of(info, "hmget") << " for a 1-event tenant";
+}
+
+// A node following some tenants: what one store's listener saw, per tenant, and what its
+// follow listener heard.
+struct followed_log {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::int64_t>> seen;  // (tenant, offset), in order
+  std::map<std::string, std::int64_t> from;                // the follow listener's calls
+  store::append_listener fn() {
+    return [this](std::vector<event_ptr> b) {
+      std::lock_guard lk(mu);
+      for (const auto& e : b) seen.emplace_back(e->tenant, e->offset);
+    };
+  }
+  redis_store::follow_listener follow_fn() {
+    return [this](const std::string& t, std::int64_t f) {
+      std::lock_guard lk(mu);
+      EXPECT_EQ(from.count(t), 0u) << t << " started twice";
+      from[t] = f;
+    };
+  }
+  std::int64_t from_of(const std::string& t) {
+    std::lock_guard lk(mu);
+    auto it = from.find(t);
+    return it == from.end() ? -1 : it->second;
+  }
+  // Waits for `want`, then a while for anything extra: what was seen must be exactly it.
+  void expect_exactly(const std::vector<std::pair<std::string, std::int64_t>>& want) {
+    EXPECT_TRUE(eventually([&] {
+      std::lock_guard lk(mu);
+      return seen.size() >= want.size();
+    }));
+    std::this_thread::sleep_for(100ms);
+    std::lock_guard lk(mu);
+    EXPECT_EQ(seen, want);
+  }
+};
+
+// What the log holds of `tenants` after offset `after` (every tenant's own log, merged).
+std::vector<std::pair<std::string, std::int64_t>> log_of(redis_store& s,
+                                                         std::vector<std::string> tenants,
+                                                         std::int64_t after) {
+  log_query q;
+  q.tenants = std::move(tenants);
+  q.after_offset = after;
+  q.limit = 1000000;
+  auto r = s.read(q);
+  EXPECT_TRUE(r.ok());
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  if (r.ok())
+    for (const auto& e : *r) out.emplace_back(e->tenant, e->offset);
+  return out;
+}
+
+TEST_F(redis_store_test, a_node_following_one_tenant_gets_its_events_only_from_its_mark) {
+  followed_log fa;
+  auto a = open_following(fa);
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(b->append(one(draft("t1"))).ok());
+    ASSERT_TRUE(b->append(one(draft("t2"))).ok());
+  }
+  a->follow("t1");
+  ASSERT_TRUE(eventually([&] { return a->delivering("t1"); }));
+  EXPECT_FALSE(a->delivering("t2"));
+  // Redis sends t1's channel to a alone, t2's to nobody but b's pattern.
+  auto numsub = raw(redis::command{"PUBSUB", "NUMSUB", "herald:ev:t1", "herald:ev:t2"});
+  ASSERT_EQ(numsub.elements.size(), 4u);
+  EXPECT_EQ(numsub.elements[1].integer, 1);
+  EXPECT_EQ(numsub.elements[3].integer, 0);
+  // Interleaved appends of both tenants, through both nodes, and a batch holding both.
+  for (int i = 0; i < 20; ++i) {
+    redis_store& via = i % 2 == 0 ? *a : *b;
+    ASSERT_TRUE(via.append(one(draft(i % 3 == 0 ? "t2" : "t1"))).ok());
+  }
+  std::vector<event_draft> mixed{draft("t1"), draft("t2"), draft("t1")};
+  ASSERT_TRUE(b->append(std::move(mixed)).ok());
+  const std::int64_t from = fa.from_of("t1");
+  const auto want = log_of(*b, {"t1"}, from);
+  // From the mark (after the first 10 appends) on: 13 of the 20 and 2 of the mixed batch.
+  EXPECT_EQ(from, 10);
+  ASSERT_EQ(want.size(), 15u);
+  fa.expect_exactly(want);
+  std::lock_guard lk(fa.mu);
+  EXPECT_EQ(fa.from.size(), 1u);
+}
+
+TEST_F(redis_store_test, a_followed_tenant_loses_nothing_across_killed_subscriptions) {
+  followed_log fa;
+  auto a = open_following(fa);
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  a->follow("t1");
+  a->follow("t2");
+  ASSERT_TRUE(eventually([&] { return a->delivering("t1") && a->delivering("t2"); }));
+  // b appends t1, t2, t3 in turn while a's pub/sub connection is killed again and again (b's
+  // too: its pattern comes back by itself).
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    const char* ts[] = {"t1", "t2", "t3"};
+    for (int i = 0; !stop.load(); ++i) {
+      auto r = b->append(one(draft(ts[i % 3])));
+      if (!r.ok()) std::this_thread::sleep_for(5ms);
+    }
+  });
+  for (int k = 0; k < 8; ++k) {
+    std::this_thread::sleep_for(60ms);
+    raw(redis::command{"CLIENT", "KILL", "TYPE", "pubsub"});
+  }
+  std::this_thread::sleep_for(60ms);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(b->append(one(draft("t1"))).ok());
+  // Both started before any append: what a must have seen is the whole log of both, in offset
+  // order, each event once, nothing of t3.
+  EXPECT_EQ(fa.from_of("t1"), 0);
+  EXPECT_EQ(fa.from_of("t2"), 0);
+  const auto want = log_of(*b, {"t1", "t2"}, 0);
+  ASSERT_GT(want.size(), 20u);
+  fa.expect_exactly(want);
+  EXPECT_GE(a->catchups_for_test(), 8u);
+}
+
+TEST_F(redis_store_test, an_append_of_a_tenant_not_followed_returns_at_its_commit) {
+  followed_log fa;
+  auto a = open_following(fa);
+  ASSERT_TRUE(a);
+  a->drop_messages_for_test(true);  // a wait for the feed would last feed_wait_ms at least
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = a->append(one(draft("t9")));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  EXPECT_LT(waited, 100ms);
+  EXPECT_EQ(a->catchups_for_test(), 0u);
+  std::lock_guard lk(fa.mu);
+  EXPECT_TRUE(fa.seen.empty());
+}
+
+TEST_F(redis_store_test, an_unfollowed_tenant_stops_and_starts_again_from_a_new_mark) {
+  auto a = open(1000000, 1000, 1000000, false);
+  ASSERT_TRUE(a);
+  followed_log fa;
+  a->set_append_listener(fa.fn());
+  std::vector<std::int64_t> starts;  // the follow listener's `from`s (feed thread, then read)
+  a->set_follow_listener([&](const std::string&, std::int64_t f) { starts.push_back(f); });
+  a->follow("t1");
+  ASSERT_TRUE(eventually([&] { return a->delivering("t1"); }));
+  ASSERT_TRUE(a->append(one(draft("t1"))).ok());
+  a->unfollow("t1");
+  ASSERT_TRUE(eventually([&] { return !a->delivering("t1"); }));  // the feed thread applies it
+  ASSERT_TRUE(a->append(one(draft("t1"))).ok());  // offset 2: not followed, not seen
+  ASSERT_TRUE(eventually([&] {
+    auto n = raw(redis::command{"PUBSUB", "NUMSUB", "herald:ev:t1"});
+    return n.elements.size() == 2 && n.elements[1].integer == 0;
+  }));
+  a->follow("t1");
+  ASSERT_TRUE(eventually([&] { return a->delivering("t1"); }));
+  ASSERT_TRUE(a->append(one(draft("t1"))).ok());
+  std::lock_guard lk(fa.mu);
+  EXPECT_EQ(starts, (std::vector<std::int64_t>{0, 2}));
+  EXPECT_EQ(fa.seen, (std::vector<std::pair<std::string, std::int64_t>>{{"t1", 1}, {"t1", 3}}));
+}
+
+// (From a review.) Two followed tenants, batches [t2, t1] from two nodes, a's pub/sub
+// connection killed 30 times: after each reconnection no tenant delivers live before every
+// one that delivered before has its mark, so nothing is lost between two marks.
+TEST_F(redis_store_test, two_followed_tenants_lose_nothing_across_reconnections) {
+  followed_log fa;
+  auto a = open_following(fa);
+  auto b = open();
+  auto c = open();
+  ASSERT_TRUE(a && b && c);
+  a->follow("t1");
+  a->follow("t2");
+  ASSERT_TRUE(eventually([&] { return a->delivering("t1") && a->delivering("t2"); }));
+  std::atomic<bool> stop{false};
+  auto writer = [&](redis_store& w) {
+    while (!stop.load()) {
+      std::vector<event_draft> both{draft("t2"), draft("t1")};
+      if (!w.append(std::move(both)).ok()) std::this_thread::sleep_for(5ms);
+    }
+  };
+  std::thread w1([&] { writer(*b); }), w2([&] { writer(*c); });
+  // Kill a's pub/sub connection only (sub=3: its mark channel, t1, t2; b and c: psub=1).
+  int kills = 0;
+  for (int k = 0; k < 30; ++k) {
+    std::this_thread::sleep_for(40ms);
+    auto list = raw(redis::command{"CLIENT", "LIST", "TYPE", "pubsub"});
+    std::size_t pos = 0;
+    while (pos < list.str.size()) {
+      auto nl = list.str.find('\n', pos);
+      std::string line =
+          list.str.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      pos = nl == std::string::npos ? list.str.size() : nl + 1;
+      if (line.find(" sub=3 ") == std::string::npos) continue;
+      auto id = line.substr(3, line.find(' ') - 3);
+      raw(redis::command{"CLIENT", "KILL", "ID", id});
+      ++kills;
+    }
+  }
+  std::this_thread::sleep_for(60ms);
+  stop = true;
+  w1.join();
+  w2.join();
+  ASSERT_TRUE(b->append(one(draft("t1"))).ok());
+  EXPECT_GE(kills, 25);
+  const auto want = log_of(*b, {"t1", "t2"}, 0);
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lk(fa.mu);
+    return !fa.seen.empty() && fa.seen.back() == want.back();
+  }));
+  std::this_thread::sleep_for(200ms);
+  std::lock_guard lk(fa.mu);
+  std::set<std::pair<std::string, std::int64_t>> got(fa.seen.begin(), fa.seen.end());
+  std::vector<std::pair<std::string, std::int64_t>> missing;
+  for (const auto& w : want)
+    if (!got.count(w)) missing.push_back(w);
+  EXPECT_EQ(got.size(), fa.seen.size()) << "duplicates";
+  EXPECT_TRUE(std::is_sorted(fa.seen.begin(), fa.seen.end(),
+                             [](auto& x, auto& y) { return x.second < y.second; }));
+  EXPECT_EQ(missing.size(), 0u) << "of " << want.size() << " events, missing e.g. "
+                                << (missing.empty() ? std::string()
+                                                    : missing.front().first + "@" +
+                                                          std::to_string(missing.front().second));
+  std::size_t t2_missing =
+      std::count_if(missing.begin(), missing.end(), [](auto& m) { return m.first == "t2"; });
+  std::cout << "kills=" << kills << " events=" << want.size() << " missing=" << missing.size()
+            << " (t2: " << t2_missing << ")\n";
+}
+
+// (From a review.) follow() and unfollow() after close() are no-ops, not a crash.
+TEST_F(redis_store_test, unfollow_after_close_does_not_crash) {
+  followed_log fa;
+  auto a = open_following(fa);
+  ASSERT_TRUE(a);
+  a->follow("t1");
+  ASSERT_TRUE(eventually([&] { return a->delivering("t1"); }));
+  a->close();
+  a->unfollow("t1");
+  a->follow("t2");
+  EXPECT_FALSE(a->delivering("t2"));
+}
+
+// (From a review.) A batch whose message a missed, then Redis at maxmemory (noeviction) and
+// a's subscription dropped: the resubscription's mark (herald_mark: allow-oom) still comes,
+// and the log is read.
+TEST_F(redis_store_test, a_resubscription_at_maxmemory_still_reads_the_log) {
+  seen_log la;
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  a->set_append_listener(la.fn());
+  a->drop_messages_for_test(true);
+  ASSERT_TRUE(b->append(one(draft("t1"))).ok());  // offset 1: a misses its message
+  a->drop_messages_for_test(false);
+  raw(redis::command{"CONFIG", "SET", "maxmemory", "1"});
+  raw(redis::command{"CLIENT", "KILL", "TYPE", "pubsub"});
+  const bool got = eventually([&] { return la.get() == dense(1); });
+  raw(redis::command{"CONFIG", "SET", "maxmemory", "0"});
+  EXPECT_TRUE(got) << "offset 1 not delivered while Redis refuses writes";
+  EXPECT_TRUE(eventually([&] { return la.get() == dense(1); })) << "nor after";
+}
+
+// (From a review.) follow() and unfollow() racing from two threads never leave a tenant
+// followed but never delivering (the feed thread applies them in order).
+TEST_F(redis_store_test, concurrent_follow_and_unfollow_never_leave_a_tenant_stuck) {
+  followed_log fa;
+  auto a = open_following(fa);
+  ASSERT_TRUE(a);
+  a->set_follow_listener([](const std::string&, std::int64_t) {});
+  int stuck_at = -1;
+  for (int round = 0; round < 300 && stuck_at < 0; ++round) {
+    a->follow("t1");
+    if (!eventually([&] { return a->delivering("t1"); }, 2000ms)) {
+      stuck_at = round;
+      break;
+    }
+    std::atomic<bool> go{false};
+    std::thread u([&] {
+      while (!go.load()) {
+      }
+      a->unfollow("t1");
+    });
+    std::thread f([&] {
+      while (!go.load()) {
+      }
+      for (int k = 0; k < round % 7; ++k) std::this_thread::yield();
+      a->follow("t1");
+    });
+    go = true;
+    u.join();
+    f.join();
+  }
+  EXPECT_EQ(stuck_at, -1) << "t1 followed but never delivering again, round " << stuck_at;
 }
 
 }  // namespace

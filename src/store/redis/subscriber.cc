@@ -21,7 +21,7 @@ std::string subscribe_wire(const char* verb, const std::set<std::string>& names)
 }
 
 // A push: ["message", channel, payload], ["pmessage", pattern, channel, payload],
-// ["subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe", name, count], ["pong", ""].
+// ["subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe", name, count], ["pong", token].
 void on_push(subscriber::state& s, reply&& r) {
   if (!r.is_array() || r.elements.empty() || !r.elements[0].is_string()) return;
   auto& e = r.elements;
@@ -34,6 +34,11 @@ void on_push(subscriber::state& s, reply&& r) {
              (kind == "subscribe" || kind == "psubscribe" || kind == "unsubscribe" ||
               kind == "punsubscribe")) {
     s.status.set_confirmed(e[2].integer);
+  } else if (kind == "pong" && e.size() == 2 && e[1].is_string() && !e[1].str.empty()) {
+    message m;  // a barrier's (the liveness PING has no token)
+    m.payload = std::move(e[1].str);
+    m.barrier = true;
+    s.on_message(std::move(m));
   }
 }
 
@@ -90,6 +95,9 @@ void subscriber::unsubscribe(std::vector<std::string> channels) {
 }
 void subscriber::punsubscribe(std::vector<std::string> patterns) {
   change(io_, link_, state_, false, false, std::move(patterns));
+}
+void subscriber::barrier(std::string token) {
+  io_.post([l = link_, token = std::move(token)] { l->send_raw(command{"PING", token}.wire()); });
 }
 
 status subscriber::wait_connected(std::int64_t timeout_ms) {

@@ -23,13 +23,17 @@ struct message {
   std::string pattern;  // the PSUBSCRIBE pattern that matched; empty for SUBSCRIBE
   std::string channel;
   std::string payload;
+  // Not a message but a barrier's answer (barrier(), its token in `payload`): every command
+  // sent on the connection before it has run in Redis.
+  bool barrier = false;
 };
 using message_handler = std::function<void(message&&)>;
 
 class subscriber {
  public:
-  // `on_message` and `on_state` run on the io_thread. up: connected, and (P)SUBSCRIBE of every
-  // channel and pattern sent (confirmed() counts Redis's confirmations).
+  // `on_message` and `on_state` run on the io_thread, in the order of the connection's
+  // pushes: messages and barriers' answers. up: connected, and (P)SUBSCRIBE of every channel
+  // and pattern sent (confirmed() counts Redis's confirmations).
   subscriber(io_thread& io, options opts, message_handler on_message, state_handler on_state);
   ~subscriber();  // closes; no handler runs after it returns
   subscriber(const subscriber&) = delete;
@@ -40,6 +44,9 @@ class subscriber {
   void psubscribe(std::vector<std::string> patterns);
   void unsubscribe(std::vector<std::string> channels);
   void punsubscribe(std::vector<std::string> patterns);
+  // PING `token` (non-empty) on the connection, after every change asked before: its answer
+  // reaches on_message (barrier) once Redis ran them. Lost with the connection (on_state says).
+  void barrier(std::string token);
 
   status wait_connected(std::int64_t timeout_ms);
   bool connected() const;
