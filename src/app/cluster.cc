@@ -85,7 +85,9 @@ class announcing_store final : public store {
                                         append_record with) override {
     const std::string kind = with.kind, key = with.key;
     auto r = db_.append(std::move(batch), std::move(with));
-    if (r && with_record(kind) && !(carried_ && carried_kind(kind))) announce_(kind, key);
+    // Announced even when carried: the batch reaches only the nodes following its tenant
+    // (record_order orders the two ways where both arrive).
+    if (r && with_record(kind)) announce_(kind, key);
     return r;
   }
   result<std::vector<event_ptr>> read(const log_query& q) override { return db_.read(q); }
@@ -262,9 +264,20 @@ class redis_cluster final : public cluster_node {
     };
     // On the new socket's shard: the message goes out from the worker (it blocks on Redis).
     ho.adopted = [this](const std::string& id) { post([this, id] { publish("taken", id); }); };
+    // One message per event per interested node: the feed follows the tenants this node's
+    // sessions need (hub_follow.cc), the store answering through the follow listener (attach).
+    if (carrier_ != nullptr && bounds_.follow_tenants) {
+      ho.follow = [this](const std::string& t) { carrier_->follow(t); };
+      ho.unfollow = [this](const std::string& t) { carrier_->unfollow(t); };
+      ho.unfollow_after_ms = bounds_.unfollow_after_ms;
+    }
   }
 
   void attach(services& svc) override {
+    if (carrier_ != nullptr) {
+      carrier_->set_follow_listener(
+          [h = &svc.h](const std::string& t, std::int64_t from) { h->tenant_delivering(t, from); });
+    }
     std::lock_guard l(mu_);
     svc_ = &svc;
     feed_svc_.store(&svc, std::memory_order_release);

@@ -151,10 +151,18 @@ config_table redis_table(config& c) {
       .integer("ask_timeout_ms", "ms",
                "a kick or listing across nodes waits this long for the other nodes' answers",
                c.cluster.ask_timeout_ms)
+      .boolean("follow_tenants",
+               "receive only the events of the tenants this node's sessions need (false: every "
+               "tenant's)",
+               c.cluster.follow_tenants)
+      .integer("unfollow_after_ms", "ms",
+               "a tenant no session on this node needed this long stops being received",
+               c.cluster.unfollow_after_ms)
       .at_least("feed_wait_ms", c.store_opts.feed_wait_ms, std::int64_t{1})
       .at_least("node_renew_ms", c.cluster.node_renew_ms, std::int64_t{10})
       .at_least("control_max_len", c.cluster.control_max_len, std::int64_t{100})
-      .at_least("ask_timeout_ms", c.cluster.ask_timeout_ms, std::int64_t{1});
+      .at_least("ask_timeout_ms", c.cluster.ask_timeout_ms, std::int64_t{1})
+      .at_least("unfollow_after_ms", c.cluster.unfollow_after_ms, std::int64_t{1000});
   t.rule("node_lease_ms", "must be more than node_renew_ms",
          [&c] { return c.cluster.node_lease_ms > c.cluster.node_renew_ms; });
   return t;

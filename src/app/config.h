@@ -48,6 +48,10 @@ struct config {
     std::int64_t node_renew_ms = 1000;     // lease renewal, and the control stream's poll
     std::int64_t control_max_len = 10000;  // control stream entries kept (about)
     std::int64_t ask_timeout_ms = 2000;    // a cross-node kick or listing waits this long
+    // The feed follows only the tenants this node's sessions need (one message per event per
+    // interested node), or every tenant (false: every node receives every event).
+    bool follow_tenants = true;
+    std::int64_t unfollow_after_ms = 60000;  // a tenant no session here needs this long: unfollowed
   } cluster;
   // Every registered dialect, in registration (render-slot) order, filled from its table.
   std::vector<std::unique_ptr<dialect>> dialects;

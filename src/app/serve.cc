@@ -335,6 +335,7 @@ int serve(config cfg, bool demo, bool list_routes) {
                   (port != 0 ? std::to_string(port) : "pid" + std::to_string(::getpid()));
   }
   cfg.store_opts.redis.client_name = "herald:" + cfg.node_id;
+  cfg.store_opts.follow_all = !cfg.cluster.follow_tenants;
   // A redis:// store refuses an evicting maxmemory-policy here (exit 1, naming it).
   auto st = open_store(cfg.store, cfg.data_dir, cfg.store_opts);
   if (!st) throw std::runtime_error("store: " + st.err().message);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -140,6 +141,12 @@ struct hub_options {
   // Called (on the new socket's shard) once an adopted session was resumed here, so the node
   // that held it can let it go (hub::let_go there).
   std::function<void(const std::string& id)> adopted;
+  // Cluster mode following tenants (hub_follow.cc; docs/cluster.md "Fan-out"): follow(t) asks
+  // the store for tenant t's events ("": every tenant's), which tenant_delivering() answers;
+  // unfollow(t) stops them once no session here needed t for unfollow_after_ms. Thread-safe,
+  // non-blocking. Unset: every tenant always delivers (one node; a store following all).
+  std::function<void(const std::string&tenant)> follow, unfollow;
+  std::int64_t unfollow_after_ms = 60000;
 };
 
 enum class recovery_error { none, expired, buffer_overflow, unknown_session, forbidden };
@@ -295,6 +302,21 @@ class hub {
   // Shard-only: expire detached sessions past their window. Call about once a second.
   void tick(std::int64_t now_ms);
 
+  // ---- following tenants (hub_follow.cc) ----
+  // The tenants a session of `who` subscribed with tenant set `set` (null: no subscription yet)
+  // takes events of: its principal's, the set's root, or "" (every tenant: an admin app, a
+  // subtree set, whose tenants may appear at any time).
+  static std::vector<std::string> tenants_needed(const principal& who, const tenant_set* set);
+  // Runs `t` on `me`'s shard once this node delivers every tenant of `need` — inline when it
+  // does already (the caller on that shard) — else asks hub_options::follow and queues it.
+  void when_delivering(std::vector<std::string> need, sink_ref me, task t);
+  // Whether this node delivers every tenant of `need` now. Thread-safe.
+  bool delivers(const std::vector<std::string>& need);
+  // The store's answer to follow(tenant) (its feed thread, in order with publish()): every event
+  // of `tenant` after `from` reaches publish() from now on. Each shard's frontier rises to
+  // `from` (every followed tenant's events up to it were published), then the queued tasks run.
+  void tenant_delivering(const std::string& tenant, std::int64_t from);
+
   // Only while no shard thread runs (after the server stopped): every session's state.
   std::vector<session_state> export_sessions() const;
   // Only before the shards start: recreates sessions (detached, window starting now), matching
@@ -410,6 +432,24 @@ class hub {
   std::unordered_map<std::string, std::map<std::uint64_t, std::string>> detached_by_app_,
       detached_by_tenant_;
   std::uint64_t detached_order_ = 0;
+
+  // hub_follow.cc: what this node follows (hub_options::follow). following_: asked for;
+  // delivering_: answered (every shard's frontier past it); needed_at_: when a session last
+  // needed each (tick, when_delivering); the tasks waiting for tenants to deliver.
+  struct follow_waiter {
+    std::vector<std::string> need;
+    sink_ref me;
+    task t;
+  };
+  bool covered(const std::vector<std::string>& need) const;  // follow_mu_ held
+  void sweep_follows(shard_state& sh, std::int64_t now);     // tick: unfollow what is idle
+  std::mutex follow_mu_;
+  std::set<std::string, std::less<>> following_, delivering_;
+  std::map<std::string, std::int64_t, std::less<>> needed_at_;
+  std::vector<follow_waiter> follow_waiters_;
+  // resume_on_home / adopt_on_home: false when the session's tenants do not deliver yet (the
+  // call is queued to run again once they do).
+  bool wait_for_tenants(const principal& who, const tenant_set* set, sink_ref sink, task again);
 };
 
 }  // namespace herald

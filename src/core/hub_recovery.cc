@@ -153,6 +153,14 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
     return fail(recovery_error::unknown_session);
   session& s = *it->second;
   assert_on_shard(s.home_shard);
+  // Cluster mode following tenants: a session whose tenants this node does not deliver (its
+  // rights changed to wider ones) resumes once they do, so the replay reaches where live
+  // delivery starts (hub_follow.cc).
+  if (!wait_for_tenants(s.who, s.sub ? &s.sub->tenants : nullptr, sink,
+                        [this, id, token, last_seq, who, sink, done]() mutable {
+                          resume_on_home(id, token, last_seq, who, sink, std::move(done));
+                        }))
+    return;
   if (s.adopting) {  // its seq is being caught up (adopt_on_home): resume once it is
     s.after_durable.emplace_back(sink, [this, home = s.home_shard, id, token, last_seq, who, sink,
                                         done = std::move(done)]() mutable {
@@ -334,6 +342,13 @@ void hub::adopt_then_resume(const std::string& id, const std::string& token, std
 void hub::adopt_on_home(const session_state& st, const std::string& token, std::uint64_t last_seq,
                         const principal& who, sink_ref sink,
                         std::function<void(resume_outcome)> done) {
+  // Cluster mode following tenants: the session's tenants deliver here first, so that the
+  // recount below reaches where their live delivery starts (hub_follow.cc).
+  if (!wait_for_tenants(st.who, st.has_sub ? &st.tenants : nullptr, sink,
+                        [this, st, token, last_seq, who, sink, done]() mutable {
+                          adopt_on_home(st, token, last_seq, who, sink, std::move(done));
+                        }))
+    return;
   const std::size_t home = this_shard;
   auto& sh = *state_[home];
   std::size_t held = npos;
@@ -467,6 +482,7 @@ void hub::tick(std::int64_t now) {
     return true;
   });
   for (const auto& id : expired) drop_session(sh, id);
+  if (opts_.follow && opts_.unfollow) sweep_follows(sh, now);
 }
 
 void hub::bound_detached(const session& s) {

@@ -646,6 +646,86 @@ class hub_hole_test : public hub_log_test {
   std::vector<std::pair<std::int64_t, std::int64_t>> holes_asked_;
 };
 
+// Cluster mode following tenants (hub_follow.cc): a node receives only the tenants its
+// sessions need. What waits for a tenant runs once the store answers, and each shard's
+// frontier rises to where the tenant starts: a resume counting along the log from an anchor
+// taken after it never counts the tenant's events this node was not handed.
+class hub_follow_test : public hub_log_test {
+ protected:
+  void SetUp() override {
+    tweak_ = [this](hub_options& o) {
+      o.follow = [this](const std::string& t) {
+        std::lock_guard l(log_mu_);
+        followed_.push_back(t);
+      };
+      o.unfollow = [this](const std::string& t) {
+        std::lock_guard l(log_mu_);
+        unfollowed_.push_back(t);
+      };
+      o.unfollow_after_ms = 1000;
+    };
+    hub_log_test::SetUp();
+  }
+  std::vector<std::string> followed_, unfollowed_;  // under log_mu_
+};
+
+TEST_F(hub_follow_test, waiting_tasks_run_once_the_tenant_delivers_from_its_frontier) {
+  recording_sink first, second;
+  std::atomic<int> ran{0};
+  on(0, [&] {
+    const std::uint64_t c = hub_->register_sink(&first);
+    for (int i = 0; i < 2; ++i) hub_->when_delivering({"t1"}, {0, c}, [&] { ++ran; });
+  });
+  sync();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_FALSE(hub_->delivers({"t1"}));
+  {
+    std::lock_guard l(log_mu_);
+    EXPECT_EQ(followed_, std::vector<std::string>{"t1"});  // asked once
+  }
+  // The store: t1 delivers after offset 40 (other tenants' events up to it were published).
+  offset_ = 40;
+  hub_->tenant_delivering("t1", 40);
+  sync();
+  EXPECT_EQ(ran.load(), 2);
+  EXPECT_TRUE(hub_->delivers({"t1"}));
+  // A session subscribed now is anchored at 40: a resume past its ring (3) counts t1's events
+  // from the log after 40, exactly; anchored at 0 it would meet offsets 1..40 missing.
+  const opened o = open_subscribed(first);
+  detach(o);
+  publish_logged(6);
+  ASSERT_EQ(resume_from_1(second, o.token, 0, who_).error, recovery_error::none);
+  sync();
+  EXPECT_EQ(second.seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(second.offsets, (std::vector<std::int64_t>{41, 42, 43, 44, 45, 46}));
+}
+
+TEST_F(hub_follow_test, a_tenant_is_unfollowed_only_once_no_session_needs_it_for_a_while) {
+  recording_sink sink;
+  on(0, [&] {
+    const std::uint64_t c = hub_->register_sink(&sink);
+    hub_->when_delivering({"t1"}, {0, c}, [] {});
+  });
+  hub_->tenant_delivering("t1", 0);
+  sync();
+  const opened o = open_subscribed(sink);
+  const std::int64_t t0 = now_ms();
+  auto tick = [&](std::int64_t at) {
+    for (std::size_t i = 0; i < 2; ++i) on(i, [&] { hub_->tick(at); });
+  };
+  tick(t0 + 20000);  // attached
+  detach(o);
+  tick(t0 + 40000);  // detached, within its window (60 s): its ring still takes t1's events
+  {
+    std::lock_guard l(log_mu_);
+    EXPECT_TRUE(unfollowed_.empty());
+  }
+  tick(t0 + 70000);  // the session expired: nobody needed t1 since t0 + 40000
+  EXPECT_FALSE(hub_->delivers({"t1"}));
+  std::lock_guard l(log_mu_);
+  EXPECT_EQ(unfollowed_, std::vector<std::string>{"t1"});
+}
+
 TEST_F(hub_hole_test, another_tenants_hole_keeps_the_count_exact) {
   named_ = std::vector<std::string>{"t2"};
   recording_sink first, second;

@@ -191,11 +191,15 @@ void dialect_socket::resume_session(const std::string& token, std::uint64_t last
                 in_replay_ = true;
               }
               done(o);
-              for (auto& [text, binary] : std::exchange(deferred_, {})) {
-                if (phase_ != phase::open) break;
-                on_frame(text, binary);
-              }
+              replay_deferred();
             });
+}
+
+void dialect_socket::replay_deferred() {
+  for (auto& [text, binary] : std::exchange(deferred_, {})) {
+    if (phase_ != phase::open) break;
+    on_frame(text, binary);
+  }
 }
 
 void dialect_socket::drop_session() {
@@ -216,6 +220,27 @@ void dialect_socket::install_subscription(subscription sub, bool snapshot,
                                           std::function<hub::task(const session&)> on_home,
                                           hub::task settled,
                                           std::optional<std::vector<std::string>> only) {
+  auto need = hub::tenants_needed(who_, &sub.tenants);
+  if (svc_.h.delivers(need)) {
+    return install_now(std::move(sub), snapshot, std::move(on_home), std::move(settled),
+                       std::move(only));
+  }
+  // Not yet: this node asks for the tenants' events; until they come, frames wait (in order).
+  phase_ = phase::recovering;
+  svc_.h.when_delivering(std::move(need), self_ref(),
+                         [this, sub = std::move(sub), snapshot, on_home = std::move(on_home),
+                          settled = std::move(settled), only = std::move(only)]() mutable {
+                           if (phase_ != phase::recovering) return;  // closed meanwhile
+                           phase_ = phase::open;
+                           install_now(std::move(sub), snapshot, std::move(on_home),
+                                       std::move(settled), std::move(only));
+                           replay_deferred();
+                         });
+}
+
+void dialect_socket::install_now(subscription sub, bool snapshot,
+                                 std::function<hub::task(const session&)> on_home,
+                                 hub::task settled, std::optional<std::vector<std::string>> only) {
   hub* h = &svc_.h;
   services* svc = &svc_;
   const sink_ref me = self_ref();

@@ -142,10 +142,19 @@ class dialect_socket : public ws_handler, public session_sink {
   // `settled` (optional) runs on this socket's shard once the request is over: after the ack,
   // or with a snapshot after its copies went out (where a dialect gives back its in-flight
   // slot: a snapshot read counts as a request until it is delivered).
+  // In cluster mode following tenants, it first waits until this node delivers the
+  // subscription's tenants (hub::when_delivering): the frames arriving meanwhile wait too, in
+  // order, as during a resume's hand-over.
   void install_subscription(subscription sub, bool snapshot,
                             std::function<hub::task(const session&)> on_home,
                             hub::task settled = {},
                             std::optional<std::vector<std::string>> only = std::nullopt);
+  // The frames deferred while recovering, handled in order (until one closes the socket).
+  void replay_deferred();
+  // install_subscription once the tenants deliver.
+  void install_now(subscription sub, bool snapshot,
+                   std::function<hub::task(const session&)> on_home, hub::task settled,
+                   std::optional<std::vector<std::string>> only);
   // Removes the subscription (forget_id: a later resume reports none); `done` runs here after.
   void clear_subscription(bool forget_id, hub::task done);
   // Runs `fn` with the session on its home shard; the task it returns continues here if the
