@@ -72,7 +72,9 @@ class announcing_store final : public store {
   // herald:seq at the write.
   using wrote_fn = std::function<void(std::string_view, std::string_view,
                                       const std::optional<std::string>&, std::int64_t)>;
-  announcing_store(store& db, std::function<void(std::string_view, std::string_view)> announce,
+  // announce(kind, key, carried): carried, the record also travels with its batch.
+  announcing_store(store& db,
+                   std::function<void(std::string_view, std::string_view, bool)> announce,
                    redis_store* carrier, wrote_fn wrote)
       : db_(db),
         announce_(std::move(announce)),
@@ -85,9 +87,9 @@ class announcing_store final : public store {
                                         append_record with) override {
     const std::string kind = with.kind, key = with.key;
     auto r = db_.append(std::move(batch), std::move(with));
-    // Announced even when carried: the batch reaches only the nodes following its tenant
-    // (record_order orders the two ways where both arrive).
-    if (r && with_record(kind)) announce_(kind, key);
+    // Carried: announced all the same for the nodes not following its tenant, which the batch
+    // does not reach (the others skip it: on_control).
+    if (r && with_record(kind)) announce_(kind, key, carried_ && carried_kind(kind));
     return r;
   }
   result<std::vector<event_ptr>> read(const log_query& q) override { return db_.read(q); }
@@ -108,14 +110,14 @@ class announcing_store final : public store {
     if (carrier_ != nullptr && directory_kind(kind))
       return write_records(kind, {record_write{std::string(key), std::string(j)}});
     status st = db_.put_record(kind, key, j);
-    if (st && directory_kind(kind)) announce_(kind, key);
+    if (st && directory_kind(kind)) announce_(kind, key, false);
     return st;
   }
   status erase_record(std::string_view kind, std::string_view key) override {
     if (carrier_ != nullptr && directory_kind(kind))
       return write_records(kind, {record_write{std::string(key), std::nullopt}});
     status st = db_.erase_record(kind, key);
-    if (st && directory_kind(kind)) announce_(kind, key);
+    if (st && directory_kind(kind)) announce_(kind, key, false);
     return st;
   }
   result<std::optional<std::string>> get_record(std::string_view kind,
@@ -136,13 +138,13 @@ class announcing_store final : public store {
       if (!at) return at.err();
       for (const auto& w : written) {
         wrote_(kind, w.key, w.json, *at);
-        announce_(kind, w.key);
+        announce_(kind, w.key, false);
       }
       return {};
     }
     status st = db_.write_records(kind, std::move(writes));
     if (st)
-      for (const auto& k : keys) announce_(kind, k);
+      for (const auto& k : keys) announce_(kind, k, false);
     return st;
   }
   result<bool> claim_once(std::string_view key, std::int64_t expires_ms) override {
@@ -161,7 +163,7 @@ class announcing_store final : public store {
  private:
   static bool with_record(const std::string& kind) { return directory_kind(kind); }
   store& db_;
-  std::function<void(std::string_view, std::string_view)> announce_;
+  std::function<void(std::string_view, std::string_view, bool)> announce_;
   bool carried_;
   redis_store* carrier_;
   wrote_fn wrote_;
@@ -176,8 +178,8 @@ class redis_cluster final : public cluster_node {
         carrier_(dynamic_cast<redis_store*>(&db)),
         announcing_(
             db,
-            [this](std::string_view kind, std::string_view key) {
-              publish("record", std::string(kind) + "\n" + std::string(key));
+            [this](std::string_view kind, std::string_view key, bool carried) {
+              publish(carried ? "carried" : "record", std::string(kind) + "\n" + std::string(key));
             },
             carrier_,
             [this](std::string_view kind, std::string_view key,
@@ -436,9 +438,17 @@ class redis_cluster final : public cluster_node {
       json::array rows;
       for (const auto& c : svc.h.connections()) rows.push_back(connection_json(c, node_));
       answer(req, json::serialize(rows));
-    } else if (m.kind == "record") {
+    } else if (m.kind == "record" || m.kind == "carried") {
       const auto nl = m.arg.find('\n');
-      if (nl != std::string::npos) on_record(svc, m.arg.substr(0, nl), m.arg.substr(nl + 1));
+      if (nl == std::string::npos) return;
+      const std::string kind = m.arg.substr(0, nl), key = m.arg.substr(nl + 1);
+      // A record carried by a batch (a subject's change with its events): a node whose feed
+      // delivers the tenant gets it there, right before the batch's events; read here, it could
+      // apply before earlier events of the subject were fanned out. The others read it.
+      if (m.kind == "carried" && carrier_ != nullptr &&
+          carrier_->feeds(key.substr(0, key.find('/'))))
+        return;
+      on_record(svc, kind, key);
     } else {
       std::function<void(const std::string&)> h;
       {

@@ -162,7 +162,7 @@ config_table redis_table(config& c) {
       .at_least("node_renew_ms", c.cluster.node_renew_ms, std::int64_t{10})
       .at_least("control_max_len", c.cluster.control_max_len, std::int64_t{100})
       .at_least("ask_timeout_ms", c.cluster.ask_timeout_ms, std::int64_t{1})
-      .at_least("unfollow_after_ms", c.cluster.unfollow_after_ms, std::int64_t{1000});
+      .at_least("unfollow_after_ms", c.cluster.unfollow_after_ms, std::int64_t{5000});
   t.rule("node_lease_ms", "must be more than node_renew_ms",
          [&c] { return c.cluster.node_lease_ms > c.cluster.node_renew_ms; });
   return t;

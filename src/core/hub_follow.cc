@@ -27,25 +27,29 @@ bool hub::covered(const std::vector<std::string>& need) const {
 bool hub::delivers(const std::vector<std::string>& need) {
   if (!opts_.follow) return true;
   std::lock_guard l(follow_mu_);
+  // Needed now, under the same lock as the answer: a sweep cannot drop what a caller was just
+  // told delivers.
+  const std::int64_t now = now_ms();
+  for (const std::string& n : need) needed_at_[n] = now;
   return covered(need);
 }
 
 void hub::when_delivering(std::vector<std::string> need, sink_ref me, task t) {
   if (!opts_.follow) return t();
-  std::vector<std::string> ask;
   {
+    // follow() and unfollow() are called under follow_mu_ (queue pushes to the store): the
+    // store sees them in the order this hub decided them.
     std::lock_guard l(follow_mu_);
     const std::int64_t now = now_ms();
     for (const std::string& n : need) needed_at_[n] = now;
     if (!covered(need)) {
       for (const std::string& n : need) {
-        if (delivering_.count(n) == 0 && following_.insert(n).second) ask.push_back(n);
+        if (delivering_.count(n) == 0 && following_.insert(n).second) opts_.follow(n);
       }
       follow_waiters_.push_back(follow_waiter{std::move(need), me, std::move(t)});
       t = nullptr;
     }
   }
-  for (const std::string& n : ask) opts_.follow(n);
   if (!t) return;
   if (this_shard == me.shard) return t();
   on_socket_shard(me, std::move(t));
@@ -73,8 +77,8 @@ void hub::tenant_delivering(const std::string& tenant, std::int64_t from) {
         std::lock_guard l(follow_mu_);
         following_.insert(tenant);
         delivering_.insert(tenant);
-        auto keep = std::partition(follow_waiters_.begin(), follow_waiters_.end(),
-                                   [&](const follow_waiter& w) { return !covered(w.need); });
+        auto keep = std::stable_partition(follow_waiters_.begin(), follow_waiters_.end(),
+                                          [&](const follow_waiter& w) { return !covered(w.need); });
         std::move(keep, follow_waiters_.end(), std::back_inserter(ready));
         follow_waiters_.erase(keep, follow_waiters_.end());
       }
@@ -94,10 +98,14 @@ void hub::sweep_follows(shard_state& sh, std::int64_t now) {
     for (std::string& t : tenants_needed(s->who, s->sub ? &s->sub->tenants : nullptr))
       need.insert(std::move(t));
   }
-  std::vector<std::string> ask, drop;
+  std::vector<std::string> drop;
   {
     std::lock_guard l(follow_mu_);
-    for (const std::string& t : need) needed_at_[t] = now;
+    for (const std::string& t : need) {
+      needed_at_[t] = now;
+      // Needed but not followed (nor covered by ""): asked for again, whatever dropped it.
+      if (!covered({t}) && following_.insert(t).second) opts_.follow(t);
+    }
     std::set<std::string, std::less<>> waited;
     for (const follow_waiter& w : follow_waiters_) waited.insert(w.need.begin(), w.need.end());
     bool all_idle = false;
@@ -118,7 +126,7 @@ void hub::sweep_follows(shard_state& sh, std::int64_t now) {
         if (t.empty() || now - at > opts_.unfollow_after_ms) continue;
         if (delivering_.count(t) != 0) continue;
         alone = false;
-        if (following_.insert(t).second) ask.push_back(t);
+        if (following_.insert(t).second) opts_.follow(t);
       }
       if (alone) drop.emplace_back();
     }
@@ -126,13 +134,12 @@ void hub::sweep_follows(shard_state& sh, std::int64_t now) {
       following_.erase(t);
       delivering_.erase(t);
       needed_at_.erase(t);
+      opts_.unfollow(t);
     }
     std::erase_if(needed_at_, [&](const auto& kv) {
       return following_.count(kv.first) == 0 && now - kv.second > opts_.unfollow_after_ms;
     });
   }
-  for (const std::string& t : ask) opts_.follow(t);
-  for (const std::string& t : drop) opts_.unfollow(t);
 }
 
 }  // namespace herald

@@ -153,10 +153,10 @@ void hub::resume_on_home(const std::string& id, const std::string& token, std::u
     return fail(recovery_error::unknown_session);
   session& s = *it->second;
   assert_on_shard(s.home_shard);
-  // Cluster mode following tenants: a session whose tenants this node does not deliver (its
-  // rights changed to wider ones) resumes once they do, so the replay reaches where live
-  // delivery starts (hub_follow.cc).
-  if (!wait_for_tenants(s.who, s.sub ? &s.sub->tenants : nullptr, sink,
+  // Cluster mode following tenants: a session whose tenants this node does not deliver (the
+  // resuming principal's rights are wider) resumes once they do, so the replay reaches where
+  // live delivery starts (hub_follow.cc).
+  if (!wait_for_tenants(who, s.sub ? &s.sub->tenants : nullptr, sink,
                         [this, id, token, last_seq, who, sink, done]() mutable {
                           resume_on_home(id, token, last_seq, who, sink, std::move(done));
                         }))
@@ -344,7 +344,7 @@ void hub::adopt_on_home(const session_state& st, const std::string& token, std::
                         std::function<void(resume_outcome)> done) {
   // Cluster mode following tenants: the session's tenants deliver here first, so that the
   // recount below reaches where their live delivery starts (hub_follow.cc).
-  if (!wait_for_tenants(st.who, st.has_sub ? &st.tenants : nullptr, sink,
+  if (!wait_for_tenants(who, st.has_sub ? &st.tenants : nullptr, sink,
                         [this, st, token, last_seq, who, sink, done]() mutable {
                           adopt_on_home(st, token, last_seq, who, sink, std::move(done));
                         }))

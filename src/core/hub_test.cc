@@ -666,6 +666,15 @@ class hub_follow_test : public hub_log_test {
     };
     hub_log_test::SetUp();
   }
+  // t1 asked for (by a call on shard 0 for `sink`) and answered, from offset 0.
+  void follow_delivered(recording_sink& sink) {
+    on(0, [&] {
+      const std::uint64_t c = hub_->register_sink(&sink);
+      hub_->when_delivering({"t1"}, {0, c}, [] {});
+    });
+    hub_->tenant_delivering("t1", 0);
+    sync();
+  }
   std::vector<std::string> followed_, unfollowed_;  // under log_mu_
 };
 
@@ -702,12 +711,7 @@ TEST_F(hub_follow_test, waiting_tasks_run_once_the_tenant_delivers_from_its_fron
 
 TEST_F(hub_follow_test, a_tenant_is_unfollowed_only_once_no_session_needs_it_for_a_while) {
   recording_sink sink;
-  on(0, [&] {
-    const std::uint64_t c = hub_->register_sink(&sink);
-    hub_->when_delivering({"t1"}, {0, c}, [] {});
-  });
-  hub_->tenant_delivering("t1", 0);
-  sync();
+  follow_delivered(sink);
   const opened o = open_subscribed(sink);
   const std::int64_t t0 = now_ms();
   auto tick = [&](std::int64_t at) {
@@ -724,6 +728,27 @@ TEST_F(hub_follow_test, a_tenant_is_unfollowed_only_once_no_session_needs_it_for
   EXPECT_FALSE(hub_->delivers({"t1"}));
   std::lock_guard l(log_mu_);
   EXPECT_EQ(unfollowed_, std::vector<std::string>{"t1"});
+}
+
+TEST_F(hub_follow_test, a_tenant_told_delivering_is_needed_from_then_on) {
+  recording_sink sink;
+  follow_delivered(sink);
+  // Past unfollow_after_ms (1 s) since the follow, a caller is told t1 delivers (and installs
+  // a subscription on that word): a sweep right after must not drop it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_TRUE(hub_->delivers({"t1"}));
+  on(1, [&] { hub_->tick(now_ms() + 500); });
+  EXPECT_TRUE(hub_->delivers({"t1"}));
+  std::lock_guard l(log_mu_);
+  EXPECT_TRUE(unfollowed_.empty());
+}
+
+TEST_F(hub_follow_test, a_tenant_a_session_needs_is_followed_again_by_the_sweep) {
+  recording_sink sink;
+  open_subscribed(sink);  // installed without asking (as if its tenant had just been dropped)
+  on(0, [&] { hub_->tick(now_ms()); });
+  std::lock_guard l(log_mu_);
+  EXPECT_EQ(followed_, std::vector<std::string>{"t1"});
 }
 
 TEST_F(hub_hole_test, another_tenants_hole_keeps_the_count_exact) {

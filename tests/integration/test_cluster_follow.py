@@ -11,7 +11,7 @@ import time
 from cluster import history_all
 from conftest import aio
 
-ENV = {"HERALD_REDIS_UNFOLLOW_AFTER_MS": 1000, "HERALD_NATIVE_RECOVERY_WINDOW": 3}
+ENV = {"HERALD_REDIS_UNFOLLOW_AFTER_MS": 5000, "HERALD_NATIVE_RECOVERY_WINDOW": 3}
 
 
 def numsub(c, *tenants):
@@ -61,13 +61,13 @@ async def test_each_tenant_reaches_only_the_nodes_with_its_sessions(clusters):
     await wb.no_message(0.3)
     # B's last socket closes: its session stays resumable for its window (3 s), its ring still
     # taking B's events, so n1 keeps B; once it expired, n1 unfollows B after
-    # redis.unfollow_after_ms (1 s; ticks of 1 s).
+    # redis.unfollow_after_ms (5 s; ticks of 1 s).
     await wb.close()
     time.sleep(2)
     assert numsub(c, eb.tenant)[eb.tenant] == 1
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while numsub(c, eb.tenant)[eb.tenant] != 0:
-        assert time.monotonic() < deadline, "B still followed 10 s after its last session"
+        assert time.monotonic() < deadline, "B still followed 20 s after its last session"
         time.sleep(0.2)
     # ... and its next session follows it again, getting what is published after.
     wb2, _ = await n1.ws_auth(eb.key)

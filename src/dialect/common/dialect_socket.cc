@@ -102,8 +102,16 @@ void dialect_socket::on_rights(const std::optional<principal>& now) {
   who_ = *now;
   if (session_.id.empty()) return;
   hub* h = &svc_.h;
-  with_session([this, h, who = *now](session* s) -> hub::task {
+  with_session([this, h, me = self_ref(), who = *now](session* s) -> hub::task {
     if (s == nullptr) return {};
+    // Wider rights than this node delivers (cluster mode following tenants: an app made
+    // admin): live delivery would miss the new tenants' events until they come. The node asks
+    // for them, and the socket closes: its next session starts once they deliver.
+    auto need = hub::tenants_needed(who, s->sub ? &s->sub->tenants : nullptr);
+    if (!h->delivers(need)) {
+      h->when_delivering(std::move(need), me, [] {});
+      return [this] { close_with(close_reason::revoked, "rights changed: reconnect"); };
+    }
     h->set_principal(*s, who);
     if (!s->sub || subscription_allowed(who, *s->sub)) return {};
     // Runs on this socket's shard, and only while it lives (with_session_then).
@@ -196,8 +204,11 @@ void dialect_socket::resume_session(const std::string& token, std::uint64_t last
 }
 
 void dialect_socket::replay_deferred() {
-  for (auto& [text, binary] : std::exchange(deferred_, {})) {
-    if (phase_ != phase::open) break;
+  // One at a time: a frame that makes the socket wait again (a resume, an install) leaves the
+  // rest deferred, in order.
+  while (!deferred_.empty() && phase_ == phase::open && installs_.empty()) {
+    auto [text, binary] = std::move(deferred_.front());
+    deferred_.erase(deferred_.begin());
     on_frame(text, binary);
   }
 }
@@ -221,21 +232,30 @@ void dialect_socket::install_subscription(subscription sub, bool snapshot,
                                           hub::task settled,
                                           std::optional<std::vector<std::string>> only) {
   auto need = hub::tenants_needed(who_, &sub.tenants);
-  if (svc_.h.delivers(need)) {
+  if (installs_.empty() && svc_.h.delivers(need)) {
     return install_now(std::move(sub), snapshot, std::move(on_home), std::move(settled),
                        std::move(only));
   }
-  // Not yet: this node asks for the tenants' events; until they come, frames wait (in order).
-  phase_ = phase::recovering;
-  svc_.h.when_delivering(std::move(need), self_ref(),
-                         [this, sub = std::move(sub), snapshot, on_home = std::move(on_home),
-                          settled = std::move(settled), only = std::move(only)]() mutable {
-                           if (phase_ != phase::recovering) return;  // closed meanwhile
-                           phase_ = phase::open;
-                           install_now(std::move(sub), snapshot, std::move(on_home),
-                                       std::move(settled), std::move(only));
-                           replay_deferred();
-                         });
+  // Not yet (or behind one that waits: installs keep their order): this node asks for the
+  // tenants' events; until they come, frames wait too, in order (on_message).
+  const std::uint64_t id = ++install_ids_;
+  installs_.push_back(
+      pending_install{id, false,
+                      [this, sub = std::move(sub), snapshot, on_home = std::move(on_home),
+                       settled = std::move(settled), only = std::move(only)]() mutable {
+                        install_now(std::move(sub), snapshot, std::move(on_home),
+                                    std::move(settled), std::move(only));
+                      }});
+  svc_.h.when_delivering(std::move(need), self_ref(), [this, id] {
+    for (auto& p : installs_)
+      if (p.id == id) p.ready = true;
+    while (!installs_.empty() && installs_.front().ready && phase_ != phase::closed) {
+      auto run = std::move(installs_.front().run);
+      installs_.pop_front();
+      run();
+    }
+    replay_deferred();
+  });
 }
 
 void dialect_socket::install_now(subscription sub, bool snapshot,
@@ -465,7 +485,7 @@ std::int64_t dialect_socket::finish_tick(const deadlines& d) {
 
 void dialect_socket::on_message(std::string_view text, bool binary) {
   if (phase_ == phase::closed) return;
-  if (phase_ == phase::recovering) {
+  if (phase_ == phase::recovering || !installs_.empty()) {
     // Frames sent during a resume's hand-over are handled after it, in order (bounded).
     if (deferred_.size() < max_deferred_) deferred_.emplace_back(std::string(text), binary);
     return;

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -143,8 +144,9 @@ class dialect_socket : public ws_handler, public session_sink {
   // or with a snapshot after its copies went out (where a dialect gives back its in-flight
   // slot: a snapshot read counts as a request until it is delivered).
   // In cluster mode following tenants, it first waits until this node delivers the
-  // subscription's tenants (hub::when_delivering): the frames arriving meanwhile wait too, in
-  // order, as during a resume's hand-over.
+  // subscription's tenants (hub::when_delivering), after any earlier install still waiting:
+  // the frames arriving meanwhile wait too, in order (at most max_deferred_), as during a
+  // resume's hand-over; live deliveries of the current subscription go on.
   void install_subscription(subscription sub, bool snapshot,
                             std::function<hub::task(const session&)> on_home,
                             hub::task settled = {},
@@ -265,6 +267,15 @@ class dialect_socket : public ws_handler, public session_sink {
   std::uint64_t sink_id_ = 0;
   std::size_t inflight_ = 0;
   std::vector<std::pair<std::string, bool>> deferred_;
+  // install_subscription()s waiting for their tenants (cluster mode following tenants), in
+  // call order: each runs once it and every one before it may.
+  struct pending_install {
+    std::uint64_t id = 0;
+    bool ready = false;
+    std::function<void()> run;
+  };
+  std::deque<pending_install> installs_;
+  std::uint64_t install_ids_ = 0;
   std::optional<close_reason> closed_by_;  // the server's reason, when it closed the socket
   std::string close_detail_;               // its text, for the close line
   bool slow_ = false;

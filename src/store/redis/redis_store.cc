@@ -1487,6 +1487,11 @@ bool redis_store::delivering(const std::string& tenant) const {
   return p_->live_locked(tenant);
 }
 
+bool redis_store::feeds(const std::string& tenant) const {
+  std::lock_guard lk(p_->mu);
+  return p_->delivers_locked(tenant);
+}
+
 void redis_store::set_record_listener(std::vector<std::string> kinds, record_listener l) {
   std::lock_guard lk(p_->mu);
   p_->carried_kinds = {kinds.begin(), kinds.end()};

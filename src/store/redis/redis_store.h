@@ -88,6 +88,9 @@ class redis_store final : public store {
   void set_follow_listener(follow_listener l);
   // Whether the events of `tenant` reach the append listener now (its mark came).
   bool delivering(const std::string& tenant) const;
+  // Whether the feed hands over every event of `tenant` from some offset on (followed, its
+  // first mark came): live, or from the logs after a reconnection.
+  bool feeds(const std::string& tenant) const;
   using store::append;
   result<std::vector<event_ptr>> append(std::vector<event_draft> batch,
                                         append_record with) override;
